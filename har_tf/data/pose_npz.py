@@ -1,0 +1,259 @@
+"""The pose dataset NPZ format: how any user hands pose sequences to HAR-TF.
+
+One ``.npz`` file (``numpy.savez``), read with ``allow_pickle=False``:
+
+=================  ==========================  ===============================================
+key                dtype / shape               meaning
+=================  ==========================  ===============================================
+``x_train``        float (N, T, J, C)          pose sequences; C = 2 (x, y) or 3 (x, y, conf)
+``y_train``        int (N,)                    class index of each sequence
+``x_test``         float (M, T', J, C)         optional test split (same J and C)
+``y_test``         int (M,)                    with ``x_test``
+``x_val``          float (V, T'', J, C)        optional validation split
+``y_val``          int (V,)                    with ``x_val``
+``class_names``    str (K,)                    optional; default ``class_0`` ... ``class_{K-1}``
+``layout``         str ()                      optional: coco17, body25, body25b, blazepose33,
+                                               custom (default: coco17 for J = 17, body25 for
+                                               J = 25, blazepose33 for J = 33, else custom)
+``edges``          int (E, 2)                  bones, for custom layouts
+``joint_names``    str (J,)                    optional, for custom layouts
+``flip_pairs``     int (P, 2)                  optional left/right pairs, for custom layouts
+=================  ==========================  ===============================================
+
+Sequences may be shorter than T: pad them with frames of all zeros at the end (a frame of all zeros
+is padding). A missing joint has confidence 0 or is all zeros. Coordinates are in any unit (pixels
+are typical): normalisation happens in the pipeline. Every other array in the file is kept in
+:attr:`PoseDataset.extras` (for example ``subject_train`` or the frames of a multimodal dataset).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tempfile
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from har_tf.errors import DataFormatError, InvalidInputError, MissingFileError
+from har_tf.skeleton.layouts import BUILTIN_LAYOUTS, JointLayout, custom_layout, get_layout
+
+SPLITS = ("train", "val", "test")
+_DEFAULT_LAYOUT_BY_J = {17: "coco17", 25: "body25", 33: "blazepose33"}
+_RESERVED = {f"{p}_{s}" for p in ("x", "y") for s in SPLITS} | {
+    "class_names", "layout", "edges", "joint_names", "flip_pairs",
+}  # fmt: skip
+
+
+@dataclasses.dataclass
+class PoseDataset:
+    """Pose sequences with labels, split into train / (val) / (test), and their joint layout."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    class_names: tuple[str, ...]
+    layout: JointLayout
+    x_test: np.ndarray | None = None
+    y_test: np.ndarray | None = None
+    x_val: np.ndarray | None = None
+    y_val: np.ndarray | None = None
+    extras: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.class_names = tuple(str(c) for c in self.class_names)
+        self.layout = get_layout(self.layout)
+        first = None
+        for split in SPLITS:
+            x, y = getattr(self, f"x_{split}"), getattr(self, f"y_{split}")
+            if x is None and y is None:
+                continue
+            if x is None or y is None:
+                raise DataFormatError(f"split {split!r}: x_{split} and y_{split} must come together")
+            x, y = _check_split(split, x, y, len(self.class_names), self.layout)
+            setattr(self, f"x_{split}", x)
+            setattr(self, f"y_{split}", y)
+            if first is not None and x.shape[-1] != first.shape[-1]:
+                raise DataFormatError(
+                    f"x_{split} has C={x.shape[-1]} channels but x_train has C={first.shape[-1]}: "
+                    "every split must use the same channels"
+                )
+            first = x if first is None else first
+
+    # --- views -------------------------------------------------------------------------------
+    @property
+    def splits(self) -> tuple[str, ...]:
+        """Names of the splits present, in the order train, val, test."""
+        return tuple(s for s in SPLITS if getattr(self, f"x_{s}") is not None)
+
+    def split(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """``(x, y)`` of one split, with a clear error if it is absent."""
+        if name not in SPLITS or getattr(self, f"x_{name}") is None:
+            raise InvalidInputError(f"this dataset has no {name!r} split; it has {list(self.splits)}")
+        return getattr(self, f"x_{name}"), getattr(self, f"y_{name}")
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    @property
+    def num_channels(self) -> int:
+        return int(self.x_train.shape[-1])
+
+    def summary(self) -> str:
+        """A few human-readable lines: layout, shapes and per-class counts of each split."""
+        lines = [
+            f"layout {self.layout.name} (J={self.layout.num_joints}), C={self.num_channels}, "
+            f"{self.num_classes} classes"
+        ]
+        for split in self.splits:
+            x, y = self.split(split)
+            counts = np.bincount(y, minlength=self.num_classes)
+            lines.append(f"  {split:5s} {x.shape[0]:6d} sequences of T={x.shape[1]}, per class {counts.tolist()}")
+        lines.append("  classes: " + ", ".join(self.class_names))
+        return "\n".join(lines)
+
+    # --- persistence -------------------------------------------------------------------------
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        """The arrays written to the NPZ file (no object arrays)."""
+        arrays: dict[str, np.ndarray] = {}
+        for split in self.splits:
+            arrays[f"x_{split}"], arrays[f"y_{split}"] = self.split(split)
+        arrays["class_names"] = np.asarray(self.class_names, dtype=str)
+        is_builtin = BUILTIN_LAYOUTS.get(self.layout.name) == self.layout
+        arrays["layout"] = np.asarray(self.layout.name if is_builtin else "custom")
+        if not is_builtin:
+            arrays["joint_names"] = np.asarray(self.layout.joint_names, dtype=str)
+            arrays["edges"] = np.asarray(self.layout.edges, dtype=np.int64).reshape(-1, 2)
+            arrays["flip_pairs"] = np.asarray(self.layout.flip_pairs, dtype=np.int64).reshape(-1, 2)
+        for key, value in self.extras.items():
+            if key in _RESERVED:
+                raise InvalidInputError(f"extra array name {key!r} is reserved by the pose NPZ format")
+            arrays[key] = np.asarray(value)
+        return arrays
+
+    def save(self, path: str | os.PathLike, compress: bool = True) -> Path:
+        """Write the dataset atomically (temporary file, then rename): a crash leaves no half file."""
+        return save_npz_atomic(path, self.to_arrays(), compress=compress)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> PoseDataset:
+        """Read and validate a pose dataset NPZ (see the module docstring for the format)."""
+        arrays = read_npz(path)
+        if "x_train" not in arrays or "y_train" not in arrays:
+            raise DataFormatError(
+                f"{path}: a pose dataset NPZ needs arrays 'x_train' and 'y_train'; found {sorted(arrays)}"
+            )
+        x_train = arrays["x_train"]
+        if x_train.ndim != 4:
+            raise DataFormatError(f"{path}: x_train must have shape (N, T, J, C), got {x_train.shape}")
+        labels = [arrays[f"y_{s}"] for s in SPLITS if f"y_{s}" in arrays]
+        class_names = _class_names(arrays, labels, path)
+        layout = _layout_from_arrays(arrays, int(x_train.shape[2]), path)
+        extras = {k: v for k, v in arrays.items() if k not in _RESERVED}
+        splits = {f"{p}_{s}": arrays.get(f"{p}_{s}") for s in ("val", "test") for p in ("x", "y")}
+        try:
+            return cls(x_train, arrays["y_train"], class_names, layout, extras=extras, **splits)
+        except DataFormatError as err:
+            raise DataFormatError(f"{path}: {err}") from None
+
+
+def load_pose_npz(path: str | os.PathLike) -> PoseDataset:
+    """Read a pose dataset NPZ; see :mod:`har_tf.data.pose_npz` for the format."""
+    return PoseDataset.load(path)
+
+
+def read_npz(path: str | os.PathLike) -> dict[str, np.ndarray]:
+    """All arrays of an NPZ file, loaded without pickles, with clear errors for bad files."""
+    path = Path(path)
+    if not path.is_file():
+        raise MissingFileError(f"no such NPZ file: {path}")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return {key: data[key] for key in data.files}
+    except ValueError as err:  # object arrays need pickles, which we never load
+        raise DataFormatError(
+            f"{path}: contains an object array (a pickle), which is refused for safety; "
+            f"store strings as fixed-width str arrays and numbers as numeric arrays ({err})"
+        ) from None
+    except (zipfile.BadZipFile, OSError, EOFError) as err:
+        raise DataFormatError(f"{path}: not a readable .npz file ({err.__class__.__name__}: {err})") from None
+
+
+def save_npz_atomic(path: str | os.PathLike, arrays: dict[str, np.ndarray], compress: bool = True) -> Path:
+    """``np.savez`` into a temporary file beside ``path``, then rename it into place."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            (np.savez_compressed if compress else np.savez)(handle, **arrays)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _check_split(split: str, x, y, num_classes: int, layout: JointLayout) -> tuple[np.ndarray, np.ndarray]:
+    x, y = np.asarray(x), np.asarray(y)
+    if x.dtype.kind not in "fiu":
+        raise DataFormatError(f"x_{split} must hold numbers, got dtype {x.dtype}")
+    if x.ndim != 4 or x.shape[-1] not in (2, 3):
+        raise DataFormatError(
+            f"x_{split} must have shape (N, T, J, C) with C = 2 (x, y) or 3 (x, y, confidence), got {x.shape}"
+        )
+    if x.shape[2] != layout.num_joints:
+        raise DataFormatError(
+            f"x_{split} has J={x.shape[2]} joints but layout {layout.name!r} has {layout.num_joints}"
+        )
+    if y.ndim != 1 or y.shape[0] != x.shape[0]:
+        raise DataFormatError(f"y_{split} must have shape ({x.shape[0]},) to match x_{split}, got {y.shape}")
+    if y.dtype.kind not in "iu":
+        if y.dtype.kind == "f" and np.all(np.mod(y, 1) == 0):
+            y = y.astype(np.int64)
+        else:
+            raise DataFormatError(f"y_{split} must hold integer class indices, got dtype {y.dtype}")
+    if y.size and (y.min() < 0 or y.max() >= num_classes):
+        raise DataFormatError(
+            f"y_{split} has labels in [{y.min()}, {y.max()}] but there are {num_classes} classes "
+            f"(expected 0 ... {num_classes - 1})"
+        )
+    return x.astype(np.float32, copy=False), y.astype(np.int64, copy=False)
+
+
+def _class_names(arrays: dict, labels: list[np.ndarray], path) -> tuple[str, ...]:
+    if "class_names" in arrays:
+        names = arrays["class_names"]
+        if names.ndim != 1 or names.dtype.kind not in "US":
+            raise DataFormatError(f"{path}: class_names must be a 1-D str array, got {names.dtype} {names.shape}")
+        return tuple(str(n) for n in names)
+    top = max((int(y.max()) for y in labels if y.size and y.dtype.kind in "iuf"), default=-1)
+    return tuple(f"class_{i}" for i in range(top + 1))
+
+
+def _layout_from_arrays(arrays: dict, num_joints: int, path) -> JointLayout:
+    name = str(arrays["layout"]) if "layout" in arrays else _DEFAULT_LAYOUT_BY_J.get(num_joints, "custom")
+    if name != "custom":
+        try:
+            return get_layout(name)
+        except InvalidInputError as err:
+            raise DataFormatError(f"{path}: {err}") from None
+    if "edges" not in arrays and "joint_names" not in arrays:
+        raise DataFormatError(
+            f"{path}: layout 'custom' (J={num_joints}) needs an 'edges' array of shape (E, 2) "
+            "and optionally 'joint_names'"
+        )
+    names = [str(n) for n in arrays.get("joint_names", [f"joint_{i}" for i in range(num_joints)])]
+    edges = np.asarray(arrays.get("edges", np.zeros((0, 2), np.int64)))
+    if edges.size and (edges.ndim != 2 or edges.shape[1] != 2 or edges.dtype.kind not in "iu"):
+        raise DataFormatError(f"{path}: edges must be an int array of shape (E, 2), got {edges.dtype} {edges.shape}")
+    flips = arrays.get("flip_pairs")
+    try:
+        return custom_layout(
+            names,
+            edges.reshape(-1, 2).tolist(),
+            flip_pairs=None if flips is None else np.asarray(flips).reshape(-1, 2).tolist(),
+        )
+    except InvalidInputError as err:
+        raise DataFormatError(f"{path}: {err}") from None
