@@ -1,6 +1,7 @@
 """Skeletons: joint layouts and conversions between them."""
 
 from har_tf.skeleton.conversion import convert_pose
+from har_tf.skeleton.drawing import draw_skeleton
 from har_tf.skeleton.layouts import (
     BLAZEPOSE33,
     BODY25,
@@ -14,5 +15,5 @@ from har_tf.skeleton.layouts import (
 
 __all__ = [
     "BLAZEPOSE33", "BODY25", "BODY25B", "BUILTIN_LAYOUTS", "COCO17",
-    "JointLayout", "convert_pose", "custom_layout", "get_layout",
+    "JointLayout", "convert_pose", "custom_layout", "draw_skeleton", "get_layout",
 ]  # fmt: skip
