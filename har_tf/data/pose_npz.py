@@ -18,10 +18,12 @@ key                dtype / shape               meaning
 ``edges``          int (E, 2)                  bones, for custom layouts
 ``joint_names``    str (J,)                    optional, for custom layouts
 ``flip_pairs``     int (P, 2)                  optional left/right pairs, for custom layouts
+``center_joints``  int (K,)                    optional body-centre joints, for custom layouts
+``torso_top_joints`` int (K,)                  optional torso-top joints, for custom layouts
 =================  ==========================  ===============================================
 
 Sequences may be shorter than T: pad them with frames of all zeros at the end (a frame of all zeros
-is padding). A missing joint has confidence 0 or is all zeros. Coordinates are in any unit (pixels
+is padding). A missing joint has confidence 0, is all zeros, or is NaN. Coordinates are in any unit (pixels
 are typical): normalisation happens in the pipeline. Every other array in the file is kept in
 :attr:`PoseDataset.extras` (for example ``subject_train`` or the frames of a multimodal dataset).
 """
@@ -42,7 +44,7 @@ from har_tf.skeleton.layouts import BUILTIN_LAYOUTS, JointLayout, custom_layout,
 SPLITS = ("train", "val", "test")
 _DEFAULT_LAYOUT_BY_J = {17: "coco17", 25: "body25", 33: "blazepose33"}
 _RESERVED = {f"{p}_{s}" for p in ("x", "y") for s in SPLITS} | {
-    "class_names", "layout", "edges", "joint_names", "flip_pairs",
+    "class_names", "layout", "edges", "joint_names", "flip_pairs", "center_joints", "torso_top_joints",
 }  # fmt: skip
 
 
@@ -126,10 +128,18 @@ class PoseDataset:
             arrays["joint_names"] = np.asarray(self.layout.joint_names, dtype=str)
             arrays["edges"] = np.asarray(self.layout.edges, dtype=np.int64).reshape(-1, 2)
             arrays["flip_pairs"] = np.asarray(self.layout.flip_pairs, dtype=np.int64).reshape(-1, 2)
+            arrays["center_joints"] = np.asarray(self.layout.center_joints, dtype=np.int64)
+            arrays["torso_top_joints"] = np.asarray(self.layout.torso_top_joints, dtype=np.int64)
         for key, value in self.extras.items():
-            if key in _RESERVED:
-                raise InvalidInputError(f"extra array name {key!r} is reserved by the pose NPZ format")
-            arrays[key] = np.asarray(value)
+            value = np.asarray(value)
+            if key in _RESERVED or key in ("file", "allow_pickle") or not key.isidentifier():
+                raise InvalidInputError(f"extra array name {key!r} is reserved or not a plain identifier")
+            if value.dtype.kind == "O":
+                raise InvalidInputError(
+                    f"extra array {key!r} is an object array, which would need a pickle; "
+                    "store strings as str arrays and numbers as numeric arrays"
+                )
+            arrays[key] = value
         return arrays
 
     def save(self, path: str | os.PathLike, compress: bool = True) -> Path:
@@ -168,15 +178,22 @@ def read_npz(path: str | os.PathLike) -> dict[str, np.ndarray]:
     path = Path(path)
     if not path.is_file():
         raise MissingFileError(f"no such NPZ file: {path}")
+    if not zipfile.is_zipfile(path):
+        raise DataFormatError(
+            f"{path}: not a readable .npz file (expected a zip archive written by numpy.savez; "
+            "this one is truncated or of another kind)"
+        )
     try:
         with np.load(path, allow_pickle=False) as data:
             return {key: data[key] for key in data.files}
-    except ValueError as err:  # object arrays need pickles, which we never load
-        raise DataFormatError(
-            f"{path}: contains an object array (a pickle), which is refused for safety; "
-            f"store strings as fixed-width str arrays and numbers as numeric arrays ({err})"
-        ) from None
-    except (zipfile.BadZipFile, OSError, EOFError) as err:
+    except ValueError as err:
+        if "allow_pickle" in str(err):  # object arrays need pickles, which we never load
+            raise DataFormatError(
+                f"{path}: contains an object array (a pickle), which is refused for safety; "
+                "store strings as fixed-width str arrays and numbers as numeric arrays"
+            ) from None
+        raise DataFormatError(f"{path}: an array in the file is damaged ({err})") from None
+    except Exception as err:  # noqa: BLE001 - zlib, zip and header errors of damaged files
         raise DataFormatError(f"{path}: not a readable .npz file ({err.__class__.__name__}: {err})") from None
 
 
@@ -187,7 +204,10 @@ def save_npz_atomic(path: str | os.PathLike, arrays: dict[str, np.ndarray], comp
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
-            (np.savez_compressed if compress else np.savez)(handle, **arrays)
+            (np.savez_compressed if compress else np.savez)(handle, allow_pickle=False, **arrays)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the file the usual permissions
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -233,7 +253,10 @@ def _class_names(arrays: dict, labels: list[np.ndarray], path) -> tuple[str, ...
 
 
 def _layout_from_arrays(arrays: dict, num_joints: int, path) -> JointLayout:
-    name = str(arrays["layout"]) if "layout" in arrays else _DEFAULT_LAYOUT_BY_J.get(num_joints, "custom")
+    stored = np.asarray(arrays.get("layout", _DEFAULT_LAYOUT_BY_J.get(num_joints, "custom")))
+    if stored.size != 1 or stored.dtype.kind not in "US":
+        raise DataFormatError(f"{path}: layout must be one string, got {stored.dtype} of shape {stored.shape}")
+    name = str(stored.reshape(-1)[0])
     if name != "custom":
         try:
             return get_layout(name)
@@ -254,6 +277,8 @@ def _layout_from_arrays(arrays: dict, num_joints: int, path) -> JointLayout:
             names,
             edges.reshape(-1, 2).tolist(),
             flip_pairs=None if flips is None else np.asarray(flips).reshape(-1, 2).tolist(),
+            center_joints=np.asarray(arrays.get("center_joints", []), dtype=np.int64).reshape(-1).tolist(),
+            torso_top_joints=np.asarray(arrays.get("torso_top_joints", []), dtype=np.int64).reshape(-1).tolist(),
         )
     except InvalidInputError as err:
         raise DataFormatError(f"{path}: {err}") from None

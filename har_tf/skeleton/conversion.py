@@ -3,7 +3,8 @@
 Joints are matched by name. A target joint that the source lacks can be derived as the mean of two
 source joints (``neck`` = mean of the shoulders, ``mid_hip`` = mean of the hips); its confidence is
 the smaller of the two and it is missing when either is missing. Anything else is an error unless
-``allow_missing=True``, in which case it is filled as a missing joint (all zeros).
+``allow_missing=True``, in which case it is filled as a missing joint (all zeros). ``upper_neck``
+(BODY_25B) derived from the shoulders is a rough stand-in: the real joint sits a little higher.
 """
 
 from __future__ import annotations
@@ -62,6 +63,8 @@ def convert_pose(
             f"got shape {pose.shape}"
         )
     plan = conversion_plan(src, dst, allow_missing)
+    if pose.shape[-1] == 3:  # a joint with confidence 0 is missing: drop whatever coordinates it carries
+        pose = np.where(pose[..., 2:] > 0, pose, 0.0).astype(np.float32)
     out = np.zeros(pose.shape[:-2] + (dst.num_joints, pose.shape[-1]), dtype=np.float32)
     for j, source in enumerate(plan):
         if source is None:

@@ -103,8 +103,9 @@ class JointLayout:
 
     @classmethod
     def from_dict(cls, config: dict) -> JointLayout:
-        if config.get("name") in BUILTIN_LAYOUTS:
-            return BUILTIN_LAYOUTS[config["name"]]
+        builtin = BUILTIN_LAYOUTS.get(config.get("name"))
+        if builtin is not None and list(config.get("joint_names", builtin.joint_names)) == list(builtin.joint_names):
+            return builtin
         return custom_layout(
             config["joint_names"],
             config.get("edges", ()),

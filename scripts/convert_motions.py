@@ -1,0 +1,42 @@
+"""Convert the ragged motions BODY_25 NPZ into a pose dataset NPZ (see har_tf.data.motions).
+
+Usage (from the repository root):
+    python scripts/convert_motions.py ../shared/data/motions_body25/motions_body25.npz \
+        --out data/motions_body25_pose.npz [--max-frames N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from har_tf.data.motions import convert_motions
+from har_tf.errors import HARError
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("src", help="the motions NPZ (frames, offsets, split, label, subject)")
+    parser.add_argument("--out", default="data/motions_body25_pose.npz", help="output pose dataset NPZ")
+    parser.add_argument(
+        "--max-frames", type=int, default=None,
+        help="pad/centre-crop every sequence to this many frames (default: the longest sequence)",
+    )  # fmt: skip
+    args = parser.parse_args(argv)
+    start = time.perf_counter()
+    try:
+        dataset = convert_motions(args.src, args.out, max_frames=args.max_frames)
+    except HARError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    seconds = time.perf_counter() - start
+    size_mb = Path(args.out).stat().st_size / 1e6
+    print(dataset.summary())
+    print(f"wrote {args.out} ({size_mb:.1f} MB) in {seconds:.1f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
