@@ -8,12 +8,11 @@ Usage (from the repository root):
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
+from har_tf.cli import run_cli
 from har_tf.data.motions import convert_motions
-from har_tf.errors import HARError
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -26,11 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     )  # fmt: skip
     args = parser.parse_args(argv)
     start = time.perf_counter()
-    try:
-        dataset = convert_motions(args.src, args.out, max_frames=args.max_frames)
-    except HARError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    dataset = convert_motions(args.src, args.out, max_frames=args.max_frames)
     seconds = time.perf_counter() - start
     size_mb = Path(args.out).stat().st_size / 1e6
     print(dataset.summary())
@@ -39,4 +34,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_cli(main)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from datetime import datetime
 from pathlib import Path
@@ -81,14 +80,6 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt:
-        sys.exit(130)
-    except Exception as err:  # noqa: BLE001 - one line for users, details only for our own bugs
-        from har_tf.errors import HARError
+    from har_tf.cli import run_cli
 
-        if isinstance(err, HARError):
-            print(f"error: {err}", file=sys.stderr)
-            sys.exit(2)
-        raise
+    run_cli(main)

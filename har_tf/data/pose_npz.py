@@ -248,7 +248,8 @@ def _class_names(arrays: dict, labels: list[np.ndarray], path) -> tuple[str, ...
         if names.ndim != 1 or names.dtype.kind not in "US":
             raise DataFormatError(f"{path}: class_names must be a 1-D str array, got {names.dtype} {names.shape}")
         return tuple(str(n) for n in names)
-    top = max((int(y.max()) for y in labels if y.size and y.dtype.kind in "iuf"), default=-1)
+    finite = [y[np.isfinite(y)] for y in labels if y.size and y.dtype.kind in "iuf"]
+    top = max((int(y.max()) for y in finite if y.size), default=-1)
     return tuple(f"class_{i}" for i in range(top + 1))
 
 
