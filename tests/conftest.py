@@ -27,3 +27,25 @@ def shared_file(shared_dir: Path, relative: str) -> Path:
     if not path.exists():
         pytest.skip(f"{path} is absent from the shared data folder")
     return path
+
+
+def random_pixel_pose(layout, frames: int = 12, channels: int = 3, seed: int = 0, missing: float = 0.15,
+                      keep_garbage: bool = True):  # fmt: skip
+    """Pixel poses (T, J, C) with some missing joints.
+
+    With C = 3 a missing joint has confidence 0 and, when ``keep_garbage``, junk coordinates (as in
+    real OpenPose output); otherwise, and always with C = 2, it is all zeros.
+    """
+    import numpy as np
+
+    from har_tf.skeleton.layouts import get_layout
+
+    rng = np.random.default_rng(seed)
+    num_joints = get_layout(layout).num_joints
+    pose = rng.uniform(200.0, 900.0, (frames, num_joints, 3)).astype(np.float32)
+    pose[..., 2] = rng.uniform(0.2, 1.0, (frames, num_joints))
+    gone = rng.uniform(size=(frames, num_joints)) < missing
+    pose[gone, 2] = 0.0
+    if channels == 2 or not keep_garbage:
+        pose[gone, :2] = 0.0
+    return pose if channels == 3 else pose[..., :2].copy()

@@ -26,6 +26,7 @@ from har_tf.data.preprocessing import (
     normalize_pose,
     resample_sequence,
 )
+from har_tf.config import DictConfig
 from har_tf.errors import InvalidInputError
 from har_tf.skeleton.layouts import JointLayout, get_layout
 
@@ -47,7 +48,7 @@ def _range(value, name: str, low_bound: float) -> tuple[float, float] | None:
 
 
 @dataclasses.dataclass
-class AugmentConfig:
+class AugmentConfig(DictConfig):
     """What to randomise during training (JSON-friendly; 0 or None disables a step).
 
     Attributes:
@@ -93,17 +94,6 @@ class AugmentConfig:
         """A config that changes nothing (every step off)."""
         return cls(0.0, None, 0.0, 0.0, 0.0, 0.0, None, None)
 
-    def to_dict(self) -> dict:
-        """JSON-friendly dict (tuples become lists); round-trips through :meth:`from_dict`."""
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
-
-    @classmethod
-    def from_dict(cls, config: dict) -> AugmentConfig:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(config) - known)
-        if unknown:
-            raise InvalidInputError(f"unknown AugmentConfig keys {unknown}; expected some of {sorted(known)}")
-        return cls(**config)
 
 
 def split_seed(seed, num: int = _NUM_SEEDS) -> tf.Tensor:

@@ -21,20 +21,15 @@ from har_tf.data.augmentation import (
 )
 from har_tf.data.preprocessing import joint_validity, normalize_pose, preprocess_sequence
 from har_tf.errors import InvalidInputError
+from tests.conftest import random_pixel_pose
 from har_tf.skeleton.layouts import custom_layout, get_layout
 
 CUSTOM15 = custom_layout([f"joint_{i}" for i in range(15)], [(i, i + 1) for i in range(14)])
 
 
-def raw_pose(layout, frames=20, channels=3, seed=0, missing=0.1):
-    rng = np.random.default_rng(seed)
-    num_joints = get_layout(layout).num_joints
-    pose = rng.uniform(100.0, 700.0, (frames, num_joints, 3)).astype(np.float32)
-    pose[..., 2] = rng.uniform(0.3, 1.0, (frames, num_joints))
-    gone = rng.uniform(size=(frames, num_joints)) < missing
-    pose[gone, 2] = 0.0
-    pose[gone, :2] = 0.0
-    return pose if channels == 3 else pose[..., :2].copy()
+def raw_pose(layout, **kw):
+    """Missing joints all zeros (the augmentation tests check they stay exactly zero)."""
+    return random_pixel_pose(layout, keep_garbage=False, **{"frames": 20, "missing": 0.1, **kw})
 
 
 def normalised(layout, **kw):

@@ -16,24 +16,10 @@ from har_tf.data.preprocessing import (
     sliding_windows,
 )
 from har_tf.errors import InvalidInputError
+from tests.conftest import random_pixel_pose
 from har_tf.skeleton.layouts import custom_layout, get_layout
 
 CUSTOM15 = custom_layout([f"joint_{i}" for i in range(15)], [(i, i + 1) for i in range(14)])
-
-
-def random_pose(layout, frames=12, channels=3, seed=0, missing=0.15):
-    """Pixel poses (T, J, C) with some missing joints (conf 0 + garbage coordinates, or zeros)."""
-    rng = np.random.default_rng(seed)
-    num_joints = get_layout(layout).num_joints
-    pose = rng.uniform(200.0, 900.0, (frames, num_joints, 3)).astype(np.float32)
-    pose[..., 2] = rng.uniform(0.2, 1.0, (frames, num_joints))
-    gone = rng.uniform(size=(frames, num_joints)) < missing
-    if channels == 3:
-        pose[gone, 2] = 0.0  # coordinates stay as garbage
-        return pose
-    pose = pose[..., :2].copy()
-    pose[gone] = 0.0
-    return pose
 
 
 def ramp(length, num_joints=2, total=None):
@@ -59,7 +45,7 @@ def test_joint_validity_rules():
 
 
 def test_sanitize_zeroes_invalid_and_keeps_valid():
-    pose = random_pose("coco17", seed=1)
+    pose = random_pixel_pose("coco17", seed=1)
     pose[0, 0, 0], pose[1, 1, 1], pose[2, 2, 2] = np.nan, np.inf, np.nan
     out = sanitize(pose).numpy()
     valid = joint_validity(pose).numpy()
@@ -83,7 +69,7 @@ def test_sequence_lengths_with_end_padding():
 
 # --- resampling ---------------------------------------------------------------------------
 def test_resample_identity_when_num_frames_equals_length():
-    pose = random_pose("coco17", frames=15, seed=2)
+    pose = random_pixel_pose("coco17", frames=15, seed=2)
     pose[11:] = 0
     out = resample_sequence(pose, 11, 11).numpy()
     np.testing.assert_array_equal(out, sanitize(pose[:11]).numpy())
@@ -120,7 +106,7 @@ def test_resample_never_interpolates_with_missing_joints():
 
 
 def test_resample_length_one_and_zero():
-    pose = random_pose("coco17", frames=5, seed=3)
+    pose = random_pixel_pose("coco17", frames=5, seed=3)
     out = resample_sequence(pose, 1, 7).numpy()
     np.testing.assert_array_equal(out, np.repeat(sanitize(pose[:1]).numpy(), 7, axis=0))
     out = resample_sequence(pose, 0, 7).numpy()
@@ -164,7 +150,7 @@ def transform(pose, scale, shift):
 )
 @pytest.mark.parametrize("mode", ["sequence", "frame"])
 def test_normalize_is_translation_and_scale_invariant(layout, channels, mode):
-    pose = random_pose(layout, channels=channels, seed=4)
+    pose = random_pixel_pose(layout, channels=channels, seed=4)
     ref = normalize_pose(pose, layout, mode).numpy()
     for scale, shift in ((2.5, (300.0, -120.0)), (0.3, (-40.0, 1500.0))):
         out = normalize_pose(transform(pose, scale, shift), layout, mode).numpy()
@@ -177,7 +163,7 @@ def test_normalize_is_translation_and_scale_invariant(layout, channels, mode):
 
 def test_normalize_torso_has_unit_length():
     layout = get_layout("coco17")
-    pose = random_pose(layout, missing=0.0, seed=5)
+    pose = random_pixel_pose(layout, missing=0.0, seed=5)
     out = normalize_pose(pose, layout).numpy()
     hips = out[:, list(layout.center_joints), :2].mean(1)
     top = out[:, list(layout.torso_top_joints), :2].mean(1)
@@ -185,7 +171,7 @@ def test_normalize_torso_has_unit_length():
 
 
 def test_normalize_masks_garbage_and_nan():
-    pose = random_pose("body25", seed=6, missing=0.0)
+    pose = random_pixel_pose("body25", seed=6, missing=0.0)
     pose[:, 3, 2] = 0.0
     pose[:, 3, :2] = 1e30  # conf 0 with garbage coordinates
     pose[2, 4, 0] = np.nan
@@ -210,7 +196,7 @@ def test_normalize_all_missing_and_single_joint(channels):
 
 def test_normalize_sequence_mode_keeps_falling_motion_frame_mode_removes_it():
     layout = get_layout("coco17")
-    pose = random_pose(layout, frames=10, missing=0.0, seed=7)
+    pose = random_pixel_pose(layout, frames=10, missing=0.0, seed=7)
     pose[..., :2] = pose[0:1, :, :2]  # the same body in every frame ...
     pose[..., 1] += 40.0 * np.arange(10, dtype=np.float32)[:, None]  # ... moving down (y grows)
     hips = list(layout.center_joints)
@@ -222,7 +208,7 @@ def test_normalize_sequence_mode_keeps_falling_motion_frame_mode_removes_it():
 
 def test_normalize_center_fallbacks():
     layout = get_layout("coco17")
-    pose = random_pose(layout, frames=3, missing=0.0, seed=8)
+    pose = random_pixel_pose(layout, frames=3, missing=0.0, seed=8)
     pose[:, layout.center_joints[0], 2] = 0.0  # a hip missing -> centre on the shoulders
     out = normalize_pose(pose, layout, "frame").numpy()
     np.testing.assert_allclose(out[:, list(layout.torso_top_joints), :2].mean(1), 0.0, atol=1e-5)
@@ -232,7 +218,7 @@ def test_normalize_center_fallbacks():
 
 
 def test_normalize_is_rank_agnostic():
-    batch = np.stack([random_pose("coco17", seed=s) for s in range(3)])
+    batch = np.stack([random_pixel_pose("coco17", seed=s) for s in range(3)])
     out = normalize_pose(batch, "coco17").numpy()
     for i in range(3):
         np.testing.assert_allclose(out[i], normalize_pose(batch[i], "coco17").numpy(), atol=1e-6)
@@ -249,7 +235,7 @@ def test_normalize_errors():
 
 @pytest.mark.parametrize("sampling", ["resample", "window"])
 def test_preprocess_sequence_shape_and_dtype(sampling):
-    pose = random_pose("body25", frames=50, seed=9).astype(np.float64)
+    pose = random_pixel_pose("body25", frames=50, seed=9).astype(np.float64)
     out = preprocess_sequence(pose, 42, "body25", 30, sampling=sampling)
     assert out.shape == (30, 25, 3) and out.dtype.name == "float32"
     assert np.isfinite(out.numpy()).all()

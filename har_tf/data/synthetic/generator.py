@@ -29,6 +29,7 @@ from har_tf.data.pose_npz import SPLITS, PoseDataset
 from har_tf.data.synthetic.actions import ACTIONS, CLASS_NAMES, ambiguous_groups
 from har_tf.data.synthetic.body import COCO17_FROM_BODY, BodyShape, Camera, forward_kinematics
 from har_tf.data.synthetic.render import OBJECT_CLASSES, Appearance, build_scene, object_polygon, render_frame
+from har_tf.config import DictConfig
 from har_tf.errors import DataFormatError, InvalidInputError
 from har_tf.skeleton import COCO17
 
@@ -38,7 +39,7 @@ log = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass(frozen=True)
-class SyntheticConfig:
+class SyntheticConfig(DictConfig):
     """All knobs of the synthetic dataset; the cache key is derived from them."""
 
     seed: int = 0
@@ -63,17 +64,6 @@ class SyntheticConfig:
             raise InvalidInputError(f"image_size must be at least 32 pixels, got {self.image_size}")
         if len(self.clips_per_class) != 3 or len(self.subjects) != 3 or min(self.subjects) < 1:
             raise InvalidInputError("clips_per_class and subjects need three counts (train, val, test), subjects >= 1")
-
-    def to_dict(self) -> dict:
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
-
-    @classmethod
-    def from_dict(cls, config: dict) -> SyntheticConfig:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(config) - known)
-        if unknown:
-            raise InvalidInputError(f"unknown synthetic data settings {unknown}; known: {sorted(known)}")
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in config.items()})
 
     def cache_key(self) -> str:
         text = json.dumps({"version": GENERATOR_VERSION, **self.to_dict()}, sort_keys=True)

@@ -107,7 +107,7 @@ def test_cache_reuses_and_regenerates_on_config_change(tmp_path):
 def test_bad_config_is_a_clear_error():
     with pytest.raises(InvalidInputError, match="frames_per_clip"):
         SyntheticConfig(frames_per_clip=40)
-    with pytest.raises(InvalidInputError, match="unknown synthetic data settings"):
+    with pytest.raises(InvalidInputError, match="unknown SyntheticConfig settings"):
         SyntheticConfig.from_dict({"seeed": 1})
 
 
