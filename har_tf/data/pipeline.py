@@ -20,7 +20,7 @@ import numpy as np
 import tensorflow as tf
 
 from har_tf.data.augmentation import AugmentConfig, augment_example
-from har_tf.data.pose_npz import PoseDataset
+from har_tf.data.pose_npz import PoseDataset, check_pose_arrays
 from har_tf.data.preprocessing import NORMALIZE_MODES, SAMPLING_MODES, preprocess_sequence, sequence_lengths
 from har_tf.errors import InvalidInputError, expect
 from har_tf.skeleton.layouts import JointLayout, get_layout
@@ -35,26 +35,10 @@ def _positive_int(value, name: str) -> int:
 
 
 def _check_arrays(x, y, layout: JointLayout) -> tuple[np.ndarray, np.ndarray]:
-    x, y = np.asarray(x), np.asarray(y)
-    expect(x.dtype.kind in "fiu", f"x must hold numbers, got dtype {x.dtype}")
-    expect(
-        x.ndim == 4,
-        f"x must have shape (N, T, J, C) (sequences, frames, joints, channels), got shape {x.shape}",
-    )
-    n, t, j, c = x.shape
-    expect(c in (2, 3), f"x must have C = 2 (x, y) or 3 (x, y, confidence) channels, got C={c} (shape {x.shape})")
-    expect(
-        j == layout.num_joints,
-        f"x has J={j} joints but layout {layout.name!r} has {layout.num_joints}; pick the matching layout "
-        "or convert the poses with har_tf.convert_pose",
-    )
-    expect(n > 0 and t > 0, f"x is empty: got shape {x.shape}, expected at least one sequence of one frame")
-    expect(y.ndim == 1 and y.shape[0] == n, f"y must have shape ({n},) (one label per sequence), got {y.shape}")
-    if y.dtype.kind == "f" and np.all(np.isfinite(y)) and np.all(np.mod(y, 1) == 0):
-        y = y.astype(np.int64)
-    expect(y.dtype.kind in "iu", f"y must hold integer class indices, got dtype {y.dtype}")
-    expect(int(y.min()) >= 0, f"y must hold class indices >= 0, got minimum {int(y.min())}")
-    return x.astype(np.float32, copy=False), y.astype(np.int32)
+    x, y = check_pose_arrays(x, y, layout)
+    expect(x.shape[0] > 0 and x.shape[1] > 0,
+           f"x is empty: got shape {x.shape}, expected at least one sequence of one frame")  # fmt: skip
+    return x, y.astype(np.int32)
 
 
 def make_pose_dataset(

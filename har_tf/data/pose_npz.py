@@ -72,7 +72,8 @@ class PoseDataset:
                 continue
             if x is None or y is None:
                 raise DataFormatError(f"split {split!r}: x_{split} and y_{split} must come together")
-            x, y = _check_split(split, x, y, len(self.class_names), self.layout)
+            x, y = check_pose_arrays(x, y, self.layout, num_classes=len(self.class_names),
+                                     name=f"x_{split}", label_name=f"y_{split}", error=DataFormatError)  # fmt: skip
             setattr(self, f"x_{split}", x)
             setattr(self, f"y_{split}", y)
             if first is not None and x.shape[-1] != first.shape[-1]:
@@ -215,30 +216,46 @@ def save_npz_atomic(path: str | os.PathLike, arrays: dict[str, np.ndarray], comp
     return path
 
 
-def _check_split(split: str, x, y, num_classes: int, layout: JointLayout) -> tuple[np.ndarray, np.ndarray]:
+def check_pose_arrays(
+    x,
+    y,
+    layout: JointLayout,
+    *,
+    num_classes: int | None = None,
+    name: str = "x",
+    label_name: str = "y",
+    error: type[InvalidInputError] = InvalidInputError,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Validate pose sequences ``(N, T, J, C)`` and their labels; return float32 and int64 copies.
+
+    Raises ``error`` with a message naming what was expected and what came.
+    """
     x, y = np.asarray(x), np.asarray(y)
     if x.dtype.kind not in "fiu":
-        raise DataFormatError(f"x_{split} must hold numbers, got dtype {x.dtype}")
-    if x.ndim != 4 or x.shape[-1] not in (2, 3):
-        raise DataFormatError(
-            f"x_{split} must have shape (N, T, J, C) with C = 2 (x, y) or 3 (x, y, confidence), got {x.shape}"
-        )
+        raise error(f"{name} must hold numbers, got dtype {x.dtype}")
+    shape_rule = f"{name} must have shape (N, T, J, C) with C = 2 (x, y) or 3 (x, y, confidence), got {x.shape}"
+    if x.ndim != 4:
+        raise error(shape_rule)
+    if x.shape[-1] not in (2, 3):
+        raise error(f"{shape_rule} (C={x.shape[-1]})")
     if x.shape[2] != layout.num_joints:
-        raise DataFormatError(
-            f"x_{split} has J={x.shape[2]} joints but layout {layout.name!r} has {layout.num_joints}"
+        raise error(
+            f"{name} has J={x.shape[2]} joints but layout {layout.name!r} has {layout.num_joints}; "
+            "pick the matching layout or convert the poses with har_tf.convert_pose"
         )
     if y.ndim != 1 or y.shape[0] != x.shape[0]:
-        raise DataFormatError(f"y_{split} must have shape ({x.shape[0]},) to match x_{split}, got {y.shape}")
+        raise error(f"{label_name} must have shape ({x.shape[0]},) to match {name}, got {y.shape}: one label per sequence")
+    if y.dtype.kind == "f" and np.all(np.isfinite(y)) and np.all(np.mod(y, 1) == 0):
+        y = y.astype(np.int64)
     if y.dtype.kind not in "iu":
-        if y.dtype.kind == "f" and np.all(np.mod(y, 1) == 0):
-            y = y.astype(np.int64)
-        else:
-            raise DataFormatError(f"y_{split} must hold integer class indices, got dtype {y.dtype}")
-    if y.size and (y.min() < 0 or y.max() >= num_classes):
-        raise DataFormatError(
-            f"y_{split} has labels in [{y.min()}, {y.max()}] but there are {num_classes} classes "
+        raise error(f"{label_name} must hold integer class indices, got dtype {y.dtype}")
+    if y.size and num_classes is not None and (y.min() < 0 or y.max() >= num_classes):
+        raise error(
+            f"{label_name} has labels in [{y.min()}, {y.max()}] but there are {num_classes} classes "
             f"(expected 0 ... {num_classes - 1})"
         )
+    if y.size and y.min() < 0:
+        raise error(f"{label_name} must hold class indices >= 0, got minimum {y.min()}")
     return x.astype(np.float32, copy=False), y.astype(np.int64, copy=False)
 
 
