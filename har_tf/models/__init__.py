@@ -1,4 +1,10 @@
-"""Models: PoseFormerFactorized, the image encoder, fusion, baselines (issues #3, #4, #9).
+"""Models: PoseFormerFactorized (backbone), the classifier head (task), baselines.
 
-Nothing is here yet; see ARCHITECTURE in the README for what this room will hold.
+Image encoder, fusion and the object stream arrive with issues #4 and #9.
 """
+
+from har_tf.models.baselines import FullAttentionTransformer, LSTMLite
+from har_tf.models.classifier import PoseClassifier
+from har_tf.models.pose_former import PRESETS, PoseFormerFactorized
+
+__all__ = ["PRESETS", "FullAttentionTransformer", "LSTMLite", "PoseClassifier", "PoseFormerFactorized"]

@@ -284,3 +284,24 @@ def get_layout(layout: str | JointLayout) -> JointLayout:
             "or a JointLayout made with custom_layout(...)"
         )
     return BUILTIN_LAYOUTS[key]
+
+
+def bone_parents(layout: str | JointLayout) -> tuple[int, ...]:
+    """Parent joint of each joint along the layout's bones (breadth-first from the body centre);
+    -1 for the root and for joints no bone reaches."""
+    layout = get_layout(layout)
+    neighbours: dict[int, list[int]] = {j: [] for j in range(layout.num_joints)}
+    for a, b in layout.edges:
+        neighbours[a].append(b)
+        neighbours[b].append(a)
+    root = layout.center_joints[0] if layout.center_joints else 0
+    parents = [-1] * layout.num_joints
+    seen, queue = {root}, [root]
+    while queue:
+        joint = queue.pop(0)
+        for other in sorted(neighbours[joint]):
+            if other not in seen:
+                seen.add(other)
+                parents[other] = joint
+                queue.append(other)
+    return tuple(parents)

@@ -1,0 +1,212 @@
+"""Layers of the pose models, written with ``keras.ops`` so they save, reload and export anywhere.
+
+Tokens are joints of frames: a pose tensor ``(B, T, J, C)`` becomes ``(B, T, J, D)``. The validity
+mask ``(B, T, J)`` is derived from the pose itself (:class:`JointValidity`), never passed by users;
+a missing joint neither gives attention (it is masked out as a key) nor receives it (its updates are
+zeroed), so no output depends on the values a missing joint carries.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import layers, ops
+
+PACKAGE = "har_tf"
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class JointValidity(layers.Layer):
+    """``(B, T, J, C)`` poses -> bool ``(B, T, J)``: finite and (confidence > 0, or not all zeros if C = 2)."""
+
+    def call(self, pose):
+        finite = ops.all(ops.isfinite(pose), axis=-1)
+        if pose.shape[-1] >= 3:
+            present = pose[..., 2] > 0
+        else:
+            present = ops.any(ops.not_equal(pose, 0), axis=-1)
+        return ops.logical_and(finite, present)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[:-1])
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class PoseStreams(layers.Layer):
+    """Input streams derived from the pose, concatenated on the channel axis.
+
+    ``joints``: the pose itself (missing joints zeroed); ``velocities``: frame-to-frame motion of each
+    joint (zero where either frame misses it); ``bones``: each joint minus its parent joint (zero
+    where either is missing), with ``parents`` given per joint (-1 for the root).
+    """
+
+    STREAMS = ("joints", "velocities", "bones")
+
+    def __init__(self, streams=("joints",), parents=None, **kwargs):
+        super().__init__(**kwargs)
+        unknown = sorted(set(streams) - set(self.STREAMS))
+        if unknown or not streams:
+            raise ValueError(f"streams must be a non-empty subset of {self.STREAMS}, got {list(streams)}")
+        if "bones" in streams and parents is None:
+            raise ValueError("the 'bones' stream needs a parent index per joint")
+        self.streams = tuple(streams)
+        self.parents = None if parents is None else tuple(int(p) for p in parents)
+
+    def call(self, pose, valid):
+        maskf = ops.cast(ops.expand_dims(valid, -1), pose.dtype)
+        pose = ops.where(ops.expand_dims(valid, -1), pose, ops.zeros_like(pose))
+        xy = pose[..., :2]
+        out = []
+        if "joints" in self.streams:
+            out.append(pose)
+        if "velocities" in self.streams:
+            both = maskf[:, 1:] * maskf[:, :-1]
+            motion = (xy[:, 1:] - xy[:, :-1]) * both
+            out.append(ops.concatenate([ops.zeros_like(xy[:, :1]), motion], axis=1))
+        if "bones" in self.streams:
+            parent_idx = [p if p >= 0 else j for j, p in enumerate(self.parents)]
+            parent_xy = ops.take(xy, parent_idx, axis=2)
+            parent_ok = ops.take(maskf, parent_idx, axis=2)
+            out.append((xy - parent_xy) * maskf * parent_ok)
+        return ops.concatenate(out, axis=-1) if len(out) > 1 else out[0]
+
+    def compute_output_shape(self, input_shape):
+        extra = 2 * (("velocities" in self.streams) + ("bones" in self.streams))
+        joints = input_shape[-1] if "joints" in self.streams else 0
+        return tuple(input_shape[:-1]) + (joints + extra,)
+
+    def get_config(self):
+        return {**super().get_config(), "streams": list(self.streams),
+                "parents": None if self.parents is None else list(self.parents)}  # fmt: skip
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class FactorizedPositionEmbedding(layers.Layer):
+    """Adds a learnable spatial embedding per joint ``(J, D)`` and temporal one per frame ``(T, D)``."""
+
+    def __init__(self, initializer_range: float = 0.02, **kwargs):
+        super().__init__(**kwargs)
+        self.initializer_range = initializer_range
+
+    def build(self, input_shape):
+        _, frames, joints, dim = input_shape
+        init = keras.initializers.TruncatedNormal(stddev=self.initializer_range)
+        self.spatial = self.add_weight(shape=(joints, dim), initializer=init, name="spatial")
+        self.temporal = self.add_weight(shape=(frames, dim), initializer=init, name="temporal")
+
+    def call(self, x):
+        return x + self.spatial[None, None, :, :] + self.temporal[None, :, None, :]
+
+    def get_config(self):
+        return {**super().get_config(), "initializer_range": self.initializer_range}
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class StochasticDepth(layers.Layer):
+    """Drops a whole residual branch per example with probability ``rate`` while training."""
+
+    def __init__(self, rate: float = 0.0, seed: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.rate, self.seed = float(rate), seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def call(self, x, training=None):
+        if not training or self.rate == 0.0:
+            return x
+        keep = 1.0 - self.rate
+        shape = (ops.shape(x)[0],) + (1,) * (len(x.shape) - 1)
+        mask = ops.floor(keep + keras.random.uniform(shape, seed=self.seed_generator, dtype=x.dtype))
+        return x / keep * mask
+
+    def get_config(self):
+        return {**super().get_config(), "rate": self.rate, "seed": self.seed}
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class TransformerSubBlock(layers.Layer):
+    """Pre-norm attention + MLP over the second axis of ``(N, L, D)`` tokens, masked both ways."""
+
+    def __init__(self, num_heads: int, mlp_ratio: float = 2.0, dropout: float = 0.0,
+                 attention_dropout: float = 0.0, drop_path: float = 0.0, **kwargs):  # fmt: skip
+        super().__init__(**kwargs)
+        self.num_heads, self.mlp_ratio = num_heads, mlp_ratio
+        self.dropout, self.attention_dropout, self.drop_path = dropout, attention_dropout, drop_path
+
+    def build(self, input_shape):
+        dim = input_shape[-1]
+        if dim % self.num_heads:
+            raise ValueError(f"width {dim} must be divisible by num_heads {self.num_heads}")
+        self.norm1 = layers.LayerNormalization(epsilon=1e-6, name="norm1")
+        self.attention = layers.MultiHeadAttention(self.num_heads, dim // self.num_heads,
+                                                   dropout=self.attention_dropout, name="attention")  # fmt: skip
+        self.norm2 = layers.LayerNormalization(epsilon=1e-6, name="norm2")
+        self.mlp_in = layers.Dense(int(dim * self.mlp_ratio), name="mlp_in")
+        self.mlp_out = layers.Dense(dim, name="mlp_out")
+        self.drop = layers.Dropout(self.dropout)
+        self.skip1 = StochasticDepth(self.drop_path, name="drop_path1")
+        self.skip2 = StochasticDepth(self.drop_path, name="drop_path2")
+        for sub in (self.norm1, self.norm2):
+            sub.build(input_shape)
+        self.attention.build(input_shape, input_shape)
+        self.mlp_in.build(input_shape)
+        self.mlp_out.build(tuple(input_shape[:-1]) + (int(dim * self.mlp_ratio),))
+
+    def call(self, x, valid, training=None):
+        maskf = ops.cast(ops.expand_dims(valid, -1), x.dtype)
+        pair = ops.logical_and(ops.expand_dims(valid, 2), ops.expand_dims(valid, 1))  # (N, L, L)
+        h = self.norm1(x)
+        h = self.attention(h, h, attention_mask=pair, training=training)
+        x = x + self.skip1(self.drop(h, training=training), training=training) * maskf
+        h = self.mlp_in(self.norm2(x))
+        h = self.mlp_out(self.drop(keras.activations.gelu(h, approximate=True), training=training))
+        return x + self.skip2(self.drop(h, training=training), training=training) * maskf
+
+    def get_config(self):
+        return {**super().get_config(), "num_heads": self.num_heads, "mlp_ratio": self.mlp_ratio,
+                "dropout": self.dropout, "attention_dropout": self.attention_dropout,
+                "drop_path": self.drop_path}  # fmt: skip
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class FactorizedBlock(layers.Layer):
+    """Spatial attention over the J joints of each frame, then temporal attention over the T frames
+    of each joint: O(T·J² + J·T²) pairs instead of O(T²·J²) for attention over all T·J tokens."""
+
+    def __init__(self, num_heads: int, mlp_ratio: float = 2.0, dropout: float = 0.0,
+                 attention_dropout: float = 0.0, drop_path: float = 0.0, **kwargs):  # fmt: skip
+        super().__init__(**kwargs)
+        self.sub_config = dict(num_heads=num_heads, mlp_ratio=mlp_ratio, dropout=dropout,
+                               attention_dropout=attention_dropout, drop_path=drop_path)  # fmt: skip
+
+    def build(self, input_shape):
+        _, frames, joints, dim = input_shape
+        self.spatial = TransformerSubBlock(**self.sub_config, name="spatial")
+        self.temporal = TransformerSubBlock(**self.sub_config, name="temporal")
+        self.spatial.build((None, joints, dim))
+        self.temporal.build((None, frames, dim))
+
+    def call(self, x, valid, training=None):
+        _, frames, joints, dim = x.shape
+        spatial = ops.reshape(x, (-1, joints, dim))
+        spatial = self.spatial(spatial, ops.reshape(valid, (-1, joints)), training=training)
+        x = ops.reshape(spatial, (-1, frames, joints, dim))
+        temporal = ops.reshape(ops.transpose(x, (0, 2, 1, 3)), (-1, frames, dim))
+        valid_t = ops.reshape(ops.transpose(valid, (0, 2, 1)), (-1, frames))
+        temporal = self.temporal(temporal, valid_t, training=training)
+        return ops.transpose(ops.reshape(temporal, (-1, joints, frames, dim)), (0, 2, 1, 3))
+
+    def get_config(self):
+        return {**super().get_config(), **self.sub_config}
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class MaskedMeanPooling(layers.Layer):
+    """Mean of the valid tokens: ``(B, ..., D)`` with mask ``(B, ...)`` -> ``(B, D)``."""
+
+    def call(self, x, valid):
+        maskf = ops.cast(ops.expand_dims(valid, -1), x.dtype)
+        axes = tuple(range(1, len(x.shape) - 1))
+        total = ops.sum(x * maskf, axis=axes)
+        return total / ops.maximum(ops.sum(maskf, axis=axes), 1.0)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], input_shape[-1])

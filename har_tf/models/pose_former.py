@@ -1,0 +1,130 @@
+"""PoseFormerFactorized: a transformer over pose sequences with factorized spatial/temporal attention.
+
+``(B, T, J, C)`` poses -> joint embedding + learnable spatial and temporal position embeddings ->
+L factorized blocks (attention over the joints of each frame, then over the frames of each joint)
+-> masked mean over valid tokens -> ``(B, D)`` pose embedding. :class:`~har_tf.models.classifier.PoseClassifier`
+puts a softmax head on it; the fusion model reuses the embedding.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import layers
+
+from har_tf.models.layers import (
+    PACKAGE,
+    FactorizedBlock,
+    FactorizedPositionEmbedding,
+    JointValidity,
+    MaskedMeanPooling,
+    PoseStreams,
+)
+from har_tf.skeleton.layouts import JointLayout, bone_parents, get_layout
+
+PRESETS: dict[str, dict] = {
+    "micro": dict(hidden_dim=32, num_layers=2, num_heads=2, mlp_ratio=2.0),
+    "small": dict(hidden_dim=64, num_layers=4, num_heads=4, mlp_ratio=2.0),
+    "base": dict(hidden_dim=128, num_layers=6, num_heads=8, mlp_ratio=2.0),
+}
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class PoseFormerFactorized(keras.Model):
+    """Backbone: pose tensor ``pose`` (B, T, J, C) -> pose embedding (B, hidden_dim).
+
+    Args:
+        num_joints, num_frames, num_channels: input shape (any J, any T, C = 2 or 3).
+        hidden_dim, num_layers, num_heads, mlp_ratio: width, depth, heads, MLP expansion.
+        dropout, attention_dropout, drop_path: regularisation (drop_path = stochastic depth, grown
+            linearly to this rate over the blocks).
+        streams: input streams derived from the pose: any of ``joints``, ``velocities``, ``bones``.
+        parents: parent joint per joint for the ``bones`` stream (see :func:`bone_parents`).
+        layout: name of the joint layout the model was trained on (recorded, checked by callers).
+    """
+
+    def __init__(
+        self,
+        num_joints: int,
+        num_frames: int = 30,
+        num_channels: int = 3,
+        hidden_dim: int = 64,
+        num_layers: int = 4,
+        num_heads: int = 4,
+        mlp_ratio: float = 2.0,
+        dropout: float = 0.1,
+        attention_dropout: float = 0.0,
+        drop_path: float = 0.1,
+        streams: tuple[str, ...] = ("joints",),
+        parents: tuple[int, ...] | None = None,
+        layout: str | None = None,
+        **kwargs,
+    ):
+        if num_channels not in (2, 3):
+            raise ValueError(f"num_channels must be 2 (x, y) or 3 (x, y, confidence), got {num_channels}")
+        # === Layers ===
+        validity = JointValidity(name="joint_validity")
+        stream_layer = PoseStreams(streams, parents, name="pose_streams")
+        joint_embedding = layers.Dense(hidden_dim, name="joint_embedding")
+        positions = FactorizedPositionEmbedding(name="position_embedding")
+        embedding_dropout = layers.Dropout(dropout, name="embedding_dropout")
+        blocks = [
+            FactorizedBlock(num_heads, mlp_ratio, dropout, attention_dropout,
+                            drop_path * i / max(num_layers - 1, 1), name=f"factorized_block_{i}")
+            for i in range(num_layers)
+        ]  # fmt: skip
+        final_norm = layers.LayerNormalization(epsilon=1e-6, name="final_norm")
+        pooling = MaskedMeanPooling(name="pose_embedding")
+
+        # === Functional Model ===
+        pose = keras.Input((num_frames, num_joints, num_channels), name="pose")
+        valid = validity(pose)
+        x = embedding_dropout(positions(joint_embedding(stream_layer(pose, valid))))
+        for block in blocks:
+            x = block(x, valid)
+        embedding = pooling(final_norm(x), valid)
+        super().__init__(inputs=pose, outputs=embedding, **kwargs)
+
+        # === Config ===
+        self.num_joints, self.num_frames, self.num_channels = num_joints, num_frames, num_channels
+        self.hidden_dim, self.num_layers, self.num_heads, self.mlp_ratio = hidden_dim, num_layers, num_heads, mlp_ratio
+        self.dropout, self.attention_dropout, self.drop_path = dropout, attention_dropout, drop_path
+        self.streams = tuple(streams)
+        self.parents = None if parents is None else tuple(int(p) for p in parents)
+        self.layout = layout
+
+    @property
+    def embedding_dim(self) -> int:
+        return self.hidden_dim
+
+    def get_config(self) -> dict:
+        return {
+            "name": self.name, "trainable": self.trainable,
+            "num_joints": self.num_joints, "num_frames": self.num_frames, "num_channels": self.num_channels,
+            "hidden_dim": self.hidden_dim, "num_layers": self.num_layers, "num_heads": self.num_heads,
+            "mlp_ratio": self.mlp_ratio, "dropout": self.dropout, "attention_dropout": self.attention_dropout,
+            "drop_path": self.drop_path, "streams": list(self.streams),
+            "parents": None if self.parents is None else list(self.parents), "layout": self.layout,
+        }  # fmt: skip
+
+    @classmethod
+    def from_config(cls, config: dict) -> PoseFormerFactorized:
+        return cls(**config)
+
+    @classmethod
+    def from_preset(
+        cls,
+        preset: str,
+        layout: str | JointLayout,
+        num_frames: int = 30,
+        num_channels: int = 3,
+        streams: tuple[str, ...] = ("joints",),
+        **overrides,
+    ) -> PoseFormerFactorized:
+        """A backbone of a named size (``micro``, ``small``, ``base``) for a joint layout."""
+        if preset not in PRESETS:
+            raise ValueError(f"unknown preset {preset!r}; choose one of {sorted(PRESETS)}")
+        layout = get_layout(layout)
+        config = {**PRESETS[preset], **overrides}
+        parents = bone_parents(layout) if "bones" in streams else None
+        return cls(num_joints=layout.num_joints, num_frames=num_frames, num_channels=num_channels,
+                   streams=tuple(streams), parents=parents, layout=layout.name, **config)  # fmt: skip

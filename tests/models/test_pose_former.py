@@ -1,0 +1,139 @@
+"""PoseFormerFactorized, its baselines and the classifier head: shapes, masking, save/load, fitting."""
+
+from __future__ import annotations
+
+import json
+
+import keras
+import numpy as np
+import pytest
+
+from har_tf.models.baselines import FullAttentionTransformer, LSTMLite
+from har_tf.models.classifier import PoseClassifier
+from har_tf.models.pose_former import PRESETS, PoseFormerFactorized
+from har_tf.skeleton.layouts import bone_parents, custom_layout, get_layout
+
+CUSTOM15 = custom_layout([f"joint_{i}" for i in range(15)], [(i, i + 1) for i in range(14)])
+ALL_STREAMS = ("joints", "velocities", "bones")
+
+
+def _poses(num_joints: int, channels: int = 3, batch: int = 3, frames: int = 30, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(batch, frames, num_joints, channels)).astype(np.float32)
+    if channels == 3:
+        x[..., 2] = rng.uniform(0.2, 1.0, (batch, frames, num_joints))
+    return x
+
+
+def _micro(layout, channels=3, streams=ALL_STREAMS, frames=30):
+    return PoseFormerFactorized.from_preset("micro", layout, num_frames=frames, num_channels=channels,
+                                            streams=streams, dropout=0.0, drop_path=0.0)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "layout, channels",
+    [("coco17", 3), ("body25", 3), ("body25b", 3), ("blazepose33", 3), (CUSTOM15, 2)],
+    ids=["coco17", "body25", "body25b", "blazepose33", "custom15-C2"],
+)
+def test_shapes_for_each_joint_layout(layout, channels):
+    num_joints = get_layout(layout).num_joints
+    backbone = _micro(layout, channels)
+    classifier = PoseClassifier(backbone, num_classes=7)
+    x = _poses(num_joints, channels)
+    assert backbone(x).shape == (3, PRESETS["micro"]["hidden_dim"])
+    probabilities = np.asarray(classifier(x))
+    assert probabilities.shape == (3, 7)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
+    assert classifier.inputs[0].name == "pose" and classifier.output_names == ["probabilities"]
+
+
+def test_any_number_of_frames():
+    assert _micro("coco17", frames=64)(_poses(17, frames=64)).shape == (3, 32)
+
+
+@pytest.mark.parametrize("make", [
+    lambda: _micro("coco17"),
+    lambda: FullAttentionTransformer.from_preset("micro", "coco17", dropout=0.0),
+    lambda: LSTMLite(17, units=16, layout="coco17"),
+], ids=["factorized", "full-attention", "lstm-lite"])  # fmt: skip
+def test_masked_joints_do_not_change_outputs(make):
+    model = make()
+    x = _poses(17)
+    x[:, :, 4, 2] = 0.0  # joint 4 missing in every frame
+    x[0, 5:9, :, 2] = 0.0  # a stretch of frames with nobody
+    changed = x.copy()
+    changed[:, :, 4, :2] = 1e3  # junk in the missing joint
+    changed[0, 5:9, :, :2] = -77.0
+    np.testing.assert_array_equal(np.asarray(model(x)), np.asarray(model(changed)))
+    visible = x.copy()
+    visible[:, :, 6, 0] += 1.0  # a visible joint does matter
+    assert not np.allclose(np.asarray(model(x)), np.asarray(model(visible)))
+
+
+def test_missing_as_zeros_with_two_channels():
+    model = _micro(CUSTOM15, channels=2)
+    x = _poses(15, channels=2)
+    x[:, :, 3] = 0.0
+    assert np.isfinite(np.asarray(model(x))).all()
+
+
+@pytest.mark.parametrize("make", [
+    lambda: _micro("body25"),
+    lambda: FullAttentionTransformer.from_preset("micro", "body25"),
+    lambda: LSTMLite(25, units=16, layout="body25"),
+], ids=["factorized", "full-attention", "lstm-lite"])  # fmt: skip
+def test_keras_save_load_round_trip_is_exact(tmp_path, make):
+    classifier = PoseClassifier(make(), 4, class_names=["a", "b", "c", "d"])
+    x = _poses(25)
+    before = np.asarray(classifier(x))
+    path = tmp_path / "model.keras"
+    classifier.save(path)
+    restored = keras.saving.load_model(path, safe_mode=True)
+    np.testing.assert_array_equal(np.asarray(restored(x)), before)
+    assert restored.class_names == ["a", "b", "c", "d"]
+    assert type(restored.backbone) is type(classifier.backbone)
+
+
+def test_config_round_trips_through_json():
+    backbone = _micro("body25")
+    config = json.loads(json.dumps(backbone.get_config()))
+    clone = PoseFormerFactorized.from_config(config)
+    assert clone.get_config() == backbone.get_config()
+    assert clone.count_params() == backbone.count_params()
+    assert config["layout"] == "body25" and config["parents"] == list(bone_parents("body25"))
+
+
+def test_presets_grow_and_full_attention_matches_parameters():
+    sizes = [PoseFormerFactorized.from_preset(p, "coco17").count_params() for p in ("micro", "small", "base")]
+    assert sizes == sorted(sizes) and sizes[0] < sizes[-1]
+    assert (FullAttentionTransformer.from_preset("small", "coco17").count_params()
+            == PoseFormerFactorized.from_preset("small", "coco17").count_params())  # fmt: skip
+    with pytest.raises(ValueError, match="unknown preset"):
+        PoseFormerFactorized.from_preset("huge", "coco17")
+
+
+def test_bone_parents_form_a_tree_from_the_hips():
+    parents = bone_parents("coco17")
+    layout = get_layout("coco17")
+    roots = [j for j, p in enumerate(parents) if p < 0]
+    assert roots == [layout.center_joints[0]]
+    assert parents[layout.index("left_wrist")] == layout.index("left_elbow")
+
+
+def test_short_fit_reduces_the_loss():
+    """A few epochs on three synthetic classes through the real tf.data pipeline."""
+    from har_tf.data.pipeline import make_pose_dataset
+    from har_tf.data.synthetic import SyntheticConfig, generate_dataset
+
+    keras.utils.set_random_seed(0)
+    data = generate_dataset(SyntheticConfig(clips_per_class=(16, 0, 0), subjects=(4, 1, 1), render=False),
+                            progress=False)  # fmt: skip
+    keep = np.isin(data.y_train, [data.class_names.index(c) for c in ("wave", "fall", "sit_down")])
+    x, y = data.x_train[keep], np.unique(data.y_train[keep], return_inverse=True)[1]
+    train = make_pose_dataset(x, y, "coco17", batch_size=16, training=True, seed=0)
+    classifier = PoseClassifier(_micro("coco17", streams=("joints",)), 3)
+    classifier.compile(optimizer=keras.optimizers.AdamW(2e-3), loss="sparse_categorical_crossentropy",
+                       metrics=["accuracy"])  # fmt: skip
+    history = classifier.fit(train, epochs=8, verbose=0).history
+    assert history["loss"][-1] < 0.7 * history["loss"][0], history["loss"]
+    assert history["accuracy"][-1] > 0.6, history["accuracy"]
