@@ -1,12 +1,16 @@
 #!/usr/bin/env python
-"""The main job. For now (issue #2): generate or load the data, check it, and summarise it.
+"""The main job: data, then stage-1 (pose) training, evaluated on the test split.
 
-    python scripts/train.py                       # the embedded synthetic default data
-    python scripts/train.py --data my_poses.npz   # a pose dataset NPZ of your own
+    python scripts/train.py                                  # synthetic default data, data check + stage 1
+    python scripts/train.py --stage pose --data my.npz --out saved_models/mine
+    python scripts/train.py --config configs/motions.yaml --epochs 60
+    python scripts/train.py --stage data                     # only generate, check and summarise the data
 
-Writes into ``--out`` (default ``saved_models/<run>``): ``data_summary.json`` and ``data_preview.png``
-(one row per class with the skeleton drawn over the frames). Model training (stage 1 and stage 2)
-lands with issues #3 and #4.
+Writes into ``--out`` (default ``saved_models/<run>``): ``data_summary.json``, ``data_preview.png``
+(stage ``data``), and for stage ``pose``: ``pose_model.keras``, ``metrics.json``, ``config.json``,
+``training_curves.png``, ``confusion_matrix.png``, ``classification_report.txt``, ``predictions.csv``.
+Rerunning the same command after an interruption resumes training from the last finished epoch.
+Stage 2 (fusion with the image encoder) lands with issue #4.
 """
 
 from __future__ import annotations
@@ -22,9 +26,16 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", default="synthetic", help="'synthetic' (default) or a pose dataset NPZ path")
+    parser.add_argument("--stage", choices=("all", "data", "pose"), default="all",
+                        help="all (default: data check then pose training), data, or pose")
+    parser.add_argument("--data", default=None, help="'synthetic' (default) or a pose dataset NPZ path")
     parser.add_argument("--out", type=Path, default=None, help="output folder (default saved_models/<run>)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic data (default 0)")
+    parser.add_argument("--config", type=Path, default=None, help="YAML or JSON training settings")
+    parser.add_argument("--epochs", type=int, default=None)
+    parser.add_argument("--batch-size", type=int, default=None)
+    parser.add_argument("--preset", choices=("micro", "small", "base"), default=None)
+    parser.add_argument("--model", choices=("poseformer", "full_attention", "lstm_lite"), default=None)
+    parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--cache-dir", type=Path, default=None, help="synthetic data cache (default ~/.cache/har_tf)")
     parser.add_argument("--clips-per-class", type=int, nargs=3, metavar=("TRAIN", "VAL", "TEST"), default=None,
                         help="synthetic clips per class and split (default 80 12 25)")
@@ -32,50 +43,62 @@ def parse_args(argv=None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def main(argv=None) -> int:
-    args = parse_args(argv)
-    from har_tf.data.pose_npz import load_pose_npz
+def summarise_data(dataset, origin: dict, out: Path, check: bool, seconds: float) -> None:
+    """data_summary.json, data_preview.png and, for the synthetic data, the pose-only ambiguity check."""
     from har_tf.data.preview import save_contact_sheet
-    from har_tf.data.synthetic import SyntheticConfig, load_or_generate
     from har_tf.data.synthetic.checks import pose_only_ambiguity_check
 
-    out = args.out or REPO_ROOT / "saved_models" / datetime.now().strftime("run-%Y%m%d-%H%M%S")
-    summary: dict = {"data": args.data}
-    start = time.perf_counter()
-    if args.data == "synthetic":
-        config = SyntheticConfig(seed=args.seed)
-        if args.clips_per_class:
-            config = SyntheticConfig(seed=args.seed, clips_per_class=tuple(args.clips_per_class))
-        print(f"synthetic data, config key {config.cache_key()} ...", flush=True)
-        dataset, path, cached = load_or_generate(config, args.cache_dir)
-        summary.update(synthetic_config=config.to_dict(), cache_file=str(path), from_cache=cached)
-        print(f"{'loaded from cache' if cached else 'generated'} {path} in {time.perf_counter() - start:.1f} s")
-    else:
-        dataset = load_pose_npz(args.data)
-        print(f"loaded {args.data} in {time.perf_counter() - start:.1f} s")
-    summary["seconds"] = round(time.perf_counter() - start, 2)
     print(dataset.summary())
-    summary.update(
-        layout=dataset.layout.name,
-        class_names=list(dataset.class_names),
-        splits={s: {"num_clips": int(len(dataset.split(s)[1])), "shape": list(dataset.split(s)[0].shape)}
-                for s in dataset.splits},  # fmt: skip
-    )
-
-    out.mkdir(parents=True, exist_ok=True)
-    preview_split = "test" if "test" in dataset.splits else "train"
-    save_contact_sheet(dataset, out / "data_preview.png", split=preview_split)
-    if "class_group" in dataset.extras and not args.no_check and "test" in dataset.splits:
-        check = pose_only_ambiguity_check(dataset)
-        summary["pose_only_check"] = check
-        print(f"pose-only check ({check['classifier']}): accuracy {check['accuracy']:.1%}, "
-              f"group accuracy {check['group_accuracy']:.1%}")  # fmt: skip
-        for name, group in check["groups"].items():
+    summary = {
+        **origin, "seconds": round(seconds, 2), "layout": dataset.layout.name,
+        "class_names": list(dataset.class_names),
+        "splits": {s: {"num_clips": int(len(dataset.split(s)[1])), "shape": list(dataset.split(s)[0].shape)}
+                   for s in dataset.splits},
+    }  # fmt: skip
+    if "synthetic_config" in dataset.extras:
+        summary["synthetic_config"] = json.loads(str(dataset.extras["synthetic_config"]))
+    save_contact_sheet(dataset, out / "data_preview.png", split="test" if "test" in dataset.splits else "train")
+    if check and "class_group" in dataset.extras and "test" in dataset.splits:
+        result = pose_only_ambiguity_check(dataset)
+        summary["pose_only_check"] = result
+        print(f"pose-only check ({result['classifier']}): accuracy {result['accuracy']:.1%}, "
+              f"group accuracy {result['group_accuracy']:.1%}")  # fmt: skip
+        for name, group in result["groups"].items():
             print(f"  inside {name} ({', '.join(group['classes'])}): {group['within_group_accuracy']:.1%} "
-                  f"(chance {group['chance']:.0%}) — pose alone cannot tell these apart; the image can")  # fmt: skip
+                  f"(chance {group['chance']:.0%}): pose alone cannot tell these apart; the image can")  # fmt: skip
     (out / "data_summary.json").write_text(json.dumps(summary, indent=2))
     print(f"wrote {out / 'data_summary.json'} and {out / 'data_preview.png'}")
-    print("model training (stages 1 and 2) is not implemented yet: it lands with issues #3 and #4")
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    from har_tf.training.config import load_train_config
+    from har_tf.training.stage1 import load_training_data, train_stage1
+
+    overrides = {"data": args.data, "epochs": args.epochs, "batch_size": args.batch_size, "preset": args.preset,
+                 "model": args.model, "seed": args.seed,
+                 "synthetic_clips_per_class": tuple(args.clips_per_class) if args.clips_per_class else None}  # fmt: skip
+    config = load_train_config(args.config, overrides)
+    out = args.out or REPO_ROOT / "saved_models" / datetime.now().strftime("run-%Y%m%d-%H%M%S")
+    out.mkdir(parents=True, exist_ok=True)
+
+    start = time.perf_counter()
+    print(f"data: {config.data} ...", flush=True)
+    dataset, origin = load_training_data(config, args.cache_dir)
+    how = "loaded from cache" if origin.get("from_cache") else "generated" if "from_cache" in origin else "loaded"
+    print(f"{how} {origin.get('cache_file', config.data)} in {time.perf_counter() - start:.1f} s")
+    if args.stage in ("all", "data"):
+        summarise_data(dataset, origin, out, not args.no_check, time.perf_counter() - start)
+    if args.stage in ("all", "pose"):
+        metrics = train_stage1(config, out, dataset=dataset)
+        print(f"stage 1 ({config.model}): test accuracy {metrics['accuracy']:.1%}, macro-F1 {metrics['macro_f1']:.3f}, "
+              f"{metrics['parameters']:,} parameters, {metrics['training_seconds']:.0f} s of training")  # fmt: skip
+        if "sequence_level" in metrics:
+            print(f"  sequence level (sliding windows): accuracy {metrics['sequence_level']['accuracy']:.1%}")
+        for name, group in metrics.get("groups", {}).items():
+            print(f"  inside {name}: accuracy {group['accuracy']:.1%}")
+        print(f"wrote {out / 'pose_model.keras'}, {out / 'metrics.json'} and the plots in {out}")
+        print("stage 2 (fusion with the image encoder) lands with issue #4")
     return 0
 
 

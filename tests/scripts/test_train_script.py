@@ -21,24 +21,53 @@ def _run(*args: str) -> subprocess.CompletedProcess:
 
 def test_main_job_generates_checks_and_summarises_synthetic_data(tmp_path):
     out = tmp_path / "run"
-    result = _run("--clips-per-class", "12", "1", "8", "--out", str(out), "--cache-dir", str(tmp_path / "cache"))
+    result = _run("--stage", "data", "--clips-per-class", "12", "1", "8", "--out", str(out),
+                  "--cache-dir", str(tmp_path / "cache"))  # fmt: skip
     assert result.returncode == 0, result.stderr
     summary = json.loads((out / "data_summary.json").read_text())
     assert summary["splits"]["train"]["shape"] == [12 * 12, 30, 17, 3]
     assert summary["from_cache"] is False and Path(summary["cache_file"]).exists()
     assert set(summary["pose_only_check"]["groups"]) == {"hand_to_head", "hold_in_front"}
     assert (out / "data_preview.png").stat().st_size > 10_000
-    again = _run("--clips-per-class", "12", "1", "8", "--out", str(out), "--cache-dir", str(tmp_path / "cache"),
-                 "--no-check")  # fmt: skip
+    again = _run("--stage", "data", "--clips-per-class", "12", "1", "8", "--out", str(out),
+                 "--cache-dir", str(tmp_path / "cache"), "--no-check")  # fmt: skip
     assert again.returncode == 0 and "loaded from cache" in again.stdout
 
 
 def test_main_job_reads_a_user_npz(tmp_path):
     x = np.random.default_rng(0).uniform(1, 100, (6, 20, 17, 3)).astype(np.float32)
     path = PoseDataset(x, np.array([0, 1, 2] * 2), ["a", "b", "c"], "coco17").save(tmp_path / "mine.npz")
-    result = _run("--data", str(path), "--out", str(tmp_path / "run"))
+    result = _run("--stage", "data", "--data", str(path), "--out", str(tmp_path / "run"))
     assert result.returncode == 0, result.stderr
     assert json.loads((tmp_path / "run" / "data_summary.json").read_text())["class_names"] == ["a", "b", "c"]
+
+
+METRICS_KEYS = {"accuracy", "balanced_accuracy", "macro_precision", "macro_recall", "macro_f1", "top_k_accuracy",
+                "num_test", "class_names"}  # fmt: skip
+
+
+def test_stage1_pose_training_writes_the_run_folder(tmp_path):
+    out = tmp_path / "run"
+    result = _run("--stage", "pose", "--preset", "micro", "--epochs", "2", "--clips-per-class", "6", "2", "3",
+                  "--out", str(out), "--cache-dir", str(tmp_path / "cache"))  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert METRICS_KEYS <= set(metrics)
+    assert metrics["num_test"] == 3 * 12 and len(metrics["class_names"]) == 12
+    assert set(metrics["top_k_accuracy"]) == {"1", "2", "3", "4", "5"}
+    assert set(metrics["groups"]) == {"hand_to_head", "hold_in_front"}
+    for name in ("pose_model.keras", "config.json", "training_curves.png", "confusion_matrix.png",
+                 "classification_report.txt", "predictions.csv", "history.csv"):  # fmt: skip
+        assert (out / name).stat().st_size > 0, name
+    assert not (out / "backup").exists(), "BackupAndRestore removes its backup after a finished run"
+
+
+def test_unknown_config_key_is_one_line_error(tmp_path):
+    config = tmp_path / "bad.yaml"
+    config.write_text("epochs: 3\nlearning_rat: 0.1\n")
+    result = _run("--config", str(config), "--out", str(tmp_path / "run"))
+    assert result.returncode == 2
+    assert "unknown TrainConfig settings ['learning_rat']" in result.stderr.strip().splitlines()[-1]
 
 
 def test_bad_data_path_is_one_line_error(tmp_path):

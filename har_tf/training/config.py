@@ -1,0 +1,105 @@
+"""Stage-1 training settings: one dataclass, read from YAML or JSON, overridable from the command line."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from har_tf.config import DictConfig
+from har_tf.data.augmentation import AugmentConfig
+from har_tf.errors import DataFormatError, InvalidInputError, MissingFileError
+
+MODELS = ("poseformer", "full_attention", "lstm_lite")
+
+
+@dataclasses.dataclass
+class TrainConfig(DictConfig):
+    """Everything stage 1 needs; every field has a default that trains on the synthetic data.
+
+    Attributes:
+        data: ``"synthetic"`` or the path of a pose dataset NPZ.
+        model: ``poseformer`` (default), ``full_attention`` or ``lstm_lite``.
+        preset: size of the transformer models (``micro``, ``small``, ``base``).
+        streams: pose streams fed to PoseFormerFactorized (``joints``, ``velocities``, ``bones``).
+        num_frames: T of the model; sequences are resampled or windowed to it.
+        sampling: ``resample`` (whole sequence to T), ``window`` (T consecutive frames: random in
+            training, the centre one for evaluation) or ``auto`` (``window`` when the data's
+            sequences are at least twice T long, else ``resample``).
+        epochs, batch_size, learning_rate, weight_decay, warmup_epochs, label_smoothing: optimisation
+            (AdamW, linear warm-up then cosine decay).
+        early_stopping_patience: epochs without a better validation accuracy before stopping.
+        val_fraction: share of the training split held out for validation when the data has none
+            (whole subjects when ``subject_train`` is present).
+        class_weights: ``auto`` (balanced weights when classes are unbalanced by more than 1.5x) or ``none``.
+        seed: seeds data order, augmentation, the held-out split and weight initialisation.
+        augment: :class:`~har_tf.data.augmentation.AugmentConfig` settings.
+        synthetic_clips_per_class: train/val/test clips per class of the synthetic data.
+    """
+
+    data: str = "synthetic"
+    model: str = "poseformer"
+    preset: str = "small"
+    streams: tuple[str, ...] = ("joints",)
+    num_frames: int = 30
+    sampling: str = "auto"
+    epochs: int = 40
+    batch_size: int = 32
+    learning_rate: float = 1e-3
+    weight_decay: float = 0.05
+    warmup_epochs: int = 2
+    label_smoothing: float = 0.1
+    dropout: float = 0.1
+    early_stopping_patience: int = 10
+    val_fraction: float = 0.15
+    class_weights: str = "auto"
+    seed: int = 0
+    augment: dict = dataclasses.field(default_factory=lambda: AugmentConfig().to_dict())
+    synthetic_clips_per_class: tuple[int, int, int] = (80, 12, 25)
+
+    def __post_init__(self) -> None:
+        checks = [
+            (self.model in MODELS, f"model must be one of {MODELS}, got {self.model!r}"),
+            (self.sampling in ("auto", "resample", "window"), f"sampling must be auto, resample or window, got {self.sampling!r}"),
+            (isinstance(self.epochs, int) and self.epochs >= 1, f"epochs must be a positive integer, got {self.epochs!r}"),
+            (isinstance(self.batch_size, int) and self.batch_size >= 1, f"batch_size must be a positive integer, got {self.batch_size!r}"),
+            (isinstance(self.num_frames, int) and self.num_frames >= 2, f"num_frames must be an integer >= 2, got {self.num_frames!r}"),
+            (0 < float(self.learning_rate) < 1, f"learning_rate must be in (0, 1), got {self.learning_rate!r}"),
+            (0 <= float(self.label_smoothing) < 1, f"label_smoothing must be in [0, 1), got {self.label_smoothing!r}"),
+            (0 < float(self.val_fraction) < 1, f"val_fraction must be in (0, 1), got {self.val_fraction!r}"),
+            (self.class_weights in ("auto", "none"), f"class_weights must be auto or none, got {self.class_weights!r}"),
+        ]  # fmt: skip
+        for ok, message in checks:
+            if not ok:
+                raise InvalidInputError(f"training config: {message}")
+        self.streams = tuple(self.streams)
+        self.synthetic_clips_per_class = tuple(self.synthetic_clips_per_class)
+        self.augment_config()  # validates the augmentation settings now, not mid-run
+
+    def augment_config(self) -> AugmentConfig:
+        return AugmentConfig.from_dict(dict(self.augment))
+
+
+def load_train_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> TrainConfig:
+    """Defaults, then a YAML/JSON file, then command-line overrides (``None`` values are ignored)."""
+    values: dict[str, Any] = {}
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise MissingFileError(f"no such config file: {path}")
+        try:
+            text = path.read_text()
+            loaded = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+        except (json.JSONDecodeError, yaml.YAMLError) as err:
+            raise DataFormatError(f"{path}: not valid {'JSON' if path.suffix == '.json' else 'YAML'} ({err})") from None
+        if not isinstance(loaded, dict):
+            raise DataFormatError(f"{path}: expected a mapping of settings, got {type(loaded).__name__}")
+        values.update(loaded)
+    values.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    try:
+        return TrainConfig.from_dict(values)
+    except TypeError as err:  # a wrong type that the dataclass itself rejects
+        raise InvalidInputError(f"training config: {err}") from None

@@ -1,0 +1,67 @@
+"""Evaluation protocols shared by ``scripts/train.py`` and ``scripts/evaluate.py``.
+
+- **window** (or resample) level: one input per sequence, prepared exactly as in validation
+  (the centre ``T`` frames with ``sampling="window"``, the whole sequence resampled otherwise).
+- **sequence** level, for long sequences (``sampling="window"``): sliding windows of ``T`` frames
+  with stride ``T // 2`` over each sequence, probabilities averaged over its windows.
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+
+from har_tf.data.pipeline import make_pose_dataset
+from har_tf.data.preprocessing import sequence_lengths, sliding_windows
+from har_tf.skeleton.layouts import JointLayout
+from har_tf.training.metrics import aggregate_windows, classification_metrics, group_accuracy
+
+
+def predict_sequences(model: keras.Model, x: np.ndarray, layout: JointLayout, num_frames: int, sampling: str,
+                      batch_size: int = 64) -> np.ndarray:  # fmt: skip
+    """Probabilities ``(N, K)``, one input per sequence."""
+    data = make_pose_dataset(x, np.zeros(len(x), np.int64), layout, num_frames=num_frames, batch_size=batch_size,
+                             sampling=sampling)  # fmt: skip
+    return model.predict(data.map(lambda pose, _: pose), verbose=0)
+
+
+def predict_sliding_windows(model: keras.Model, x: np.ndarray, layout: JointLayout, num_frames: int,
+                            stride: int | None = None, batch_size: int = 64) -> np.ndarray:  # fmt: skip
+    """Probabilities ``(N, K)`` averaged over each sequence's sliding windows of ``num_frames``."""
+    stride = stride or max(num_frames // 2, 1)
+    lengths = sequence_lengths(x)
+    windows, owners = [], []
+    for i, (seq, length) in enumerate(zip(x, lengths)):
+        w = sliding_windows(seq, int(length), num_frames, stride)
+        windows.append(w)
+        owners += [i] * len(w)
+    probabilities = predict_sequences(model, np.concatenate(windows), layout, num_frames, "resample", batch_size)
+    _, mean = aggregate_windows(probabilities, np.asarray(owners))
+    return mean
+
+
+def evaluate_classifier(
+    model: keras.Model,
+    x: np.ndarray,
+    y: np.ndarray,
+    layout: JointLayout,
+    class_names: list[str],
+    num_frames: int,
+    sampling: str,
+    class_group: np.ndarray | None = None,
+    group_names: list[str] | None = None,
+) -> dict:
+    """metrics.json content: the window-level metrics at the top, sequence-level ones beside them."""
+    probabilities = predict_sequences(model, x, layout, num_frames, sampling)
+    metrics = classification_metrics(y, probabilities, class_names)
+    metrics["protocol"] = "centre window of T frames" if sampling == "window" else "whole sequence resampled to T"
+    if class_group is not None:
+        metrics["groups"] = group_accuracy(y, probabilities.argmax(1), class_group, group_names)
+    result = {"metrics": metrics, "probabilities": probabilities}
+    if sampling == "window":
+        seq_probabilities = predict_sliding_windows(model, x, layout, num_frames)
+        seq_metrics = classification_metrics(y, seq_probabilities, class_names)
+        seq_metrics["protocol"] = f"mean over sliding windows of T frames, stride {max(num_frames // 2, 1)}"
+        metrics["sequence_level"] = seq_metrics
+        result["sequence_probabilities"] = seq_probabilities
+    return result

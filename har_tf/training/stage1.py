@@ -1,0 +1,192 @@
+"""Stage 1: train a pose classifier through ``model.fit`` and write everything a user looks at.
+
+Outputs in the run folder: ``pose_model.keras`` (best validation accuracy), ``config.json``,
+``history.csv``, ``training_curves.png``, ``metrics.json`` (test split), ``confusion_matrix.png``,
+``classification_report.txt``, ``predictions.csv``, ``logs/`` (TensorBoard) and, while training runs,
+``backup/`` (BackupAndRestore: rerunning the same command after a kill resumes from the last epoch).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+from sklearn.utils.class_weight import compute_class_weight
+
+from har_tf.data.pipeline import make_pose_dataset
+from har_tf.data.pose_npz import PoseDataset, load_pose_npz
+from har_tf.data.preprocessing import sequence_lengths
+from har_tf.data.synthetic import SyntheticConfig, load_or_generate
+from har_tf.errors import InvalidInputError
+from har_tf.models.baselines import FullAttentionTransformer, LSTMLite
+from har_tf.models.classifier import PoseClassifier
+from har_tf.models.pose_former import PoseFormerFactorized
+from har_tf.training.config import TrainConfig
+from har_tf.training.evaluation import evaluate_classifier
+from har_tf.training.metrics import write_metrics_json
+from har_tf.training.reports import per_class_report, plot_confusion_matrix, plot_training_curves, write_predictions_csv
+
+log = logging.getLogger(__name__)
+
+
+def load_training_data(config: TrainConfig, cache_dir=None) -> tuple[PoseDataset, dict]:
+    """The dataset named by ``config.data`` (the synthetic default or a pose dataset NPZ), and where
+    it came from (``source``, and for the synthetic data ``cache_file`` and ``from_cache``)."""
+    if config.data == "synthetic":
+        synthetic = SyntheticConfig(seed=config.seed, clips_per_class=config.synthetic_clips_per_class)
+        dataset, path, cached = load_or_generate(synthetic, cache_dir)
+        return dataset, {"source": "synthetic", "cache_file": str(path), "from_cache": cached}
+    return load_pose_npz(config.data), {"source": config.data}
+
+
+def split_for_training(dataset: PoseDataset, config: TrainConfig) -> tuple[dict, list[str]]:
+    """Train / val / test arrays; a missing validation split is held out of train (by subject when known)."""
+    notes: list[str] = []
+    splits = {s: dataset.split(s) for s in dataset.splits}
+    if "val" not in splits:
+        x, y = splits["train"]
+        rng = np.random.default_rng(config.seed)
+        subjects = dataset.extras.get("subject_train")
+        if subjects is not None and len(np.unique(subjects)) >= 3:
+            people = rng.permutation(np.unique(subjects))
+            count = max(1, int(round(config.val_fraction * len(people))))
+            held = np.isin(subjects, people[:count])
+            notes.append(f"no validation split in the data: held out {held.sum()} training sequences of "
+                         f"{count} subjects {sorted(people[:count].tolist())} for validation")  # fmt: skip
+        else:
+            held = np.zeros(len(y), bool)
+            for label in np.unique(y):
+                idx = rng.permutation(np.flatnonzero(y == label))
+                held[idx[: max(1, int(round(config.val_fraction * len(idx))))]] = True
+            notes.append(f"no validation split in the data: held out {held.sum()} training sequences "
+                         f"({config.val_fraction:.0%} of each class) for validation")  # fmt: skip
+        splits["train"], splits["val"] = (x[~held], y[~held]), (x[held], y[held])
+    if "test" not in splits:
+        splits["test"] = splits["val"]
+        notes.append("no test split in the data: metrics.json reports the validation split")
+    return splits, notes
+
+
+def choose_sampling(config: TrainConfig, x: np.ndarray) -> str:
+    if config.sampling != "auto":
+        return config.sampling
+    return "window" if np.median(sequence_lengths(x)) >= 2 * config.num_frames else "resample"
+
+
+def build_classifier(config: TrainConfig, dataset: PoseDataset) -> PoseClassifier:
+    """The classifier named by ``config.model`` for this dataset's layout, channels and classes."""
+    layout, channels = dataset.layout, dataset.num_channels
+    if config.model == "poseformer":
+        backbone = PoseFormerFactorized.from_preset(config.preset, layout, num_frames=config.num_frames,
+                                                    num_channels=channels, streams=config.streams,
+                                                    dropout=config.dropout)  # fmt: skip
+    elif config.model == "full_attention":
+        backbone = FullAttentionTransformer.from_preset(config.preset, layout, num_frames=config.num_frames,
+                                                        num_channels=channels, dropout=config.dropout)  # fmt: skip
+    else:
+        backbone = LSTMLite(layout.num_joints, config.num_frames, channels, layout=layout.name)
+    return PoseClassifier(backbone, dataset.num_classes, class_names=list(dataset.class_names),
+                          dropout=config.dropout)  # fmt: skip
+
+
+def _class_weights(y: np.ndarray, num_classes: int, mode: str) -> dict[int, float] | None:
+    counts = np.bincount(y, minlength=num_classes)
+    if mode == "none" or counts.min() == 0 or counts.max() <= 1.5 * counts.min():
+        return None
+    weights = compute_class_weight("balanced", classes=np.arange(num_classes), y=y)
+    return {i: float(w) for i, w in enumerate(weights)}
+
+
+def _one_hot(num_classes: int):
+    return lambda pose, label: (pose, tf.one_hot(label, num_classes))
+
+
+def train_stage1(config: TrainConfig, out_dir: str | Path, dataset: PoseDataset | None = None,
+                 cache_dir=None, verbose: int | None = None) -> dict:  # fmt: skip
+    """Train, evaluate on the test split and write the run folder; returns the metrics."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    keras.utils.set_random_seed(config.seed)
+    dataset = dataset if dataset is not None else load_training_data(config, cache_dir)[0]
+    splits, notes = split_for_training(dataset, config)
+    for note in notes:
+        print(note, flush=True)
+    sampling = choose_sampling(config, splits["train"][0])
+    layout, k = dataset.layout, dataset.num_classes
+    common = dict(num_frames=config.num_frames, batch_size=config.batch_size, sampling=sampling)
+    train = make_pose_dataset(*splits["train"], layout, training=True, seed=config.seed,
+                              augment=config.augment_config(), **common).map(_one_hot(k))  # fmt: skip
+    val = make_pose_dataset(*splits["val"], layout, **common).map(_one_hot(k))
+
+    model = build_classifier(config, dataset)
+    steps = int(np.ceil(len(splits["train"][1]) / config.batch_size))
+    warmup = min(config.warmup_epochs * steps, max(config.epochs * steps - 1, 0))
+    schedule = keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=config.learning_rate * (0.01 if warmup else 1.0),
+        decay_steps=max(config.epochs * steps - warmup, 1), warmup_target=config.learning_rate if warmup else None,
+        warmup_steps=warmup, alpha=0.01,
+    )  # fmt: skip
+    model.compile(
+        optimizer=keras.optimizers.AdamW(schedule, weight_decay=config.weight_decay, clipnorm=1.0),
+        loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
+        metrics=["accuracy"],
+    )
+    (out / "config.json").write_text(json.dumps({**config.to_dict(), "resolved_sampling": sampling}, indent=2))
+    callbacks = [
+        keras.callbacks.BackupAndRestore(str(out / "backup")),
+        keras.callbacks.ModelCheckpoint(str(out / "pose_model.keras"), monitor="val_accuracy", save_best_only=True),
+        keras.callbacks.EarlyStopping(monitor="val_accuracy", patience=config.early_stopping_patience,
+                                      restore_best_weights=True),  # fmt: skip
+        keras.callbacks.CSVLogger(str(out / "history.csv"), append=True),
+        keras.callbacks.TensorBoard(str(out / "logs"), write_graph=False),
+    ]
+    print(f"training {config.model} ({config.preset if config.model != 'lstm_lite' else 'lstm'}, "
+          f"{model.count_params():,} parameters) on {len(splits['train'][1])} sequences, "
+          f"validating on {len(splits['val'][1])}, sampling={sampling}", flush=True)  # fmt: skip
+    start = time.perf_counter()
+    model.fit(train, validation_data=val, epochs=config.epochs, callbacks=callbacks,
+              class_weight=_class_weights(splits["train"][1], k, config.class_weights),
+              verbose=verbose if verbose is not None else (1 if sys.stdout.isatty() else 2))  # fmt: skip
+    seconds = time.perf_counter() - start
+
+    best = keras.saving.load_model(out / "pose_model.keras", safe_mode=True)
+    x_test, y_test = splits["test"]
+    result = evaluate_classifier(best, x_test, y_test, layout, list(dataset.class_names), config.num_frames,
+                                 sampling, dataset.extras.get("class_group"),
+                                 [str(g) for g in dataset.extras.get("group_names", [])])  # fmt: skip
+    metrics = result["metrics"]
+    history = {}
+    if (out / "history.csv").exists():
+        plot_training_curves(out / "history.csv", out / "training_curves.png")
+        history_rows = (out / "history.csv").read_text().strip().splitlines()
+        history = {"epochs_run": max(len(history_rows) - 1, 0)}
+    extra = {"model": config.model, "preset": config.preset, "parameters": int(best.count_params()),
+             "training_seconds": round(seconds, 1), "sampling": sampling, "notes": notes, **history}  # fmt: skip
+    write_metrics_json(out / "metrics.json", metrics, extra)
+    predictions = result["probabilities"].argmax(1)
+    plot_confusion_matrix(np.asarray(metrics["confusion_matrix"]), list(dataset.class_names),
+                          out / "confusion_matrix.png", title=f"{config.model} — test accuracy "
+                          f"{metrics['accuracy']:.1%}")  # fmt: skip
+    (out / "classification_report.txt").write_text(per_class_report(y_test, predictions, list(dataset.class_names)))
+    write_predictions_csv(out / "predictions.csv", range(len(y_test)), y_test, result["probabilities"],
+                          list(dataset.class_names))  # fmt: skip
+    return {**metrics, **extra}
+
+
+def check_model_matches(model: keras.Model, dataset: PoseDataset) -> None:
+    """A clear error when a trained model does not fit a dataset (layout, channels, classes)."""
+    _, _, joints, channels = model.input_shape
+    if joints != dataset.layout.num_joints or channels != dataset.num_channels:
+        raise InvalidInputError(
+            f"the model expects poses with J={joints} joints and C={channels} channels, but the data has "
+            f"J={dataset.layout.num_joints} ({dataset.layout.name}) and C={dataset.num_channels}"
+        )
+    names = getattr(model, "class_names", None)
+    if names is not None and list(names) != list(dataset.class_names):
+        raise InvalidInputError(f"the model's classes {names} differ from the data's {list(dataset.class_names)}")
