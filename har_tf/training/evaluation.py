@@ -8,13 +8,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import keras
 import numpy as np
 
 from har_tf.data.pipeline import make_pose_dataset
 from har_tf.data.preprocessing import sequence_lengths, sliding_windows
 from har_tf.skeleton.layouts import JointLayout
-from har_tf.training.metrics import aggregate_windows, classification_metrics, group_accuracy
+from har_tf.training.metrics import aggregate_windows, classification_metrics, group_accuracy, write_metrics_json
+from har_tf.training.reports import per_class_report, plot_confusion_matrix, write_predictions_csv
 
 
 def predict_sequences(model: keras.Model, x: np.ndarray, layout: JointLayout, num_frames: int, sampling: str,
@@ -65,3 +68,25 @@ def evaluate_classifier(
         metrics["sequence_level"] = seq_metrics
         result["sequence_probabilities"] = seq_probabilities
     return result
+
+
+def write_evaluation(out: Path, result: dict, y: np.ndarray, class_names: list[str], extra: dict,
+                     title: str) -> dict:  # fmt: skip
+    """metrics.json, confusion_matrix.png, classification_report.txt and predictions.csv in ``out``."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    metrics = result["metrics"]
+    write_metrics_json(out / "metrics.json", metrics, extra)
+    probabilities = result["probabilities"]
+    plot_confusion_matrix(np.asarray(metrics["confusion_matrix"]), class_names, out / "confusion_matrix.png",
+                          title=f"{title}: accuracy {metrics['accuracy']:.1%}")  # fmt: skip
+    report = per_class_report(y, probabilities.argmax(1), class_names)
+    if "sequence_probabilities" in result:
+        report += "\nSequence level (mean over sliding windows):\n"
+        report += per_class_report(y, result["sequence_probabilities"].argmax(1), class_names)
+    (out / "classification_report.txt").write_text(report)
+    write_predictions_csv(out / "predictions.csv", range(len(y)), y, probabilities, class_names)
+    if "sequence_probabilities" in result:
+        write_predictions_csv(out / "predictions_sequence_level.csv", range(len(y)), y,
+                              result["sequence_probabilities"], class_names)  # fmt: skip
+    return {**metrics, **extra}

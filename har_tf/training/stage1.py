@@ -28,9 +28,8 @@ from har_tf.models.baselines import FullAttentionTransformer, LSTMLite
 from har_tf.models.classifier import PoseClassifier
 from har_tf.models.pose_former import PoseFormerFactorized
 from har_tf.training.config import TrainConfig
-from har_tf.training.evaluation import evaluate_classifier
-from har_tf.training.metrics import write_metrics_json
-from har_tf.training.reports import per_class_report, plot_confusion_matrix, plot_training_curves, write_predictions_csv
+from har_tf.training.evaluation import evaluate_classifier, write_evaluation
+from har_tf.training.reports import plot_training_curves
 
 log = logging.getLogger(__name__)
 
@@ -160,23 +159,13 @@ def train_stage1(config: TrainConfig, out_dir: str | Path, dataset: PoseDataset 
     result = evaluate_classifier(best, x_test, y_test, layout, list(dataset.class_names), config.num_frames,
                                  sampling, dataset.extras.get("class_group"),
                                  [str(g) for g in dataset.extras.get("group_names", [])])  # fmt: skip
-    metrics = result["metrics"]
     history = {}
     if (out / "history.csv").exists():
         plot_training_curves(out / "history.csv", out / "training_curves.png")
-        history_rows = (out / "history.csv").read_text().strip().splitlines()
-        history = {"epochs_run": max(len(history_rows) - 1, 0)}
+        history = {"epochs_run": max(len((out / "history.csv").read_text().strip().splitlines()) - 1, 0)}
     extra = {"model": config.model, "preset": config.preset, "parameters": int(best.count_params()),
              "training_seconds": round(seconds, 1), "sampling": sampling, "notes": notes, **history}  # fmt: skip
-    write_metrics_json(out / "metrics.json", metrics, extra)
-    predictions = result["probabilities"].argmax(1)
-    plot_confusion_matrix(np.asarray(metrics["confusion_matrix"]), list(dataset.class_names),
-                          out / "confusion_matrix.png", title=f"{config.model} — test accuracy "
-                          f"{metrics['accuracy']:.1%}")  # fmt: skip
-    (out / "classification_report.txt").write_text(per_class_report(y_test, predictions, list(dataset.class_names)))
-    write_predictions_csv(out / "predictions.csv", range(len(y_test)), y_test, result["probabilities"],
-                          list(dataset.class_names))  # fmt: skip
-    return {**metrics, **extra}
+    return write_evaluation(out, result, y_test, list(dataset.class_names), extra, f"{config.model} on test")
 
 
 def check_model_matches(model: keras.Model, dataset: PoseDataset) -> None:
