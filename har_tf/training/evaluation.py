@@ -20,12 +20,16 @@ from har_tf.training.metrics import aggregate_windows, classification_metrics, g
 from har_tf.training.reports import per_class_report, plot_confusion_matrix, write_predictions_csv
 
 
+def _pose_only(pose, _label):
+    return pose
+
+
 def predict_sequences(model: keras.Model, x: np.ndarray, layout: JointLayout, num_frames: int, sampling: str,
                       batch_size: int = 64) -> np.ndarray:  # fmt: skip
     """Probabilities ``(N, K)``, one input per sequence."""
     data = make_pose_dataset(x, np.zeros(len(x), np.int64), layout, num_frames=num_frames, batch_size=batch_size,
                              sampling=sampling)  # fmt: skip
-    return model.predict(data.map(lambda pose, _: pose), verbose=0)
+    return model.predict(data.map(_pose_only), verbose=0)
 
 
 def predict_sliding_windows(model: keras.Model, x: np.ndarray, layout: JointLayout, num_frames: int,
