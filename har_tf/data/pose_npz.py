@@ -32,13 +32,13 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import tempfile
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
 from har_tf.errors import DataFormatError, InvalidInputError, MissingFileError
+from har_tf.io import atomic_write
 from har_tf.skeleton.layouts import BUILTIN_LAYOUTS, JointLayout, custom_layout, get_layout
 
 SPLITS = ("train", "val", "test")
@@ -199,21 +199,10 @@ def read_npz(path: str | os.PathLike) -> dict[str, np.ndarray]:
 
 
 def save_npz_atomic(path: str | os.PathLike, arrays: dict[str, np.ndarray], compress: bool = True) -> Path:
-    """``np.savez`` into a temporary file beside ``path``, then rename it into place."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            (np.savez_compressed if compress else np.savez)(handle, allow_pickle=False, **arrays)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the file the usual permissions
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    """``np.savez`` through :func:`har_tf.io.atomic_write`: a crash never leaves half a file."""
+    with atomic_write(path) as handle:
+        (np.savez_compressed if compress else np.savez)(handle, allow_pickle=False, **arrays)
+    return Path(path)
 
 
 def check_pose_arrays(
