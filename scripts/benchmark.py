@@ -1,0 +1,347 @@
+#!/usr/bin/env python
+"""Benchmarks: what the models cost (and, later, how they compare on data).
+
+    python scripts/benchmark.py --suite cost --out saved_models/bench             # small preset, 50 runs
+    python scripts/benchmark.py --suite cost --out /tmp/bench --preset micro --runs 5 --quick
+
+Suite ``cost``: PoseFormerFactorized against FullAttentionTransformer (same preset: same width, depth
+and parameters) and LSTMLite (fixed 3 x 128 units), at T = 30, C = 3, for J = 17 (coco17) and
+J = 25 (body25): parameters, FLOPs per clip (whole model, batch 1, counted by TensorFlow's profiler
+with the corrections of ``har_tf.models.cost``), attention-only FLOPs (analytic), CPU latency per clip
+at batch 1 and batch 64 (median and p95 of ``--runs`` timed calls after ``--warmup``), the
+full/factorized ratios; then latency against T (15, 30, 60, 120) at J = 17, batch 1, for both
+transformers, skipping a combination whose timed runs would take more than ``--max-seconds``.
+
+Writes ``OUT/benchmark.json`` (with a ``machine`` block) and ``OUT/benchmark.md`` (Markdown tables
+ready for the README), and prints the tables. Add a suite by writing ``suite_<name>(args) -> (result,
+markdown)`` and registering it in :data:`SUITES`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import datetime, timezone
+from pathlib import Path
+
+from har_tf.errors import InvalidInputError
+
+PRESET_CHOICES = ("micro", "small", "base")
+LAYOUTS = (("coco17", 17), ("body25", 25))
+NUM_FRAMES = 30
+NUM_CHANNELS = 3
+SWEEP_FRAMES = (15, 30, 60, 120)
+QUICK_SWEEP_FRAMES = (15, 30)
+SWEEP_JOINTS = ("coco17", 17)
+MODEL_NAMES = {"factorized": "PoseFormerFactorized", "full": "FullAttentionTransformer", "lstm": "LSTMLite"}
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse whose errors are one-line :class:`InvalidInputError` (exit 2 through ``run_cli``)."""
+
+    def error(self, message: str):
+        raise InvalidInputError(message)
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = _Parser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--suite", required=True, help=f"which benchmark: {', '.join(SUITES)}")
+    parser.add_argument("--out", type=Path, required=True, help="output folder (benchmark.json, benchmark.md)")
+    parser.add_argument("--runs", type=int, default=50, help="timed calls per latency figure (default 50)")
+    parser.add_argument("--warmup", type=int, default=5, help="untimed calls first (default 5)")
+    parser.add_argument("--preset", default="small",
+                        help=f"transformer size: {', '.join(PRESET_CHOICES)} (default small)")
+    parser.add_argument("--quick", action="store_true", help="T sweep (15, 30) only and batch 8 instead of 64")
+    parser.add_argument("--max-seconds", type=float, default=30.0,
+                        help="skip a T-sweep point whose timed runs would take longer (default 30)")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="TensorFlow intra-op threads (default 0: TensorFlow's choice)")
+    args = parser.parse_args(argv)
+    if args.suite not in SUITES:
+        raise InvalidInputError(f"unknown suite {args.suite!r}; choose one of {sorted(SUITES)}")
+    if args.preset not in PRESET_CHOICES:
+        raise InvalidInputError(f"unknown preset {args.preset!r}; choose one of {list(PRESET_CHOICES)}")
+    if args.runs < 1:
+        raise InvalidInputError(f"--runs must be at least 1, got {args.runs}")
+    if args.warmup < 0:
+        raise InvalidInputError(f"--warmup must be 0 or more, got {args.warmup}")
+    if not args.max_seconds > 0:
+        raise InvalidInputError(f"--max-seconds must be positive, got {args.max_seconds}")
+    if args.threads < 0:
+        raise InvalidInputError(f"--threads must be 0 or more, got {args.threads}")
+    if args.out.exists() and not args.out.is_dir():
+        raise InvalidInputError(f"--out {args.out} exists and is not a folder")
+    return args
+
+
+# --------------------------------------------------------------------------------------------- shared
+def machine_info() -> dict:
+    """CPU model, cores, load, library versions and date of this run."""
+    import keras
+    import tensorflow as tf
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.lower().startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    try:
+        load = [round(v, 2) for v in os.getloadavg()]
+    except OSError:
+        load = None
+    return {"cpu": cpu, "cores": os.cpu_count(), "load_average_1_5_15min": load, "platform": platform.platform(),
+            "python": platform.python_version(), "tensorflow": tf.__version__, "keras": keras.__version__,
+            "gpus_visible": len(tf.config.list_physical_devices("GPU")), "device": "/CPU:0",
+            "date": datetime.now(timezone.utc).astimezone().isoformat(timespec="seconds")}  # fmt: skip
+
+
+def _write_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _si(value: float | None, unit: str = "") -> str:
+    if value is None:
+        return "—"
+    for scale, prefix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(value) >= scale:
+            return f"{value / scale:.3g} {prefix}{unit}"
+    return f"{value:.3g} {unit}".strip()
+
+
+def _ms(entry: dict | None) -> str:
+    if not entry or entry.get("median_ms_per_clip") is None:
+        return "—"
+    return f"{entry['median_ms_per_clip']:.3g} ({entry['p95_ms_per_clip']:.3g})"
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return None if a is None or b is None or b == 0 else a / b
+
+
+def _x(value: float | None) -> str:
+    return "—" if value is None else f"{value:.3g}×"
+
+
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
+
+
+# ------------------------------------------------------------------------------------------ cost suite
+def _build(kind: str, preset: str, layout: str, num_frames: int):
+    from har_tf.models import FullAttentionTransformer, LSTMLite, PoseFormerFactorized
+    from har_tf.skeleton.layouts import get_layout
+
+    if kind == "factorized":
+        return PoseFormerFactorized.from_preset(preset, layout, num_frames=num_frames, num_channels=NUM_CHANNELS)
+    if kind == "full":
+        return FullAttentionTransformer.from_preset(preset, layout, num_frames=num_frames, num_channels=NUM_CHANNELS)
+    return LSTMLite(get_layout(layout).num_joints, num_frames=num_frames, num_channels=NUM_CHANNELS, layout=layout)
+
+
+def _latency(model, batch_size: int, args, max_seconds: float | None = None) -> dict:
+    from har_tf.models.cost import LatencyBudgetExceeded, measure_latency
+
+    try:
+        result = measure_latency(model, batch_size, runs=args.runs, warmup=args.warmup, max_seconds=max_seconds)
+    except LatencyBudgetExceeded as err:
+        return {"skipped": f"{args.runs} runs {err}", "median_ms_per_clip": None, "p95_ms_per_clip": None}
+    return {**result, "median_ms_per_clip": result["median_ms"] / batch_size,
+            "p95_ms_per_clip": result["p95_ms"] / batch_size}  # fmt: skip
+
+
+def _attention(kind: str, model, num_frames: int, num_joints: int) -> tuple[int | None, int]:
+    from har_tf.models.cost import attention_flops, num_attention_sub_blocks
+
+    blocks = num_attention_sub_blocks(model)
+    if kind == "lstm":
+        return None, blocks
+    return attention_flops(num_frames, num_joints, model.hidden_dim, blocks, factorized=kind == "factorized"), blocks
+
+
+def _measure_model(kind: str, layout: str, num_frames: int, batch_sizes, args, max_seconds=None) -> dict:
+    import keras
+
+    from har_tf.models.cost import count_params, flops_breakdown
+
+    keras.utils.clear_session()
+    start = time.perf_counter()
+    model = _build(kind, args.preset, layout, num_frames)
+    num_joints = int(model.input_shape[2])
+    flops = flops_breakdown(model, 1)
+    attention, blocks = _attention(kind, model, num_frames, num_joints)
+    entry = {"model": MODEL_NAMES[kind], "kind": kind, "layout": layout, "num_joints": num_joints,
+             "num_frames": num_frames, "num_channels": NUM_CHANNELS,
+             "preset": None if kind == "lstm" else args.preset, "parameters": count_params(model),
+             "flops_per_clip": flops["total"], "flops_breakdown": flops, "attention_sub_blocks": blocks,
+             "attention_flops_per_clip": attention, "latency": {}}  # fmt: skip
+    for batch in batch_sizes:
+        entry["latency"][f"batch_{batch}"] = _latency(model, batch, args, max_seconds)
+    entry["seconds"] = round(time.perf_counter() - start, 2)
+    print(f"  {entry['model']:<26} J={num_joints:<3} T={num_frames:<4} {_si(flops['total'], 'FLOPs'):>12}  "
+          + "  ".join(f"b{b}: {_ms(entry['latency'][f'batch_{b}'])} ms/clip" for b in batch_sizes)
+          + f"  [{entry['seconds']} s]", flush=True)  # fmt: skip
+    return entry
+
+
+def suite_cost(args, machine: dict) -> tuple[dict, str]:
+    """Parameters, FLOPs, attention FLOPs and latency of the three backbones; latency against T."""
+    from har_tf.models.cost import attention_flops_ratio
+
+    large = 8 if args.quick else 64
+    batch_sizes = (1, large)
+    sweep_frames = QUICK_SWEEP_FRAMES if args.quick else SWEEP_FRAMES
+    models, ratios, sweep, notes = [], [], [], []
+
+    print(f"cost suite: preset {args.preset}, T = {NUM_FRAMES}, C = {NUM_CHANNELS}, runs {args.runs}, "
+          f"warm-up {args.warmup}, batches {batch_sizes}", flush=True)  # fmt: skip
+    for layout, _ in LAYOUTS:
+        by_kind = {kind: _measure_model(kind, layout, NUM_FRAMES, batch_sizes, args) for kind in MODEL_NAMES}
+        models += by_kind.values()
+        fac, full = by_kind["factorized"], by_kind["full"]
+        j, t = fac["num_joints"], NUM_FRAMES
+        row = {"layout": layout, "num_joints": j, "num_frames": t,
+               "tj_over_t_plus_j": t * j / (t + j),
+               "attention_flops_ratio": _ratio(full["attention_flops_per_clip"], fac["attention_flops_per_clip"]),
+               "attention_flops_ratio_formula": "(full sub-blocks / factorized sub-blocks) · 2·T·J/(T+J)",
+               "attention_flops_ratio_exact": str(attention_flops_ratio(t, j, full["attention_sub_blocks"],
+                                                                        fac["attention_sub_blocks"])),
+               "flops_ratio": _ratio(full["flops_per_clip"], fac["flops_per_clip"]),
+               "parameters_equal": full["parameters"] == fac["parameters"]}  # fmt: skip
+        for batch in batch_sizes:
+            key = f"batch_{batch}"
+            row[f"latency_ratio_{key}"] = _ratio(full["latency"][key]["median_ms_per_clip"],
+                                                 fac["latency"][key]["median_ms_per_clip"])  # fmt: skip
+        ratios.append(row)
+
+    print(f"latency against T (J = {SWEEP_JOINTS[1]}, batch 1, at most {args.max_seconds:g} s per point)", flush=True)
+    too_slow: dict[str, int] = {}
+    for frames in sweep_frames:
+        point = {"num_frames": frames, "num_joints": SWEEP_JOINTS[1], "tokens": frames * SWEEP_JOINTS[1]}
+        for kind in ("factorized", "full"):
+            if frames == NUM_FRAMES:  # the main table measured this point already
+                entry = next(m for m in models if m["kind"] == kind and m["layout"] == SWEEP_JOINTS[0])
+                latency = entry["latency"]["batch_1"]
+            elif kind in too_slow:  # FLOPs only: a longer clip would be slower still
+                entry = _measure_model(kind, SWEEP_JOINTS[0], frames, (), args)
+                latency = {"skipped": f"T={too_slow[kind]} already exceeded {args.max_seconds:g} s",
+                           "median_ms_per_clip": None, "p95_ms_per_clip": None}  # fmt: skip
+            else:
+                entry = _measure_model(kind, SWEEP_JOINTS[0], frames, (1,), args, args.max_seconds)
+                latency = entry["latency"]["batch_1"]
+            point[kind] = {"flops_per_clip": entry["flops_per_clip"], **latency,
+                           "attention_flops_per_clip": entry["attention_flops_per_clip"]}  # fmt: skip
+            if "skipped" in latency:
+                too_slow.setdefault(kind, frames)
+                notes.append(f"{MODEL_NAMES[kind]} T={frames}: latency skipped ({latency['skipped']})")
+        point["latency_ratio"] = _ratio(point["full"]["median_ms_per_clip"], point["factorized"]["median_ms_per_clip"])
+        point["flops_ratio"] = _ratio(point["full"].get("flops_per_clip"), point["factorized"].get("flops_per_clip"))
+        point["attention_flops_ratio"] = _ratio(point["full"].get("attention_flops_per_clip"),
+                                                point["factorized"].get("attention_flops_per_clip"))  # fmt: skip
+        sweep.append(point)
+
+    result = {"suite": "cost", "machine": machine,
+              "settings": {"preset": args.preset, "num_frames": NUM_FRAMES, "num_channels": NUM_CHANNELS,
+                           "layouts": [layout for layout, _ in LAYOUTS], "batch_sizes": list(batch_sizes),
+                           "runs": args.runs, "warmup": args.warmup, "quick": args.quick,
+                           "sweep_frames": list(sweep_frames), "sweep_layout": SWEEP_JOINTS[0],
+                           "max_seconds": args.max_seconds, "threads": args.threads},
+              "models": models, "ratios": ratios, "frames_sweep": sweep, "notes": notes}  # fmt: skip
+    return result, _cost_markdown(result)
+
+
+def _cost_markdown(result: dict) -> str:
+    s = result["settings"]
+    large = s["batch_sizes"][-1]
+    rows = []
+    for m in result["models"]:
+        rows.append([m["model"] + ("" if m["preset"] is None else f" ({m['preset']})"), str(m["num_joints"]),
+                     f"{m['parameters']:,}", _si(m["flops_per_clip"]), _si(m["attention_flops_per_clip"]),
+                     _ms(m["latency"]["batch_1"]), _ms(m["latency"][f"batch_{large}"])])  # fmt: skip
+    cost = _table(["model", "J", "parameters", "FLOPs / clip", "attention FLOPs / clip",
+                   "ms / clip, batch 1", f"ms / clip, batch {large}"], rows)  # fmt: skip
+    ratio_rows = [[str(r["num_joints"]), f"{r['tj_over_t_plus_j']:.3g}", _x(r["attention_flops_ratio"]),
+                   _x(r["flops_ratio"]), _x(r["latency_ratio_batch_1"]), _x(r[f"latency_ratio_batch_{large}"])]
+                  for r in result["ratios"]]  # fmt: skip
+    ratios = _table(["J", "T·J/(T+J)", "attention FLOPs ratio", "whole-model FLOPs ratio",
+                     "latency ratio, batch 1", f"latency ratio, batch {large}"], ratio_rows)  # fmt: skip
+    sweep_rows = []
+    for p in result["frames_sweep"]:
+        sweep_rows.append([str(p["num_frames"]), str(p["tokens"]), _ms(p["factorized"]), _ms(p["full"]),
+                           _x(p["latency_ratio"]), _x(p["flops_ratio"]), _x(p["attention_flops_ratio"])])  # fmt: skip
+    sweep = _table(["T", "tokens T·J", "factorized ms / clip", "full ms / clip", "latency ratio",
+                    "whole-model FLOPs ratio", "attention FLOPs ratio"], sweep_rows)  # fmt: skip
+    mach = result["machine"]
+    load = mach.get("load_average_1_5_15min")
+    machine = (f"{mach['cpu']}, {mach['cores']} cores, TensorFlow {mach['tensorflow']}, Keras {mach['keras']}, "
+               f"{mach['date']}" + (f", load average {load[0]} at start" if load else ""))  # fmt: skip
+    blocks = {m["kind"]: m["attention_sub_blocks"] for m in result["models"] if m["layout"] == s["layouts"][0]}
+    fac_blocks, full_blocks = blocks["factorized"], blocks["full"]
+    formula = "2·T·J/(T+J)" if fac_blocks == full_blocks else f"({full_blocks}/{fac_blocks // 2})·T·J/(T+J)"
+    parts = [
+        f"### Cost per clip ({s['preset']} preset, T = {s['num_frames']}, C = {s['num_channels']})", "",
+        cost, "",
+        f"Latency: median (p95) of {s['runs']} timed calls after {s['warmup']} warm-up, CPU, batch latency / "
+        f"batch size. FLOPs: one forward pass, batch 1 (`har_tf.models.cost.model_flops`: TensorFlow profiler "
+        f"+ einsum attention and LSTM time steps it misses). Attention FLOPs: QKᵀ and AV only, analytic. "
+        f"LSTMLite is 3 x 128 units whatever the preset.", "",
+        f"### Full attention / factorized ({s['preset']} preset, T = {s['num_frames']})", "",
+        ratios, "",
+        f"PoseFormerFactorized has {fac_blocks} attention sub-blocks ({fac_blocks // 2} spatial + {fac_blocks // 2} "
+        f"temporal), FullAttentionTransformer {full_blocks} over all T·J tokens, with the same parameters: "
+        f"their attention-FLOPs ratio is {formula}, while T·J/(T+J) is the ratio per attention layer (one "
+        f"full layer against one spatial + temporal pair). Projections, MLPs and norms cost the same per token "
+        f"in both, hence the smaller whole-model ratio.", "",
+        f"### Latency against T (J = {result['frames_sweep'][0]['num_joints'] if result['frames_sweep'] else '—'}, "
+        f"batch 1, {s['preset']} preset)", "",
+        sweep, "",
+    ]  # fmt: skip
+    if result["notes"]:
+        parts += ["Skipped: " + "; ".join(result["notes"]) + ".", ""]
+    parts += [f"Measured on: {machine}.", ""]
+    return "\n".join(parts)
+
+
+SUITES: dict[str, Callable[[argparse.Namespace, dict], tuple[dict, str]]] = {"cost": suite_cost}
+"""Suite name -> function(args, machine) returning (JSON-ready result, Markdown). Issue #7 adds more here."""
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    import tensorflow as tf
+
+    from har_tf.training.metrics import write_metrics_json
+
+    if args.threads:
+        tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+    start = time.perf_counter()
+    machine = machine_info()
+    result, markdown = SUITES[args.suite](args, machine)
+    result = {**result, "seconds": round(time.perf_counter() - start, 1)}
+    write_metrics_json(args.out / "benchmark.json", result)
+    _write_text(args.out / "benchmark.md", markdown)
+    print()
+    print(markdown)
+    print(f"wrote {args.out / 'benchmark.json'} and {args.out / 'benchmark.md'} ({result['seconds']} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    from har_tf.cli import run_cli
+
+    run_cli(main)

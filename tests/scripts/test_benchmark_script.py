@@ -1,0 +1,72 @@
+"""scripts/benchmark.py: the cost suite end to end (micro preset, quick), and one-line errors."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from har_tf.errors import InvalidInputError
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(REPO / "scripts" / "benchmark.py"), *args],
+                          capture_output=True, text=True, timeout=600, cwd=REPO)  # fmt: skip
+
+
+def test_cost_suite_quick(tmp_path):
+    out = tmp_path / "bench"
+    result = _run("--suite", "cost", "--preset", "micro", "--runs", "2", "--warmup", "1", "--quick", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    report = json.loads((out / "benchmark.json").read_text())
+    assert {"machine", "suite", "settings", "models", "ratios", "frames_sweep", "notes"} <= set(report)
+    assert {"cpu", "cores", "tensorflow", "keras", "date"} <= set(report["machine"])
+    assert report["settings"]["batch_sizes"] == [1, 8] and report["settings"]["sweep_frames"] == [15, 30]
+    models = {(m["model"], m["num_joints"]) for m in report["models"]}
+    assert models == {(name, j) for name in ("PoseFormerFactorized", "FullAttentionTransformer", "LSTMLite")
+                      for j in (17, 25)}  # fmt: skip
+    for m in report["models"]:
+        assert m["parameters"] > 0 and m["flops_per_clip"] > 0
+        for key in ("batch_1", "batch_8"):
+            assert m["latency"][key]["median_ms_per_clip"] > 0 and m["latency"][key]["runs"] == 2
+    for r in report["ratios"]:
+        tj = 30 * r["num_joints"] / (30 + r["num_joints"])
+        assert abs(r["attention_flops_ratio"] - 2 * tj) < 1e-9  # equal sub-block counts: 2·T·J/(T+J)
+        assert 1.0 < r["flops_ratio"] < r["attention_flops_ratio"]
+        assert r["parameters_equal"] and r["latency_ratio_batch_1"] > 0 and r["latency_ratio_batch_8"] > 0
+    assert [p["num_frames"] for p in report["frames_sweep"]] == [15, 30]
+    markdown = (out / "benchmark.md").read_text()
+    for heading in ("### Cost per clip", "### Full attention / factorized", "### Latency against T"):
+        assert heading in markdown
+    assert "| PoseFormerFactorized (micro) | 17 |" in markdown and "| LSTMLite | 25 |" in markdown
+    assert "### Cost per clip" in result.stdout  # the tables are printed too
+
+
+def _load_script():
+    spec = importlib.util.spec_from_file_location("benchmark_script", REPO / "scripts" / "benchmark.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_bad_arguments_are_one_line_errors(tmp_path):
+    result = _run("--suite", "speed", "--out", str(tmp_path / "o"))
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith("error: unknown suite 'speed'")
+    assert "Traceback" not in result.stderr
+    script = _load_script()
+    out = ["--out", str(tmp_path / "o")]
+    for args, message in ((["--suite", "cost", "--runs", "0"], "--runs must be"),
+                          (["--suite", "cost", "--preset", "huge"], "unknown preset 'huge'"),
+                          (["--suite", "cost", "--max-seconds", "0"], "--max-seconds must be"),
+                          ([], "the following arguments are required: --suite")):  # fmt: skip
+        with pytest.raises(InvalidInputError, match=re.escape(message)):
+            script.parse_args([*args, *out])
+    assert set(script.SUITES) >= {"cost"}
