@@ -75,3 +75,17 @@ def test_bad_data_path_is_one_line_error(tmp_path):
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1].startswith("error: no such NPZ file")
     assert "Traceback" not in result.stderr
+
+
+def test_compare_models_tabulates_each_model(tmp_path):
+    result = subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "compare_models.py"), "--models", "poseformer", "lstm_lite",
+         "--preset", "micro", "--epochs", "1", "--clips-per-class", "4", "2", "2", "--out", str(tmp_path / "cmp"),
+         "--cache-dir", str(tmp_path / "cache")],
+        capture_output=True, text=True, timeout=600, cwd=REPO,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    rows = json.loads((tmp_path / "cmp" / "comparison.json").read_text())["results"]
+    assert [r["model"] for r in rows] == ["poseformer", "lstm_lite"]
+    assert rows[1]["parameters"] > rows[0]["parameters"]
+    assert "| lstm_lite |" in (tmp_path / "cmp" / "comparison.md").read_text()
