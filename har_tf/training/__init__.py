@@ -1,4 +1,11 @@
-"""Training: stage-1 (pose) and stage-2 (fusion) fits, callbacks, metrics and reports (issues #3, #4).
+"""Training: stage-1 (pose) fits, evaluation protocols, metrics and reports (issue #3); stage 2 in #4."""
 
-Nothing is here yet; see ARCHITECTURE in the README for what this room will hold.
-"""
+from har_tf.training.config import TrainConfig, load_train_config
+from har_tf.training.evaluation import evaluate_classifier
+from har_tf.training.metrics import classification_metrics, group_accuracy, write_metrics_json
+from har_tf.training.stage1 import train_stage1
+
+__all__ = [
+    "TrainConfig", "classification_metrics", "evaluate_classifier", "group_accuracy", "load_train_config",
+    "train_stage1", "write_metrics_json",
+]  # fmt: skip

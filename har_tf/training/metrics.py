@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -24,6 +23,7 @@ from sklearn.metrics import (
 )
 
 from har_tf.errors import InvalidInputError, expect
+from har_tf.io import atomic_write
 
 
 def check_labels(y: Any, num_classes: int, name: str, length: int | None = None) -> np.ndarray:
@@ -186,19 +186,9 @@ def write_metrics_json(path: str | os.PathLike, metrics: Mapping[str, Any], extr
         text = json.dumps(content, indent=2, allow_nan=False, default=_plain)
     except (TypeError, ValueError) as e:
         raise InvalidInputError(f"metrics must be JSON-serialisable with finite numbers: {e}") from e
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text + "\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    with atomic_write(path, "w", encoding="utf-8") as handle:
+        handle.write(text + "\n")
+    return Path(path)
 
 
 __all__ = [
