@@ -22,7 +22,7 @@ from har_tf.models.layers import (
     TransformerSubBlock,
 )
 from har_tf.models.pose_former import PRESETS
-from har_tf.skeleton.layouts import JointLayout, get_layout
+from har_tf.skeleton.layouts import JointLayout, bone_parents, get_layout
 
 
 class _PoseBackbone(keras.Model):
@@ -44,15 +44,17 @@ class LSTMLite(_PoseBackbone):
     """``pose`` (B, T, J, C) -> (B, 32): missing joints zeroed, each frame flattened, 3 LSTMs."""
 
     _config_keys = ("num_joints", "num_frames", "num_channels", "units", "num_lstm", "embedding_dim",
-                    "dropout", "layout")  # fmt: skip
+                    "dropout", "streams", "parents", "layout")  # fmt: skip
 
     def __init__(self, num_joints: int, num_frames: int = 30, num_channels: int = 3, units: int = 128,
-                 num_lstm: int = 3, embedding_dim: int = 32, dropout: float = 0.2, layout: str | None = None,
-                 **kwargs):  # fmt: skip
+                 num_lstm: int = 3, embedding_dim: int = 32, dropout: float = 0.2,
+                 streams: tuple[str, ...] = ("joints",), parents: tuple[int, ...] | None = None,
+                 layout: str | None = None, **kwargs):  # fmt: skip
         # === Layers ===
         validity = JointValidity(name="joint_validity")
-        clean = PoseStreams(("joints",), name="pose_streams")
-        flatten = layers.Reshape((num_frames, num_joints * num_channels), name="flatten_joints")
+        clean = PoseStreams(streams, parents, name="pose_streams")
+        stream_channels = clean.compute_output_shape((None, num_frames, num_joints, num_channels))[-1]
+        flatten = layers.Reshape((num_frames, num_joints * stream_channels), name="flatten_joints")
         stack = []
         for i in range(num_lstm):
             stack += [layers.LSTM(units, return_sequences=i < num_lstm - 1, name=f"lstm_{i}"),
@@ -71,6 +73,8 @@ class LSTMLite(_PoseBackbone):
         self.num_joints, self.num_frames, self.num_channels = num_joints, num_frames, num_channels
         self.units, self.num_lstm, self.embedding_dim = units, num_lstm, embedding_dim
         self.dropout, self.layout = dropout, layout
+        self.streams = list(streams)
+        self.parents = None if parents is None else [int(p) for p in parents]
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
@@ -87,14 +91,15 @@ class FullAttentionTransformer(_PoseBackbone):
     """``pose`` (B, T, J, C) -> (B, hidden_dim) with attention over all T·J joint tokens."""
 
     _config_keys = ("num_joints", "num_frames", "num_channels", "hidden_dim", "num_layers", "num_heads",
-                    "mlp_ratio", "dropout", "layout")  # fmt: skip
+                    "mlp_ratio", "dropout", "streams", "parents", "layout")  # fmt: skip
 
     def __init__(self, num_joints: int, num_frames: int = 30, num_channels: int = 3, hidden_dim: int = 64,
                  num_layers: int = 4, num_heads: int = 4, mlp_ratio: float = 2.0, dropout: float = 0.1,
+                 streams: tuple[str, ...] = ("joints",), parents: tuple[int, ...] | None = None,
                  layout: str | None = None, **kwargs):  # fmt: skip
         # === Layers ===
         validity = JointValidity(name="joint_validity")
-        clean = PoseStreams(("joints",), name="pose_streams")
+        clean = PoseStreams(streams, parents, name="pose_streams")
         joint_embedding = layers.Dense(hidden_dim, name="joint_embedding")
         positions = FactorizedPositionEmbedding(name="position_embedding")
         flatten = _FlattenTokens(name="flatten_tokens")
@@ -115,13 +120,17 @@ class FullAttentionTransformer(_PoseBackbone):
         self.num_joints, self.num_frames, self.num_channels = num_joints, num_frames, num_channels
         self.hidden_dim, self.num_layers, self.num_heads, self.mlp_ratio = hidden_dim, num_layers, num_heads, mlp_ratio
         self.dropout, self.layout = dropout, layout
+        self.streams = list(streams)
+        self.parents = None if parents is None else [int(p) for p in parents]
 
     @classmethod
     def from_preset(cls, preset: str, layout: str | JointLayout, num_frames: int = 30, num_channels: int = 3,
-                    **overrides) -> FullAttentionTransformer:  # fmt: skip
+                    streams: tuple[str, ...] = ("joints",), **overrides) -> FullAttentionTransformer:  # fmt: skip
         """The same sizes as :data:`~har_tf.models.pose_former.PRESETS`."""
         if preset not in PRESETS:
             raise ValueError(f"unknown preset {preset!r}; choose one of {sorted(PRESETS)}")
         layout = get_layout(layout)
+        parents = bone_parents(layout) if "bones" in streams else None
         return cls(num_joints=layout.num_joints, num_frames=num_frames, num_channels=num_channels,
-                   layout=layout.name, **{**PRESETS[preset], **overrides})  # fmt: skip
+                   streams=tuple(streams), parents=parents, layout=layout.name,
+                   **{**PRESETS[preset], **overrides})  # fmt: skip

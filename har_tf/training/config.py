@@ -42,8 +42,8 @@ class TrainConfig(DictConfig):
 
     data: str = "synthetic"
     model: str = "poseformer"
-    preset: str = "small"
-    streams: tuple[str, ...] = ("joints",)
+    preset: str = "micro"
+    streams: tuple[str, ...] = ("joints", "velocities", "bones")
     num_frames: int = 30
     sampling: str = "auto"
     epochs: int = 40
@@ -53,7 +53,7 @@ class TrainConfig(DictConfig):
     warmup_epochs: int = 2
     label_smoothing: float = 0.1
     dropout: float = 0.1
-    early_stopping_patience: int = 10
+    early_stopping_patience: int = 15
     val_fraction: float = 0.15
     class_weights: str = "auto"
     seed: int = 0

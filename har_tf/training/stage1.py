@@ -9,7 +9,6 @@ Outputs in the run folder: ``pose_model.keras`` (best validation accuracy), ``co
 from __future__ import annotations
 
 import json
-import logging
 import sys
 import time
 from pathlib import Path
@@ -27,11 +26,11 @@ from har_tf.errors import InvalidInputError
 from har_tf.models.baselines import FullAttentionTransformer, LSTMLite
 from har_tf.models.classifier import PoseClassifier
 from har_tf.models.pose_former import PoseFormerFactorized
+from har_tf.skeleton.layouts import bone_parents
 from har_tf.training.config import TrainConfig
 from har_tf.training.evaluation import evaluate_classifier, write_evaluation
 from har_tf.training.reports import plot_training_curves
 
-log = logging.getLogger(__name__)
 
 
 def load_training_data(config: TrainConfig, cache_dir=None) -> tuple[PoseDataset, dict]:
@@ -87,9 +86,12 @@ def build_classifier(config: TrainConfig, dataset: PoseDataset) -> PoseClassifie
                                                     dropout=config.dropout)  # fmt: skip
     elif config.model == "full_attention":
         backbone = FullAttentionTransformer.from_preset(config.preset, layout, num_frames=config.num_frames,
-                                                        num_channels=channels, dropout=config.dropout)  # fmt: skip
+                                                        num_channels=channels, streams=config.streams,
+                                                        dropout=config.dropout)  # fmt: skip
     else:
-        backbone = LSTMLite(layout.num_joints, config.num_frames, channels, layout=layout.name)
+        parents = bone_parents(layout) if "bones" in config.streams else None
+        backbone = LSTMLite(layout.num_joints, config.num_frames, channels, streams=config.streams,
+                            parents=parents, layout=layout.name)  # fmt: skip
     return PoseClassifier(backbone, dataset.num_classes, class_names=list(dataset.class_names),
                           dropout=config.dropout)  # fmt: skip
 

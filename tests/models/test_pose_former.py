@@ -79,8 +79,8 @@ def test_missing_as_zeros_with_two_channels():
 
 @pytest.mark.parametrize("make", [
     lambda: _micro("body25"),
-    lambda: FullAttentionTransformer.from_preset("micro", "body25"),
-    lambda: LSTMLite(25, units=16, layout="body25"),
+    lambda: FullAttentionTransformer.from_preset("micro", "body25", streams=ALL_STREAMS),
+    lambda: LSTMLite(25, units=16, streams=ALL_STREAMS, parents=bone_parents("body25"), layout="body25"),
 ], ids=["factorized", "full-attention", "lstm-lite"])  # fmt: skip
 def test_keras_save_load_round_trip_is_exact(tmp_path, make):
     classifier = PoseClassifier(make(), 4, class_names=["a", "b", "c", "d"])
