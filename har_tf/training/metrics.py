@@ -40,7 +40,8 @@ def check_labels(y: Any, num_classes: int, name: str, length: int | None = None)
     expect(numeric, f"{name} must hold integer class ids, got dtype {y.dtype} with values like {y[:3].tolist()}")
     y = y.astype(np.int64)
     bad = y[(y < 0) | (y >= num_classes)]
-    expect(bad.size == 0, f"{name} must be class ids in [0, {num_classes}), got out-of-range values {np.unique(bad)[:5].tolist()}")
+    expect(bad.size == 0,
+           f"{name} must be class ids in [0, {num_classes}), got out-of-range values {np.unique(bad)[:5].tolist()}")
     return y
 
 
@@ -50,13 +51,15 @@ def check_predictions(
     """Validate and return ``(y_true int64 (N,), probabilities float64 (N, K), class_names list)``."""
     p = np.asarray(probabilities)
     expect(p.ndim == 2, f"probabilities must have shape (N, K), got shape {p.shape}")
-    expect(np.issubdtype(p.dtype, np.number) and not np.iscomplexobj(p), f"probabilities must be real numbers, got dtype {p.dtype}")
+    real = np.issubdtype(p.dtype, np.number) and not np.iscomplexobj(p)
+    expect(real, f"probabilities must be real numbers, got dtype {p.dtype}")
     n, k = p.shape
     expect(n >= 1, "probabilities must hold at least one sample (N >= 1), got N = 0")
     expect(k >= 2, f"probabilities must have at least 2 classes (K >= 2), got K = {k}")
     p = p.astype(np.float64)
     bad_rows = np.flatnonzero(~np.all(np.isfinite(p), axis=1))
-    expect(bad_rows.size == 0, f"probabilities must be finite, got NaN/Inf in {bad_rows.size} rows (first: {bad_rows[:5].tolist()})")
+    expect(bad_rows.size == 0,
+           f"probabilities must be finite, got NaN/Inf in {bad_rows.size} rows (first: {bad_rows[:5].tolist()})")
     names = [str(c) for c in class_names]
     expect(len(names) == k, f"class_names must name the K = {k} columns of probabilities, got {len(names)} names")
     return check_labels(y_true, k, "y_true", n), p, names
@@ -121,18 +124,19 @@ def group_accuracy(
     """
     groups = np.asarray(class_group)
     expect(groups.ndim == 1 and groups.size >= 1, f"class_group must have shape (K,), got shape {groups.shape}")
-    expect(np.issubdtype(groups.dtype, np.integer), f"class_group must hold integer group ids, got dtype {groups.dtype}")
-    expect(bool(np.all(groups >= -1)), f"class_group ids must be >= 0, or -1 for no group; got {np.unique(groups).tolist()}")
+    expect(np.issubdtype(groups.dtype, np.integer), f"class_group must hold integer group ids, got {groups.dtype}")
+    expect(bool(np.all(groups >= -1)), f"class_group ids must be >= 0 or -1 (none), got {np.unique(groups).tolist()}")
     k = len(groups)
     y = check_labels(y_true, k, "y_true")
     pred = check_labels(y_pred, k, "y_pred", len(y))
     result: dict[str, dict[str, Any]] = {}
-    for g in np.unique(groups[groups >= 0]).tolist():
-        if group_names is not None:
+    ids = np.unique(groups[groups >= 0]).tolist()
+    for g in ids:
+        if group_names is not None and len(group_names) > 0:  # an empty list means: no names
             try:
                 key = str(group_names[g])
             except (IndexError, KeyError):
-                raise InvalidInputError(f"group_names has no name for group id {g} (group ids: {np.unique(groups[groups >= 0]).tolist()})") from None
+                raise InvalidInputError(f"group_names has no name for group id {g} (group ids: {ids})") from None
         else:
             key = str(g)
         member = groups[y] == g
@@ -153,8 +157,8 @@ def aggregate_windows(window_probabilities: Any, sequence_ids: Any) -> tuple[np.
     """
     p = np.asarray(window_probabilities)
     ids = np.asarray(sequence_ids)
-    expect(p.ndim == 2 and len(p) >= 1, f"window_probabilities must have shape (W, K) with W >= 1, got shape {p.shape}")
-    expect(ids.shape == (len(p),), f"sequence_ids must have shape ({len(p)},) (one id per window), got shape {ids.shape}")
+    expect(p.ndim == 2 and len(p) >= 1, f"window_probabilities must have shape (W, K), W >= 1, got shape {p.shape}")
+    expect(ids.shape == (len(p),), f"sequence_ids must have shape ({len(p)},) (one per window), got shape {ids.shape}")
     expect(bool(np.all(np.isfinite(p))), "window_probabilities must be finite, got NaN/Inf")
     unique, inverse = np.unique(ids, return_inverse=True)
     sums = np.zeros((len(unique), p.shape[1]), np.float64)
@@ -174,7 +178,9 @@ def _plain(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
-def write_metrics_json(path: str | os.PathLike, metrics: Mapping[str, Any], extra: Mapping[str, Any] | None = None) -> Path:
+def write_metrics_json(
+    path: str | os.PathLike, metrics: Mapping[str, Any], extra: Mapping[str, Any] | None = None
+) -> Path:
     """Write ``metrics`` then ``extra`` (top level, insertion order kept) to ``path`` atomically.
 
     A key in both is an error (nothing silently overwritten); NaN/Inf are refused (strict JSON).

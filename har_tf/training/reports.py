@@ -48,7 +48,7 @@ def plot_confusion_matrix(
     """
     cm = np.asarray(cm)
     k = len(class_names)
-    expect(cm.ndim == 2 and cm.shape == (k, k), f"cm must have shape (K, K) = ({k}, {k}) for {k} class names, got {cm.shape}")
+    expect(cm.shape == (k, k), f"cm must have shape (K, K) = ({k}, {k}) for {k} class names, got {cm.shape}")
     expect(k >= 1 and bool(np.all(np.isfinite(cm))) and bool(np.all(cm >= 0)),
            "cm must hold finite, non-negative counts")  # fmt: skip
     counts = cm.astype(np.float64)
@@ -65,7 +65,8 @@ def plot_confusion_matrix(
     if normalize:
         colorbar.ax.yaxis.set_major_formatter(lambda v, _: f"{100 * v:.0f}%")
 
-    font = float(np.clip(110 / k, 5, 10))
+    cell_pt = 72 * 0.75 * side / k  # about how many points one cell spans
+    font = float(np.clip(0.3 * cell_pt, 6, 10))
     high = 0.5 * (1 if normalize else max(float(shown.max()), 1))
     for i in range(k):
         for j in range(k):
@@ -78,7 +79,7 @@ def plot_confusion_matrix(
                     color="white" if shown[i, j] > high else "black")  # fmt: skip
 
     names = [str(c) for c in class_names]
-    label_font = float(np.clip(140 / k, 6, 11))
+    label_font = float(np.clip(0.4 * cell_pt, 7, 11))
     ax.set_xticks(range(k), names, rotation=45 if k > 4 else 0, ha="right" if k > 4 else "center",
                   rotation_mode="anchor", fontsize=label_font)  # fmt: skip
     ax.set_yticks(range(k), names, fontsize=label_font)
@@ -128,12 +129,13 @@ def plot_training_curves(history: Mapping[str, Sequence[float]] | str | os.PathL
     expect(bool(series) and len(set(lengths.values())) == 1 and min(lengths.values()) >= 1,
            f"history must map names to equally long, non-empty lists, got lengths {lengths}")  # fmt: skip
     epochs = series.pop("epoch", None)
-    n = len(next(iter(series.values()))) if series else 0
-    expect(n >= 1, "history holds only an 'epoch' column; nothing to plot")
-    x = epochs + 1 if epochs is not None else np.arange(1, n + 1)
+    x = epochs + 1 if epochs is not None else np.arange(1, next(iter(lengths.values())) + 1)
+    n = len(x)
+    series = {k: v for k, v in series.items() if np.isfinite(v).any()}  # CSVLogger's all-"NA" val_ columns
+    expect(bool(series), f"history has no finite values to plot (columns: {sorted(lengths)})")
 
     lr_key = next((k for k in _LR_KEYS if k in series), None)
-    bases = list(dict.fromkeys(k.removeprefix("val_") for k in series if k not in _LR_KEYS))
+    bases = [b for b in dict.fromkeys(k.removeprefix("val_") for k in series) if b not in _LR_KEYS]
     bases.sort(key=lambda b: b != "loss")  # stable: loss first, then the order logged
     panels: list[str | None] = [*bases, *([None] if lr_key else [])]
     cols = min(len(panels), 3)
@@ -142,7 +144,7 @@ def plot_training_curves(history: Mapping[str, Sequence[float]] | str | os.PathL
     axes = fig.subplots(rows, cols, squeeze=False).reshape(-1)
     for ax, base in zip(axes, panels):
         if base is None:
-            ax.plot(x, series[lr_key], color="tab:green", marker="." if n < 40 else None)
+            ax.plot(x, series[lr_key], color="tab:green", drawstyle="steps-post")
             if np.all(series[lr_key][np.isfinite(series[lr_key])] > 0):
                 ax.set_yscale("log")
             ax.set_title("learning rate")
