@@ -49,3 +49,12 @@ def random_pixel_pose(layout, frames: int = 12, channels: int = 3, seed: int = 0
     if channels == 2 or not keep_garbage:
         pose[gone, :2] = 0.0
     return pose if channels == 3 else pose[..., :2].copy()
+
+
+def run_script(name: str, *args: str, timeout: int = 600):
+    """Run ``scripts/<name>`` as a user would: a subprocess from the repository root."""
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, str(REPO_ROOT / "scripts" / name), *args],
+                          capture_output=True, text=True, timeout=timeout, cwd=REPO_ROOT)  # fmt: skip

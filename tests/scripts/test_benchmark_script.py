@@ -5,20 +5,16 @@ from __future__ import annotations
 import importlib.util
 import json
 import re
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
 from har_tf.errors import InvalidInputError
+from tests.conftest import REPO_ROOT, run_script
 
-REPO = Path(__file__).resolve().parents[2]
 
 
-def _run(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(REPO / "scripts" / "benchmark.py"), *args],
-                          capture_output=True, text=True, timeout=600, cwd=REPO)  # fmt: skip
+def _run(*args: str):
+    return run_script("benchmark.py", *args)
 
 
 def test_cost_suite_quick(tmp_path):
@@ -50,7 +46,7 @@ def test_cost_suite_quick(tmp_path):
 
 
 def _load_script():
-    spec = importlib.util.spec_from_file_location("benchmark_script", REPO / "scripts" / "benchmark.py")
+    spec = importlib.util.spec_from_file_location("benchmark_script", REPO_ROOT / "scripts" / "benchmark.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

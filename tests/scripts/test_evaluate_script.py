@@ -3,21 +3,18 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 
 from har_tf.data.pose_npz import PoseDataset
 from har_tf.models import PoseClassifier, PoseFormerFactorized
+from tests.conftest import run_script
 
-REPO = Path(__file__).resolve().parents[2]
 
 
-def _run(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(REPO / "scripts" / "evaluate.py"), *args],
-                          capture_output=True, text=True, timeout=600, cwd=REPO)  # fmt: skip
+def _run(*args: str):
+    return run_script("evaluate.py", *args)
 
 
 def _long_sequences(tmp_path, layout="body25", joints=25) -> Path:

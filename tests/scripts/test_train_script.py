@@ -3,20 +3,17 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 
 from har_tf.data.pose_npz import PoseDataset
+from tests.conftest import run_script
 
-REPO = Path(__file__).resolve().parents[2]
 
 
-def _run(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(REPO / "scripts" / "train.py"), *args],
-                          capture_output=True, text=True, timeout=600, cwd=REPO)  # fmt: skip
+def _run(*args: str):
+    return run_script("train.py", *args)
 
 
 def test_main_job_generates_checks_and_summarises_synthetic_data(tmp_path):
@@ -78,12 +75,9 @@ def test_bad_data_path_is_one_line_error(tmp_path):
 
 
 def test_compare_models_tabulates_each_model(tmp_path):
-    result = subprocess.run(
-        [sys.executable, str(REPO / "scripts" / "compare_models.py"), "--models", "poseformer", "lstm_lite",
-         "--preset", "micro", "--epochs", "1", "--clips-per-class", "4", "2", "2", "--out", str(tmp_path / "cmp"),
-         "--cache-dir", str(tmp_path / "cache")],
-        capture_output=True, text=True, timeout=600, cwd=REPO,
-    )  # fmt: skip
+    result = run_script("compare_models.py", "--models", "poseformer", "lstm_lite", "--preset", "micro",
+                        "--epochs", "1", "--clips-per-class", "4", "2", "2", "--out", str(tmp_path / "cmp"),
+                        "--cache-dir", str(tmp_path / "cache"))  # fmt: skip
     assert result.returncode == 0, result.stderr
     rows = json.loads((tmp_path / "cmp" / "comparison.json").read_text())["results"]
     assert [r["model"] for r in rows] == ["poseformer", "lstm_lite"]
