@@ -21,8 +21,8 @@ from har_tf.models.layers import (
     PoseStreams,
     TransformerSubBlock,
 )
-from har_tf.models.pose_former import PRESETS
-from har_tf.skeleton.layouts import JointLayout, bone_parents, get_layout
+from har_tf.models.pose_former import preset_config, stream_parents
+from har_tf.skeleton.layouts import JointLayout, get_layout
 
 
 class _PoseBackbone(keras.Model):
@@ -127,10 +127,8 @@ class FullAttentionTransformer(_PoseBackbone):
     def from_preset(cls, preset: str, layout: str | JointLayout, num_frames: int = 30, num_channels: int = 3,
                     streams: tuple[str, ...] = ("joints",), **overrides) -> FullAttentionTransformer:  # fmt: skip
         """The same sizes as :data:`~har_tf.models.pose_former.PRESETS`."""
-        if preset not in PRESETS:
-            raise ValueError(f"unknown preset {preset!r}; choose one of {sorted(PRESETS)}")
         layout = get_layout(layout)
-        parents = bone_parents(layout) if "bones" in streams else None
+        parents = stream_parents(layout, streams)
         return cls(num_joints=layout.num_joints, num_frames=num_frames, num_channels=num_channels,
                    streams=tuple(streams), parents=parents, layout=layout.name,
-                   **{**PRESETS[preset], **overrides})  # fmt: skip
+                   **preset_config(preset, **overrides))  # fmt: skip

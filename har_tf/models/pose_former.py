@@ -28,6 +28,18 @@ PRESETS: dict[str, dict] = {
 }
 
 
+def preset_config(preset: str, **overrides) -> dict:
+    """The sizes of a named preset (``micro``, ``small``, ``base``), with overrides applied."""
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; choose one of {sorted(PRESETS)}")
+    return {**PRESETS[preset], **overrides}
+
+
+def stream_parents(layout: str | JointLayout, streams) -> tuple[int, ...] | None:
+    """Parent joints for the ``bones`` stream, or None when the stream is not used."""
+    return bone_parents(layout) if "bones" in streams else None
+
+
 @keras.saving.register_keras_serializable(package=PACKAGE)
 class PoseFormerFactorized(keras.Model):
     """Backbone: pose tensor ``pose`` (B, T, J, C) -> pose embedding (B, hidden_dim).
@@ -121,10 +133,8 @@ class PoseFormerFactorized(keras.Model):
         **overrides,
     ) -> PoseFormerFactorized:
         """A backbone of a named size (``micro``, ``small``, ``base``) for a joint layout."""
-        if preset not in PRESETS:
-            raise ValueError(f"unknown preset {preset!r}; choose one of {sorted(PRESETS)}")
         layout = get_layout(layout)
-        config = {**PRESETS[preset], **overrides}
-        parents = bone_parents(layout) if "bones" in streams else None
+        config = preset_config(preset, **overrides)
+        parents = stream_parents(layout, streams)
         return cls(num_joints=layout.num_joints, num_frames=num_frames, num_channels=num_channels,
                    streams=tuple(streams), parents=parents, layout=layout.name, **config)  # fmt: skip

@@ -25,8 +25,7 @@ from har_tf.data.synthetic import SyntheticConfig, load_or_generate
 from har_tf.errors import InvalidInputError
 from har_tf.models.baselines import FullAttentionTransformer, LSTMLite
 from har_tf.models.classifier import PoseClassifier
-from har_tf.models.pose_former import PoseFormerFactorized
-from har_tf.skeleton.layouts import bone_parents
+from har_tf.models.pose_former import PoseFormerFactorized, stream_parents
 from har_tf.training.config import TrainConfig
 from har_tf.training.evaluation import evaluate_classifier, write_evaluation
 from har_tf.training.reports import plot_training_curves
@@ -89,9 +88,8 @@ def build_classifier(config: TrainConfig, dataset: PoseDataset) -> PoseClassifie
                                                         num_channels=channels, streams=config.streams,
                                                         dropout=config.dropout)  # fmt: skip
     else:
-        parents = bone_parents(layout) if "bones" in config.streams else None
         backbone = LSTMLite(layout.num_joints, config.num_frames, channels, streams=config.streams,
-                            parents=parents, layout=layout.name)  # fmt: skip
+                            parents=stream_parents(layout, config.streams), layout=layout.name)  # fmt: skip
     return PoseClassifier(backbone, dataset.num_classes, class_names=list(dataset.class_names),
                           dropout=config.dropout)  # fmt: skip
 

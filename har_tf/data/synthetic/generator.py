@@ -149,16 +149,15 @@ def generate_clip(config: SyntheticConfig, split: str, label: int, index: int, s
     ground = np.array([root_mean[0], 0.0, root_mean[2]])
     scene = build_scene(rng, camera, (size, size), ground, action.props, config.distractor_prob)
     objects = np.zeros((T, MAX_OBJECTS, 6), np.float32)
-    held_polys = []
-    for t in range(T):
-        poly = None
-        if action.held_object:
+    for k, (cls_id, dpoly) in enumerate(scene.distractors[: MAX_OBJECTS - 1]):
+        objects[:, 1 + k] = _annotation(cls_id, dpoly, size)  # lying still: one box for every frame
+    held_polys = [None] * T
+    if action.held_object:
+        held_id = OBJECT_CLASSES.index(action.held_object) + 1
+        for t in range(T):
             at_t = {k: v[t] for k, v in pts.items()}
-            poly = object_polygon(action.held_object, {k: v[t] for k, v in p2d.items()}, at_t, camera, hand)
-            objects[t, 0] = _annotation(OBJECT_CLASSES.index(action.held_object) + 1, poly, size)
-        held_polys.append(poly)
-        for k, (cls_id, dpoly) in enumerate(scene.distractors[: MAX_OBJECTS - 1]):
-            objects[t, 1 + k] = _annotation(cls_id, dpoly, size)
+            held_polys[t] = object_polygon(action.held_object, {k: v[t] for k, v in p2d.items()}, at_t, camera, hand)
+            objects[t, 0] = _annotation(held_id, held_polys[t], size)
 
     frames = None
     if config.render:
