@@ -1,13 +1,17 @@
 #!/usr/bin/env python
-"""Train several pose models with the same data, settings and epoch budget, and tabulate them.
+"""Train several pose models with the same data, settings and budget, over one or more seeds, and tabulate them.
 
-    python scripts/compare_models.py --config configs/motions_poseformer.yaml --out saved_models/compare_motions
+    python scripts/compare_models.py --config configs/motions_poseformer.yaml --seeds 0 1 2 --out saved_models/compare_motions
     python scripts/compare_models.py --models poseformer lstm_lite --epochs 20 --out saved_models/compare
+    python scripts/compare_models.py --config configs/motions_poseformer.yaml --time-budget 10 --out DIR
 
-Each model gets its own run folder (``OUT/<model>/``, as written by ``scripts/train.py --stage pose``);
-``OUT/comparison.json`` and ``OUT/comparison.md`` hold test accuracy, macro-F1, sequence-level
-accuracy (long sequences), parameters and training time side by side. Only ``model`` differs
-between the runs; everything else comes from the same config.
+Each run gets its own folder (``OUT/<model>/`` or, with several seeds, ``OUT/<model>/seed<k>/``, as
+written by ``scripts/train.py --stage pose``). ``OUT/comparison.json`` holds every run;
+``OUT/comparison.md`` has one row per model: test accuracy (centre window), macro-F1 and
+sequence-level accuracy as mean ± standard deviation over the seeds, parameters, training time and
+epochs. Only ``model`` and ``seed`` differ between runs; everything else comes from the same config.
+``--time-budget`` gives every run the same wall-clock limit (minutes), for models too slow to
+finish the epoch budget.
 """
 
 from __future__ import annotations
@@ -16,14 +20,53 @@ import argparse
 import json
 from pathlib import Path
 
+import numpy as np
+
+MODELS = ("poseformer", "full_attention", "lstm_lite")
+
+
+def _spread(values: list[float | None], percent: bool = True) -> str:
+    values = [v for v in values if v is not None]
+    if not values:
+        return "—"
+    scale, unit = (100.0, "%") if percent else (1.0, "")
+    mean = f"{scale * np.mean(values):.1f}{unit}" if percent else f"{np.mean(values):.3f}"
+    if len(values) == 1:
+        return mean
+    sd = f"{scale * np.std(values, ddof=1):.1f}" if percent else f"{np.std(values, ddof=1):.3f}"
+    return f"{mean} ± {sd}"
+
+
+def summarise(rows: list[dict]) -> str:
+    """The Markdown table: one line per model, mean ± sd over its seeds."""
+    seeds = sorted({r["seed"] for r in rows})
+    lines = [f"| model | test accuracy | macro-F1 | sequence-level accuracy | parameters | training time | epochs |",
+             "|---|---|---|---|---|---|---|"]  # fmt: skip
+    for model in dict.fromkeys(r["model"] for r in rows):
+        runs = [r for r in rows if r["model"] == model]
+        minutes = np.mean([r["training_seconds"] for r in runs]) / 60
+        epochs = "/".join(str(r["epochs_run"]) for r in runs)
+        lines.append(f"| {model} | {_spread([r['accuracy'] for r in runs])} | "
+                     f"{_spread([r['macro_f1'] for r in runs], percent=False)} | "
+                     f"{_spread([r['sequence_accuracy'] for r in runs])} | {runs[0]['parameters']:,} | "
+                     f"{minutes:.1f} min | {epochs} |")  # fmt: skip
+    if len(seeds) > 1:
+        lines += ["", f"Mean ± standard deviation over seeds {', '.join(map(str, seeds))}; per seed:", ""]
+        for r in rows:
+            seq = f", sequence level {r['sequence_accuracy']:.1%}" if r["sequence_accuracy"] is not None else ""
+            lines.append(f"- {r['model']} seed {r['seed']}: {r['accuracy']:.1%}{seq}, {r['epochs_run']} epochs")
+    return "\n".join(lines)
+
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", type=Path, default=None, help="YAML or JSON training settings")
-    parser.add_argument("--models", nargs="+", default=["poseformer", "full_attention", "lstm_lite"],
-                        choices=("poseformer", "full_attention", "lstm_lite"))  # fmt: skip
+    parser.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--seeds", type=int, nargs="+", default=None, help="one run per seed (default: the config's)")
     parser.add_argument("--epochs", type=int, default=None)
+    parser.add_argument("--time-budget", type=float, default=None, metavar="MINUTES",
+                        help="wall-clock limit for each run's training")  # fmt: skip
     parser.add_argument("--preset", choices=("micro", "small", "base"), default=None)
     parser.add_argument("--clips-per-class", type=int, nargs=3, default=None, metavar=("TRAIN", "VAL", "TEST"))
     parser.add_argument("--cache-dir", type=Path, default=None)
@@ -32,30 +75,28 @@ def main(argv=None) -> int:
     from har_tf.training.config import load_train_config
     from har_tf.training.stage1 import load_training_data, train_stage1
 
-    base = {"epochs": args.epochs, "preset": args.preset,
+    base = {"epochs": args.epochs, "preset": args.preset, "time_budget_minutes": args.time_budget,
             "synthetic_clips_per_class": tuple(args.clips_per_class) if args.clips_per_class else None}  # fmt: skip
     config = load_train_config(args.config, base)
+    seeds = args.seeds or [config.seed]
     dataset, _ = load_training_data(config, args.cache_dir)
     rows = []
     for name in args.models:
-        run_config = load_train_config(args.config, {**base, "model": name})
-        print(f"=== {name} ===", flush=True)
-        metrics = train_stage1(run_config, args.out / name, dataset=dataset)
-        rows.append({
-            "model": name, "accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"],
-            "sequence_accuracy": metrics.get("sequence_level", {}).get("accuracy"),
-            "parameters": metrics["parameters"], "training_seconds": metrics["training_seconds"],
-            "epochs_run": metrics.get("epochs_run"),
-        })  # fmt: skip
+        for seed in seeds:
+            run_config = load_train_config(args.config, {**base, "model": name, "seed": seed})
+            folder = args.out / name / (f"seed{seed}" if len(seeds) > 1 else "")
+            print(f"=== {name}, seed {seed} ===", flush=True)
+            metrics = train_stage1(run_config, folder, dataset=dataset)
+            rows.append({
+                "model": name, "seed": seed, "accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"],
+                "sequence_accuracy": metrics.get("sequence_level", {}).get("accuracy"),
+                "parameters": metrics["parameters"], "training_seconds": metrics["training_seconds"],
+                "epochs_run": metrics.get("epochs_run"), "notes": metrics.get("notes", []),
+            })  # fmt: skip
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "comparison.json").write_text(json.dumps({"config": config.to_dict(), "results": rows}, indent=2))
-    lines = ["| model | test accuracy | macro-F1 | sequence-level accuracy | parameters | training time | epochs |",
-             "|---|---|---|---|---|---|---|"]  # fmt: skip
-    for r in rows:
-        seq = f"{r['sequence_accuracy']:.1%}" if r["sequence_accuracy"] is not None else "—"
-        lines.append(f"| {r['model']} | {r['accuracy']:.1%} | {r['macro_f1']:.3f} | {seq} | {r['parameters']:,} | "
-                     f"{r['training_seconds'] / 60:.1f} min | {r['epochs_run']} |")  # fmt: skip
-    table = "\n".join(lines)
+    (args.out / "comparison.json").write_text(json.dumps({"config": config.to_dict(), "seeds": seeds,
+                                                          "results": rows}, indent=2))  # fmt: skip
+    table = summarise(rows)
     (args.out / "comparison.md").write_text(table + "\n")
     print(table)
     return 0

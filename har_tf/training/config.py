@@ -32,8 +32,12 @@ class TrainConfig(DictConfig):
         epochs, batch_size, learning_rate, weight_decay, warmup_epochs, label_smoothing: optimisation
             (AdamW, linear warm-up then cosine decay).
         early_stopping_patience: epochs without a better validation accuracy before stopping.
+        time_budget_minutes: stop training after this much wall-clock time (``None``: no limit); used
+            to compare models at the same compute budget.
         val_fraction: share of the training split held out for validation when the data has none
-            (whole subjects when ``subject_train`` is present).
+            (whole subjects when ``subject_train`` is present). ``0`` trains on the whole training
+            split with no validation (the data must then have a test split): no early stopping,
+            and the saved model is the final epoch's.
         class_weights: ``auto`` (balanced weights when classes are unbalanced by more than 1.5x) or ``none``.
         seed: seeds data order, augmentation, the held-out split and weight initialisation.
         augment: :class:`~har_tf.data.augmentation.AugmentConfig` settings.
@@ -54,6 +58,7 @@ class TrainConfig(DictConfig):
     label_smoothing: float = 0.1
     dropout: float = 0.1
     early_stopping_patience: int = 15
+    time_budget_minutes: float | None = None
     val_fraction: float = 0.15
     class_weights: str = "auto"
     seed: int = 0
@@ -69,7 +74,9 @@ class TrainConfig(DictConfig):
             (isinstance(self.num_frames, int) and self.num_frames >= 2, f"num_frames must be an integer >= 2, got {self.num_frames!r}"),
             (0 < float(self.learning_rate) < 1, f"learning_rate must be in (0, 1), got {self.learning_rate!r}"),
             (0 <= float(self.label_smoothing) < 1, f"label_smoothing must be in [0, 1), got {self.label_smoothing!r}"),
-            (0 < float(self.val_fraction) < 1, f"val_fraction must be in (0, 1), got {self.val_fraction!r}"),
+            (0 <= float(self.val_fraction) < 1, f"val_fraction must be in [0, 1), got {self.val_fraction!r}"),
+            (self.time_budget_minutes is None or float(self.time_budget_minutes) > 0,
+             f"time_budget_minutes must be positive, got {self.time_budget_minutes!r}"),
             (self.class_weights in ("auto", "none"), f"class_weights must be auto or none, got {self.class_weights!r}"),
         ]  # fmt: skip
         for ok, message in checks:

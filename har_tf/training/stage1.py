@@ -26,6 +26,7 @@ from har_tf.errors import InvalidInputError
 from har_tf.models.baselines import FullAttentionTransformer, LSTMLite
 from har_tf.models.classifier import PoseClassifier
 from har_tf.models.pose_former import PoseFormerFactorized, stream_parents
+from har_tf.training.callbacks import TimeBudget
 from har_tf.training.config import TrainConfig
 from har_tf.training.evaluation import evaluate_classifier, write_evaluation
 from har_tf.training.reports import plot_training_curves
@@ -43,10 +44,21 @@ def load_training_data(config: TrainConfig, cache_dir=None) -> tuple[PoseDataset
 
 
 def split_for_training(dataset: PoseDataset, config: TrainConfig) -> tuple[dict, list[str]]:
-    """Train / val / test arrays; a missing validation split is held out of train (by subject when known)."""
+    """Train / val / test arrays; a missing validation split is held out of train (by subject when known).
+
+    With ``config.val_fraction == 0`` and no validation split in the data, ``splits["val"]`` is None
+    and the whole training split trains.
+    """
     notes: list[str] = []
     splits = {s: dataset.split(s) for s in dataset.splits}
-    if "val" not in splits:
+    if "val" not in splits and config.val_fraction == 0:
+        if "test" not in splits:
+            raise InvalidInputError("val_fraction 0 needs a test split in the data to report on; this data has "
+                                    f"only {list(dataset.splits)}: use a val_fraction above 0")  # fmt: skip
+        splits["val"] = None
+        notes.append(f"no validation (val_fraction 0): trained on all {len(splits['train'][1])} training "
+                     "sequences; pose_model.keras holds the final epoch's weights")  # fmt: skip
+    elif "val" not in splits:
         x, y = splits["train"]
         rng = np.random.default_rng(config.seed)
         subjects = dataset.extras.get("subject_train")
@@ -107,8 +119,12 @@ def _one_hot(num_classes: int):
 
 
 def train_stage1(config: TrainConfig, out_dir: str | Path, dataset: PoseDataset | None = None,
-                 cache_dir=None, verbose: int | None = None) -> dict:  # fmt: skip
-    """Train, evaluate on the test split and write the run folder; returns the metrics."""
+                 cache_dir=None, verbose: int | None = None,
+                 extra_callbacks: list[keras.callbacks.Callback] | None = None) -> dict:  # fmt: skip
+    """Train, evaluate on the test split and write the run folder; returns the metrics.
+
+    ``extra_callbacks`` run after the built-in ones (e.g. a notebook's live plot).
+    """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     keras.utils.set_random_seed(config.seed)
@@ -121,7 +137,7 @@ def train_stage1(config: TrainConfig, out_dir: str | Path, dataset: PoseDataset 
     common = dict(num_frames=config.num_frames, batch_size=config.batch_size, sampling=sampling)
     train = make_pose_dataset(*splits["train"], layout, training=True, seed=config.seed,
                               augment=config.augment_config(), **common).map(_one_hot(k))  # fmt: skip
-    val = make_pose_dataset(*splits["val"], layout, **common).map(_one_hot(k))
+    val = make_pose_dataset(*splits["val"], layout, **common).map(_one_hot(k)) if splits["val"] else None
 
     model = build_classifier(config, dataset)
     steps = int(np.ceil(len(splits["train"][1]) / config.batch_size))
@@ -137,17 +153,24 @@ def train_stage1(config: TrainConfig, out_dir: str | Path, dataset: PoseDataset 
         metrics=["accuracy"],
     )
     (out / "config.json").write_text(json.dumps({**config.to_dict(), "resolved_sampling": sampling}, indent=2))
-    callbacks = [
-        keras.callbacks.BackupAndRestore(str(out / "backup")),
+    selection = [
         keras.callbacks.ModelCheckpoint(str(out / "pose_model.keras"), monitor="val_accuracy", save_best_only=True),
         keras.callbacks.EarlyStopping(monitor="val_accuracy", patience=config.early_stopping_patience,
                                       restore_best_weights=True),  # fmt: skip
+    ] if val is not None else [keras.callbacks.ModelCheckpoint(str(out / "pose_model.keras"))]
+    callbacks = [
+        keras.callbacks.BackupAndRestore(str(out / "backup")),
+        *selection,
         keras.callbacks.CSVLogger(str(out / "history.csv"), append=True),
         keras.callbacks.TensorBoard(str(out / "logs"), write_graph=False),
+        *(extra_callbacks or []),
     ]
+    budget = TimeBudget(config.time_budget_minutes) if config.time_budget_minutes else None
+    if budget is not None:
+        callbacks.append(budget)
     print(f"training {config.model} ({config.preset if config.model != 'lstm_lite' else 'lstm'}, "
           f"{model.count_params():,} parameters) on {len(splits['train'][1])} sequences, "
-          f"validating on {len(splits['val'][1])}, sampling={sampling}", flush=True)  # fmt: skip
+          f"validating on {len(splits['val'][1]) if val is not None else 'none'}, sampling={sampling}", flush=True)  # fmt: skip
     start = time.perf_counter()
     model.fit(train, validation_data=val, epochs=config.epochs, callbacks=callbacks,
               class_weight=_class_weights(splits["train"][1], k, config.class_weights),
@@ -163,6 +186,10 @@ def train_stage1(config: TrainConfig, out_dir: str | Path, dataset: PoseDataset 
     if (out / "history.csv").exists():
         plot_training_curves(out / "history.csv", out / "training_curves.png")
         history = {"epochs_run": max(len((out / "history.csv").read_text().strip().splitlines()) - 1, 0)}
+    if budget is not None and budget.stopped_epoch is not None:
+        notes.append(f"time budget of {config.time_budget_minutes:g} min reached in epoch {budget.stopped_epoch} "
+                     f"of {config.epochs}")  # fmt: skip
+        print(notes[-1], flush=True)
     extra = {"model": config.model, "preset": config.preset, "parameters": int(best.count_params()),
              "training_seconds": round(seconds, 1), "sampling": sampling, "notes": notes, **history}  # fmt: skip
     return write_evaluation(out, result, y_test, list(dataset.class_names), extra, f"{config.model} on test")

@@ -74,12 +74,16 @@ def test_bad_data_path_is_one_line_error(tmp_path):
     assert "Traceback" not in result.stderr
 
 
-def test_compare_models_tabulates_each_model(tmp_path):
+def test_compare_models_tabulates_each_model_over_seeds(tmp_path):
     result = run_script("compare_models.py", "--models", "poseformer", "lstm_lite", "--preset", "micro",
-                        "--epochs", "1", "--clips-per-class", "4", "2", "2", "--out", str(tmp_path / "cmp"),
-                        "--cache-dir", str(tmp_path / "cache"))  # fmt: skip
+                        "--epochs", "1", "--seeds", "0", "1", "--clips-per-class", "4", "2", "2",
+                        "--out", str(tmp_path / "cmp"), "--cache-dir", str(tmp_path / "cache"))  # fmt: skip
     assert result.returncode == 0, result.stderr
     rows = json.loads((tmp_path / "cmp" / "comparison.json").read_text())["results"]
-    assert [r["model"] for r in rows] == ["poseformer", "lstm_lite"]
-    assert rows[1]["parameters"] > rows[0]["parameters"]
-    assert "| lstm_lite |" in (tmp_path / "cmp" / "comparison.md").read_text()
+    assert [(r["model"], r["seed"]) for r in rows] == [("poseformer", 0), ("poseformer", 1), ("lstm_lite", 0),
+                                                       ("lstm_lite", 1)]  # fmt: skip
+    assert rows[2]["parameters"] > rows[0]["parameters"]
+    assert (tmp_path / "cmp" / "lstm_lite" / "seed1" / "pose_model.keras").exists()
+    table = (tmp_path / "cmp" / "comparison.md").read_text()
+    mean = 100 * (rows[0]["accuracy"] + rows[1]["accuracy"]) / 2
+    assert f"| poseformer | {mean:.1f}% ± " in table and "| lstm_lite |" in table

@@ -1,0 +1,37 @@
+"""Callbacks that Keras does not ship and stage 1 needs."""
+
+from __future__ import annotations
+
+import time
+
+import keras
+
+
+class TimeBudget(keras.callbacks.Callback):
+    """Stops training once ``minutes`` of wall-clock time have passed since ``fit`` started.
+
+    Checked after every batch, so a slow model overshoots by at most one batch plus the
+    validation of the epoch it stops in (which still runs, so checkpoints see it).
+    ``stopped_epoch`` is the 1-based epoch it stopped in, ``None`` when the budget was not reached.
+    """
+
+    def __init__(self, minutes: float):
+        super().__init__()
+        if not minutes > 0:
+            raise ValueError(f"time budget must be a positive number of minutes, got {minutes!r}")
+        self.seconds = 60.0 * float(minutes)
+        self.stopped_epoch: int | None = None
+        self._start = 0.0
+        self._epoch = 0
+
+    def on_train_begin(self, logs=None):
+        self._start = time.perf_counter()
+        self.stopped_epoch = None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.stopped_epoch is None and time.perf_counter() - self._start >= self.seconds:
+            self.stopped_epoch = self._epoch + 1
+            self.model.stop_training = True
