@@ -1,14 +1,19 @@
-"""Models: PoseFormerFactorized (backbone), the classifier head (task), baselines.
+"""Models: PoseFormerFactorized (pose backbone), the classifier head (task), baselines, the image
+encoder (frozen ImageNet CNN per frame) and the late-fusion model.
 
-Image encoder, fusion and the object stream arrive with issues #4 and #9.
+The object stream arrives with issue #9.
 """
 
 from har_tf.models.baselines import FullAttentionTransformer, LSTMLite
 from har_tf.models.classifier import PoseClassifier
 from har_tf.models.cost import attention_flops, count_params, measure_latency, model_flops
+from har_tf.models.efficientnet_lite import efficientnet_lite0
+from har_tf.models.fusion import MultiModalFusionModel, image_only_classifier
+from har_tf.models.image_encoder import BACKBONES, FrameEncoder, TemporalPooling, build_frame_backbone
 from har_tf.models.pose_former import PRESETS, PoseFormerFactorized
 
 __all__ = [
-    "PRESETS", "FullAttentionTransformer", "LSTMLite", "PoseClassifier", "PoseFormerFactorized",
-    "attention_flops", "count_params", "measure_latency", "model_flops",
+    "BACKBONES", "PRESETS", "FrameEncoder", "FullAttentionTransformer", "LSTMLite", "MultiModalFusionModel",
+    "PoseClassifier", "PoseFormerFactorized", "TemporalPooling", "attention_flops", "build_frame_backbone",
+    "count_params", "efficientnet_lite0", "image_only_classifier", "measure_latency", "model_flops",
 ]  # fmt: skip

@@ -32,6 +32,9 @@ class TrainConfig(DictConfig):
         epochs, batch_size, learning_rate, weight_decay, warmup_epochs, label_smoothing: optimisation
             (AdamW, linear warm-up then cosine decay).
         early_stopping_patience: epochs without a better validation accuracy before stopping.
+        ema_momentum: keep an exponential moving average of the weights (e.g. 0.99 per step) and
+            copy it into the model at the end of every epoch, so that validation, checkpoints and
+            the final model use the averaged weights (``None``: off).
         time_budget_minutes: stop training after this much wall-clock time (``None``: no limit); used
             to compare models at the same compute budget.
         val_fraction: share of the training split held out for validation when the data has none
@@ -59,6 +62,7 @@ class TrainConfig(DictConfig):
     dropout: float = 0.1
     early_stopping_patience: int = 15
     time_budget_minutes: float | None = None
+    ema_momentum: float | None = None
     val_fraction: float = 0.15
     class_weights: str = "auto"
     seed: int = 0
@@ -77,6 +81,8 @@ class TrainConfig(DictConfig):
             (0 <= float(self.val_fraction) < 1, f"val_fraction must be in [0, 1), got {self.val_fraction!r}"),
             (self.time_budget_minutes is None or float(self.time_budget_minutes) > 0,
              f"time_budget_minutes must be positive, got {self.time_budget_minutes!r}"),
+            (self.ema_momentum is None or 0 < float(self.ema_momentum) < 1,
+             f"ema_momentum must be in (0, 1), got {self.ema_momentum!r}"),
             (self.class_weights in ("auto", "none"), f"class_weights must be auto or none, got {self.class_weights!r}"),
         ]  # fmt: skip
         for ok, message in checks:

