@@ -29,3 +29,19 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb", encoding: str | None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def save_keras_atomic(model, path: str | os.PathLike) -> Path:
+    """``model.save(path)`` through a temporary ``.keras`` file beside it, renamed on success: a crash
+    or an error never leaves a half-written model, and an existing file stays until the new one is whole."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp.keras", dir=path.parent)
+    os.close(fd)
+    try:
+        model.save(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path

@@ -1,16 +1,19 @@
 #!/usr/bin/env python
-"""The main job: data, then stage-1 (pose) training, evaluated on the test split.
+"""The main job: data, stage 1 (pose), stage 2 (fusion with a frozen image backbone), evaluated on the test split.
 
-    python scripts/train.py                                  # synthetic default data, data check + stage 1
+    python scripts/train.py                                  # synthetic default data, all stages
     python scripts/train.py --stage pose --data my.npz --out saved_models/mine
+    python scripts/train.py --stage fusion --pose-model saved_models/mine/pose_model.keras --data multimodal.npz
     python scripts/train.py --config configs/motions.yaml --epochs 60
     python scripts/train.py --stage data                     # only generate, check and summarise the data
 
 Writes into ``--out`` (default ``saved_models/<run>``): ``data_summary.json``, ``data_preview.png``
-(stage ``data``), and for stage ``pose``: ``pose_model.keras``, ``metrics.json``, ``config.json``,
-``training_curves.png``, ``confusion_matrix.png``, ``classification_report.txt``, ``predictions.csv``.
-Rerunning the same command after an interruption resumes training from the last finished epoch.
-Stage 2 (fusion with the image encoder) lands with issue #4.
+(stage ``data``); for stage ``pose``: ``pose_model.keras``, ``metrics.json``, ``config.json``,
+``training_curves.png``, ``confusion_matrix.png``, ``classification_report.txt``, ``predictions.csv``
+(rerunning the same command after an interruption resumes stage 1 from the last finished epoch); for
+stage ``fusion``: ``fusion_model.keras``, ``fusion/`` and ``image_only/`` (metrics.json and plots
+each), ``summary.json`` and ``summary.md`` (pose-only, image-only and fused side by side). Stage 2
+runs when the data has RGB frames (the synthetic data does); the frame features are cached.
 """
 
 from __future__ import annotations
@@ -26,8 +29,10 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--stage", choices=("all", "data", "pose"), default="all",
-                        help="all (default: data check then pose training), data, or pose")
+    parser.add_argument("--stage", choices=("all", "data", "pose", "fusion"), default="all",
+                        help="all (default: data check, pose training, fusion training), data, pose or fusion")
+    parser.add_argument("--pose-model", type=Path, default=None,
+                        help="stage-1 model for --stage fusion (default OUT/pose_model.keras)")
     parser.add_argument("--data", default=None, help="'synthetic' (default) or a pose dataset NPZ path")
     parser.add_argument("--out", type=Path, default=None, help="output folder (default saved_models/<run>)")
     parser.add_argument("--config", type=Path, default=None, help="YAML or JSON training settings")
@@ -36,7 +41,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--preset", choices=("micro", "small", "base"), default=None)
     parser.add_argument("--model", choices=("poseformer", "full_attention", "lstm_lite"), default=None)
     parser.add_argument("--seed", type=int, default=None)
-    parser.add_argument("--cache-dir", type=Path, default=None, help="synthetic data cache (default ~/.cache/har_tf)")
+    parser.add_argument("--fusion-epochs", type=int, default=None)
+    parser.add_argument("--backbone", default=None, help="image backbone for stage 2 (default efficientnet_lite0)")
+    parser.add_argument("--image-size", type=int, default=None, help="backbone input size (default 160)")
+    parser.add_argument("--cache-dir", type=Path, default=None,
+                        help="synthetic data and image feature cache (default $HAR_TF_CACHE_DIR or ~/.cache/har_tf)")
     parser.add_argument("--clips-per-class", type=int, nargs=3, metavar=("TRAIN", "VAL", "TEST"), default=None,
                         help="synthetic clips per class and split (default 80 12 25)")
     parser.add_argument("--no-check", action="store_true", help="skip the pose-only ambiguity check")
@@ -70,13 +79,33 @@ def summarise_data(dataset, origin: dict, out: Path, check: bool, seconds: float
     print(f"wrote {out / 'data_summary.json'} and {out / 'data_preview.png'}")
 
 
+def run_stage2(config, dataset, out: Path, pose_model_path: Path, cache_dir, pose_metrics) -> None:
+    import keras
+
+    from har_tf.errors import MissingFileError
+    from har_tf.training.stage2 import summary_table, train_stage2
+
+    if not Path(pose_model_path).is_file():
+        raise MissingFileError(f"no stage-1 model at {pose_model_path}: run --stage pose first or pass --pose-model")
+    pose_model = keras.saving.load_model(pose_model_path, safe_mode=True)
+    if pose_metrics is None and (Path(pose_model_path).parent / "metrics.json").is_file():
+        pose_metrics = json.loads((Path(pose_model_path).parent / "metrics.json").read_text())
+    summary = train_stage2(config, out, dataset, pose_model, cache_dir=cache_dir, pose_metrics=pose_metrics)
+    print(summary_table(summary))
+    cached = summary["cached_epoch_seconds"]
+    print(f"image features {'read from cache' if summary['features_from_cache'] else 'computed'} in "
+          f"{summary['feature_seconds']:.0f} s; stage-2 epochs on cached features: {cached:.1f} s (median)")  # fmt: skip
+    print(f"wrote {out / 'fusion_model.keras'}, {out / 'summary.md'}, {out / 'fusion'} and {out / 'image_only'}")
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     from har_tf.training.config import load_train_config
     from har_tf.training.stage1 import load_training_data, train_stage1
 
     overrides = {"data": args.data, "epochs": args.epochs, "batch_size": args.batch_size, "preset": args.preset,
-                 "model": args.model, "seed": args.seed,
+                 "model": args.model, "seed": args.seed, "fusion_epochs": args.fusion_epochs,
+                 "backbone": args.backbone, "image_size": args.image_size,
                  "synthetic_clips_per_class": tuple(args.clips_per_class) if args.clips_per_class else None}  # fmt: skip
     config = load_train_config(args.config, overrides)
     out = args.out or REPO_ROOT / "saved_models" / datetime.now().strftime("run-%Y%m%d-%H%M%S")
@@ -89,6 +118,7 @@ def main(argv=None) -> int:
     print(f"{how} {origin.get('cache_file', config.data)} in {time.perf_counter() - start:.1f} s")
     if args.stage in ("all", "data"):
         summarise_data(dataset, origin, out, not args.no_check, time.perf_counter() - start)
+    metrics = None
     if args.stage in ("all", "pose"):
         metrics = train_stage1(config, out, dataset=dataset)
         print(f"stage 1 ({config.model}): test accuracy {metrics['accuracy']:.1%}, macro-F1 {metrics['macro_f1']:.3f}, "
@@ -98,7 +128,11 @@ def main(argv=None) -> int:
         for name, group in metrics.get("groups", {}).items():
             print(f"  inside {name}: accuracy {group['accuracy']:.1%}")
         print(f"wrote {out / 'pose_model.keras'}, {out / 'metrics.json'} and the plots in {out}")
-        print("stage 2 (fusion with the image encoder) lands with issue #4")
+    if args.stage == "fusion" or (args.stage == "all" and "frame_indices" in dataset.extras):
+        run_stage2(config, dataset, out, args.pose_model or out / "pose_model.keras", args.cache_dir, metrics)
+    elif args.stage == "all":
+        print("stage 2 skipped: the data has no RGB frames (see docs/data_formats.md, multimodal additions)")
+    print(f"done in {(time.perf_counter() - start) / 60:.1f} min")
     return 0
 
 

@@ -55,8 +55,12 @@ def make_pose_dataset(
     shuffle_buffer: int | None = None,
     drop_remainder: bool = False,
     normalize_mode: str = "sequence",
+    extras: dict[str, np.ndarray] | None = None,
 ) -> tf.data.Dataset:
     """A ``tf.data.Dataset`` of ``(pose float32 (B, num_frames, J, C), label int32 (B,))``.
+
+    With ``extras`` (per-sequence arrays, e.g. cached ``frame_features`` (N, F, D)), the inputs
+    become a dict ``{"pose": pose, **extras}``, each batched alongside its sequence.
 
     Args:
         x: pose sequences ``(N, T, J, C)``, zero-padded at the end (see :mod:`har_tf.data.pose_npz`).
@@ -74,6 +78,7 @@ def make_pose_dataset(
         shuffle_buffer: shuffle buffer size (default: the whole dataset).
         drop_remainder: drop the last incomplete batch.
         normalize_mode: ``"sequence"`` or ``"frame"`` (see :func:`~har_tf.data.preprocessing.normalize_pose`).
+        extras: named arrays with one row per sequence, passed through unchanged.
     """
     layout = get_layout(layout)
     x, y = _check_arrays(x, y, layout)
@@ -96,22 +101,30 @@ def make_pose_dataset(
     )
     lengths = sequence_lengths(x)
     x = x[:, : max(int(lengths.max()), 1)]  # drop padding frames no sequence uses
+    extras = dict(extras or {})
+    for name, array in extras.items():
+        expect(name != "pose" and len(array) == len(x),
+               f"extras[{name!r}] must have one row per sequence ({len(x)}), got {len(array)} rows")  # fmt: skip
     with tf.device("/cpu:0"):  # the arrays feed tf.data, which runs on the host
         poses, lengths_t, labels = tf.constant(x), tf.constant(lengths), tf.constant(y)
+        extra_t = {name: tf.constant(np.asarray(array)) for name, array in extras.items()}
     n = len(x)
+
+    def inputs(pose, i):
+        return {"pose": pose, **{name: t[i] for name, t in extra_t.items()}} if extra_t else pose
 
     def evaluate(i):
         pose = preprocess_sequence(
             poses[i], lengths_t[i], layout, num_frames, sampling=sampling, normalize_mode=normalize_mode
         )
-        return pose, labels[i]
+        return inputs(pose, i), labels[i]
 
     def train(i, example_seed):
         pose = augment_example(
             poses[i], lengths_t[i], example_seed, layout, augment, num_frames,
             sampling=sampling, normalize_mode=normalize_mode,
         )  # fmt: skip
-        return pose, labels[i]
+        return inputs(pose, i), labels[i]
 
     ds = tf.data.Dataset.range(n)
     if training:

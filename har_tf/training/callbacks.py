@@ -35,3 +35,18 @@ class TimeBudget(keras.callbacks.Callback):
         if self.stopped_epoch is None and time.perf_counter() - self._start >= self.seconds:
             self.stopped_epoch = self._epoch + 1
             self.model.stop_training = True
+
+
+class EpochTimes(keras.callbacks.Callback):
+    """Wall-clock seconds of each epoch (training and validation), in ``seconds``."""
+
+    def __init__(self):
+        super().__init__()
+        self.seconds: list[float] = []
+        self._start = 0.0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.seconds.append(time.perf_counter() - self._start)

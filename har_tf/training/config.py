@@ -32,9 +32,6 @@ class TrainConfig(DictConfig):
         epochs, batch_size, learning_rate, weight_decay, warmup_epochs, label_smoothing: optimisation
             (AdamW, linear warm-up then cosine decay).
         early_stopping_patience: epochs without a better validation accuracy before stopping.
-        ema_momentum: keep an exponential moving average of the weights (e.g. 0.99 per step) and
-            copy it into the model at the end of every epoch, so that validation, checkpoints and
-            the final model use the averaged weights (``None``: off).
         time_budget_minutes: stop training after this much wall-clock time (``None``: no limit); used
             to compare models at the same compute budget.
         val_fraction: share of the training split held out for validation when the data has none
@@ -45,6 +42,16 @@ class TrainConfig(DictConfig):
         seed: seeds data order, augmentation, the held-out split and weight initialisation.
         augment: :class:`~har_tf.data.augmentation.AugmentConfig` settings.
         synthetic_clips_per_class: train/val/test clips per class of the synthetic data.
+        backbone, image_size: stage 2's frozen image backbone (a name of
+            ``har_tf.models.BACKBONES``, a SavedModel directory or a TF Hub handle) and the size
+            frames are resized to for it (``None``: the backbone's native size).
+        fusion, image_pooling, fusion_hidden_dim, fusion_dropout: the fusion head (``concat`` or
+            ``gated``; ``mean`` or ``attention`` over the frames).
+        fusion_epochs, fusion_freeze_epochs, fusion_learning_rate, finetune_lr_scale: stage 2 runs
+            ``fusion_epochs`` epochs; during the first ``fusion_freeze_epochs`` (at most all of them)
+            the pose encoder is frozen, then it is fine-tuned at ``fusion_learning_rate * finetune_lr_scale``.
+        pose_loss_weight: weight of the pose branch's own head (the fall-back when a clip has no
+            frames) in the stage-2 loss.
     """
 
     data: str = "synthetic"
@@ -62,12 +69,22 @@ class TrainConfig(DictConfig):
     dropout: float = 0.1
     early_stopping_patience: int = 15
     time_budget_minutes: float | None = None
-    ema_momentum: float | None = None
     val_fraction: float = 0.15
     class_weights: str = "auto"
     seed: int = 0
     augment: dict = dataclasses.field(default_factory=lambda: AugmentConfig().to_dict())
     synthetic_clips_per_class: tuple[int, int, int] = (80, 12, 25)
+    backbone: str = "efficientnet_lite0"
+    image_size: int | None = 160
+    fusion: str = "concat"
+    image_pooling: str = "mean"
+    fusion_hidden_dim: int = 128
+    fusion_dropout: float = 0.3
+    fusion_epochs: int = 20
+    fusion_freeze_epochs: int = 8
+    fusion_learning_rate: float = 1e-3
+    finetune_lr_scale: float = 0.1
+    pose_loss_weight: float = 0.5
 
     def __post_init__(self) -> None:
         checks = [
@@ -81,9 +98,16 @@ class TrainConfig(DictConfig):
             (0 <= float(self.val_fraction) < 1, f"val_fraction must be in [0, 1), got {self.val_fraction!r}"),
             (self.time_budget_minutes is None or float(self.time_budget_minutes) > 0,
              f"time_budget_minutes must be positive, got {self.time_budget_minutes!r}"),
-            (self.ema_momentum is None or 0 < float(self.ema_momentum) < 1,
-             f"ema_momentum must be in (0, 1), got {self.ema_momentum!r}"),
             (self.class_weights in ("auto", "none"), f"class_weights must be auto or none, got {self.class_weights!r}"),
+            (self.fusion in ("concat", "gated"), f"fusion must be concat or gated, got {self.fusion!r}"),
+            (self.image_pooling in ("mean", "attention"), f"image_pooling must be mean or attention, got {self.image_pooling!r}"),
+            (isinstance(self.fusion_epochs, int) and self.fusion_epochs >= 1, f"fusion_epochs must be a positive integer, got {self.fusion_epochs!r}"),
+            (isinstance(self.fusion_freeze_epochs, int) and self.fusion_freeze_epochs >= 0,
+             f"fusion_freeze_epochs must be an integer >= 0, got {self.fusion_freeze_epochs!r}"),
+            (0 < float(self.fusion_learning_rate) < 1, f"fusion_learning_rate must be in (0, 1), got {self.fusion_learning_rate!r}"),
+            (0 <= float(self.finetune_lr_scale) <= 1, f"finetune_lr_scale must be in [0, 1], got {self.finetune_lr_scale!r}"),
+            (self.image_size is None or (isinstance(self.image_size, int) and self.image_size >= 32),
+             f"image_size must be an integer >= 32 or null, got {self.image_size!r}"),
         ]  # fmt: skip
         for ok, message in checks:
             if not ok:

@@ -114,13 +114,6 @@ def _class_weights(y: np.ndarray, num_classes: int, mode: str) -> dict[int, floa
     return {i: float(w) for i, w in enumerate(weights)}
 
 
-def _ema_settings(momentum: float | None, steps_per_epoch: int) -> dict:
-    """AdamW arguments for a moving average of the weights, copied into the model after each epoch."""
-    if momentum is None:
-        return {}
-    return {"use_ema": True, "ema_momentum": float(momentum), "ema_overwrite_frequency": steps_per_epoch}
-
-
 def _one_hot(num_classes: int):
     return lambda pose, label: (pose, tf.one_hot(label, num_classes))
 
@@ -155,8 +148,7 @@ def train_stage1(config: TrainConfig, out_dir: str | Path, dataset: PoseDataset 
         warmup_steps=warmup, alpha=0.01,
     )  # fmt: skip
     model.compile(
-        optimizer=keras.optimizers.AdamW(schedule, weight_decay=config.weight_decay, clipnorm=1.0,
-                                         **_ema_settings(config.ema_momentum, steps)),
+        optimizer=keras.optimizers.AdamW(schedule, weight_decay=config.weight_decay, clipnorm=1.0),
         loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
         metrics=["accuracy"],
     )

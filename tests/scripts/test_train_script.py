@@ -87,3 +87,39 @@ def test_compare_models_tabulates_each_model_over_seeds(tmp_path):
     table = (tmp_path / "cmp" / "comparison.md").read_text()
     mean = 100 * (rows[0]["accuracy"] + rows[1]["accuracy"]) / 2
     assert f"| poseformer | {mean:.1f}% ± " in table and "| lstm_lite |" in table
+
+
+def test_main_job_runs_both_stages_and_reuses_the_feature_cache(tmp_path):
+    out, cache = tmp_path / "run", tmp_path / "cache"
+    small = ("--clips-per-class", "6", "2", "3", "--epochs", "1", "--fusion-epochs", "2", "--image-size", "64",
+             "--cache-dir", str(cache), "--no-check")  # fmt: skip
+    result = _run(*small, "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    for name in ("pose_model.keras", "metrics.json", "fusion_model.keras", "fusion/metrics.json",
+                 "fusion/confusion_matrix.png", "fusion/training_curves.png", "image_only/metrics.json",
+                 "summary.json", "summary.md"):  # fmt: skip
+        assert (out / name).stat().st_size > 0, name
+    summary = json.loads((out / "summary.json").read_text())
+    assert set(summary["models"]) == {"pose_only (stage 1)", "pose branch (after stage 2)", "image_only", "fused"}
+    assert summary["features_from_cache"] is False and len(list(cache.glob("features-*.npz"))) == 1
+    fused = json.loads((out / "fusion" / "metrics.json").read_text())
+    assert METRICS_KEYS <= set(fused) and fused["num_test"] == 3 * 12
+
+    import keras
+
+    import har_tf  # noqa: F401  registers the package's Keras classes, as a user's script does
+
+    model = keras.saving.load_model(out / "fusion_model.keras", safe_mode=True)
+    assert set(model.input) == {"pose", "frames"} and model.class_names == fused["class_names"]
+
+    again = _run("--stage", "fusion", *small, "--out", str(out))
+    assert again.returncode == 0, again.stderr
+    assert "image features read from cache" in again.stdout
+    assert json.loads((out / "summary.json").read_text())["features_from_cache"] is True
+
+
+def test_fusion_stage_without_a_pose_model_is_one_line_error(tmp_path):
+    result = _run("--stage", "fusion", "--clips-per-class", "4", "1", "2", "--cache-dir", str(tmp_path / "cache"),
+                  "--out", str(tmp_path / "run"))  # fmt: skip
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1].startswith("error: no stage-1 model at")

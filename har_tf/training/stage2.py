@@ -1,0 +1,229 @@
+"""Stage 2: late fusion of the stage-1 pose encoder with a frozen image backbone, trained on cached features.
+
+1. The frozen :class:`~har_tf.models.image_encoder.FrameEncoder` encodes every stored RGB frame once;
+   the features are cached on disk (:mod:`har_tf.data.feature_cache`) and reused by later runs.
+2. ``fusion.head`` (pose encoder + image pooling + fusion MLP + the pose branch's own head) trains
+   through ``model.fit`` on (pose, cached features): first with the pose encoder frozen for
+   ``fusion_freeze_epochs``, then fine-tuned at ``fusion_learning_rate * finetune_lr_scale``.
+3. The image-only baseline (mean of the frame features, one linear layer) trains on the same cache.
+
+Outputs in the run folder: ``fusion_model.keras`` (raw pose + raw frames in), ``fusion/`` (its
+metrics.json, curves, confusion matrix, report, predictions), ``image_only/`` (the same for the
+baseline) and ``summary.json`` / ``summary.md`` (pose-only, image-only and fused side by side).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from har_tf.data.feature_cache import cached_frame_features, frames_per_clip
+from har_tf.data.pipeline import make_pose_dataset
+from har_tf.data.pose_npz import PoseDataset
+from har_tf.errors import InvalidInputError
+from har_tf.io import save_keras_atomic
+from har_tf.models.classifier import PoseClassifier
+from har_tf.models.fusion import MultiModalFusionModel, image_only_classifier
+from har_tf.models.image_encoder import FrameEncoder
+from har_tf.training.callbacks import EpochTimes
+from har_tf.training.config import TrainConfig
+from har_tf.training.evaluation import write_evaluation
+from har_tf.training.metrics import classification_metrics, group_accuracy
+from har_tf.training.reports import plot_training_curves
+from har_tf.training.stage1 import check_model_matches, choose_sampling
+
+OUTPUTS = ("probabilities", "pose_probabilities")
+
+
+def frame_encoder_for(config: TrainConfig, dataset: PoseDataset) -> FrameEncoder:
+    """The frozen frame encoder for this dataset's frames (F and frame size from the data)."""
+    size = dataset.extras.get("image_size")
+    if size is None or int(size[0]) != int(size[1]):
+        raise InvalidInputError(f"stage 2 needs square frames and an image_size entry in the data, got {size}")
+    return FrameEncoder(num_frames=frames_per_clip(dataset), frame_size=int(size[0]), backbone=config.backbone,
+                        image_size=config.image_size)  # fmt: skip
+
+
+def encoder_key(encoder: FrameEncoder) -> dict:
+    """What the cached features depend on (goes into the cache key)."""
+    return {"backbone": encoder.backbone_name, "weights": encoder.weights_source, "image_size": encoder.image_size,
+            "frame_size": encoder.frame_size, "num_frames": encoder.num_frames}  # fmt: skip
+
+
+def build_fusion(config: TrainConfig, pose_model: PoseClassifier, encoder: FrameEncoder,
+                 class_names: list[str]) -> MultiModalFusionModel:  # fmt: skip
+    """The fusion model around the stage-1 pose backbone; the pose branch's head starts from stage 1's."""
+    fusion = MultiModalFusionModel(pose_model.backbone, encoder, len(class_names), class_names=class_names,
+                                   fusion=config.fusion, image_pooling=config.image_pooling,
+                                   hidden_dim=config.fusion_hidden_dim, dropout=config.fusion_dropout)  # fmt: skip
+    fusion.head.get_layer("pose_probabilities").set_weights(pose_model.get_layer("probabilities").get_weights())
+    return fusion
+
+
+def _targets(num_classes: int):
+    def to_targets(inputs, label):
+        one_hot = tf.one_hot(label, num_classes)
+        return inputs, {name: one_hot for name in OUTPUTS}
+
+    return to_targets
+
+
+def _compile(head: keras.Model, config: TrainConfig, learning_rate: float, steps: int) -> None:
+    schedule = keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps=max(steps, 1), alpha=0.05)
+    loss = keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing)
+    head.compile(optimizer=keras.optimizers.AdamW(schedule, weight_decay=config.weight_decay, clipnorm=1.0),
+                 loss={name: loss for name in OUTPUTS},
+                 loss_weights={"probabilities": 1.0, "pose_probabilities": config.pose_loss_weight},
+                 metrics={name: ["accuracy"] for name in OUTPUTS})  # fmt: skip
+
+
+def _metrics(y, probabilities, class_names, dataset: PoseDataset) -> dict:
+    metrics = classification_metrics(y, probabilities, class_names)
+    if "class_group" in dataset.extras:
+        names = [str(g) for g in dataset.extras.get("group_names", [])]
+        metrics["groups"] = group_accuracy(y, probabilities.argmax(1), dataset.extras["class_group"], names)
+    return metrics
+
+
+def train_image_only(features: dict, splits: dict, num_classes: int, config: TrainConfig, epochs: int = 60) -> keras.Model:
+    """The image-only baseline: a linear softmax layer on the mean frame feature."""
+    keras.utils.set_random_seed(config.seed)
+    model = image_only_classifier(features["train"].shape[1], features["train"].shape[2], num_classes)
+    model.compile(optimizer=keras.optimizers.Adam(3e-3), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    val = (features["val"], splits["val"][1]) if "val" in splits else None
+    model.fit(features["train"], splits["train"][1], validation_data=val, epochs=epochs, batch_size=64, verbose=0,
+              callbacks=[keras.callbacks.EarlyStopping("val_accuracy" if val else "accuracy", patience=15,
+                                                       restore_best_weights=True)])  # fmt: skip
+    return model
+
+
+def train_stage2(config: TrainConfig, out_dir: str | Path, dataset: PoseDataset, pose_model: PoseClassifier,
+                 cache_dir=None, verbose: int | None = None, pose_metrics: dict | None = None) -> dict:  # fmt: skip
+    """Train the fusion model and the image-only baseline; write the run folder; return the summary."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    check_model_matches(pose_model, dataset)
+    verbose = verbose if verbose is not None else (1 if sys.stdout.isatty() else 2)
+    keras.utils.set_random_seed(config.seed)
+    splits, notes = {s: dataset.split(s) for s in dataset.splits}, []
+    if "test" not in splits:
+        if "val" not in splits:
+            raise InvalidInputError("stage 2 needs a test or val split to report on; this data has only 'train'")
+        splits["test"] = splits["val"]
+        notes.append("no test split in the data: the fusion metrics report the validation split")
+    if "val" not in splits:
+        notes.append("no validation split in the data: stage 2 trains on all of train and keeps its final weights")
+    class_names = list(dataset.class_names)
+    k = len(class_names)
+
+    encoder = frame_encoder_for(config, dataset)
+    start = time.perf_counter()
+    print(f"image features: {encoder.backbone_name} at {encoder.image_size}x{encoder.image_size}, "
+          f"{encoder.num_frames} frames per clip", flush=True)  # fmt: skip
+    features, cache_file, from_cache = cached_frame_features(dataset, encoder, encoder_key(encoder), cache_dir,
+                                                             show_progress=verbose == 1)  # fmt: skip
+    if "test" not in features:
+        features["test"] = features["val"]
+    feature_seconds = time.perf_counter() - start
+    print(f"  {'read from cache' if from_cache else 'computed and cached'} in {feature_seconds:.1f} s: "
+          f"{cache_file or 'carried by the dataset'}", flush=True)  # fmt: skip
+
+    fusion = build_fusion(config, pose_model, encoder, class_names)
+    head = fusion.head
+    sampling = choose_sampling(config, splits["train"][0])
+    common = dict(num_frames=config.num_frames, batch_size=config.batch_size, sampling=sampling)
+
+    def pipeline(split, training=False):
+        x, y = splits[split]
+        return make_pose_dataset(x, y, dataset.layout, training=training, seed=config.seed,
+                                 augment=config.augment_config(), extras={"frame_features": features[split]},
+                                 **common).map(_targets(k))  # fmt: skip
+
+    train = pipeline("train", training=True)
+    val = pipeline("val") if "val" in splits else None
+    steps = int(np.ceil(len(splits["train"][1]) / config.batch_size))
+    (out / "fusion").mkdir(exist_ok=True)
+    history_csv = out / "fusion" / "history.csv"
+    history_csv.unlink(missing_ok=True)
+    timer = EpochTimes()
+    callbacks = [keras.callbacks.CSVLogger(str(history_csv), append=True),
+                 keras.callbacks.TensorBoard(str(out / "fusion" / "logs"), write_graph=False), timer]  # fmt: skip
+    print(f"stage 2: {config.fusion} fusion, {config.fusion_epochs} epochs ({min(config.fusion_freeze_epochs, config.fusion_epochs)} with the "
+          f"pose encoder frozen), {fusion.count_params():,} parameters "
+          f"({sum(int(np.prod(w.shape)) for w in head.trainable_weights):,} trainable)", flush=True)  # fmt: skip
+    fit_start = time.perf_counter()
+    frozen = min(config.fusion_freeze_epochs, config.fusion_epochs)
+    if frozen:
+        fusion.pose_backbone.trainable = False
+        _compile(head, config, config.fusion_learning_rate, frozen * steps)
+        head.fit(train, validation_data=val, epochs=frozen, callbacks=callbacks, verbose=verbose)
+    if config.fusion_epochs > frozen:
+        fusion.pose_backbone.trainable = True
+        _compile(head, config, config.fusion_learning_rate * (config.finetune_lr_scale if frozen else 1.0),
+                 (config.fusion_epochs - frozen) * steps)  # fmt: skip
+        head.fit(train, validation_data=val, initial_epoch=frozen, epochs=config.fusion_epochs, callbacks=callbacks,
+                 verbose=verbose)  # fmt: skip
+    fit_seconds = time.perf_counter() - fit_start
+    save_keras_atomic(fusion, out / "fusion_model.keras")
+    plot_training_curves(history_csv, out / "fusion" / "training_curves.png")
+
+    x_test, y_test = splits["test"]
+    test_ds = make_pose_dataset(x_test, y_test, dataset.layout, extras={"frame_features": features["test"]}, **common)
+    predicted = head.predict(test_ds.map(lambda inputs, label: inputs), verbose=0)
+    fused = _metrics(y_test, predicted["probabilities"], class_names, dataset)
+    pose_branch = _metrics(y_test, predicted["pose_probabilities"], class_names, dataset)
+    cached_epoch = float(np.median(timer.seconds)) if timer.seconds else None
+    extra = {"model": "fusion", "fusion": config.fusion, "backbone": encoder.backbone_name,
+             "image_size": encoder.image_size, "parameters": int(fusion.count_params()),
+             "training_seconds": round(fit_seconds, 1), "feature_seconds": round(feature_seconds, 1),
+             "features_from_cache": bool(from_cache), "cached_epoch_seconds": cached_epoch, "notes": notes}  # fmt: skip
+    fused_result = {"metrics": fused, "probabilities": predicted["probabilities"]}
+    write_evaluation(out / "fusion", fused_result, y_test, class_names, extra, "fused on test")
+
+    image_model = train_image_only(features, splits, k, config)
+    image_probabilities = image_model.predict(features["test"], verbose=0)
+    image_only = _metrics(y_test, image_probabilities, class_names, dataset)
+    write_evaluation(out / "image_only", {"metrics": image_only, "probabilities": image_probabilities}, y_test,
+                     class_names, {"model": "image_only", "backbone": encoder.backbone_name,
+                                   "parameters": int(image_model.count_params())}, "image only on test")  # fmt: skip
+    save_keras_atomic(image_model, out / "image_only" / "image_only_head.keras")
+
+    summary = summarise(pose_metrics, pose_branch, image_only, fused, extra)
+    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    (out / "summary.md").write_text(summary_table(summary) + "\n")
+    return summary
+
+
+def summarise(pose_metrics: dict | None, pose_branch: dict, image_only: dict, fused: dict, extra: dict) -> dict:
+    """Accuracy, macro-F1 and in-group accuracy of each model on the test split."""
+
+    def row(metrics):
+        return {"accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"],
+                "groups": {name: g["accuracy"] for name, g in metrics.get("groups", {}).items()}}  # fmt: skip
+
+    rows = {}
+    if pose_metrics is not None:
+        rows["pose_only (stage 1)"] = row(pose_metrics)
+    rows["pose branch (after stage 2)"] = row(pose_branch)
+    rows["image_only"] = row(image_only)
+    rows["fused"] = row(fused)
+    return {"models": rows, **{k: extra[k] for k in ("backbone", "image_size", "feature_seconds",
+                                                   "features_from_cache", "cached_epoch_seconds",
+                                                   "training_seconds")}}  # fmt: skip
+
+
+def summary_table(summary: dict) -> str:
+    """The Markdown table of :func:`summarise`."""
+    groups = sorted({g for r in summary["models"].values() for g in r["groups"]})
+    head = "| model | accuracy | macro-F1 |" + "".join(f" inside {g} |" for g in groups)
+    lines = [head, "|---" * (3 + len(groups)) + "|"]
+    for name, r in summary["models"].items():
+        cells = "".join(f" {r['groups'][g]:.1%} |" if r["groups"].get(g) is not None else " — |" for g in groups)
+        lines.append(f"| {name} | {r['accuracy']:.1%} | {r['macro_f1']:.3f} |{cells}")
+    return "\n".join(lines)
