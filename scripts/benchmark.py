@@ -3,6 +3,7 @@
 
     python scripts/benchmark.py --suite cost --out saved_models/bench             # small preset, 50 runs
     python scripts/benchmark.py --suite cost --out /tmp/bench --preset micro --runs 5 --quick
+    python scripts/benchmark.py --suite fusion --out saved_models/bench_fusion     # backbones, feature cache
 
 Suite ``cost``: PoseFormerFactorized against FullAttentionTransformer (same preset: same width, depth
 and parameters) and LSTMLite (fixed 3 x 128 units), at T = 30, C = 3, for J = 17 (coco17) and
@@ -11,6 +12,10 @@ with the corrections of ``har_tf.models.cost``), attention-only FLOPs (analytic)
 at batch 1 and batch 64 (median and p95 of ``--runs`` timed calls after ``--warmup``), the
 full/factorized ratios; then latency against T (15, 30, 60, 120) at J = 17, batch 1, for both
 transformers, skipping a combination whose timed runs would take more than ``--max-seconds``.
+
+Suite ``fusion``: per-frame CPU latency (batch 1 and 32) of each offered image backbone at
+``--image-size``, and the stage-2 epoch time on the default synthetic data with cached frame features
+against decoding the frames and running them through the frozen backbone in every step.
 
 Writes ``OUT/benchmark.json`` (with a ``machine`` block) and ``OUT/benchmark.md`` (Markdown tables
 ready for the README), and prints the tables. Add a suite by writing ``suite_<name>(args) -> (result,
@@ -58,6 +63,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="T sweep (15, 30) only and batch 8 instead of 64")
     parser.add_argument("--max-seconds", type=float, default=30.0,
                         help="skip a T-sweep point whose timed runs would take longer (default 30)")
+    parser.add_argument("--image-size", type=int, default=None, help="fusion suite: backbone input size (default 160)")
+    parser.add_argument("--cache-dir", type=Path, default=None, help="fusion suite: data and feature cache")
     parser.add_argument("--threads", type=int, default=0,
                         help="TensorFlow intra-op threads (default 0: TensorFlow's choice)")
     args = parser.parse_args(argv)
@@ -317,7 +324,116 @@ def _cost_markdown(result: dict) -> str:
     return "\n".join(parts)
 
 
-SUITES: dict[str, Callable[[argparse.Namespace, dict], tuple[dict, str]]] = {"cost": suite_cost}
+# ---------------------------------------------------------------------------------------- fusion suite
+FUSION_BACKBONES = ("efficientnet_lite0", "mobilenet_v3_small", "efficientnet_b0", "resnet50")
+
+
+def _backbone_latency(name: str, image_size: int, args) -> dict:
+    """Per-frame latency of one backbone at batch 1 and 32 (weights do not change the cost: the
+    ``keras.applications`` ones are timed with random weights when theirs are not on this machine)."""
+    import numpy as np
+    import tensorflow as tf
+
+    from har_tf.models.image_encoder import build_frame_backbone
+
+    weights = "imagenet" if name == "efficientnet_lite0" else None
+    network, info = build_frame_backbone(name, image_size, weights)
+    call = tf.function(lambda x: network(x, training=False))
+    row = {"backbone": name, "image_size": image_size, "feature_dim": info.feature_dim,
+           "parameters": int(network.count_params()), "weights": weights or "random (timing only)"}  # fmt: skip
+    for batch in (1, 32):
+        x = tf.constant(np.random.default_rng(0).uniform(0, 255, (batch, image_size, image_size, 3)), tf.float32)
+        runs = max(2, args.runs // (8 if batch > 1 else 1))
+        for _ in range(max(args.warmup, 1)):
+            call(x).numpy()
+        times = []
+        for _ in range(runs):
+            start = time.perf_counter()
+            call(x).numpy()
+            times.append((time.perf_counter() - start) * 1000 / batch)
+        row[f"batch{batch}_ms_per_frame"] = float(np.median(times))
+    return row
+
+
+def suite_fusion(args, machine: dict) -> tuple[dict, str]:
+    """Backbone latency per frame, and stage-2 epoch time with the feature cache vs running the backbone."""
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    from har_tf.data.feature_cache import cached_frame_features
+    from har_tf.data.pipeline import make_pose_dataset
+    from har_tf.data.synthetic import SyntheticConfig, load_or_generate
+    from har_tf.models import PoseClassifier, PoseFormerFactorized
+    from har_tf.training.config import TrainConfig
+    from har_tf.training.stage2 import OUTPUTS, build_fusion, encoder_key, frame_encoder_for
+
+    config = TrainConfig()
+    size = args.image_size or config.image_size
+    backbones = [_backbone_latency(name, size, args) for name in (FUSION_BACKBONES[:1] if args.quick else FUSION_BACKBONES)]
+    clips = (6, 2, 3) if args.quick else config.synthetic_clips_per_class
+    dataset, _, _ = load_or_generate(SyntheticConfig(seed=config.seed, clips_per_class=clips), args.cache_dir)
+    encoder = frame_encoder_for(TrainConfig(image_size=size), dataset)
+    start = time.perf_counter()
+    features, _, from_cache = cached_frame_features(dataset, encoder, encoder_key(encoder), args.cache_dir,
+                                                    splits=("train",))  # fmt: skip
+    extraction = time.perf_counter() - start
+    x, y = dataset.split("train")
+    backbone = PoseFormerFactorized.from_preset(config.preset, dataset.layout, num_frames=config.num_frames,
+                                                num_channels=dataset.num_channels)  # fmt: skip
+    pose_model = PoseClassifier(backbone, dataset.num_classes, class_names=list(dataset.class_names))
+    fusion = build_fusion(config, pose_model, encoder, list(dataset.class_names))
+    k, num_frames = dataset.num_classes, encoder.num_frames
+    blob, offsets = dataset.extras["frames_train_jpeg"], dataset.extras["frames_train_offsets"]
+    jpegs = tf.constant([blob[offsets[i]:offsets[i + 1]].tobytes() for i in range(len(offsets) - 1)])
+
+    def targets(inputs, label):
+        return inputs, {name: tf.one_hot(label, k) for name in OUTPUTS}
+
+    def with_frames(inputs, label):
+        index = inputs.pop("index")
+        frames = tf.stack([tf.io.decode_jpeg(jpegs[index * num_frames + f], channels=3) for f in range(num_frames)])
+        return {"pose": inputs["pose"], "frames": frames}, label
+
+    common = dict(num_frames=config.num_frames, batch_size=config.batch_size, training=True, seed=0)
+    cached_ds = make_pose_dataset(x, y, dataset.layout, extras={"frame_features": features["train"]}, **common)
+    raw_ds = make_pose_dataset(x, y, dataset.layout, extras={"index": np.arange(len(y))}, **common)
+    raw_ds = raw_ds.unbatch().map(with_frames, num_parallel_calls=tf.data.AUTOTUNE).batch(config.batch_size)
+    timings = {}
+    for name, model, data in (("cached features", fusion.head, cached_ds.map(targets)),
+                              ("frames through the backbone", fusion, raw_ds.map(targets))):  # fmt: skip
+        model.compile(optimizer=keras.optimizers.AdamW(1e-3), loss={o: "categorical_crossentropy" for o in OUTPUTS})
+        model.fit(data.take(2), epochs=1, verbose=0)  # trace and warm up
+        epochs = 1 if name != "cached features" else 3
+        start = time.perf_counter()
+        model.fit(data, epochs=epochs, verbose=0)
+        timings[name] = (time.perf_counter() - start) / epochs
+    result = {
+        "suite": "fusion", "machine": machine, "image_size": size, "backbones": backbones,
+        "feature_cache": {"train_clips": int(len(y)), "frames_per_clip": num_frames,
+                          "feature_extraction_seconds": round(extraction, 1), "extraction_from_cache": from_cache,
+                          "epoch_seconds_cached": timings["cached features"],
+                          "epoch_seconds_uncached": timings["frames through the backbone"],
+                          "speedup": timings["frames through the backbone"] / timings["cached features"]},
+    }  # fmt: skip
+    rows = [[b["backbone"], f"{b['image_size']}", f"{b['parameters']:,}", f"{b['feature_dim']}",
+             f"{b['batch1_ms_per_frame']:.1f}", f"{b['batch32_ms_per_frame']:.1f}", b["weights"]] for b in backbones]  # fmt: skip
+    cache = result["feature_cache"]
+    markdown = "\n".join([
+        f"#### Frozen backbones: CPU latency per frame ({machine.get('cores')} cores, {size}x{size})", "",
+        _table(["backbone", "size", "parameters", "D", "batch 1 (ms/frame)", "batch 32 (ms/frame)", "weights"], rows),
+        "", f"#### Stage-2 epoch time on the default data ({cache['train_clips']} training clips x {num_frames} frames)", "",
+        _table(["", "seconds per epoch"], [["cached features", f"{cache['epoch_seconds_cached']:.1f}"],
+                                            ["frames decoded and run through the frozen backbone",
+                                             f"{cache['epoch_seconds_uncached']:.1f}"],
+                                            ["speed-up", f"{cache['speedup']:.0f}x"]]),
+        "", f"Computing the cache once: {cache['feature_extraction_seconds']:.0f} s"
+            + (" (read from an existing cache)" if cache["extraction_from_cache"] else ""),
+    ])  # fmt: skip
+    return result, markdown
+
+
+SUITES: dict[str, Callable[[argparse.Namespace, dict], tuple[dict, str]]] = {"cost": suite_cost, "fusion": suite_fusion}
 """Suite name -> function(args, machine) returning (JSON-ready result, Markdown). Issue #7 adds more here."""
 
 

@@ -66,3 +66,18 @@ def test_bad_arguments_are_one_line_errors(tmp_path):
         with pytest.raises(InvalidInputError, match=re.escape(message)):
             script.parse_args([*args, *out])
     assert set(script.SUITES) >= {"cost"}
+
+
+def test_fusion_suite_quick(tmp_path):
+    out = tmp_path / "bench"
+    result = _run("--suite", "fusion", "--quick", "--runs", "2", "--warmup", "1", "--image-size", "64",
+                  "--cache-dir", str(tmp_path / "cache"), "--out", str(out))  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    report = json.loads((out / "benchmark.json").read_text())
+    (lite,) = report["backbones"]
+    assert lite["backbone"] == "efficientnet_lite0" and lite["feature_dim"] == 1280 and lite["weights"] == "imagenet"
+    assert lite["batch1_ms_per_frame"] > 0 and lite["batch32_ms_per_frame"] > 0
+    cache = report["feature_cache"]
+    assert cache["train_clips"] == 6 * 12 and cache["frames_per_clip"] == 8
+    assert cache["speedup"] == pytest.approx(cache["epoch_seconds_uncached"] / cache["epoch_seconds_cached"])
+    assert "speed-up" in (out / "benchmark.md").read_text()
