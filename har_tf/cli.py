@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 from collections.abc import Callable
 
@@ -9,7 +10,12 @@ from har_tf.errors import HARError
 
 
 def run_cli(main: Callable[[], int]) -> None:
-    """Run ``main`` and exit with its code; a :class:`HARError` becomes one line on stderr, exit 2."""
+    """Run ``main`` and exit with its code; a :class:`HARError` becomes one line on stderr, exit 2.
+
+    TensorFlow's Python warnings (e.g. "triggered tf.function retracing" when a model predicts on a
+    last, smaller batch) are hidden: they are about speed, not results, and drown the progress lines.
+    """
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)
     try:
         code = main()
     except HARError as err:

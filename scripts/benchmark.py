@@ -366,7 +366,7 @@ def suite_fusion(args, machine: dict) -> tuple[dict, str]:
     from har_tf.data.synthetic import SyntheticConfig, load_or_generate
     from har_tf.models import PoseClassifier, PoseFormerFactorized
     from har_tf.training.config import TrainConfig
-    from har_tf.training.stage2 import OUTPUTS, build_fusion, encoder_key, frame_encoder_for
+    from har_tf.training.stage2 import OUTPUTS, build_fusion, encoder_key, frame_encoder_for, crop_boxes
 
     config = TrainConfig()
     size = args.image_size or config.image_size
@@ -375,14 +375,15 @@ def suite_fusion(args, machine: dict) -> tuple[dict, str]:
     dataset, _, _ = load_or_generate(SyntheticConfig(seed=config.seed, clips_per_class=clips), args.cache_dir)
     encoder = frame_encoder_for(TrainConfig(image_size=size), dataset)
     start = time.perf_counter()
+    boxes = crop_boxes(dataset, encoder, ("train",))
     features, _, from_cache = cached_frame_features(dataset, encoder, encoder_key(encoder), args.cache_dir,
-                                                    splits=("train",))  # fmt: skip
+                                                    splits=("train",), boxes=boxes)  # fmt: skip
     extraction = time.perf_counter() - start
     x, y = dataset.split("train")
     backbone = PoseFormerFactorized.from_preset(config.preset, dataset.layout, num_frames=config.num_frames,
                                                 num_channels=dataset.num_channels)  # fmt: skip
     pose_model = PoseClassifier(backbone, dataset.num_classes, class_names=list(dataset.class_names))
-    fusion = build_fusion(config, pose_model, encoder, list(dataset.class_names))
+    fusion = build_fusion(config, pose_model, encoder, dataset)
     k, num_frames = dataset.num_classes, encoder.num_frames
     blob, offsets = dataset.extras["frames_train_jpeg"], dataset.extras["frames_train_offsets"]
     jpegs = tf.constant([blob[offsets[i]:offsets[i + 1]].tobytes() for i in range(len(offsets) - 1)])
@@ -390,10 +391,12 @@ def suite_fusion(args, machine: dict) -> tuple[dict, str]:
     def targets(inputs, label):
         return inputs, {name: tf.one_hot(label, k) for name in OUTPUTS}
 
-    def with_frames(inputs, label):
+    raw_poses = tf.constant(x[:, : config.num_frames])
+
+    def with_frames(inputs, label):  # the full model takes raw poses and frames: it normalises and crops itself
         index = inputs.pop("index")
         frames = tf.stack([tf.io.decode_jpeg(jpegs[index * num_frames + f], channels=3) for f in range(num_frames)])
-        return {"pose": inputs["pose"], "frames": frames}, label
+        return {"pose": raw_poses[index], "frames": frames}, label
 
     common = dict(num_frames=config.num_frames, batch_size=config.batch_size, training=True, seed=0)
     cached_ds = make_pose_dataset(x, y, dataset.layout, extras={"frame_features": features["train"]}, **common)

@@ -51,34 +51,42 @@ def _frames_of(dataset: PoseDataset, split: str) -> tuple[np.ndarray, np.ndarray
                                 f"frames_{split}_offsets)") from None  # fmt: skip
 
 
-def cache_key(dataset: PoseDataset, encoder_key: dict, splits) -> str:
-    """The hash naming the cache file: the encoder description and each split's frame bytes."""
+def cache_key(dataset: PoseDataset, encoder_key: dict, splits, boxes: dict | None = None) -> str:
+    """The hash naming the cache file: the encoder description, each split's frame bytes and crop boxes."""
     content = {"version": CACHE_VERSION, "encoder": encoder_key,
                "frames": {split: _frames_digest(dataset, split) for split in splits}}  # fmt: skip
+    if boxes is not None:
+        content["boxes"] = {s: hashlib.sha256(np.ascontiguousarray(boxes[s], np.float32).tobytes()).hexdigest()
+                            for s in splits}  # fmt: skip
     return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def compute_frame_features(encoder, blob: np.ndarray, offsets: np.ndarray, num_frames: int,
-                           batch_size: int = 16, progress: Callable | None = None) -> np.ndarray:  # fmt: skip
-    """``(N, F, D)`` features of every clip in a JPEG blob, decoded and encoded ``batch_size`` clips at a time."""
+                           batch_size: int = 16, progress: Callable | None = None,
+                           boxes: np.ndarray | None = None) -> np.ndarray:  # fmt: skip
+    """``(N, F, D)`` features of every clip in a JPEG blob, decoded and encoded ``batch_size`` clips at a
+    time; with ``boxes`` ``(N, F, 4)`` the encoder gets ``{"frames", "boxes"}``."""
     total = (len(offsets) - 1) // num_frames
     chunks = []
     for start in range(0, total, batch_size):
         clips = range(start, min(start + batch_size, total))
         frames = decode_clips(blob, offsets, num_frames, clips)
-        chunks.append(np.asarray(encoder.predict(frames, verbose=0), np.float32))
+        inputs = frames if boxes is None else {"frames": frames, "boxes": boxes[start : start + len(clips)]}
+        chunks.append(np.asarray(encoder.predict(inputs, verbose=0), np.float32))
         if progress is not None:
             progress(len(clips))
     return np.concatenate(chunks)
 
 
 def cached_frame_features(dataset: PoseDataset, encoder, encoder_key: dict, cache_dir: str | Path | None = None,
-                          splits=None, batch_size: int = 16, show_progress: bool = True) -> tuple[dict, Path | None, bool]:  # fmt: skip
+                          splits=None, batch_size: int = 16, show_progress: bool = True,
+                          boxes: dict | None = None) -> tuple[dict, Path | None, bool]:  # fmt: skip
     """``({split: float32 (N, F, D)}, cache file, whether it was read from the cache)``.
 
-    ``encoder`` maps uint8 frames ``(b, F, H, W, 3)`` to ``(b, F, D)``; ``encoder_key`` describes it
-    (JSON-serialisable: backbone name, weights, image size...). Computed features are written
-    atomically, so an interrupted run leaves no partial cache file.
+    ``encoder`` maps uint8 frames ``(b, F, H, W, 3)`` to ``(b, F, D)`` (or, with ``boxes``, a dict of
+    frames and that split's crop boxes ``(b, F, 4)``); ``encoder_key`` describes it (JSON-serialisable:
+    backbone name, weights, image size...). Computed features are written atomically, so an
+    interrupted run leaves no partial cache file.
     """
     splits = tuple(splits or dataset.splits)
     if "feature_key" in dataset.extras:
@@ -89,7 +97,7 @@ def cached_frame_features(dataset: PoseDataset, encoder, encoder_key: dict, cach
         return {s: dataset.extras[f"features_{s}"].astype(np.float32) for s in splits}, None, True
     num_frames = frames_per_clip(dataset)
     folder = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    path = folder / f"features-{encoder_key.get('backbone', 'backbone')}-{cache_key(dataset, encoder_key, splits)}.npz"
+    path = folder / f"features-{encoder_key.get('backbone', 'backbone')}-{cache_key(dataset, encoder_key, splits, boxes)}.npz"
     if path.is_file():
         try:
             arrays = read_npz(path)
@@ -106,7 +114,8 @@ def cached_frame_features(dataset: PoseDataset, encoder, encoder_key: dict, cach
               disable=not show_progress) as bar:  # fmt: skip
         for split in splits:
             blob, offsets = _frames_of(dataset, split)
-            features[split] = compute_frame_features(encoder, blob, offsets, num_frames, batch_size, bar.update)
+            features[split] = compute_frame_features(encoder, blob, offsets, num_frames, batch_size, bar.update,
+                                                     None if boxes is None else boxes[split])  # fmt: skip
     arrays = {f"features_{s}": f.astype(np.float16) for s, f in features.items()}
     arrays["feature_key"] = np.asarray(json.dumps(encoder_key, sort_keys=True))
     save_npz_atomic(path, arrays, compress=False)

@@ -10,6 +10,10 @@
   preprocessing (resize to the backbone's size, the backbone's pixel scaling) is inside the model,
   so exports take raw frames. Frozen: this is what the stage-2 feature cache stores.
 - :class:`TemporalPooling`: ``(B, F, D)`` -> ``(B, D)``, mean or attention over the frames.
+- :class:`PersonBoxes` and :class:`PersonCrop`: a square crop around the person or around the hands
+  (from the pose's keypoints in pixels) instead of the whole frame, so that a small held object (a
+  cup, a phone, a book) fills a useful part of the backbone's input. Built from gathers, so TFLite
+  keeps built-in ops. :func:`crop_boxes_layer` makes the box layer for a crop mode and layout.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ import keras
 from keras import layers, ops
 
 from har_tf.errors import InvalidInputError, MissingFileError
-from har_tf.models.layers import PACKAGE
+from har_tf.models.layers import PACKAGE, valid_joints
 
 PREPROCESSING_MODES = ("none", "unit", "tf", "lite", "caffe", "torch")
 _MEAN = {"caffe": (103.939, 116.779, 123.68), "torch": (0.485 * 255, 0.456 * 255, 0.406 * 255)}
@@ -92,6 +96,100 @@ class TemporalPooling(layers.Layer):
 
     def get_config(self) -> dict:
         return {**super().get_config(), "mode": self.mode}
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class PersonBoxes(layers.Layer):
+    """Raw pose in pixels ``(B, T, J, C)`` -> one square box per RGB frame ``(B, F, 4)``.
+
+    Boxes are ``(y1, x1, y2, x2)`` in frame fractions, taken at the pose frames ``frame_indices``
+    (the frames the RGB frames show): the bounding square of the valid ``joints`` (default all),
+    grown by ``margin`` on each side and at least ``min_side`` of the frame; the whole frame where
+    none of them is valid. A joint is valid as in :func:`har_tf.models.layers.valid_joints`.
+    """
+
+    def __init__(self, frame_indices, frame_size: int, margin: float = 0.25, min_side: float = 0.25, joints=None,
+                 **kwargs):  # fmt: skip
+        super().__init__(**kwargs)
+        self.frame_indices = [int(i) for i in frame_indices]
+        self.frame_size, self.margin, self.min_side = int(frame_size), float(margin), float(min_side)
+        self.joints = None if joints is None else [int(j) for j in joints]
+
+    def call(self, pose):
+        pose = ops.take(ops.cast(pose, "float32"), self.frame_indices, axis=1)  # (B, F, J, C)
+        if self.joints is not None:
+            pose = ops.take(pose, self.joints, axis=2)
+        valid = valid_joints(pose)
+        x = ops.where(valid, pose[..., 0], 0.0) / self.frame_size
+        y = ops.where(valid, pose[..., 1], 0.0) / self.frame_size
+        big = 1e6
+        x1, x2 = ops.min(ops.where(valid, x, big), axis=-1), ops.max(ops.where(valid, x, -big), axis=-1)
+        y1, y2 = ops.min(ops.where(valid, y, big), axis=-1), ops.max(ops.where(valid, y, -big), axis=-1)
+        side = ops.maximum(ops.maximum(x2 - x1, y2 - y1) * (1.0 + 2.0 * self.margin), self.min_side)
+        cx, cy = (x1 + x2) / 2.0, (y1 + y2) / 2.0
+        boxes = ops.stack([cy - side / 2, cx - side / 2, cy + side / 2, cx + side / 2], axis=-1)
+        whole = ops.broadcast_to(ops.convert_to_tensor([0.0, 0.0, 1.0, 1.0]), ops.shape(boxes))
+        return ops.where(ops.any(valid, axis=-1)[..., None], boxes, whole)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], len(self.frame_indices), 4)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "frame_indices": self.frame_indices, "frame_size": self.frame_size,
+                "margin": self.margin, "min_side": self.min_side, "joints": self.joints}  # fmt: skip
+
+
+CROP_MODES = ("none", "person", "hands")
+
+
+def crop_boxes_layer(crop: str, layout, frame_indices, frame_size: int, name: str = "crop_boxes") -> PersonBoxes | None:
+    """The box layer of a crop mode: ``person`` (all joints, at least a quarter of the frame), ``hands``
+    (the wrists, at least a fifth of the frame: the held object fills the crop) or None for ``none``."""
+    if crop not in CROP_MODES:
+        raise InvalidInputError(f"crop must be one of {CROP_MODES}, got {crop!r}")
+    if crop == "none":
+        return None
+    if crop == "person":
+        return PersonBoxes(frame_indices, frame_size, margin=0.25, min_side=0.25, name=name)
+    from har_tf.skeleton.layouts import get_layout
+
+    layout = get_layout(layout)
+    wrists = [i for i, joint in enumerate(layout.joint_names) if "wrist" in joint.lower()]
+    if not wrists:
+        raise InvalidInputError(f"crop 'hands' needs wrist joints, and layout {layout.name!r} names none "
+                                f"(joints: {list(layout.joint_names)}); use crop 'person'")  # fmt: skip
+    return PersonBoxes(frame_indices, frame_size, margin=0.25, min_side=0.2, joints=wrists, name=name)
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class PersonCrop(layers.Layer):
+    """Frames ``(B, F, H, W, 3)`` and boxes ``(B, F, 4)`` -> crops ``(B, F, size, size, 3)``.
+
+    Nearest-neighbour sampling (two gathers); box parts outside the frame repeat its edge pixels.
+    """
+
+    def __init__(self, size: int, **kwargs):
+        super().__init__(**kwargs)
+        self.size = int(size)
+
+    def call(self, frames, boxes):
+        height, width = frames.shape[2], frames.shape[3]
+        steps = (ops.arange(self.size, dtype="float32") + 0.5) / self.size  # (S,)
+        rows = boxes[..., 0:1] + steps * (boxes[..., 2:3] - boxes[..., 0:1])  # (B, F, S)
+        cols = boxes[..., 1:2] + steps * (boxes[..., 3:4] - boxes[..., 1:2])
+        rows = ops.cast(ops.clip(ops.floor(rows * height), 0, height - 1), "int32")
+        cols = ops.cast(ops.clip(ops.floor(cols * width), 0, width - 1), "int32")
+        batch, count = ops.shape(frames)[0], ops.shape(frames)[1]
+        rows = ops.broadcast_to(rows[..., None, None], (batch, count, self.size, width, 3))
+        picked = ops.take_along_axis(frames, rows, axis=2)  # (B, F, S, W, 3)
+        cols = ops.broadcast_to(cols[:, :, None, :, None], (batch, count, self.size, self.size, 3))
+        return ops.take_along_axis(picked, cols, axis=3)
+
+    def compute_output_shape(self, frames_shape, boxes_shape):
+        return (frames_shape[0], frames_shape[1], self.size, self.size, frames_shape[4])
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "size": self.size}
 
 
 # --- backbones ---------------------------------------------------------------------------------
@@ -182,42 +280,53 @@ def build_frame_backbone(name: str = "efficientnet_lite0", image_size: int | Non
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
 class FrameEncoder(keras.Model):
-    """``frames`` uint8 (B, F, H, W, 3) -> per-frame features (B, F, D) through a frozen backbone.
+    """Frames uint8 (B, F, H, W, 3) -> per-frame features (B, F, D) through a frozen backbone.
 
     Args:
         num_frames, frame_size: F and H = W of the input frames.
         backbone: a name of :data:`BACKBONES`, a SavedModel directory or a TF Hub handle.
-        image_size: the backbone's input size (frames are resized to it inside the model);
-            default the backbone's native size.
+        image_size: the backbone's input size (frames, or crops, are resized to it inside the
+            model); default the backbone's native size.
         weights: ``"imagenet"``, a local weights file, or None (random: tests, or weights that a
             ``.keras`` file restores).
+        crop: ``"person"`` or ``"hands"``: inputs ``{"frames", "boxes"}`` and the backbone sees the
+            square crop of each box (:class:`PersonCrop`; boxes from :func:`crop_boxes_layer`);
+            ``"none"``: input ``frames`` and the backbone sees whole frames.
     """
 
     def __init__(self, num_frames: int = 8, frame_size: int = 224, backbone: str = "efficientnet_lite0",
-                 image_size: int | None = None, weights: str | None = "imagenet", **kwargs):  # fmt: skip
+                 image_size: int | None = None, weights: str | None = "imagenet", crop: str = "none", **kwargs):  # fmt: skip
+        if crop not in CROP_MODES:
+            raise InvalidInputError(f"crop must be one of {CROP_MODES}, got {crop!r}")
         # === Layers ===
         network, info = build_frame_backbone(backbone, image_size, weights)
         size = int(image_size or info.default_size)
         network.trainable = False
         preprocess = ImagePreprocessing(info.preprocessing, name="preprocessing")
-        resize = layers.Resizing(size, size, name="resize") if size != frame_size else None
+        resize = layers.Resizing(size, size, name="resize") if size != frame_size and crop == "none" else None
 
         # === Functional Model ===
         frames = keras.Input((num_frames, frame_size, frame_size, 3), dtype="uint8", name="frames")
-        x = preprocess(frames)
+        if crop != "none":
+            boxes = keras.Input((num_frames, 4), name="boxes")
+            inputs = {"frames": frames, "boxes": boxes}
+            x = preprocess(PersonCrop(size, name="person_crop")(frames, boxes))
+        else:
+            inputs, x = frames, preprocess(frames)
         per_frame = keras.Sequential([*([resize] if resize else []), network], name="per_frame")
         features = layers.TimeDistributed(per_frame, name="frame_features")(x)
-        super().__init__(inputs=frames, outputs=features, **kwargs)
+        super().__init__(inputs=inputs, outputs=features, **kwargs)
 
         # === Config ===
         self.network = network
-        self.num_frames, self.frame_size, self.image_size = num_frames, frame_size, size
+        self.num_frames, self.frame_size, self.image_size, self.crop = num_frames, frame_size, size, crop
         self.backbone_name, self.weights_source = str(backbone), None if weights is None else str(weights)
         self.feature_dim = int(features.shape[-1])
 
     def get_config(self) -> dict:
         return {"name": self.name, "num_frames": self.num_frames, "frame_size": self.frame_size,
-                "backbone": self.backbone_name, "image_size": self.image_size, "weights": self.weights_source}  # fmt: skip
+                "backbone": self.backbone_name, "image_size": self.image_size, "weights": self.weights_source,
+                "crop": self.crop}  # fmt: skip
 
     @classmethod
     def from_config(cls, config: dict) -> FrameEncoder:

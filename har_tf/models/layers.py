@@ -19,15 +19,45 @@ class JointValidity(layers.Layer):
     """``(B, T, J, C)`` poses -> bool ``(B, T, J)``: finite and (confidence > 0, or not all zeros if C = 2)."""
 
     def call(self, pose):
-        finite = ops.all(ops.isfinite(pose), axis=-1)
-        if pose.shape[-1] >= 3:
-            present = pose[..., 2] > 0
-        else:
-            present = ops.any(ops.not_equal(pose, 0), axis=-1)
-        return ops.logical_and(finite, present)
+        return valid_joints(pose)
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[:-1])
+
+
+def valid_joints(pose):
+    """Bool ``(..., J)`` of poses ``(..., J, C)``: finite and (confidence > 0, or not all zeros if C = 2)."""
+    finite = ops.all(ops.isfinite(pose), axis=-1)
+    present = pose[..., 2] > 0 if pose.shape[-1] >= 3 else ops.any(ops.not_equal(pose, 0), axis=-1)
+    return ops.logical_and(finite, present)
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class PoseNormalization(layers.Layer):
+    """Raw poses in pixels ``(B, T, J, C)`` -> the normalised poses the pose models are trained on.
+
+    The same function as the ``tf.data`` pipeline (:func:`har_tf.data.preprocessing.normalize_pose`
+    after :func:`~har_tf.data.preprocessing.sanitize`), so a model that starts with this layer
+    takes what a pose estimator gives, for T-frame clips.
+    """
+
+    def __init__(self, layout="coco17", mode: str = "sequence", **kwargs):
+        super().__init__(**kwargs)
+        from har_tf.skeleton.layouts import JointLayout, get_layout
+
+        self.layout = get_layout(JointLayout.from_dict(layout) if isinstance(layout, dict) else layout)
+        self.mode = mode
+
+    def call(self, pose):
+        from har_tf.data.preprocessing import normalize_pose, sanitize
+
+        return normalize_pose(sanitize(pose), self.layout, mode=self.mode)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "layout": self.layout.to_dict(), "mode": self.mode}
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)

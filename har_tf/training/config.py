@@ -45,6 +45,9 @@ class TrainConfig(DictConfig):
         backbone, image_size: stage 2's frozen image backbone (a name of
             ``har_tf.models.BACKBONES``, a SavedModel directory or a TF Hub handle) and the size
             frames are resized to for it (``None``: the backbone's native size).
+        image_crop: what the backbone sees of each frame: ``hands`` (a square around the wrists,
+            found from the pose: held objects fill it), ``person`` (a square around the person) or
+            ``none`` (the whole frame).
         fusion, image_pooling, fusion_hidden_dim, fusion_dropout: the fusion head (``concat`` or
             ``gated``; ``mean`` or ``attention`` over the frames).
         fusion_epochs, fusion_freeze_epochs, fusion_learning_rate, finetune_lr_scale: stage 2 runs
@@ -76,13 +79,14 @@ class TrainConfig(DictConfig):
     synthetic_clips_per_class: tuple[int, int, int] = (80, 12, 25)
     backbone: str = "efficientnet_lite0"
     image_size: int | None = 160
+    image_crop: str = "hands"
     fusion: str = "concat"
     image_pooling: str = "mean"
     fusion_hidden_dim: int = 128
     fusion_dropout: float = 0.3
-    fusion_epochs: int = 20
-    fusion_freeze_epochs: int = 8
-    fusion_learning_rate: float = 1e-3
+    fusion_epochs: int = 30
+    fusion_freeze_epochs: int = 20
+    fusion_learning_rate: float = 2e-3
     finetune_lr_scale: float = 0.1
     pose_loss_weight: float = 0.5
 
@@ -99,6 +103,7 @@ class TrainConfig(DictConfig):
             (self.time_budget_minutes is None or float(self.time_budget_minutes) > 0,
              f"time_budget_minutes must be positive, got {self.time_budget_minutes!r}"),
             (self.class_weights in ("auto", "none"), f"class_weights must be auto or none, got {self.class_weights!r}"),
+            (self.image_crop in ("hands", "person", "none"), f"image_crop must be hands, person or none, got {self.image_crop!r}"),
             (self.fusion in ("concat", "gated"), f"fusion must be concat or gated, got {self.fusion!r}"),
             (self.image_pooling in ("mean", "attention"), f"image_pooling must be mean or attention, got {self.image_pooling!r}"),
             (isinstance(self.fusion_epochs, int) and self.fusion_epochs >= 1, f"fusion_epochs must be a positive integer, got {self.fusion_epochs!r}"),

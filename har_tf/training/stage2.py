@@ -30,7 +30,7 @@ from har_tf.errors import InvalidInputError
 from har_tf.io import save_keras_atomic
 from har_tf.models.classifier import PoseClassifier
 from har_tf.models.fusion import MultiModalFusionModel, image_only_classifier
-from har_tf.models.image_encoder import FrameEncoder
+from har_tf.models.image_encoder import FrameEncoder, crop_boxes_layer
 from har_tf.training.callbacks import EpochTimes
 from har_tf.training.config import TrainConfig
 from har_tf.training.evaluation import write_evaluation
@@ -47,19 +47,29 @@ def frame_encoder_for(config: TrainConfig, dataset: PoseDataset) -> FrameEncoder
     if size is None or int(size[0]) != int(size[1]):
         raise InvalidInputError(f"stage 2 needs square frames and an image_size entry in the data, got {size}")
     return FrameEncoder(num_frames=frames_per_clip(dataset), frame_size=int(size[0]), backbone=config.backbone,
-                        image_size=config.image_size)  # fmt: skip
+                        image_size=config.image_size, crop=config.image_crop)  # fmt: skip
+
+
+def crop_boxes(dataset: PoseDataset, encoder: FrameEncoder, splits) -> dict | None:
+    """Each split's crop boxes ``(N, F, 4)`` from its raw poses, exactly as the fusion model computes them."""
+    layer = crop_boxes_layer(encoder.crop, dataset.layout, dataset.extras["frame_indices"], encoder.frame_size)
+    if layer is None:
+        return None
+    return {s: keras.ops.convert_to_numpy(layer(dataset.split(s)[0])) for s in splits}
 
 
 def encoder_key(encoder: FrameEncoder) -> dict:
     """What the cached features depend on (goes into the cache key)."""
     return {"backbone": encoder.backbone_name, "weights": encoder.weights_source, "image_size": encoder.image_size,
-            "frame_size": encoder.frame_size, "num_frames": encoder.num_frames}  # fmt: skip
+            "frame_size": encoder.frame_size, "num_frames": encoder.num_frames, "crop": encoder.crop}  # fmt: skip
 
 
 def build_fusion(config: TrainConfig, pose_model: PoseClassifier, encoder: FrameEncoder,
-                 class_names: list[str]) -> MultiModalFusionModel:  # fmt: skip
+                 dataset: PoseDataset) -> MultiModalFusionModel:  # fmt: skip
     """The fusion model around the stage-1 pose backbone; the pose branch's head starts from stage 1's."""
+    class_names = list(dataset.class_names)
     fusion = MultiModalFusionModel(pose_model.backbone, encoder, len(class_names), class_names=class_names,
+                                   layout=dataset.layout.to_dict(), frame_indices=dataset.extras["frame_indices"],
                                    fusion=config.fusion, image_pooling=config.image_pooling,
                                    hidden_dim=config.fusion_hidden_dim, dropout=config.fusion_dropout)  # fmt: skip
     fusion.head.get_layer("pose_probabilities").set_weights(pose_model.get_layer("probabilities").get_weights())
@@ -124,17 +134,19 @@ def train_stage2(config: TrainConfig, out_dir: str | Path, dataset: PoseDataset,
 
     encoder = frame_encoder_for(config, dataset)
     start = time.perf_counter()
-    print(f"image features: {encoder.backbone_name} at {encoder.image_size}x{encoder.image_size}, "
+    what = {"person": "crops around the person", "hands": "crops around the hands"}.get(encoder.crop, "whole frames")
+    print(f"image features: {encoder.backbone_name} on {what} at {encoder.image_size}x{encoder.image_size}, "
           f"{encoder.num_frames} frames per clip", flush=True)  # fmt: skip
+    boxes = crop_boxes(dataset, encoder, dataset.splits)
     features, cache_file, from_cache = cached_frame_features(dataset, encoder, encoder_key(encoder), cache_dir,
-                                                             show_progress=verbose == 1)  # fmt: skip
+                                                             show_progress=verbose == 1, boxes=boxes)  # fmt: skip
     if "test" not in features:
         features["test"] = features["val"]
     feature_seconds = time.perf_counter() - start
     print(f"  {'read from cache' if from_cache else 'computed and cached'} in {feature_seconds:.1f} s: "
           f"{cache_file or 'carried by the dataset'}", flush=True)  # fmt: skip
 
-    fusion = build_fusion(config, pose_model, encoder, class_names)
+    fusion = build_fusion(config, pose_model, encoder, dataset)
     head = fusion.head
     sampling = choose_sampling(config, splits["train"][0])
     common = dict(num_frames=config.num_frames, batch_size=config.batch_size, sampling=sampling)

