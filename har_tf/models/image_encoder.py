@@ -173,12 +173,14 @@ class PersonCrop(layers.Layer):
         self.size = int(size)
 
     def call(self, frames, boxes):
-        height, width = frames.shape[2], frames.shape[3]
+        shape = ops.shape(frames)  # H, W may be known only at run time (e.g. frames decoded in tf.data)
+        height = frames.shape[2] if frames.shape[2] is not None else shape[2]
+        width = frames.shape[3] if frames.shape[3] is not None else shape[3]
         steps = (ops.arange(self.size, dtype="float32") + 0.5) / self.size  # (S,)
         rows = boxes[..., 0:1] + steps * (boxes[..., 2:3] - boxes[..., 0:1])  # (B, F, S)
         cols = boxes[..., 1:2] + steps * (boxes[..., 3:4] - boxes[..., 1:2])
-        rows = ops.cast(ops.clip(ops.floor(rows * height), 0, height - 1), "int32")
-        cols = ops.cast(ops.clip(ops.floor(cols * width), 0, width - 1), "int32")
+        rows = ops.clip(ops.cast(ops.floor(rows * ops.cast(height, "float32")), "int32"), 0, height - 1)
+        cols = ops.clip(ops.cast(ops.floor(cols * ops.cast(width, "float32")), "int32"), 0, width - 1)
         batch, count = ops.shape(frames)[0], ops.shape(frames)[1]
         rows = ops.broadcast_to(rows[..., None, None], (batch, count, self.size, width, 3))
         picked = ops.take_along_axis(frames, rows, axis=2)  # (B, F, S, W, 3)

@@ -79,5 +79,7 @@ def test_fusion_suite_quick(tmp_path):
     assert lite["batch1_ms_per_frame"] > 0 and lite["batch32_ms_per_frame"] > 0
     cache = report["feature_cache"]
     assert cache["train_clips"] == 6 * 12 and cache["frames_per_clip"] == 8
-    assert cache["speedup"] == pytest.approx(cache["epoch_seconds_uncached"] / cache["epoch_seconds_cached"])
+    assert [p["phase"] for p in cache["phases"]] == ["pose encoder frozen", "pose encoder fine-tuned"]
+    for phase in cache["phases"]:
+        assert phase["speedup"] == pytest.approx(phase["epoch_seconds_uncached"] / phase["epoch_seconds_cached"])
     assert "speed-up" in (out / "benchmark.md").read_text()
