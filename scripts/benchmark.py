@@ -63,7 +63,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="T sweep (15, 30) only and batch 8 instead of 64")
     parser.add_argument("--max-seconds", type=float, default=30.0,
                         help="skip a T-sweep point whose timed runs would take longer (default 30)")
-    parser.add_argument("--image-size", type=int, default=None, help="fusion suite: backbone input size (default 160)")
+    parser.add_argument("--image-size", type=int, default=None, help="fusion suite: backbone input size (default: the training default, 128)")
     parser.add_argument("--cache-dir", type=Path, default=None, help="fusion suite: data and feature cache")
     parser.add_argument("--threads", type=int, default=0,
                         help="TensorFlow intra-op threads (default 0: TensorFlow's choice)")

@@ -43,7 +43,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--fusion-epochs", type=int, default=None)
     parser.add_argument("--backbone", default=None, help="image backbone for stage 2 (default efficientnet_lite0)")
-    parser.add_argument("--image-size", type=int, default=None, help="backbone input size (default 160)")
+    parser.add_argument("--image-size", type=int, default=None, help="backbone input size (default 128)")
     parser.add_argument("--cache-dir", type=Path, default=None,
                         help="synthetic data and image feature cache (default $HAR_TF_CACHE_DIR or ~/.cache/har_tf)")
     parser.add_argument("--clips-per-class", type=int, nargs=3, metavar=("TRAIN", "VAL", "TEST"), default=None,

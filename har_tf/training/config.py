@@ -63,7 +63,7 @@ class TrainConfig(DictConfig):
     streams: tuple[str, ...] = ("joints", "velocities", "bones")
     num_frames: int = 30
     sampling: str = "auto"
-    epochs: int = 40
+    epochs: int = 30
     batch_size: int = 32
     learning_rate: float = 1e-3
     weight_decay: float = 0.05
@@ -78,7 +78,7 @@ class TrainConfig(DictConfig):
     augment: dict = dataclasses.field(default_factory=lambda: AugmentConfig().to_dict())
     synthetic_clips_per_class: tuple[int, int, int] = (80, 12, 25)
     backbone: str = "efficientnet_lite0"
-    image_size: int | None = 160
+    image_size: int | None = 128
     image_crop: str = "hands"
     fusion: str = "concat"
     image_pooling: str = "mean"
