@@ -366,7 +366,7 @@ def suite_fusion(args, machine: dict) -> tuple[dict, str]:
     from har_tf.data.synthetic import SyntheticConfig, load_or_generate
     from har_tf.models import PoseClassifier, PoseFormerFactorized
     from har_tf.training.config import TrainConfig
-    from har_tf.training.stage2 import OUTPUTS, build_fusion, encoder_key, frame_encoder_for, crop_boxes
+    from har_tf.training.stage2 import OUTPUTS, build_fusion, crop_boxes, encoder_key, frame_encoder_for, fusion_targets
 
     config = TrainConfig()
     size = args.image_size or config.image_size
@@ -388,9 +388,6 @@ def suite_fusion(args, machine: dict) -> tuple[dict, str]:
     blob, offsets = dataset.extras["frames_train_jpeg"], dataset.extras["frames_train_offsets"]
     jpegs = tf.constant([blob[offsets[i]:offsets[i + 1]].tobytes() for i in range(len(offsets) - 1)])
 
-    def targets(inputs, label):
-        return inputs, {name: tf.one_hot(label, k) for name in OUTPUTS}
-
     raw_poses = tf.constant(x[:, : config.num_frames])
 
     def with_frames(inputs, label):  # the full model takes raw poses and frames: it normalises and crops itself
@@ -406,8 +403,8 @@ def suite_fusion(args, machine: dict) -> tuple[dict, str]:
     timings = {}
     for phase, pose_trainable in (("pose encoder frozen", False), ("pose encoder fine-tuned", True)):
         fusion.pose_backbone.trainable = pose_trainable
-        for path, model, data in (("cached", fusion.head, cached_ds.map(targets)),
-                                  ("uncached", fusion, raw_ds.map(targets))):  # fmt: skip
+        for path, model, data in (("cached", fusion.head, cached_ds.map(fusion_targets(k))),
+                                  ("uncached", fusion, raw_ds.map(fusion_targets(k)))):  # fmt: skip
             model.compile(optimizer=keras.optimizers.AdamW(1e-3), loss={o: "categorical_crossentropy" for o in OUTPUTS})
             model.fit(data.take(2), epochs=1, verbose=0)  # trace and warm up
             epochs = 3 if path == "cached" else 1

@@ -76,7 +76,8 @@ def build_fusion(config: TrainConfig, pose_model: PoseClassifier, encoder: Frame
     return fusion
 
 
-def _targets(num_classes: int):
+def fusion_targets(num_classes: int):
+    """A tf.data map: integer label -> one-hot targets for both of the fusion head's outputs."""
     def to_targets(inputs, label):
         one_hot = tf.one_hot(label, num_classes)
         return inputs, {name: one_hot for name in OUTPUTS}
@@ -155,7 +156,7 @@ def train_stage2(config: TrainConfig, out_dir: str | Path, dataset: PoseDataset,
         x, y = splits[split]
         return make_pose_dataset(x, y, dataset.layout, training=training, seed=config.seed,
                                  augment=config.augment_config(), extras={"frame_features": features[split]},
-                                 **common).map(_targets(k))  # fmt: skip
+                                 **common).map(fusion_targets(k))  # fmt: skip
 
     train = pipeline("train", training=True)
     val = pipeline("val") if "val" in splits else None
