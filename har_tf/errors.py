@@ -24,6 +24,10 @@ class MissingFileError(HARError, FileNotFoundError):
     """A file or directory the caller named does not exist."""
 
 
+class ExportError(HARError, RuntimeError):
+    """An export could not be written, or its outputs do not match the Keras model's."""
+
+
 def expect(condition: bool, message: str, error: type[HARError] = InvalidInputError) -> None:
     """Raise ``error(message)`` unless ``condition`` holds."""
     if not condition:

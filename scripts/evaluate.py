@@ -26,19 +26,12 @@ def main(argv=None) -> int:
     parser.add_argument("--cache-dir", type=Path, default=None, help="synthetic data cache (default ~/.cache/har_tf)")
     args = parser.parse_args(argv)
 
-    import keras
-
-    from har_tf.errors import DataFormatError, MissingFileError
+    from har_tf.models.saving import load_keras_model
     from har_tf.training.config import TrainConfig
     from har_tf.training.evaluation import evaluate_classifier, write_evaluation
     from har_tf.training.stage1 import check_model_matches, choose_sampling, load_training_data
 
-    if not args.model.is_file():
-        raise MissingFileError(f"no such model file: {args.model}")
-    try:
-        model = keras.saving.load_model(args.model, safe_mode=True)
-    except Exception as err:  # noqa: BLE001 - Keras raises many kinds for a file that is not a model
-        raise DataFormatError(f"{args.model} is not a readable Keras model ({type(err).__name__}: {err})") from None
+    model = load_keras_model(args.model)
     num_frames = int(model.input_shape[1])
     config = TrainConfig(data=args.data, num_frames=num_frames, sampling=args.sampling)
     dataset, _ = load_training_data(config, args.cache_dir)

@@ -80,14 +80,13 @@ def summarise_data(dataset, origin: dict, out: Path, check: bool, seconds: float
 
 
 def run_stage2(config, dataset, out: Path, pose_model_path: Path, cache_dir, pose_metrics) -> None:
-    import keras
-
     from har_tf.errors import MissingFileError
+    from har_tf.models.saving import load_keras_model
     from har_tf.training.stage2 import summary_table, train_stage2
 
     if not Path(pose_model_path).is_file():
         raise MissingFileError(f"no stage-1 model at {pose_model_path}: run --stage pose first or pass --pose-model")
-    pose_model = keras.saving.load_model(pose_model_path, safe_mode=True)
+    pose_model = load_keras_model(pose_model_path)
     if pose_metrics is None and (Path(pose_model_path).parent / "metrics.json").is_file():
         pose_metrics = json.loads((Path(pose_model_path).parent / "metrics.json").read_text())
     summary = train_stage2(config, out, dataset, pose_model, cache_dir=cache_dir, pose_metrics=pose_metrics)

@@ -58,3 +58,53 @@ def run_script(name: str, *args: str, timeout: int = 600):
 
     return subprocess.run([sys.executable, str(REPO_ROOT / "scripts" / name), *args],
                           capture_output=True, text=True, timeout=timeout, cwd=REPO_ROOT)  # fmt: skip
+
+
+# --- small trained-looking models for the export and inference tests ------------------------------
+EXPORT_T, EXPORT_F, EXPORT_SIZE, EXPORT_CLASSES = 8, 3, 48, ("walk", "fall", "drink", "wave")
+
+
+def _sharpen(dense_layer, factor: float = 25.0) -> None:
+    """Scale a softmax layer's kernel so that random-weight models give decided answers (a margin
+    between the top classes, as a trained model has), which makes top-1 parity meaningful."""
+    kernel, bias = dense_layer.get_weights()
+    dense_layer.set_weights([kernel * factor, bias])
+
+
+def export_inputs(n: int = 24, seed: int = 0, frames: bool = True) -> dict:
+    """Raw pixel poses (COCO-17, T = 8, some joints missing) and uint8 frames for the tiny models."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    pose = rng.uniform(4, EXPORT_SIZE - 4, (n, EXPORT_T, 17, 3)).astype(np.float32)
+    pose[..., 2] = rng.uniform(0.3, 1.0, (n, EXPORT_T, 17))
+    pose[rng.uniform(size=(n, EXPORT_T, 17)) < 0.1] = 0.0
+    out = {"pose": pose}
+    if frames:
+        out["frames"] = rng.integers(0, 256, (n, EXPORT_F, EXPORT_SIZE, EXPORT_SIZE, 3)).astype(np.uint8)
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_pose_classifier():
+    """A PoseClassifier (PoseFormerFactorized micro, 3 streams, COCO-17, T = 8, 4 classes)."""
+    from har_tf.models import PoseClassifier, PoseFormerFactorized
+
+    backbone = PoseFormerFactorized.from_preset("micro", "coco17", num_frames=EXPORT_T,
+                                                streams=("joints", "velocities", "bones"))  # fmt: skip
+    model = PoseClassifier(backbone, len(EXPORT_CLASSES), class_names=EXPORT_CLASSES)
+    _sharpen(model.get_layer("probabilities"))
+    return model
+
+
+@pytest.fixture(scope="session")
+def tiny_fusion_model():
+    """A MultiModalFusionModel: the micro pose backbone + EfficientNet-Lite0 on 48 px hand crops, F = 3."""
+    from har_tf.models import FrameEncoder, MultiModalFusionModel, PoseFormerFactorized
+
+    backbone = PoseFormerFactorized.from_preset("micro", "coco17", num_frames=EXPORT_T)
+    encoder = FrameEncoder(num_frames=EXPORT_F, frame_size=EXPORT_SIZE, image_size=EXPORT_SIZE, crop="hands")
+    model = MultiModalFusionModel(backbone, encoder, len(EXPORT_CLASSES), class_names=EXPORT_CLASSES)
+    _sharpen(model.head.get_layer("probabilities"))
+    _sharpen(model.head.get_layer("pose_probabilities"))
+    return model

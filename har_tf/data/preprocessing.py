@@ -224,7 +224,10 @@ def normalize_pose(pose, layout: str | JointLayout, mode: str = "sequence") -> t
     scale = tf.where(torso_scale > _MIN_SCALE, torso_scale, tf.where(rms > _MIN_SCALE, rms, 1.0))
 
     out_xy = tf.clip_by_value(centered / scale[..., None, None, None], -CLIP_VALUE, CLIP_VALUE)
-    out = tf.concat([out_xy, pose[..., 2:]], axis=-1)
+    # The confidence goes through a multiply (exact: a valid joint keeps its own) instead of being a
+    # bare slice of the input: int8 quantisation would otherwise give the raw input (pixels) and
+    # this output (normalised units) one scale.
+    out = tf.concat([out_xy, pose[..., 2:] * vmask], axis=-1)
     return tf.where(valid[..., None], out, tf.zeros_like(out))
 
 

@@ -152,6 +152,35 @@ class StochasticDepth(layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
+class BoundedMaskAttention(layers.MultiHeadAttention):
+    """``MultiHeadAttention`` whose masked-out scores sit ``MASK_MARGIN`` below the row's lowest
+    score instead of at -1e9.
+
+    The attention is the same (a masked key gets under e^-16 of the weight of the weakest kept
+    key), but every tensor keeps a bounded range, so that int8 quantisation (TFLite ``int8_full``)
+    can represent the scores: with -1e9 in the tensor, one int8 scale wipes out every real score.
+    """
+
+    MASK_MARGIN = 16.0
+
+    def _compute_attention(self, query, key, value, attention_mask=None, training=None,
+                           return_attention_scores=False, use_causal_mask=False):  # fmt: skip
+        if use_causal_mask:
+            raise ValueError("BoundedMaskAttention does not take use_causal_mask; pass an attention_mask")
+        query = ops.multiply(query, ops.cast(self._inverse_sqrt_key_dim, query.dtype))
+        scores = ops.einsum(self._dot_product_equation, key, query)  # (B, heads, queries, keys)
+        if attention_mask is not None:
+            mask = ops.cast(attention_mask, "bool")
+            while len(mask.shape) < len(scores.shape):
+                mask = ops.expand_dims(mask, axis=-len(self._attention_axes) * 2 - 1)
+            floor = ops.min(scores, axis=-1, keepdims=True) - self.MASK_MARGIN
+            scores = ops.where(mask, scores, floor)
+        weights = self._softmax(scores)
+        dropped = self._dropout_layer(weights, training=training) if self._dropout > 0.0 else weights
+        return ops.einsum(self._combine_equation, dropped, value), weights
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
 class TransformerSubBlock(layers.Layer):
     """Pre-norm attention + MLP over the second axis of ``(N, L, D)`` tokens, masked both ways."""
 
@@ -166,8 +195,8 @@ class TransformerSubBlock(layers.Layer):
         if dim % self.num_heads:
             raise ValueError(f"width {dim} must be divisible by num_heads {self.num_heads}")
         self.norm1 = layers.LayerNormalization(epsilon=1e-6, name="norm1")
-        self.attention = layers.MultiHeadAttention(self.num_heads, dim // self.num_heads,
-                                                   dropout=self.attention_dropout, name="attention")  # fmt: skip
+        self.attention = BoundedMaskAttention(self.num_heads, dim // self.num_heads,
+                                              dropout=self.attention_dropout, name="attention")  # fmt: skip
         self.norm2 = layers.LayerNormalization(epsilon=1e-6, name="norm2")
         self.mlp_in = layers.Dense(int(dim * self.mlp_ratio), name="mlp_in")
         self.mlp_out = layers.Dense(dim, name="mlp_out")

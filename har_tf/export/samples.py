@@ -1,0 +1,50 @@
+"""Raw input samples from a dataset, for parity checks and int8 calibration."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from har_tf.data.feature_cache import frames_per_clip
+from har_tf.data.frames import decode_clips
+from har_tf.data.pose_npz import PoseDataset
+from har_tf.data.preprocessing import center_window, sequence_lengths
+from har_tf.errors import InvalidInputError
+from har_tf.export.servable import ServingSpec
+
+
+def export_samples(dataset: PoseDataset, split: str, spec: ServingSpec, limit: int | None = 64,
+                   seed: int = 0) -> dict[str, np.ndarray]:  # fmt: skip
+    """Up to ``limit`` clips of ``split`` as the export's raw inputs: ``pose`` float32 (N, T, J, C) in
+    pixels (the centre T frames of longer sequences) and, for a fusion model, ``frames`` uint8
+    (N, F, H, W, 3). The clips are a seeded random subset, in dataset order."""
+    x, _ = dataset.split(split)
+    num_frames, joints, channels = spec.pose_shape
+    if x.shape[2:] != (joints, channels):
+        raise InvalidInputError(f"the model takes poses with {joints} joints and {channels} channels; the "
+                                f"{split!r} split has {x.shape[2:]}")  # fmt: skip
+    chosen = np.arange(len(x))
+    if limit is not None and limit < len(x):
+        chosen = np.sort(np.random.default_rng(seed).choice(len(x), size=limit, replace=False))
+    if x.shape[1] == num_frames:
+        pose = np.asarray(x[chosen], np.float32)
+    else:
+        lengths = sequence_lengths(x[chosen])
+        pose = np.stack([center_window(x[i], n, num_frames) for i, n in zip(chosen, lengths)]).astype(np.float32)
+    samples = {"pose": pose}
+    if spec.frames_shape is not None:
+        blob, offsets = dataset.extras.get(f"frames_{split}_jpeg"), dataset.extras.get(f"frames_{split}_offsets")
+        if blob is None or offsets is None:
+            raise InvalidInputError(f"the fusion model needs frames, and the {split!r} split has none")
+        frames = decode_clips(blob, offsets, frames_per_clip(dataset), chosen)
+        if frames.shape[1:] != spec.frames_shape:
+            raise InvalidInputError(f"the model takes frames {spec.frames_shape}; the data has {frames.shape[1:]}")
+        samples["frames"] = frames
+    return samples
+
+
+def held_out_split(dataset: PoseDataset) -> str:
+    """The split parity checks use: test, else val."""
+    for split in ("test", "val"):
+        if split in dataset.splits:
+            return split
+    raise InvalidInputError(f"parity checks need held-out clips (a test or val split); the data has {list(dataset.splits)}")

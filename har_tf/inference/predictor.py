@@ -1,0 +1,191 @@
+"""HARPredictor: one API over a ``.keras`` model, an exported SavedModel and a ``.tflite`` file.
+
+    predictor = HARPredictor.load("saved_models/har/1")          # or model.keras, or model.tflite
+    probabilities = predictor.predict_proba(pose, frames)         # (N, K), or (K,) for one clip
+    best = predictor.topk(pose, frames, k=3)                      # ClassScores per clip
+    likely = predictor.threshold(pose, thr=0.2)                   # every class >= 0.2, no frames
+
+Poses are raw pixels from a pose estimator, float32 ``(N, T, J, C)`` or one clip ``(T, J, C)``;
+frames are uint8 RGB ``(N, F, H, W, 3)`` or ``(F, H, W, 3)``. A fusion model given no frames
+answers from its pose branch (the missing-modality fall-back); a pose model given frames refuses.
+Keras and SavedModel run on a GPU when TensorFlow sees one (``device="auto"``), else on the CPU;
+``device="cpu"``/``"gpu"``/``"/GPU:1"`` chooses. TFLite runs on the CPU.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+
+from har_tf.errors import DataFormatError, InvalidInputError, MissingFileError
+from har_tf.export.saved_model import keras_probabilities, read_export_info, run_signature, versions
+from har_tf.export.servable import ServingSpec, make_servable
+from har_tf.export.tflite import TFLiteRunner, read_tflite_info
+from har_tf.inference.results import ClassScores, above_threshold, top_k
+
+
+def resolve_device(device: str = "auto") -> str:
+    """A TensorFlow device name for ``auto`` (GPU if one is visible), ``cpu``, ``gpu`` or an explicit name."""
+    gpus = tf.config.list_physical_devices("GPU")
+    name = str(device).lower()
+    if name == "auto":
+        return "/GPU:0" if gpus else "/CPU:0"
+    if name == "cpu":
+        return "/CPU:0"
+    if name == "gpu":
+        name = "/gpu:0"
+    if name.startswith("/gpu:"):
+        index = int(name.split(":")[1]) if name.split(":")[1].isdigit() else -1
+        if not 0 <= index < len(gpus):
+            raise InvalidInputError(f"device {device!r} asked for, but TensorFlow sees {len(gpus)} GPU(s)")
+        return f"/GPU:{index}"
+    if name.startswith("/cpu:"):
+        return "/CPU:0"
+    raise InvalidInputError(f"device must be 'auto', 'cpu', 'gpu' or a name like '/GPU:0', got {device!r}")
+
+
+class _KerasBackend:
+    def __init__(self, path: Path, layout, normalize_mode: str):
+        from har_tf.models.saving import load_keras_model
+
+        self.servable = make_servable(load_keras_model(path), layout, normalize_mode)
+        self.spec = self.servable.spec
+
+    def __call__(self, samples: dict, fused: bool) -> np.ndarray:
+        return keras_probabilities(self.servable.full if fused else self.servable.pose_only, samples)
+
+
+class _SavedModelBackend:
+    def __init__(self, path: Path):
+        try:
+            self.loaded = tf.saved_model.load(str(path))
+        except Exception as err:  # noqa: BLE001
+            raise DataFormatError(f"{path} is not a readable SavedModel ({type(err).__name__})") from None
+        missing = {"serving_default", "pose_only"} - set(self.loaded.signatures)
+        if missing:
+            raise DataFormatError(f"{path} has signatures {sorted(self.loaded.signatures)}; an export of "
+                                  f"scripts/export.py also has {sorted(missing)}")  # fmt: skip
+        info = read_export_info(path)
+        self.spec = ServingSpec.from_dict(info) if info else self._spec_from_signature()
+
+    def _spec_from_signature(self) -> ServingSpec:
+        inputs = self.loaded.signatures["serving_default"].structured_input_signature[1]
+        outputs = self.loaded.signatures["serving_default"].structured_outputs["probabilities"]
+        frames = tuple(inputs["frames"].shape[1:]) if "frames" in inputs else None
+        k = int(outputs.shape[-1])
+        return ServingSpec("fusion" if frames else "pose", tuple(inputs["pose"].shape[1:]), frames,
+                           tuple(str(i) for i in range(k)), "")  # fmt: skip
+
+    def __call__(self, samples: dict, fused: bool) -> np.ndarray:
+        return run_signature(self.loaded.signatures["serving_default" if fused else "pose_only"], samples)
+
+
+class _TFLiteBackend:
+    def __init__(self, path: Path, num_threads: int | None):
+        self.runner = TFLiteRunner(path, num_threads=num_threads)
+        info = read_tflite_info(path)
+        self.spec = ServingSpec.from_dict(info) if info else self._spec_from_details()
+
+    def _spec_from_details(self) -> ServingSpec:
+        details = self.runner.input_details("serving_default")
+        outputs = self.runner._runner("serving_default").get_output_details()["probabilities"]
+        frames = tuple(int(v) for v in details["frames"]["shape"][1:]) if "frames" in details else None
+        k = int(outputs["shape"][-1])
+        return ServingSpec("fusion" if frames else "pose", tuple(int(v) for v in details["pose"]["shape"][1:]),
+                           frames, tuple(str(i) for i in range(k)), "")  # fmt: skip
+
+    def __call__(self, samples: dict, fused: bool) -> np.ndarray:
+        if not fused and "pose_only" not in self.runner.signatures:
+            return self.runner(samples, "serving_default")
+        return self.runner(samples, "serving_default" if fused else "pose_only")
+
+
+class HARPredictor:
+    """Class probabilities, top-k and thresholded classes from any export of a HAR-TF model."""
+
+    def __init__(self, backend, device: str, source: str, fmt: str):
+        self._backend, self.device, self.source, self.format = backend, device, source, fmt
+        self.spec: ServingSpec = backend.spec
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, device: str = "auto", *, layout=None, normalize_mode: str = "sequence",
+             num_threads: int | None = None) -> HARPredictor:  # fmt: skip
+        """Open ``path``: a ``.keras`` file, a ``.tflite`` file, a SavedModel version folder, or a TF
+        Serving base folder (its latest version). ``layout``/``normalize_mode`` only matter for a
+        ``.keras`` pose classifier whose layout is custom."""
+        path = Path(path)
+        if not path.exists():
+            raise MissingFileError(f"no model at {path}")
+        if path.is_dir() and not (path / "saved_model.pb").is_file():
+            found = versions(path)
+            if not found:
+                raise DataFormatError(f"{path} is neither a SavedModel (no saved_model.pb) nor a TF Serving "
+                                      f"folder with numbered versions")  # fmt: skip
+            path = path / str(found[-1])
+        if path.is_dir():
+            return cls(_SavedModelBackend(path), resolve_device(device), str(path), "savedmodel")
+        if path.suffix == ".tflite":
+            if resolve_device(device).startswith("/GPU") and str(device).lower() != "auto":
+                raise InvalidInputError("TFLite models run on the CPU here (no GPU delegate); use device='cpu'")
+            return cls(_TFLiteBackend(path, num_threads), "/CPU:0", str(path), "tflite")
+        if path.suffix == ".keras":
+            return cls(_KerasBackend(path, layout, normalize_mode), resolve_device(device), str(path), "keras")
+        raise DataFormatError(f"{path}: expected a .keras file, a .tflite file or a SavedModel folder")
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        return self.spec.class_names
+
+    @property
+    def takes_frames(self) -> bool:
+        return self.spec.frames_shape is not None
+
+    def _inputs(self, pose, frames) -> tuple[dict, bool]:
+        pose = np.asarray(pose, np.float32)
+        single = pose.ndim == len(self.spec.pose_shape)
+        pose = pose[None] if single else pose
+        if pose.shape[1:] != self.spec.pose_shape:
+            raise InvalidInputError(f"pose must be float32 (N, {', '.join(map(str, self.spec.pose_shape))}) or one "
+                                    f"clip {self.spec.pose_shape}, in pixels; got {np.shape(pose)}")  # fmt: skip
+        samples = {"pose": pose}
+        if frames is not None:
+            if not self.takes_frames:
+                raise InvalidInputError("this is a pose-only model: it takes no frames (pass frames=None)")
+            frames = np.asarray(frames)
+            frames = frames[None] if single else frames
+            if frames.shape[1:] != self.spec.frames_shape or len(frames) != len(pose):
+                raise InvalidInputError(f"frames must be uint8 (N, {', '.join(map(str, self.spec.frames_shape))}) with "
+                                        f"N = {len(pose)}, got {frames.shape}")  # fmt: skip
+            if frames.dtype != np.uint8:
+                if frames.min(initial=0) < 0 or frames.max(initial=0) > 255:
+                    raise InvalidInputError("frames must be RGB pixels in [0, 255] (uint8)")
+                frames = frames.astype(np.uint8)
+            samples["frames"] = frames
+        return samples, single
+
+    def predict_proba(self, pose, frames=None) -> np.ndarray:
+        """Class probabilities: fused when ``frames`` are given to a fusion model, the pose branch's
+        otherwise. ``(N, K)``, or ``(K,)`` for one clip."""
+        samples, single = self._inputs(pose, frames)
+        with tf.device(self.device):
+            probabilities = self._backend(samples, fused="frames" in samples)
+        return probabilities[0] if single else probabilities
+
+    def topk(self, pose, frames=None, k: int = 5) -> list[ClassScores] | ClassScores:
+        """The ``k`` most probable classes (ids, names, probabilities), per clip."""
+        probabilities = self.predict_proba(pose, frames)
+        result = top_k(np.atleast_2d(probabilities), self.class_names, k)
+        return result[0] if probabilities.ndim == 1 else result
+
+    def threshold(self, pose, frames=None, thr: float = 0.1) -> list[ClassScores] | ClassScores:
+        """Every class whose probability is at least ``thr``, best first, per clip (possibly none)."""
+        probabilities = self.predict_proba(pose, frames)
+        result = above_threshold(np.atleast_2d(probabilities), self.class_names, thr)
+        return result[0] if probabilities.ndim == 1 else result
+
+    def __repr__(self) -> str:
+        return (f"HARPredictor({self.format} {self.spec.kind} model, {self.spec.num_classes} classes, "
+                f"pose {self.spec.pose_shape}, frames {self.spec.frames_shape}, device {self.device}, {self.source})")  # fmt: skip

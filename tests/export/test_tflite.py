@@ -1,0 +1,90 @@
+"""TFLite export: each quantisation converts with built-in ops only, agrees with Keras, and writes atomically."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from har_tf.errors import ExportError, InvalidInputError
+from har_tf.export import TFLiteRunner, convert_to_tflite, export_tflite, make_servable
+from har_tf.export.saved_model import keras_probabilities
+from tests.conftest import EXPORT_CLASSES, export_inputs
+
+FLEX_OR_CUSTOM = 32  # BuiltinOperator.CUSTOM: Flex (Select TF) ops are custom ops
+
+
+def operator_codes(content: bytes) -> set[int]:
+    from ai_edge_litert.tools import flatbuffer_utils
+
+    model = flatbuffer_utils.read_model_from_bytearray(bytearray(content))
+    return {max(code.builtinCode, code.deprecatedBuiltinCode) for code in model.operatorCodes}
+
+
+@pytest.fixture(scope="module")
+def pose_servable(tiny_pose_classifier):
+    return make_servable(tiny_pose_classifier)
+
+
+@pytest.mark.parametrize("quantization", ["fp32", "fp16", "int8", "int8_full"])
+def test_each_quantization_agrees_with_keras_and_writes_its_report(pose_servable, tmp_path, quantization):
+    samples = export_inputs(n=32, seed=1, frames=False)
+    calibration = export_inputs(n=32, seed=2, frames=False)
+    path = tmp_path / f"pose_{quantization}.tflite"
+    info = export_tflite(pose_servable, path, quantization=quantization, samples=samples, representative=calibration)
+    assert path.is_file() and info["size_bytes"] == path.stat().st_size
+    assert json.loads(path.with_suffix(".json").read_text()) == info
+    assert info["class_names"] == list(EXPORT_CLASSES) and info["quantization"] == quantization
+    report = info["parity"]["serving_default"]
+    assert report["passed"] and report["num_samples"] == 32
+    assert report["top1_agreement"] >= (0.99 if quantization in ("fp32", "fp16") else 0.97)
+    if quantization == "fp32":
+        assert report["max_abs_diff"] < 1e-4
+    assert FLEX_OR_CUSTOM not in operator_codes(path.read_bytes())
+
+
+def test_int8_weights_make_the_file_smaller(pose_servable):
+    sizes = {q: len(convert_to_tflite(pose_servable, q)) for q in ("fp32", "fp16", "int8")}
+    assert sizes["int8"] < sizes["fp16"] < sizes["fp32"]
+
+
+def test_fixed_batch_of_one_runs_clip_by_clip(pose_servable):
+    content = convert_to_tflite(pose_servable, "fp32", batch_size=1)
+    runner = TFLiteRunner(content)
+    assert runner.fixed_batch() and list(runner.input_details()["pose"]["shape"]) == [1, 8, 17, 3]
+    samples = export_inputs(n=3, seed=5, frames=False)
+    np.testing.assert_allclose(runner(samples), keras_probabilities(pose_servable.full, samples), atol=1e-5)
+    with pytest.raises(InvalidInputError, match="batch_size must be None"):
+        convert_to_tflite(pose_servable, "fp32", batch_size=4)
+
+
+def test_fusion_model_has_fused_and_pose_only_signatures(tiny_fusion_model, tmp_path):
+    servable = make_servable(tiny_fusion_model)
+    samples = export_inputs(n=8, seed=6)
+    info = export_tflite(servable, tmp_path / "fusion_fp32.tflite", quantization="fp32", samples=samples)
+    assert info["signatures"] == ["serving_default", "pose_only"]
+    runner = TFLiteRunner(tmp_path / "fusion_fp32.tflite")
+    assert set(runner.input_details("serving_default")) == {"pose", "frames"}
+    np.testing.assert_allclose(runner(samples, "pose_only"), keras_probabilities(servable.pose_only, samples),
+                               atol=1e-5)  # fmt: skip
+    assert info["parity"]["serving_default"]["max_abs_diff"] < 1e-4
+
+
+def test_parity_failure_is_loud_and_writes_nothing(pose_servable, tmp_path):
+    path = tmp_path / "pose.tflite"
+    with pytest.raises(ExportError, match="TFLite fp32 .* under the required"):
+        export_tflite(pose_servable, path, samples=export_inputs(n=4, frames=False), min_agreement=1.01)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_bad_requests_say_what_was_expected(pose_servable, tmp_path):
+    with pytest.raises(InvalidInputError, match="quantization must be one of"):
+        convert_to_tflite(pose_servable, "int4")
+    with pytest.raises(InvalidInputError, match="representative dataset"):
+        convert_to_tflite(pose_servable, "int8_full")
+    with pytest.raises(InvalidInputError, match="must end in .tflite"):
+        export_tflite(pose_servable, tmp_path / "model.bin", samples=export_inputs(n=2, frames=False))
+    with pytest.raises(InvalidInputError, match="not a readable TFLite model"):
+        (tmp_path / "junk.tflite").write_bytes(b"not a flatbuffer")
+        TFLiteRunner(tmp_path / "junk.tflite")
