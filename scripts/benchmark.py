@@ -4,6 +4,7 @@
     python scripts/benchmark.py --suite cost --out saved_models/bench             # small preset, 50 runs
     python scripts/benchmark.py --suite cost --out /tmp/bench --preset micro --runs 5 --quick
     python scripts/benchmark.py --suite fusion --out saved_models/bench_fusion     # backbones, feature cache
+    python scripts/benchmark.py --suite export --pose-model RUN/pose_model.keras --fusion-model RUN/fusion_model.keras --out saved_models/bench_export
 
 Suite ``cost``: PoseFormerFactorized against FullAttentionTransformer (same preset: same width, depth
 and parameters) and LSTMLite (fixed 3 x 128 units), at T = 30, C = 3, for J = 17 (coco17) and
@@ -16,6 +17,13 @@ transformers, skipping a combination whose timed runs would take more than ``--m
 Suite ``fusion``: per-frame CPU latency (batch 1 and 32) of each offered image backbone at
 ``--image-size``, and the stage-2 epoch time on the default synthetic data with cached frame features
 against decoding the frames and running them through the frozen backbone in every step.
+
+Suite ``export``: for ``--pose-model`` and/or ``--fusion-model`` (``.keras`` files written by
+``scripts/train.py``; parity clips from the data in the ``config.json`` beside each), every export
+(Keras, SavedModel, TFLite fp32 / fp16 / int8 / int8_full) with its size, its top-1 agreement and max
+absolute difference against Keras on ``--samples`` held-out clips, and its CPU latency per clip at
+batch 1 (median and p95 of ``--runs`` calls; TFLite with ``--threads`` threads, default 2). The
+exports are kept under ``OUT/exports``.
 
 Writes ``OUT/benchmark.json`` (with a ``machine`` block) and ``OUT/benchmark.md`` (Markdown tables
 ready for the README), and prints the tables. Add a suite by writing ``suite_<name>(args) -> (result,
@@ -60,11 +68,16 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--warmup", type=int, default=5, help="untimed calls first (default 5)")
     parser.add_argument("--preset", default="small",
                         help=f"transformer size: {', '.join(PRESET_CHOICES)} (default small)")
-    parser.add_argument("--quick", action="store_true", help="T sweep (15, 30) only and batch 8 instead of 64")
+    parser.add_argument("--quick", action="store_true",
+                        help="cost: T sweep (15, 30) only and batch 8 instead of 64; fusion: one backbone, a small "
+                             "data set and the frozen phase only")
     parser.add_argument("--max-seconds", type=float, default=30.0,
                         help="skip a T-sweep point whose timed runs would take longer (default 30)")
     parser.add_argument("--image-size", type=int, default=None, help="fusion suite: backbone input size (default: the training default, 128)")
     parser.add_argument("--cache-dir", type=Path, default=None, help="fusion suite: data and feature cache")
+    parser.add_argument("--pose-model", type=Path, default=None, help="export suite: a stage-1 pose_model.keras")
+    parser.add_argument("--fusion-model", type=Path, default=None, help="export suite: a fusion_model.keras")
+    parser.add_argument("--samples", type=int, default=200, help="export suite: held-out clips for parity (default 200)")
     parser.add_argument("--threads", type=int, default=0,
                         help="TensorFlow intra-op threads (default 0: TensorFlow's choice)")
     args = parser.parse_args(argv)
@@ -401,7 +414,8 @@ def suite_fusion(args, machine: dict) -> tuple[dict, str]:
     raw_ds = make_pose_dataset(x, y, dataset.layout, extras={"index": np.arange(len(y))}, **common)
     raw_ds = raw_ds.unbatch().map(with_frames, num_parallel_calls=tf.data.AUTOTUNE).batch(config.batch_size)
     timings = {}
-    for phase, pose_trainable in (("pose encoder frozen", False), ("pose encoder fine-tuned", True)):
+    phase_list = (("pose encoder frozen", False), ("pose encoder fine-tuned", True))
+    for phase, pose_trainable in phase_list[:1] if args.quick else phase_list:
         fusion.pose_backbone.trainable = pose_trainable
         for path, model, data in (("cached", fusion.head, cached_ds.map(fusion_targets(k))),
                                   ("uncached", fusion, raw_ds.map(fusion_targets(k)))):  # fmt: skip
@@ -414,7 +428,7 @@ def suite_fusion(args, machine: dict) -> tuple[dict, str]:
     phases = [{"phase": phase, "epoch_seconds_cached": timings[(phase, "cached")],
                "epoch_seconds_uncached": timings[(phase, "uncached")],
                "speedup": timings[(phase, "uncached")] / timings[(phase, "cached")]}
-              for phase in ("pose encoder frozen", "pose encoder fine-tuned")]  # fmt: skip
+              for phase, _ in (phase_list[:1] if args.quick else phase_list)]  # fmt: skip
     result = {
         "suite": "fusion", "machine": machine, "image_size": size, "backbones": backbones,
         "feature_cache": {"train_clips": int(len(y)), "frames_per_clip": num_frames,
@@ -438,7 +452,88 @@ def suite_fusion(args, machine: dict) -> tuple[dict, str]:
     return result, markdown
 
 
-SUITES: dict[str, Callable[[argparse.Namespace, dict], tuple[dict, str]]] = {"cost": suite_cost, "fusion": suite_fusion}
+# ---------------------------------------------------------------------------------------- export suite
+def _export_rows(kind: str, model_path: Path, args) -> list[dict]:
+    import json
+
+    import numpy as np
+    import tensorflow as tf
+
+    from har_tf.export import QUANTIZATIONS, TFLiteRunner, export_samples, export_saved_model, export_tflite, make_servable
+    from har_tf.export.parity import MIN_AGREEMENT
+    from har_tf.export.samples import held_out_split
+    from har_tf.export.saved_model import run_signature
+    from har_tf.models.cost import time_calls
+    from har_tf.models.saving import load_keras_model
+    from har_tf.training.config import TrainConfig
+    from har_tf.training.stage1 import load_training_data
+
+    model = load_keras_model(model_path)
+    saved = model_path.parent / "config.json"
+    values = json.loads(saved.read_text()) if saved.is_file() else {}
+    config = TrainConfig.from_dict({k: v for k, v in values.items() if k in TrainConfig.__dataclass_fields__})
+    dataset, _ = load_training_data(config, args.cache_dir)
+    servable = make_servable(model, layout=dataset.layout)
+    samples = export_samples(dataset, held_out_split(dataset), servable.spec, limit=args.samples)
+    calibration = export_samples(dataset, "train", servable.spec, limit=min(100, args.samples), seed=1)
+    one = {k: v[:1] for k, v in samples.items()}
+    folder = args.out / "exports" / kind
+    threads = args.threads or 2
+    print(f"export suite: {kind} model {model_path} ({servable.spec.num_classes} classes), parity on "
+          f"{len(samples['pose'])} clips, latency at batch 1 over {args.runs} runs")  # fmt: skip
+    keras_call = tf.function(lambda x: servable.full(x, training=False))
+    keras_input = {k: tf.constant(v) for k, v in one.items()} if "frames" in one else tf.constant(one["pose"])
+    rows = [{"model": kind, "format": "Keras (.keras)", "size_bytes": model_path.stat().st_size,
+             "latency": time_calls(lambda: np.asarray(keras_call(keras_input)), args.runs, max(args.warmup, 1))}]  # fmt: skip
+    path = export_saved_model(servable, folder / "savedmodel", samples=samples, version=1, force=True,
+                              min_agreement=0.0)  # fmt: skip
+    info = json.loads((path / "assets.extra" / "export_info.json").read_text())
+    signature = tf.saved_model.load(str(path)).signatures["serving_default"]
+    rows.append({"model": kind, "format": "SavedModel", "size_bytes": sum(p.stat().st_size for p in path.rglob("*") if p.is_file()),
+                 "parity": info["parity"], "min_agreement": MIN_AGREEMENT["savedmodel"],
+                 "latency": time_calls(lambda: run_signature(signature, one), args.runs, max(args.warmup, 1))})  # fmt: skip
+    for quantization in QUANTIZATIONS:
+        if quantization == "int8_full" and servable.spec.frames_shape is not None:
+            continue  # not available for fusion models (convert_to_tflite says why)
+        start = time.perf_counter()
+        tflite = folder / f"{kind}_{quantization}.tflite"
+        info = export_tflite(servable, tflite, quantization=quantization, samples=samples, representative=calibration,
+                             min_agreement=0.0)  # fmt: skip
+        runner = TFLiteRunner(tflite, num_threads=threads)
+        rows.append({"model": kind, "format": f"TFLite {quantization}", "size_bytes": info["size_bytes"],
+                     "parity": info["parity"], "min_agreement": MIN_AGREEMENT[quantization],
+                     "conversion_seconds": round(time.perf_counter() - start, 1), "threads": threads,
+                     "latency": time_calls(lambda: runner(one), args.runs, max(args.warmup, 1))})  # fmt: skip
+    return rows
+
+
+def suite_export(args, machine: dict) -> tuple[dict, str]:
+    """Size, parity and batch-1 CPU latency of every export of the pose-only and fusion models."""
+    models = [(kind, path) for kind, path in (("pose", args.pose_model), ("fusion", args.fusion_model)) if path]
+    if not models:
+        raise InvalidInputError("the export suite needs --pose-model and/or --fusion-model (.keras files)")
+    rows = [row for kind, path in models for row in _export_rows(kind, Path(path), args)]
+    table = []
+    for row in rows:
+        fp32 = next(r for r in rows if r["model"] == row["model"] and r["format"] == "TFLite fp32")
+        parity = row.get("parity")
+        agreement = min(p["top1_agreement"] for p in parity.values()) if parity else None
+        diff = max(p["max_abs_diff"] for p in parity.values()) if parity else None
+        meets = "—" if parity is None else ("yes" if agreement >= row["min_agreement"] else f"no (< {row['min_agreement']:.0%})")
+        table.append([row["model"], row["format"], f"{row['size_bytes'] / 1e6:.2f} MB",
+                      f"{row['size_bytes'] / fp32['size_bytes']:.0%}" if row["format"].startswith("TFLite") else "—",
+                      "—" if agreement is None else f"{agreement:.1%}", "—" if diff is None else f"{diff:.2g}", meets,
+                      f"{row['latency']['median_ms']:.2f}", f"{row['latency']['p95_ms']:.2f}"])  # fmt: skip
+    markdown = "\n".join([
+        f"#### Exports: size, parity with Keras and CPU latency per clip at batch 1 ({machine.get('cores')} cores)", "",
+        _table(["model", "export", "size", "of TFLite fp32", "top-1 agreement", "max abs diff", "meets the default",
+                "median (ms)", "p95 (ms)"], table),
+    ])  # fmt: skip
+    return {"suite": "export", "machine": machine, "exports": rows}, markdown
+
+
+SUITES: dict[str, Callable[[argparse.Namespace, dict], tuple[dict, str]]] = {"cost": suite_cost, "fusion": suite_fusion,
+                                                                             "export": suite_export}
 """Suite name -> function(args, machine) returning (JSON-ready result, Markdown). Issue #7 adds more here."""
 
 

@@ -88,8 +88,11 @@ def export_inputs(n: int = 24, seed: int = 0, frames: bool = True) -> dict:
 @pytest.fixture(scope="session")
 def tiny_pose_classifier():
     """A PoseClassifier (PoseFormerFactorized micro, 3 streams, COCO-17, T = 8, 4 classes)."""
+    import keras
+
     from har_tf.models import PoseClassifier, PoseFormerFactorized
 
+    keras.utils.set_random_seed(0)  # the same weights in every test process
     backbone = PoseFormerFactorized.from_preset("micro", "coco17", num_frames=EXPORT_T,
                                                 streams=("joints", "velocities", "bones"))  # fmt: skip
     model = PoseClassifier(backbone, len(EXPORT_CLASSES), class_names=EXPORT_CLASSES)
@@ -100,8 +103,11 @@ def tiny_pose_classifier():
 @pytest.fixture(scope="session")
 def tiny_fusion_model():
     """A MultiModalFusionModel: the micro pose backbone + EfficientNet-Lite0 on 48 px hand crops, F = 3."""
+    import keras
+
     from har_tf.models import FrameEncoder, MultiModalFusionModel, PoseFormerFactorized
 
+    keras.utils.set_random_seed(1)
     backbone = PoseFormerFactorized.from_preset("micro", "coco17", num_frames=EXPORT_T)
     encoder = FrameEncoder(num_frames=EXPORT_F, frame_size=EXPORT_SIZE, image_size=EXPORT_SIZE, crop="hands")
     model = MultiModalFusionModel(backbone, encoder, len(EXPORT_CLASSES), class_names=EXPORT_CLASSES)

@@ -288,6 +288,21 @@ class LatencyBudgetExceeded(RuntimeError):
         self.estimated_s, self.max_seconds = estimated_s, max_seconds
 
 
+def time_calls(call, runs: int = 50, warmup: int = 5) -> dict:
+    """Median, p95, mean and min wall-clock milliseconds of ``runs`` calls of ``call()`` after
+    ``warmup`` untimed ones; ``call`` must wait for its result (e.g. return NumPy)."""
+    for _ in range(max(warmup, 0)):
+        call()
+    times = np.empty(runs)
+    for i in range(runs):
+        start = time.perf_counter()
+        call()
+        times[i] = time.perf_counter() - start
+    ms = times * 1e3
+    return {"median_ms": float(np.median(ms)), "p95_ms": float(np.percentile(ms, 95)), "mean_ms": float(ms.mean()),
+            "min_ms": float(ms.min()), "runs": int(runs), "warmup": int(warmup)}  # fmt: skip
+
+
 def measure_latency(model, batch_size: int, runs: int = 50, warmup: int = 5, device: str = "/CPU:0",
                     seed: int = 0, max_seconds: float | None = None) -> dict:  # fmt: skip
     """Wall-clock latency of ``model(x, training=False)`` on a batch of random valid poses.
@@ -314,12 +329,5 @@ def measure_latency(model, batch_size: int, runs: int = 50, warmup: int = 5, dev
             last = time.perf_counter() - start
         if max_seconds is not None and last * runs > max_seconds:
             raise LatencyBudgetExceeded(last * runs, max_seconds)
-        times = np.empty(runs)
-        for i in range(runs):
-            start = time.perf_counter()
-            _ = np.asarray(forward(x))
-            times[i] = time.perf_counter() - start
-    ms = times * 1e3
-    return {"median_ms": float(np.median(ms)), "p95_ms": float(np.percentile(ms, 95)), "mean_ms": float(ms.mean()),
-            "min_ms": float(ms.min()), "runs": runs, "warmup": calls, "batch_size": batch_size,
-            "device": device}  # fmt: skip
+        timing = time_calls(lambda: np.asarray(forward(x)), runs, warmup=0)
+    return {**timing, "warmup": calls, "batch_size": batch_size, "device": device}

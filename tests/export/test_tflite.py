@@ -32,13 +32,16 @@ def test_each_quantization_agrees_with_keras_and_writes_its_report(pose_servable
     samples = export_inputs(n=32, seed=1, frames=False)
     calibration = export_inputs(n=32, seed=2, frames=False)
     path = tmp_path / f"pose_{quantization}.tflite"
-    info = export_tflite(pose_servable, path, quantization=quantization, samples=samples, representative=calibration)
+    # An untrained model's answers are close calls; trained models' int8_full agreement is in the README.
+    bar = {"int8_full": 0.9}.get(quantization)
+    info = export_tflite(pose_servable, path, quantization=quantization, samples=samples, representative=calibration,
+                         min_agreement=bar)  # fmt: skip
     assert path.is_file() and info["size_bytes"] == path.stat().st_size
     assert json.loads(path.with_suffix(".json").read_text()) == info
     assert info["class_names"] == list(EXPORT_CLASSES) and info["quantization"] == quantization
     report = info["parity"]["serving_default"]
     assert report["passed"] and report["num_samples"] == 32
-    assert report["top1_agreement"] >= (0.99 if quantization in ("fp32", "fp16") else 0.97)
+    assert report["top1_agreement"] >= {"fp32": 0.99, "fp16": 0.99, "int8": 0.97, "int8_full": 0.9}[quantization]
     if quantization == "fp32":
         assert report["max_abs_diff"] < 1e-4
     assert FLEX_OR_CUSTOM not in operator_codes(path.read_bytes())
@@ -69,6 +72,8 @@ def test_fusion_model_has_fused_and_pose_only_signatures(tiny_fusion_model, tmp_
     np.testing.assert_allclose(runner(samples, "pose_only"), keras_probabilities(servable.pose_only, samples),
                                atol=1e-5)  # fmt: skip
     assert info["parity"]["serving_default"]["max_abs_diff"] < 1e-4
+    with pytest.raises(ExportError, match="int8_full is not available for fusion models"):
+        convert_to_tflite(servable, "int8_full", representative=samples)
 
 
 def test_parity_failure_is_loud_and_writes_nothing(pose_servable, tmp_path):

@@ -79,7 +79,30 @@ def test_fusion_suite_quick(tmp_path):
     assert lite["batch1_ms_per_frame"] > 0 and lite["batch32_ms_per_frame"] > 0
     cache = report["feature_cache"]
     assert cache["train_clips"] == 6 * 12 and cache["frames_per_clip"] == 8
-    assert [p["phase"] for p in cache["phases"]] == ["pose encoder frozen", "pose encoder fine-tuned"]
+    assert [p["phase"] for p in cache["phases"]] == ["pose encoder frozen"]  # --quick: the frozen phase only
     for phase in cache["phases"]:
         assert phase["speedup"] == pytest.approx(phase["epoch_seconds_uncached"] / phase["epoch_seconds_cached"])
     assert "speed-up" in (out / "benchmark.md").read_text()
+
+
+def test_export_suite_reports_every_export(tiny_pose_classifier, tmp_path):
+    from har_tf.data.pose_npz import PoseDataset
+    from tests.conftest import EXPORT_CLASSES, export_inputs
+
+    clips = export_inputs(n=12, seed=12, frames=False)["pose"]
+    labels = [i % len(EXPORT_CLASSES) for i in range(12)]
+    data = PoseDataset(clips[:6], labels[:6], EXPORT_CLASSES, "coco17", x_test=clips[6:], y_test=labels[6:])
+    run = tmp_path / "run"
+    run.mkdir()
+    tiny_pose_classifier.save(run / "pose_model.keras")
+    (run / "config.json").write_text(json.dumps({"data": str(data.save(tmp_path / "data.npz")), "epochs": 1}))
+    out = tmp_path / "bench"
+    result = _run("--suite", "export", "--pose-model", str(run / "pose_model.keras"), "--runs", "2", "--warmup", "1",
+                  "--samples", "6", "--out", str(out))  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = json.loads((out / "benchmark.json").read_text())["exports"]
+    assert [r["format"] for r in rows] == ["Keras (.keras)", "SavedModel", "TFLite fp32", "TFLite fp16", "TFLite int8",
+                                           "TFLite int8_full"]  # fmt: skip
+    assert all(r["latency"]["median_ms"] > 0 and r["size_bytes"] > 0 for r in rows)
+    assert all(r["parity"]["serving_default"]["num_samples"] == 6 for r in rows[1:])
+    assert "| pose | TFLite int8 |" in (out / "benchmark.md").read_text()
