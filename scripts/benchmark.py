@@ -465,14 +465,11 @@ def _export_rows(kind: str, model_path: Path, args) -> list[dict]:
     from har_tf.export.saved_model import run_signature
     from har_tf.models.cost import time_calls
     from har_tf.models.saving import load_keras_model
-    from har_tf.training.config import TrainConfig
+    from har_tf.training.config import run_config
     from har_tf.training.stage1 import load_training_data
 
     model = load_keras_model(model_path)
-    saved = model_path.parent / "config.json"
-    values = json.loads(saved.read_text()) if saved.is_file() else {}
-    config = TrainConfig.from_dict({k: v for k, v in values.items() if k in TrainConfig.__dataclass_fields__})
-    dataset, _ = load_training_data(config, args.cache_dir)
+    dataset, _ = load_training_data(run_config(model_path), args.cache_dir)
     servable = make_servable(model, layout=dataset.layout)
     samples = export_samples(dataset, held_out_split(dataset), servable.spec, limit=args.samples)
     calibration = export_samples(dataset, "train", servable.spec, limit=min(100, args.samples), seed=1)

@@ -47,31 +47,18 @@ def parse_args(argv=None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def training_config(model_path: Path, data: str | None):
-    """The data settings to draw parity clips from: the run's config.json when present."""
-    from har_tf.training.config import TrainConfig
-
-    saved = model_path.parent / "config.json"
-    values = {}
-    if saved.is_file():
-        known = set(TrainConfig.__dataclass_fields__)
-        values = {k: v for k, v in json.loads(saved.read_text()).items() if k in known}
-    if data is not None:
-        values["data"] = data
-    return TrainConfig.from_dict(values)
-
-
 def main(argv=None) -> int:
     args = parse_args(argv)
     from har_tf.errors import InvalidInputError
     from har_tf.export import export_samples, export_saved_model, export_tflite, held_out_split, make_servable
     from har_tf.models.saving import load_keras_model
+    from har_tf.training.config import run_config
     from har_tf.training.stage1 import load_training_data
 
     if args.samples < 1 or args.calibration < 1:
         raise InvalidInputError("--samples and --calibration must be at least 1")
     model = load_keras_model(args.model)
-    config = training_config(args.model, args.data)
+    config = run_config(args.model, args.data)
     dataset, _ = load_training_data(config, args.cache_dir)
     servable = make_servable(model, layout=dataset.layout)
     if list(servable.spec.class_names) != list(dataset.class_names):

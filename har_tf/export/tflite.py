@@ -170,6 +170,9 @@ class TFLiteRunner:
     def input_details(self, signature: str = "serving_default") -> dict:
         return self._runner(signature).get_input_details()
 
+    def output_details(self, signature: str = "serving_default") -> dict:
+        return self._runner(signature).get_output_details()
+
     def fixed_batch(self, signature: str = "serving_default") -> bool:
         details = self.input_details(signature)["pose"]
         return int(details["shape_signature"][0]) == 1

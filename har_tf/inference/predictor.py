@@ -91,7 +91,7 @@ class _TFLiteBackend:
 
     def _spec_from_details(self) -> ServingSpec:
         details = self.runner.input_details("serving_default")
-        outputs = self.runner._runner("serving_default").get_output_details()["probabilities"]
+        outputs = self.runner.output_details("serving_default")["probabilities"]
         frames = tuple(int(v) for v in details["frames"]["shape"][1:]) if "frames" in details else None
         k = int(outputs["shape"][-1])
         return ServingSpec("fusion" if frames else "pose", tuple(int(v) for v in details["pose"]["shape"][1:]),

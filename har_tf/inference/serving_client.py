@@ -79,11 +79,11 @@ class ServingClient:
             raise InvalidInputError(f"request_format must be one of {REQUEST_FORMATS}, got {request_format!r}")
         pose, frames = self._batch(pose, frames)
         body = {"signature_name": self.signature_for(frames)}
+        columns = {"pose": pose} if frames is None else {"pose": pose, "frames": frames}
         if request_format == "instances":
-            body["instances"] = [{"pose": p.tolist()} if frames is None else {"pose": p.tolist(), "frames": f.tolist()}
-                                 for p, f in zip(pose, frames if frames is not None else pose)]  # fmt: skip
+            body["instances"] = [{k: v[i].tolist() for k, v in columns.items()} for i in range(len(pose))]
         else:
-            body["inputs"] = {"pose": pose.tolist()} if frames is None else {"pose": pose.tolist(), "frames": frames.tolist()}
+            body["inputs"] = {k: v.tolist() for k, v in columns.items()}
         return body
 
     def grpc_request(self, pose, frames=None):

@@ -145,3 +145,18 @@ def load_train_config(path: str | Path | None = None, overrides: dict[str, Any] 
         return TrainConfig.from_dict(values)
     except TypeError as err:  # a wrong type that the dataclass itself rejects
         raise InvalidInputError(f"training config: {err}") from None
+
+
+def run_config(model_path: str | Path, data: str | None = None) -> TrainConfig:
+    """The settings a model was trained with: the ``config.json`` that ``scripts/train.py`` writes beside
+    it (keys this version does not know are dropped), else the defaults; ``data`` overrides the data."""
+    saved = Path(model_path).parent / "config.json"
+    values = {}
+    if saved.is_file():
+        try:
+            values = {k: v for k, v in json.loads(saved.read_text()).items() if k in TrainConfig.__dataclass_fields__}
+        except json.JSONDecodeError as err:
+            raise DataFormatError(f"{saved}: not valid JSON ({err})") from None
+    if data is not None:
+        values["data"] = data
+    return TrainConfig.from_dict(values)

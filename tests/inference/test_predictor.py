@@ -103,3 +103,16 @@ def test_device_choice():
             resolve_device("gpu")
     with pytest.raises(InvalidInputError, match="device must be"):
         resolve_device("tpu")
+
+
+def test_files_without_their_export_info_still_load(fusion_files, tmp_path):
+    import shutil
+
+    bare = tmp_path / "bare.tflite"
+    shutil.copy(fusion_files["tflite"], bare)  # no .json beside it: shapes from the file, classes by index
+    predictor = HARPredictor.load(bare)
+    assert predictor.class_names == ("0", "1", "2", "3") and predictor.spec.frames_shape == (3, 48, 48, 3)
+    copy = tmp_path / "sm"
+    shutil.copytree(fusion_files["savedmodel"] / "1", copy)
+    shutil.rmtree(copy / "assets.extra")
+    assert HARPredictor.load(copy).spec.pose_shape == (8, 17, 3)
