@@ -83,12 +83,12 @@ class TrainConfig(DictConfig):
     fusion: str = "concat"
     image_pooling: str = "mean"
     fusion_hidden_dim: int = 128
-    fusion_dropout: float = 0.3
+    fusion_dropout: float = 0.5
     fusion_epochs: int = 30
     fusion_freeze_epochs: int = 20
     fusion_learning_rate: float = 2e-3
     finetune_lr_scale: float = 0.1
-    pose_loss_weight: float = 0.5
+    pose_loss_weight: float = 1.0
 
     def __post_init__(self) -> None:
         checks = [
