@@ -137,3 +137,22 @@ def test_short_fit_reduces_the_loss():
     history = classifier.fit(train, epochs=8, verbose=0).history
     assert history["loss"][-1] < 0.7 * history["loss"][0], history["loss"]
     assert history["accuracy"][-1] > 0.6, history["accuracy"]
+
+
+def test_bounded_mask_attention_matches_keras_attention_and_stays_in_range():
+    from har_tf.models.layers import BoundedMaskAttention
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(3, 7, 8)).astype(np.float32)
+    mask = rng.uniform(size=(3, 7, 7)) > 0.3
+    mask[:, :, 0] = True  # every query keeps at least one key
+    ours = BoundedMaskAttention(2, 4)
+    reference = keras.layers.MultiHeadAttention(2, 4)
+    ours(x, x, attention_mask=mask)
+    reference(x, x, attention_mask=mask)
+    reference.set_weights(ours.get_weights())
+    out, scores = ours(x, x, attention_mask=mask, return_attention_scores=True)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(out),
+                               keras.ops.convert_to_numpy(reference(x, x, attention_mask=mask)), atol=1e-5)  # fmt: skip
+    scores = keras.ops.convert_to_numpy(scores)
+    assert scores[np.broadcast_to(~mask[:, None], scores.shape)].max() < 1e-6  # masked keys get no weight
