@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import keras
 import numpy as np
 
 from har_tf.errors import ExportError
@@ -32,3 +33,27 @@ def check_parity(report: dict, what: str) -> None:
         raise ExportError(f"{what}: top-1 agreement with the Keras model is {report['top1_agreement']:.1%} on "
                           f"{report['num_samples']} held-out clips, under the required {report['min_agreement']:.0%} "
                           f"(max abs difference {report['max_abs_diff']:.3g}); nothing was written")  # fmt: skip
+
+
+def keras_probabilities(model: keras.Model, samples: dict[str, np.ndarray], batch_size: int = 32) -> np.ndarray:
+    """The Keras model's probabilities for raw samples (``pose`` [+ ``frames``]), batch by batch."""
+    takes_frames = isinstance(model.input, dict)
+    out = []
+    for start in range(0, len(samples["pose"]), batch_size):
+        pose = samples["pose"][start:start + batch_size]
+        inputs = {"pose": pose, "frames": samples["frames"][start:start + batch_size]} if takes_frames else pose
+        out.append(keras.ops.convert_to_numpy(model(inputs, training=False)))
+    return np.concatenate(out)
+
+
+def signature_parity(servable, run, names, samples: dict[str, np.ndarray], min_agreement: float) -> dict:
+    """One :func:`parity_report` per exported signature: ``run(feed, name)`` gives the export's
+    probabilities; ``serving_default`` is compared with ``servable.full`` on all inputs, ``pose_only``
+    with ``servable.pose_only`` on the poses alone."""
+    report = {}
+    for name in names:
+        fused = name == "serving_default"
+        feed = samples if fused else {"pose": samples["pose"]}
+        reference = keras_probabilities(servable.full if fused else servable.pose_only, feed)
+        report[name] = parity_report(reference, run(feed, name), min_agreement)
+    return report

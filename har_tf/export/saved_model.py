@@ -27,7 +27,7 @@ import numpy as np
 import tensorflow as tf
 
 from har_tf.errors import ExportError, InvalidInputError
-from har_tf.export.parity import MIN_AGREEMENT, check_parity, parity_report
+from har_tf.export.parity import MIN_AGREEMENT, check_parity, signature_parity
 from har_tf.export.servable import Servable, ServingSpec
 
 SIGNATURES = ("serving_default", "pose_only", "topk")
@@ -82,17 +82,6 @@ def write_saved_model(servable: Servable, path: str | os.PathLike, names=SIGNATU
     archive.write_out(str(path), verbose=False)
 
 
-def keras_probabilities(model: keras.Model, samples: dict[str, np.ndarray], batch_size: int = 32) -> np.ndarray:
-    """The Keras model's probabilities for raw samples (``pose`` [+ ``frames``]), batch by batch."""
-    takes_frames = isinstance(model.input, dict)
-    out = []
-    for start in range(0, len(samples["pose"]), batch_size):
-        pose = samples["pose"][start:start + batch_size]
-        inputs = {"pose": pose, "frames": samples["frames"][start:start + batch_size]} if takes_frames else pose
-        out.append(keras.ops.convert_to_numpy(model(inputs, training=False)))
-    return np.concatenate(out)
-
-
 def run_signature(signature, samples: dict[str, np.ndarray], batch_size: int = 32, output: str = "probabilities"):
     """Call a loaded SavedModel signature on samples, batch by batch, with only the inputs it takes."""
     names = list(signature.structured_input_signature[1])
@@ -108,12 +97,8 @@ def saved_model_parity(servable: Servable, path: str | os.PathLike, samples: dic
     """Parity of the SavedModel at ``path`` against the Keras model, for ``serving_default`` and
     ``pose_only``."""
     loaded = tf.saved_model.load(str(path))
-    report = {}
-    for name, model in (("serving_default", servable.full), ("pose_only", servable.pose_only)):
-        feed = samples if name == "serving_default" else {"pose": samples["pose"]}
-        report[name] = parity_report(keras_probabilities(model, feed), run_signature(loaded.signatures[name], feed),
-                                     min_agreement)  # fmt: skip
-    return report
+    return signature_parity(servable, lambda feed, name: run_signature(loaded.signatures[name], feed),
+                            ("serving_default", "pose_only"), samples, min_agreement)  # fmt: skip
 
 
 def versions(base: str | os.PathLike) -> list[int]:

@@ -32,8 +32,8 @@ import numpy as np
 import tensorflow as tf
 
 from har_tf.errors import ExportError, InvalidInputError, MissingFileError
-from har_tf.export.parity import MIN_AGREEMENT, check_parity, parity_report
-from har_tf.export.saved_model import add_endpoints, keras_probabilities
+from har_tf.export.parity import MIN_AGREEMENT, check_parity, signature_parity
+from har_tf.export.saved_model import add_endpoints
 from har_tf.export.servable import Servable, ServingSpec
 from har_tf.io import atomic_write
 
@@ -51,13 +51,10 @@ def signature_names(spec: ServingSpec) -> tuple[str, ...]:
     return ("serving_default", "pose_only") if spec.frames_shape is not None else ("serving_default",)
 
 
-def _representative(samples: dict[str, np.ndarray], names: tuple[str, ...]) -> Iterator:
-    """One clip at a time, for every signature (the converter calibrates each one)."""
+def _representative(samples: dict[str, np.ndarray]) -> Iterator[dict[str, np.ndarray]]:
+    """One clip at a time, as the converter's calibration expects."""
     for i in range(len(samples["pose"])):
-        for name in names:
-            keys = ("pose", "frames") if name == "serving_default" else ("pose",)
-            feed = {k: samples[k][i:i + 1] for k in keys if k in samples}
-            yield (name, feed) if len(names) > 1 else feed
+        yield {k: v[i:i + 1] for k, v in samples.items() if k in ("pose", "frames")}
 
 
 def convert_to_tflite(servable: Servable, quantization: str = "fp32", representative: dict | None = None,
@@ -93,7 +90,7 @@ def convert_to_tflite(servable: Servable, quantization: str = "fp32", representa
 
         try:
             if quantization == "int8_full":
-                content = _full_integer(converter, representative, names)
+                content = _full_integer(converter, representative)
             else:
                 content = converter().convert()
         except Exception as err:  # noqa: BLE001 - the converter raises ConverterError and others
@@ -102,7 +99,7 @@ def convert_to_tflite(servable: Servable, quantization: str = "fp32", representa
     return strip_tensor_names(content)
 
 
-def _full_integer(converter, representative: dict, names: tuple[str, ...]) -> bytes:
+def _full_integer(converter, representative: dict) -> bytes:
     """int8 weights and activations, calibrated on ``representative``, for every op except those of
     :data:`FLOAT_SCOPES`, which stay float32 (TFLite's selective quantisation)."""
     float_model = converter().convert()
@@ -111,14 +108,14 @@ def _full_integer(converter, representative: dict, names: tuple[str, ...]) -> by
     tensor_names = [d["name"] for d in Interpreter(model_content=float_model).get_tensor_details()]
     keep_float = [n for n in tensor_names if any(f"/{scope}" in n for scope in FLOAT_SCOPES)]
     made = converter()
-    made.representative_dataset = lambda: _representative(representative, names)
+    made.representative_dataset = lambda: _representative(representative)
     made.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8, tf.lite.OpsSet.TFLITE_BUILTINS]
-    first = {k: v[:1] for k, v in representative.items()}
+    first = next(_representative(representative))
     options = tf.lite.experimental.QuantizationDebugOptions(denylisted_nodes=keep_float)
     with warnings.catch_warnings():  # the debugger uses the deprecated tf.lite.Interpreter internally
         warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated")
         debugger = tf.lite.experimental.QuantizationDebugger(
-            converter=made, debug_dataset=lambda: iter([[first[k] for k in ("pose", "frames") if k in first]]),
+            converter=made, debug_dataset=lambda: iter([list(first.values())]),
             debug_options=options)  # fmt: skip
         return debugger.get_nondebug_quantized_model()
 
@@ -191,12 +188,7 @@ class TFLiteRunner:
 def tflite_parity(servable: Servable, runner: TFLiteRunner, samples: dict[str, np.ndarray],
                   min_agreement: float) -> dict:  # fmt: skip
     """Parity of each signature of a TFLite model against the Keras model."""
-    report = {}
-    for name in signature_names(servable.spec):
-        model = servable.full if name == "serving_default" else servable.pose_only
-        feed = samples if name == "serving_default" else {"pose": samples["pose"]}
-        report[name] = parity_report(keras_probabilities(model, feed), runner(feed, name), min_agreement)
-    return report
+    return signature_parity(servable, runner, signature_names(servable.spec), samples, min_agreement)
 
 
 def export_tflite(servable: Servable, path: str | os.PathLike, *, quantization: str = "fp32",

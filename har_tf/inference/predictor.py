@@ -21,7 +21,8 @@ import numpy as np
 import tensorflow as tf
 
 from har_tf.errors import DataFormatError, InvalidInputError, MissingFileError
-from har_tf.export.saved_model import keras_probabilities, read_export_info, run_signature, versions
+from har_tf.export.parity import keras_probabilities
+from har_tf.export.saved_model import read_export_info, run_signature, versions
 from har_tf.export.servable import ServingSpec, make_servable
 from har_tf.export.tflite import TFLiteRunner, read_tflite_info
 from har_tf.inference.results import ClassScores, above_threshold, top_k

@@ -13,7 +13,8 @@ import tensorflow as tf
 from har_tf.errors import ExportError, InvalidInputError
 from har_tf.export import export_saved_model, make_servable, models_config
 from har_tf.export import saved_model as saved_model_module
-from har_tf.export.saved_model import keras_probabilities, versions
+from har_tf.export.parity import keras_probabilities
+from har_tf.export.saved_model import versions
 from tests.conftest import EXPORT_CLASSES, EXPORT_F, EXPORT_SIZE, EXPORT_T, export_inputs
 
 

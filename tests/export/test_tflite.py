@@ -9,7 +9,7 @@ import pytest
 
 from har_tf.errors import ExportError, InvalidInputError
 from har_tf.export import TFLiteRunner, convert_to_tflite, export_tflite, make_servable
-from har_tf.export.saved_model import keras_probabilities
+from har_tf.export.parity import keras_probabilities
 from tests.conftest import EXPORT_CLASSES, export_inputs
 
 FLEX_OR_CUSTOM = 32  # BuiltinOperator.CUSTOM: Flex (Select TF) ops are custom ops
