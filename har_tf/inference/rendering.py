@@ -1,0 +1,110 @@
+"""Annotated video: the skeleton and the current top actions drawn on each frame, written atomically.
+
+- :func:`annotate_frame`: a copy of an RGB frame with the person's skeleton and a panel of the top-k
+  actions and their probabilities (bars), sized to the frame.
+- :class:`AnnotatedVideoWriter`: RGB frames into an ``.mp4`` (``mp4v``) or ``.avi`` (``MJPG``) file
+  of the input's size and frame rate; it writes to a hidden temporary file beside the target and
+  renames it into place only on :meth:`~AnnotatedVideoWriter.close`, so an interrupted run never
+  leaves a half-written video under the final name (and never replaces an earlier good one).
+- :func:`write_timeline`: the per-window timeline as JSON (atomic).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from har_tf.errors import InvalidInputError
+from har_tf.inference.results import ClassScores
+from har_tf.io import atomic_write
+from har_tf.skeleton.drawing import draw_skeleton
+
+CODECS = {".mp4": "mp4v", ".avi": "MJPG", ".mkv": "mp4v"}
+PANEL_RGB, TEXT_RGB, BAR_RGB = (20, 20, 20), (255, 255, 255), (0, 200, 120)
+
+
+def annotate_frame(frame: np.ndarray, pose: np.ndarray | None, layout: str, scores: ClassScores | None,
+                   caption: str | None = None) -> np.ndarray:  # fmt: skip
+    """The frame with ``pose`` (``(J, 3)`` in its pixels) drawn and ``scores`` listed top-left."""
+    height, width = frame.shape[:2]
+    unit = max(min(height, width) / 480.0, 0.5)
+    out = frame if pose is None else draw_skeleton(frame, pose, layout, min_confidence=0.2,
+                                                   thickness=max(1, round(2 * unit)))  # fmt: skip
+    out = np.ascontiguousarray(out).copy() if out is frame else out
+    lines = [] if scores is None else list(zip(scores.class_names, scores.scores))
+    if caption:
+        lines.insert(0, (caption, None))
+    if not lines:
+        return out
+    font, scale, thick = cv2.FONT_HERSHEY_SIMPLEX, 0.5 * unit, max(1, round(unit))
+    line_h = int(22 * unit)
+    panel_w = min(width, int(260 * unit))
+    panel_h = min(height, line_h * len(lines) + int(8 * unit))
+    region = out[:panel_h, :panel_w]
+    region[:] = (0.35 * region + 0.65 * np.array(PANEL_RGB)).astype(np.uint8)
+    for row, (name, p) in enumerate(lines):
+        y = int(8 * unit) + row * line_h
+        if p is not None:
+            bar = int((panel_w - int(12 * unit)) * float(p))
+            cv2.rectangle(out, (int(6 * unit), y + 2), (int(6 * unit) + bar, y + line_h - 4), BAR_RGB, -1)
+            text = f"{name} {p:.0%}"
+        else:
+            text = name
+        cv2.putText(out, text, (int(10 * unit), y + line_h - int(8 * unit)), font, scale, TEXT_RGB, thick, cv2.LINE_AA)
+    return out
+
+
+class AnnotatedVideoWriter:
+    """RGB frames of one size into a video file, renamed into place only when closed without error."""
+
+    def __init__(self, path: str | os.PathLike, fps: float, width: int, height: int):
+        self.path = Path(path)
+        codec = CODECS.get(self.path.suffix.lower())
+        if codec is None:
+            raise InvalidInputError(f"the annotated video must end in {sorted(CODECS)}, got {self.path.name!r}")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._tmp = self.path.with_name(f".{self.path.stem}.partial{self.path.suffix}")
+        self.size, self.frames_written = (int(width), int(height)), 0
+        self._writer = cv2.VideoWriter(str(self._tmp), cv2.VideoWriter_fourcc(*codec), float(fps), self.size)
+        if not self._writer.isOpened():
+            raise InvalidInputError(f"OpenCV cannot write {codec} video to {self._tmp}")
+
+    def write(self, frame: np.ndarray) -> None:
+        if frame.shape != (self.size[1], self.size[0], 3) or frame.dtype != np.uint8:
+            raise InvalidInputError(f"expected uint8 RGB frames of {self.size[1]}x{self.size[0]}, got {frame.dtype} "
+                                    f"{frame.shape}")  # fmt: skip
+        self._writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+        self.frames_written += 1
+
+    def close(self) -> Path:
+        """Finish the file and move it to its name."""
+        self._writer.release()
+        os.replace(self._tmp, self.path)
+        return self.path
+
+    def abort(self) -> None:
+        """Drop the partial file (the target, if it existed, is untouched)."""
+        self._writer.release()
+        self._tmp.unlink(missing_ok=True)
+
+    def __enter__(self) -> AnnotatedVideoWriter:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+
+def write_timeline(path: str | os.PathLike, timeline: dict) -> Path:
+    """Write the timeline dict as indented JSON, atomically."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_write(path, "w", encoding="utf-8") as f:
+        json.dump(timeline, f, indent=2)
+    return path

@@ -1,0 +1,174 @@
+"""A trained model cut into the two steps a stream needs: per-frame embedding, per-window classification.
+
+On a stream every frame arrives once, so its image embedding should be computed once and kept for
+every window that shows it. :class:`WindowModel` splits a model that way:
+
+- ``embed(frame, pose)``: one square RGB frame (uint8 ``(S, S, 3)``) and its pose (``(J, C)``, in
+  the square's pixels) -> what the window needs from that frame. For a ``.keras`` fusion model this is
+  the frozen backbone's feature vector ``(D,)`` of the frame (or of the person crop the model takes,
+  boxed from that frame's own pose, exactly as :class:`~har_tf.models.image_encoder.PersonBoxes` does
+  inside the model). For an exported fusion model (SavedModel or ``.tflite``, one graph from frames to
+  probabilities) it is the frame itself, and the backbone runs again in every window.
+- ``classify(pose, features)``: the window's raw pose ``(T, J, C)`` and the kept embeddings of its
+  ``frame_indices`` frames ``(F, ...)`` (or None: the pose branch alone) -> probabilities ``(K,)``.
+
+The composition equals the whole model on the same window (the streaming test checks it).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from har_tf.data.frames import frame_indices as evenly_spaced
+from har_tf.errors import InvalidInputError
+from har_tf.export.servable import make_servable
+from har_tf.models.fusion import MultiModalFusionModel
+from har_tf.models.image_encoder import PersonBoxes
+
+
+class WindowModel:
+    """Per-frame ``embed`` and per-window ``classify`` of a trained model (see the module docstring).
+
+    Attributes: ``class_names``, ``layout`` (name), ``pose_shape`` ``(T, J, C)``, ``frame_size`` (S,
+    the square frames' side: the pose is given in its pixels), ``frame_indices`` (which of the T
+    frames the image branch sees; empty for a pose-only model), ``takes_frames``.
+    """
+
+    def __init__(self, class_names, layout: str, pose_shape, frame_size: int, frame_indices, embed_fn, classify_fn,
+                 description: str):  # fmt: skip
+        self.class_names = tuple(str(c) for c in class_names)
+        self.layout, self.pose_shape = layout, tuple(int(v) for v in pose_shape)
+        self.frame_size, self.frame_indices = int(frame_size), [int(i) for i in frame_indices]
+        self._embed, self._classify, self.description = embed_fn, classify_fn, description
+
+    @property
+    def takes_frames(self) -> bool:
+        return bool(self.frame_indices)
+
+    @property
+    def num_frames(self) -> int:
+        return self.pose_shape[0]
+
+    def embed(self, frame: np.ndarray, pose: np.ndarray) -> np.ndarray:
+        """What the windows need from one square frame (see the module docstring)."""
+        if not self.takes_frames:
+            raise InvalidInputError("this is a pose-only model: it embeds no frames")
+        expected = (self.frame_size, self.frame_size, 3)
+        if frame.shape != expected or frame.dtype != np.uint8:
+            raise InvalidInputError(f"expected a square uint8 frame {expected}, got {frame.dtype} {frame.shape}")
+        return self._embed(frame, self._pose(pose[None])[0])
+
+    def classify(self, pose: np.ndarray, features: np.ndarray | None = None) -> np.ndarray:
+        """Probabilities ``(K,)`` of one window: fused with ``features`` ``(F, ...)``, the pose branch's without."""
+        pose = self._pose(pose)
+        if pose.shape != self.pose_shape:
+            raise InvalidInputError(f"expected a window pose {self.pose_shape}, got {pose.shape}")
+        if features is not None and len(features) != len(self.frame_indices):
+            raise InvalidInputError(f"expected {len(self.frame_indices)} frame embeddings, got {len(features)}")
+        return self._classify(pose, features)
+
+    def warm_up(self) -> None:
+        """Run each step once on blank inputs, so that tracing is not timed as the first frame's latency."""
+        T, J, C = self.pose_shape
+        features = None
+        if self.takes_frames:
+            frame = np.zeros((self.frame_size, self.frame_size, 3), np.uint8)
+            feature = self._embed(frame, np.zeros((J, C), np.float32))
+            features = np.stack([feature] * len(self.frame_indices))
+            self._classify(np.zeros((T, J, C), np.float32), features)
+        self._classify(np.zeros((T, J, C), np.float32), None)
+
+    def _pose(self, pose: np.ndarray) -> np.ndarray:
+        """Keep the model's C channels (an estimator gives x, y, score; a C = 2 model takes x, y)."""
+        pose = np.asarray(pose, np.float32)
+        return pose[..., : self.pose_shape[-1]]
+
+    @classmethod
+    def from_keras(cls, model: keras.Model, layout=None, normalize_mode: str = "sequence") -> WindowModel:
+        """Split a ``.keras`` pose classifier or fusion model (embeddings cached per frame)."""
+        servable = make_servable(model, layout, normalize_mode)
+        spec = servable.spec
+        pose_only = _compiled(servable.pose_only)
+        if not isinstance(model, MultiModalFusionModel):
+            return cls(spec.class_names, spec.layout, spec.pose_shape, spec.frames_shape[1] if spec.frames_shape else 224,
+                       [], None, lambda pose, features: pose_only(pose[None])[0], "keras pose model")  # fmt: skip
+        embedder, head = _fusion_parts(model)
+        embed, classify = _compiled(embedder), _compiled(head)
+
+        def classify_fn(pose, features):
+            if features is None:
+                return pose_only(pose[None])[0]
+            return classify([pose[None], np.asarray(features, np.float32)[None]])[0]
+
+        def embed_fn(frame, pose):
+            return embed([frame[None, None], pose[None, None]])[0]
+
+        return cls(spec.class_names, spec.layout, spec.pose_shape, spec.frames_shape[1], model.frame_indices, embed_fn,
+                   classify_fn, "keras fusion model, image features cached per frame")  # fmt: skip
+
+    @classmethod
+    def from_predictor(cls, predictor) -> WindowModel:
+        """Wrap a :class:`~har_tf.inference.HARPredictor` on an export: frames are kept and the whole graph
+        runs per window (exports are one graph from frames to probabilities)."""
+        spec = predictor.spec
+
+        def classify_fn(pose, frames):
+            return predictor.predict_proba(pose, None if frames is None else np.stack(frames))
+
+        if spec.frames_shape is None:
+            return cls(spec.class_names, spec.layout, spec.pose_shape, 224, [], None, classify_fn,
+                       f"{predictor.format} pose model")  # fmt: skip
+        num_frames, size = spec.frames_shape[0], spec.frames_shape[1]
+        indices = [int(i) for i in evenly_spaced(spec.pose_shape[0], num_frames)]  # what scripts/train.py uses
+        return cls(spec.class_names, spec.layout, spec.pose_shape, size, indices, lambda frame, pose: frame,
+                   classify_fn, f"{predictor.format} fusion model, frames re-encoded per window")  # fmt: skip
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, layout=None, normalize_mode: str = "sequence",
+             num_threads: int | None = None) -> WindowModel:  # fmt: skip
+        """A ``.keras`` file (embeddings cached per frame) or any export :class:`HARPredictor` opens."""
+        if Path(path).suffix == ".keras":
+            from har_tf.models.saving import load_keras_model
+
+            return cls.from_keras(load_keras_model(path), layout, normalize_mode)
+        from har_tf.inference.predictor import HARPredictor
+
+        return cls.from_predictor(HARPredictor.load(path, device="cpu", layout=layout, num_threads=num_threads))
+
+
+def _compiled(model: keras.Model):
+    """``inputs -> numpy outputs`` through one traced graph (a Keras call per frame is slow in eager mode)."""
+    call = tf.function(lambda inputs: model(inputs, training=False), reduce_retracing=True)
+    return lambda inputs: keras.ops.convert_to_numpy(call(inputs))
+
+
+def _fusion_parts(model: MultiModalFusionModel) -> tuple[keras.Model, keras.Model]:
+    """(per-frame embedder ``[frame (1, 1, S, S, 3), pose (1, 1, J, C)] -> (1, D)``, window head
+    ``[raw pose (1, T, J, C), features (1, F, D)] -> probabilities (1, K)``), sharing the model's layers."""
+    encoder = model.frame_encoder
+    size = encoder.frame_size
+    frame = keras.Input((1, size, size, 3), dtype="uint8", name="frame")
+    pose = keras.Input((1, *model.input["pose"].shape[2:]), name="pose")
+    preprocess = encoder.get_layer("preprocessing")
+    per_frame = encoder.get_layer("frame_features").layer
+    if model.crop_boxes is not None:
+        config = {**model.crop_boxes.get_config(), "frame_indices": [0], "name": "frame_box"}
+        box = PersonBoxes.from_config(config)(pose)
+        pixels = encoder.get_layer("person_crop")(frame, box)
+    else:
+        pixels = frame
+    feature = per_frame(keras.ops.squeeze(preprocess(pixels), axis=1))
+    embedder = keras.Model([frame, pose], feature, name="frame_embedder")
+
+    window_pose = keras.Input(model.input["pose"].shape[1:], name="pose")
+    features = keras.Input((encoder.num_frames, encoder.feature_dim), name="frame_features")
+    outputs = model.head({"pose": model.normalization(window_pose), "frame_features": features})
+    head = keras.Model([window_pose, features], outputs["probabilities"], name="window_head")
+    return embedder, head
+
+

@@ -1,0 +1,127 @@
+#!/usr/bin/env python
+"""Recognise actions in a video (a file, a webcam index or an RTSP URL): annotated video, timeline, latency.
+
+    python scripts/predict_video.py clip.mp4 --model saved_models/run/fusion_model.keras \\
+        --pose-model movenet_singlepose_lightning_int8.tflite --out annotated.mp4 --json timeline.json
+    python scripts/predict_video.py 0 --model M.keras --estimator blazepose        # webcam 0, BlazePose
+
+Every frame: the main person's pose (MoveNet by default; BlazePose after ``python -m
+har_tf.inference.pose.blazepose fetch``; or precomputed OpenPose JSON with ``--estimator openpose
+--pose-model JSON_DIR``), its image embedding once (fusion models), and every ``--stride`` frames the
+top actions of the last T frames. ``--out`` gets the input's frames, size and rate with the skeleton and
+the current top-3 drawn; ``--json`` the windows (start/end frame and time, top-k classes and
+probabilities). At the end a latency table: per-frame time of decode, pose, image embedding,
+classifier and drawing, median and 95th percentile. ``--model`` may also be an export (SavedModel
+folder or .tflite): the backbone then runs in every window (exports are one graph).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("video", help="a video file, a webcam index (0) or a stream URL (rtsp://...)")
+    parser.add_argument("--model", type=Path, required=True, help="fusion_model.keras / pose_model.keras or an export")
+    parser.add_argument("--estimator", choices=("movenet", "blazepose", "openpose"), default="movenet")
+    parser.add_argument("--pose-model", default=None,
+                        help="MoveNet .tflite or TF Hub handle; BlazePose folder (default: the fetched cache); "
+                             "OpenPose: the folder of per-frame JSON files")  # fmt: skip
+    parser.add_argument("--out", type=Path, default=None, help="annotated video (.mp4 or .avi)")
+    parser.add_argument("--json", type=Path, default=None, help="timeline JSON")
+    parser.add_argument("--stride", type=int, default=5, help="frames between predictions (default 5)")
+    parser.add_argument("--smoothing", type=float, default=0.0, help="EMA of probabilities over windows, 0..1")
+    parser.add_argument("--top-k", type=int, default=3, help="classes per window in the timeline and on screen")
+    parser.add_argument("--embed-every", type=int, default=1,
+                        help="embed every k-th frame only (faster, approximate; default 1 = exact)")
+    parser.add_argument("--pose-only", action="store_true", help="use the fusion model's pose branch alone")
+    parser.add_argument("--max-frames", type=int, default=None, help="stop after this many frames")
+    parser.add_argument("--num-threads", type=int, default=None, help="TFLite threads (default: all cores)")
+    parser.add_argument("--no-track", action="store_true", help="run the pose detector on every frame")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    from tqdm import tqdm
+
+    from har_tf.data.video import VideoReader
+    from har_tf.errors import InvalidInputError
+    from har_tf.inference.pose import make_estimator
+    from har_tf.inference.rendering import AnnotatedVideoWriter, annotate_frame, write_timeline
+    from har_tf.inference.streaming import StreamingRecognizer
+    from har_tf.inference.window_model import WindowModel
+
+    if args.top_k < 1:
+        raise InvalidInputError(f"--top-k must be at least 1, got {args.top_k}")
+    if "://" not in args.video and not args.video.isdigit():  # a file: check it before loading the models
+        VideoReader(args.video, max_frames=1).close()
+    model = WindowModel.load(args.model, num_threads=args.num_threads)
+    estimator = make_estimator(args.estimator, args.pose_model, args.num_threads, track=not args.no_track)
+    recogniser = StreamingRecognizer(model, estimator, stride=args.stride, smoothing=args.smoothing,
+                                     embed_every=args.embed_every, use_frames=not args.pose_only)  # fmt: skip
+    frames = recogniser.frames(args.video, args.max_frames)
+    first_frame, first = next(frames)  # opens the video: bad input fails here, before any output file exists
+    writer = None
+    if args.out is not None:
+        writer = AnnotatedVideoWriter(args.out, recogniser.fps, first_frame.shape[1], first_frame.shape[0])
+    total = None if args.max_frames is None else args.max_frames
+    progress = tqdm(total=total, unit="frame", disable=args.quiet or not sys.stderr.isatty(), desc="frames")
+    current = None
+    started = time.perf_counter()
+    try:
+        for frame, result in _chain(first_frame, first, frames):
+            current = result.window or current
+            if writer is not None:
+                start = time.perf_counter()
+                scores = None if current is None else current.top(min(3, args.top_k))
+                caption = None if current is not None else f"warming up: {recogniser.frames_seen}/{model.num_frames}"
+                writer.write(annotate_frame(frame, result.pose, estimator.layout, scores, caption))
+                recogniser.latency.add("render", time.perf_counter() - start)
+            progress.update(1)
+    except BaseException:
+        if writer is not None:
+            writer.abort()
+        raise
+    finally:
+        progress.close()
+    seconds = time.perf_counter() - started
+    if writer is not None:
+        writer.close()
+    windows = recogniser.windows
+    timeline = {
+        "video": str(args.video), "model": str(args.model), "model_kind": model.description,
+        "estimator": args.estimator, "frames": recogniser.frames_seen, "fps": recogniser.fps,
+        "num_frames": model.num_frames, "stride": args.stride, "smoothing": args.smoothing,
+        "embed_every": args.embed_every, "classes": list(model.class_names),
+        "windows": [w.to_dict(args.top_k) for w in windows],
+        "latency_ms": recogniser.latency.summary(skip=min(10, max(recogniser.frames_seen - 1, 0))),
+    }  # fmt: skip
+    if args.json is not None:
+        write_timeline(args.json, timeline)
+    print(f"{recogniser.frames_seen} frames, {len(windows)} windows in {seconds:.1f} s "
+          f"({recogniser.frames_seen / max(seconds, 1e-9):.1f} frames/s)")  # fmt: skip
+    for w in windows[:3] + ([] if len(windows) <= 6 else [None]) + windows[max(3, len(windows) - 3):]:
+        print("  ..." if w is None else f"  frames {w.start_frame:>5}-{w.end_frame:<5} " + ", ".join(
+            f"{c['class']} {c['probability']:.2f}" for c in w.to_dict(args.top_k)["top"]))  # fmt: skip
+    print(recogniser.latency.report(skip=min(10, max(recogniser.frames_seen - 1, 0))))
+    for path in (args.out, args.json):
+        if path is not None:
+            print(f"wrote {path}")
+    return 0
+
+
+def _chain(first_frame, first, rest):
+    yield first_frame, first
+    yield from rest
+
+
+if __name__ == "__main__":
+    from har_tf.cli import run_cli
+
+    run_cli(main)
