@@ -5,6 +5,7 @@
     python scripts/benchmark.py --suite cost --out /tmp/bench --preset micro --runs 5 --quick
     python scripts/benchmark.py --suite fusion --out saved_models/bench_fusion     # backbones, feature cache
     python scripts/benchmark.py --suite export --pose-model RUN/pose_model.keras --fusion-model RUN/fusion_model.keras --out saved_models/bench_export
+    python scripts/benchmark.py --suite streaming --fusion-model RUN/fusion_model.keras --out saved_models/bench_stream
 
 Suite ``cost``: PoseFormerFactorized against FullAttentionTransformer (same preset: same width, depth
 and parameters) and LSTMLite (fixed 3 x 128 units), at T = 30, C = 3, for J = 17 (coco17) and
@@ -24,6 +25,14 @@ Suite ``export``: for ``--pose-model`` and/or ``--fusion-model`` (``.keras`` fil
 absolute difference against Keras on ``--samples`` held-out clips, and its CPU latency per clip at
 batch 1 (median and p95 of ``--runs`` calls; TFLite with ``--threads`` threads, default 2). The
 exports are kept under ``OUT/exports``.
+
+Suite ``streaming``: for ``--fusion-model``, the streaming recogniser over every clip in ``--videos``
+(default ``../shared/data/videos``) with MoveNet (``--movenet``, default ``../shared/models``) in several
+configurations (Keras or TFLite fp32 backbone, every or every 2nd frame embedded, BlazePose when
+fetched, pose only): per-frame latency median and p95 after 10 warm-up frames, the mean cost per frame
+of each stage (decode, pose, embed, classify; drawing is not included), and how often each
+configuration's top-1 class agrees with the default's. ``--quick``: the first two configurations on
+the first two clips.
 
 Writes ``OUT/benchmark.json`` (with a ``machine`` block) and ``OUT/benchmark.md`` (Markdown tables
 ready for the README), and prints the tables. Add a suite by writing ``suite_<name>(args) -> (result,
@@ -76,8 +85,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--image-size", type=int, default=None, help="fusion suite: backbone input size (default: the training default, 128)")
     parser.add_argument("--cache-dir", type=Path, default=None, help="fusion suite: data and feature cache")
     parser.add_argument("--pose-model", type=Path, default=None, help="export suite: a stage-1 pose_model.keras")
-    parser.add_argument("--fusion-model", type=Path, default=None, help="export suite: a fusion_model.keras")
+    parser.add_argument("--fusion-model", type=Path, default=None, help="export and streaming suites: a fusion_model.keras")
     parser.add_argument("--samples", type=int, default=200, help="export suite: held-out clips for parity (default 200)")
+    parser.add_argument("--videos", type=Path, default=None, help="streaming suite: folder of clips (default ../shared/data/videos)")
+    parser.add_argument("--movenet", type=Path, default=None, help="streaming suite: MoveNet .tflite (default ../shared/models)")
+    parser.add_argument("--stride", type=int, default=5, help="streaming suite: frames between predictions (default 5)")
     parser.add_argument("--threads", type=int, default=0,
                         help="TensorFlow intra-op threads (default 0: TensorFlow's choice)")
     args = parser.parse_args(argv)
@@ -529,8 +541,93 @@ def suite_export(args, machine: dict) -> tuple[dict, str]:
     return {"suite": "export", "machine": machine, "exports": rows}, markdown
 
 
+# ------------------------------------------------------------------------------------- streaming suite
+STREAM_CONFIGS = (  # name, estimator, embedder, embed_every, use_frames
+    ("default: MoveNet + Keras backbone", "movenet", "keras", 1, True),
+    ("TFLite fp32 backbone", "movenet", "tflite_fp32", 1, True),
+    ("TFLite fp32 backbone, embed every 2nd frame", "movenet", "tflite_fp32", 2, True),
+    ("BlazePose + Keras backbone", "blazepose", "keras", 1, True),
+    ("pose only (no image branch)", "movenet", "keras", 1, False),
+)
+
+
+def _stream_clip(model, estimator, video: Path, embed_every: int, use_frames: bool, stride: int) -> dict:
+    from har_tf.inference.streaming import StreamingRecognizer
+
+    recogniser = StreamingRecognizer(model, estimator, stride=stride, embed_every=embed_every, use_frames=use_frames)
+    windows = recogniser.run(video)
+    warmup = min(10, recogniser.frames_seen - 1)
+    totals = [sum(f.values()) * 1000.0 for f in recogniser.latency.frames[warmup:]]
+    return {"frames": recogniser.frames_seen, "windows": len(windows), "stages": recogniser.latency.summary(warmup),
+            "totals_ms": totals, "top1": [int(w.probabilities.argmax()) for w in windows]}  # fmt: skip
+
+
+def suite_streaming(args, machine: dict) -> tuple[dict, str]:
+    """Per-frame latency of the streaming recogniser on real clips: decode, pose, embedding, classifier."""
+    import numpy as np
+
+    from har_tf.inference.pose import make_estimator
+    from har_tf.inference.pose.blazepose import find_blazepose_models
+    from har_tf.inference.window_model import WindowModel
+    from har_tf.models.saving import load_keras_model
+
+    shared = Path(__file__).resolve().parents[2] / "shared"
+    videos = args.videos or shared / "data" / "videos"
+    movenet = args.movenet or shared / "models" / "movenet_singlepose_lightning_int8.tflite"
+    if args.fusion_model is None:
+        raise InvalidInputError("the streaming suite needs --fusion-model (a fusion_model.keras)")
+    clips = sorted(p for p in Path(videos).glob("*") if p.suffix.lower() in (".mp4", ".avi", ".mkv", ".mov"))
+    if not clips:
+        raise InvalidInputError(f"no videos in {videos} (pass --videos DIR)")
+    try:
+        find_blazepose_models()
+        configs = STREAM_CONFIGS
+    except Exception:  # noqa: BLE001 - not fetched: leave BlazePose out and say so
+        print("BlazePose models not fetched (python -m har_tf.inference.pose.blazepose fetch): its row is left out")
+        configs = tuple(c for c in STREAM_CONFIGS if c[1] != "blazepose")
+    if args.quick:
+        configs, clips = configs[:2], clips[:2]
+    keras_model = load_keras_model(args.fusion_model)
+    threads = args.threads or 2
+    rows = []
+    for name, estimator_name, embedder, embed_every, use_frames in configs:
+        start = time.perf_counter()
+        model = WindowModel.from_keras(keras_model, embedder=embedder, num_threads=threads)
+        estimator = make_estimator(estimator_name, movenet if estimator_name == "movenet" else None, threads)
+        per_clip = {clip.name: _stream_clip(model, estimator, clip, embed_every, use_frames, args.stride) for clip in clips}
+        totals = np.concatenate([c["totals_ms"] for c in per_clip.values()])
+        stages = {stage: float(np.median([c["stages"][stage]["mean_ms_per_frame"] for c in per_clip.values()
+                                          if stage in c["stages"]])) for stage in ("decode", "pose", "embed", "classify")
+                  if any(stage in c["stages"] for c in per_clip.values())}  # fmt: skip
+        rows.append({"config": name, "estimator": estimator_name, "embedder": embedder, "embed_every": embed_every,
+                     "use_frames": use_frames, "median_ms": round(float(np.median(totals)), 2),
+                     "p95_ms": round(float(np.percentile(totals, 95)), 2), "stage_ms_per_frame": stages,
+                     "per_clip_median_ms": {k: round(float(np.median(c["totals_ms"])), 2) for k, c in per_clip.items()},
+                     "clips": {k: {kk: v for kk, v in c.items() if kk != "totals_ms"} for k, c in per_clip.items()},
+                     "seconds": round(time.perf_counter() - start, 1)})  # fmt: skip
+        print(f"  {name}: median {rows[-1]['median_ms']} ms, p95 {rows[-1]['p95_ms']} ms per frame", flush=True)
+    reference = rows[0]["clips"]
+    for row in rows[1:]:
+        same = [a == b for clip in reference for a, b in zip(reference[clip]["top1"], row["clips"][clip]["top1"])]
+        row["top1_agreement_with_default"] = round(float(np.mean(same)), 4) if same else None
+    table = [[r["config"], f"{r['median_ms']:.1f}", f"{r['p95_ms']:.1f}",
+              *(f"{r['stage_ms_per_frame'].get(s, 0.0):.1f}" for s in ("decode", "pose", "embed", "classify")),
+              "—" if r.get("top1_agreement_with_default") is None else f"{r['top1_agreement_with_default']:.0%}",
+              " / ".join(f"{v:.0f}" for v in r["per_clip_median_ms"].values())] for r in rows]  # fmt: skip
+    markdown = "\n".join([
+        f"#### Streaming: per-frame latency on {len(clips)} real clips ({sum(rows[0]['clips'][c]['frames'] for c in rows[0]['clips'])} "
+        f"frames), stride {args.stride}, {machine.get('cores')} cores", "",
+        _table(["configuration", "median (ms)", "p95 (ms)", "decode", "pose", "embed", "classify",
+                "top-1 as default", "per-clip median (" + ", ".join(c.stem for c in clips) + ")"], table), "",
+        "Stage columns: mean ms per frame (a stage that skips frames costs less than its per-run time).",
+    ])  # fmt: skip
+    return {"suite": "streaming", "machine": machine, "model": str(args.fusion_model), "clips": [c.name for c in clips],
+            "stride": args.stride, "configs": rows}, markdown  # fmt: skip
+
+
 SUITES: dict[str, Callable[[argparse.Namespace, dict], tuple[dict, str]]] = {"cost": suite_cost, "fusion": suite_fusion,
-                                                                             "export": suite_export}
+                                                                             "export": suite_export,
+                                                                             "streaming": suite_streaming}
 """Suite name -> function(args, machine) returning (JSON-ready result, Markdown). Issue #7 adds more here."""
 
 

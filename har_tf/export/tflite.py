@@ -99,6 +99,30 @@ def convert_to_tflite(servable: Servable, quantization: str = "fp32", representa
     return strip_tensor_names(content)
 
 
+def convert_keras_model(model: keras.Model, quantization: str = "fp32") -> bytes:
+    """The ``.tflite`` bytes (batch 1, built-in ops, one ``serving_default`` signature) of any functional
+    Keras model, e.g. a stream's per-frame image embedder. ``fp32``, ``fp16`` or ``int8`` (dynamic range)."""
+    if quantization not in ("fp32", "fp16", "int8"):
+        raise InvalidInputError(f"quantization must be fp32, fp16 or int8 here, got {quantization!r}")
+    specs = [tf.TensorSpec((1, *x.shape[1:]), x.dtype, name=x.name.split(":")[0]) for x in model.inputs]
+    with tempfile.TemporaryDirectory(prefix="har_tf_tflite_") as tmp:
+        archive = keras.export.ExportArchive()
+        archive.track(model)
+        archive.add_endpoint("serving_default", lambda *args: model(list(args), training=False), input_signature=specs)
+        archive.write_out(tmp, verbose=False)
+        converter = tf.lite.TFLiteConverter.from_saved_model(tmp)
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+        if quantization != "fp32":
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        if quantization == "fp16":
+            converter.target_spec.supported_types = [tf.float16]
+        try:
+            content = converter.convert()
+        except Exception as err:  # noqa: BLE001 - the converter raises ConverterError and others
+            raise ExportError(f"TFLite conversion ({quantization}) of {model.name} failed: {type(err).__name__}") from err
+    return strip_tensor_names(content)
+
+
 def _full_integer(converter, representative: dict) -> bytes:
     """int8 weights and activations, calibrated on ``representative``, for every op except those of
     :data:`FLOAT_SCOPES`, which stay float32 (TFLite's selective quantisation)."""

@@ -31,6 +31,9 @@ from har_tf.models.fusion import MultiModalFusionModel
 from har_tf.models.image_encoder import PersonBoxes
 
 
+EMBEDDERS = ("keras", "tflite_fp32", "tflite_fp16", "tflite_int8")
+
+
 class WindowModel:
     """Per-frame ``embed`` and per-window ``classify`` of a trained model (see the module docstring).
 
@@ -89,16 +92,24 @@ class WindowModel:
         return pose[..., : self.pose_shape[-1]]
 
     @classmethod
-    def from_keras(cls, model: keras.Model, layout=None, normalize_mode: str = "sequence") -> WindowModel:
-        """Split a ``.keras`` pose classifier or fusion model (embeddings cached per frame)."""
+    def from_keras(cls, model: keras.Model, layout=None, normalize_mode: str = "sequence", embedder: str = "keras",
+                   num_threads: int | None = None) -> WindowModel:  # fmt: skip
+        """Split a ``.keras`` pose classifier or fusion model (embeddings cached per frame).
+
+        ``embedder``: ``keras`` (exact), or ``tflite_fp32`` / ``tflite_fp16`` / ``tflite_int8``: the
+        per-frame crop + backbone converted to TFLite when the model is opened (some seconds; int8 =
+        dynamic-range weights, the fastest on a CPU) and run by the LiteRT interpreter."""
+        if embedder not in EMBEDDERS:
+            raise InvalidInputError(f"embedder must be one of {EMBEDDERS}, got {embedder!r}")
         servable = make_servable(model, layout, normalize_mode)
         spec = servable.spec
         pose_only = _compiled(servable.pose_only)
         if not isinstance(model, MultiModalFusionModel):
             return cls(spec.class_names, spec.layout, spec.pose_shape, spec.frames_shape[1] if spec.frames_shape else 224,
                        [], None, lambda pose, features: pose_only(pose[None])[0], "keras pose model")  # fmt: skip
-        embedder, head = _fusion_parts(model)
-        embed, classify = _compiled(embedder), _compiled(head)
+        embedder_model, head = _fusion_parts(model)
+        classify = _compiled(head)
+        embed = _compiled(embedder_model) if embedder == "keras" else _tflite(embedder_model, embedder, num_threads)
 
         def classify_fn(pose, features):
             if features is None:
@@ -109,7 +120,7 @@ class WindowModel:
             return embed([frame[None, None], pose[None, None]])[0]
 
         return cls(spec.class_names, spec.layout, spec.pose_shape, spec.frames_shape[1], model.frame_indices, embed_fn,
-                   classify_fn, "keras fusion model, image features cached per frame")  # fmt: skip
+                   classify_fn, f"keras fusion model, image features cached per frame ({embedder} embedder)")  # fmt: skip
 
     @classmethod
     def from_predictor(cls, predictor) -> WindowModel:
@@ -130,15 +141,32 @@ class WindowModel:
 
     @classmethod
     def load(cls, path: str | os.PathLike, layout=None, normalize_mode: str = "sequence",
-             num_threads: int | None = None) -> WindowModel:  # fmt: skip
-        """A ``.keras`` file (embeddings cached per frame) or any export :class:`HARPredictor` opens."""
+             num_threads: int | None = None, embedder: str = "keras") -> WindowModel:  # fmt: skip
+        """A ``.keras`` file (embeddings cached per frame; ``embedder`` as in :meth:`from_keras`) or any
+        export :class:`HARPredictor` opens."""
         if Path(path).suffix == ".keras":
             from har_tf.models.saving import load_keras_model
 
-            return cls.from_keras(load_keras_model(path), layout, normalize_mode)
+            return cls.from_keras(load_keras_model(path), layout, normalize_mode, embedder, num_threads)
         from har_tf.inference.predictor import HARPredictor
 
         return cls.from_predictor(HARPredictor.load(path, device="cpu", layout=layout, num_threads=num_threads))
+
+
+def _tflite(model: keras.Model, embedder: str, num_threads: int | None):
+    """``[frame, pose] -> feature`` through a TFLite conversion of ``model`` (see :meth:`WindowModel.from_keras`)."""
+    from har_tf.export.tflite import TFLiteRunner, convert_keras_model
+
+    runner = TFLiteRunner(convert_keras_model(model, embedder.split("_")[1]), num_threads=num_threads)
+    signature = runner.interpreter.get_signature_runner("serving_default")
+    names = sorted(signature.get_input_details(), key=lambda n: 0 if "frame" in n else 1)
+    (output,) = signature.get_output_details()
+
+    def run(inputs):
+        frame, pose = inputs
+        return signature(**{names[0]: frame, names[1]: np.asarray(pose, np.float32)})[output]
+
+    return run
 
 
 def _compiled(model: keras.Model):

@@ -174,3 +174,13 @@ def test_a_real_clip_through_movenet(shared_dir, fusion_window_model):
     poses = np.stack(seen)
     assert (poses[..., 2].mean(axis=1) > 0.3).mean() > 0.9  # the tai chi person is found in nearly every frame
     assert ((poses[..., 0] >= 0) & (poses[..., 0] <= 340) & (poses[..., 1] >= 0) & (poses[..., 1] <= 256)).all()
+
+
+def test_a_tflite_fp32_embedder_gives_the_same_windows(tiny_fusion_model, fusion_window_model):
+    tflite = WindowModel.from_keras(tiny_fusion_model, embedder="tflite_fp32", num_threads=1)
+    assert "tflite_fp32" in tflite.description
+    exact = [w.probabilities for w in _stream(fusion_window_model, _frames(), stride=3).windows]
+    converted = [w.probabilities for w in _stream(tflite, _frames(), stride=3).windows]
+    np.testing.assert_allclose(np.stack(converted), np.stack(exact), atol=1e-4)
+    with pytest.raises(InvalidInputError, match="embedder must be one of"):
+        WindowModel.from_keras(tiny_fusion_model, embedder="onnx")

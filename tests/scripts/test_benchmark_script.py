@@ -106,3 +106,25 @@ def test_export_suite_reports_every_export(tiny_pose_classifier, tmp_path):
     assert all(r["latency"]["median_ms"] > 0 and r["size_bytes"] > 0 for r in rows)
     assert all(r["parity"]["serving_default"]["num_samples"] == 6 for r in rows[1:])
     assert "| pose | TFLite int8 |" in (out / "benchmark.md").read_text()
+
+
+def test_streaming_suite_quick(tiny_fusion_model, shared_dir, tmp_path):
+    from tests.conftest import shared_file
+
+    movenet = shared_file(shared_dir, "models/movenet_singlepose_lightning_int8.tflite")
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    for name in ("ta_chi.mp4", "clean_and_jerk.mp4"):
+        (videos / name).symlink_to(shared_file(shared_dir, f"data/videos/{name}"))
+    tiny_fusion_model.save(tmp_path / "fusion_model.keras")
+    out = tmp_path / "bench"
+    result = _run("--suite", "streaming", "--fusion-model", str(tmp_path / "fusion_model.keras"), "--videos",
+                  str(videos), "--movenet", str(movenet), "--quick", "--stride", "10", "--out", str(out))  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    configs = json.loads((out / "benchmark.json").read_text())["configs"]
+    assert [c["embedder"] for c in configs] == ["keras", "tflite_fp32"]
+    for config in configs:
+        assert config["median_ms"] > 0 and config["p95_ms"] >= config["median_ms"]
+        assert {c: v["frames"] for c, v in config["clips"].items()} == {"clean_and_jerk.mp4": 300, "ta_chi.mp4": 300}
+    assert configs[1]["top1_agreement_with_default"] >= 0.95  # the TFLite fp32 backbone gives the same features
+    assert "| TFLite fp32 backbone |" in (out / "benchmark.md").read_text()
