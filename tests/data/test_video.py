@@ -66,3 +66,27 @@ def test_letterbox_keeps_the_aspect_and_maps_keypoints_both_ways(width, height):
     np.testing.assert_allclose(box.to_video(mapped)[:2], kp[:2], atol=1e-3)
     with pytest.raises(InvalidInputError, match="expected a frame"):
         box.apply(np.zeros((height + 1, width, 3), np.uint8))
+
+
+def test_a_stream_url_is_read_through_opencv(shared_dir, tmp_path):
+    """A URL source skips the file checks and goes to OpenCV's FFmpeg backend (here a local HTTP server)."""
+    import functools
+    import http.server
+    import threading
+
+    clip = shared_file(shared_dir, "data/videos/exercise.avi")  # read front to back: no HTTP ranges needed
+    (tmp_path / "clip.avi").symlink_to(clip)
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    handler.log_message = lambda *args: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/clip.avi"
+        with VideoReader(url, max_frames=12) as reader:
+            frames = list(reader)
+        assert len(frames) == 12 and frames[0].shape == (288, 384, 3)
+        with pytest.raises(DataFormatError, match="could not open|no decodable"):
+            VideoReader(f"http://127.0.0.1:{server.server_address[1]}/missing.mp4")
+    finally:
+        server.shutdown()
