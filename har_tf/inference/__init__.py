@@ -1,6 +1,6 @@
-"""Inference: HARPredictor (one API over .keras, SavedModel and .tflite) and the TF Serving client.
-
-Pose estimators, streaming recognition and rendering arrive with issue #6.
+"""Inference: HARPredictor (one API over .keras, SavedModel and .tflite), the TF Serving client, pose
+estimators (``pose/``: MoveNet, BlazePose, OpenPose JSON), the streaming recogniser (``streaming``,
+``window_model``), annotated video (``rendering``) and datasets from videos (``extraction``).
 """
 
 from har_tf.inference.predictor import HARPredictor, resolve_device

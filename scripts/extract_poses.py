@@ -1,0 +1,111 @@
+#!/usr/bin/env python
+"""A multimodal dataset NPZ from a folder of videos: poses, clips and RGB frames, for scripts/train.py --data.
+
+    python scripts/extract_poses.py videos/ --out data/haa500.npz --pose-model movenet_singlepose_lightning_int8.tflite
+    python scripts/extract_poses.py videos/ --out data/mine.npz --estimator openpose --openpose-json json/
+    python scripts/train.py --data data/haa500.npz
+
+Videos: ``ROOT/<class>/<clip>.mp4`` (also .avi, .mov, .mkv, .webm ...), or ``ROOT/train/<class>/...``
+and ``ROOT/test/<class>/...`` to keep your own split (otherwise ``--test-fraction`` of each class's
+videos go to test, seeded). Every frame goes through the pose estimator (the main person of each frame);
+clips are windows of ``--num-frames`` frames every ``--stride`` frames, with ``--frames-per-clip``
+letterboxed ``--image-size`` RGB frames each. The output's arrays are listed in har_tf/inference/extraction.py.
+
+MoveNet: ``--pose-model`` is a local ``.tflite`` file (movenet_singlepose_lightning_int8.tflite from Kaggle
+Models / TF Hub ``google/movenet/tfLite/singlepose-lightning``) or a TF Hub handle (downloaded once).
+BlazePose: ``python -m har_tf.inference.pose.blazepose fetch`` once, or ``--pose-model`` its model folder.
+OpenPose: ``--openpose-json DIR`` holds ``DIR/<class>/<clip>/`` folders of per-frame JSON
+(``--write_json`` output of each video; ``<clip>`` is the video's file name without extension).
+
+Resumable: each finished video is kept in ``OUT.parts/``; rerun the same command after an interruption
+and only the missing videos are extracted. Unreadable videos are skipped with a warning and listed in
+``OUT.report.json`` (with per-class counts, clips per split and the frames per second of extraction).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("root", type=Path, help="folder of class folders of videos (ROOT/<class>/<clip>.mp4)")
+    parser.add_argument("--out", type=Path, required=True, help="the dataset NPZ to write, e.g. data/mine.npz")
+    parser.add_argument("--estimator", choices=("movenet", "blazepose", "openpose"), default="movenet",
+                        help="pose source: MoveNet (default) or BlazePose on every frame, or precomputed OpenPose JSON")
+    parser.add_argument("--pose-model", default=None,
+                        help="MoveNet: a .tflite file or TF Hub handle; BlazePose: its model folder (default: the "
+                             "fetched cache)")
+    parser.add_argument("--openpose-json", type=Path, default=None,
+                        help="folder of DIR/<class>/<clip>/ OpenPose JSON folders (--estimator openpose)")
+    parser.add_argument("--layout", default=None, help="convert the poses to this layout (default: the estimator's)")
+    parser.add_argument("--num-frames", type=int, default=30, help="T, pose frames per clip (default 30)")
+    parser.add_argument("--stride", type=int, default=15, help="frames between clip starts (default 15)")
+    parser.add_argument("--frames-per-clip", type=int, default=8, help="F, RGB frames per clip (default 8)")
+    parser.add_argument("--image-size", type=int, default=224, help="side of the square RGB frames (default 224)")
+    parser.add_argument("--test-fraction", type=float, default=0.2, help="videos per class for test (default 0.2)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the train/test split (default 0)")
+    parser.add_argument("--max-frames", type=int, default=None, help="read at most this many frames of each video")
+    parser.add_argument("--jpeg-quality", type=int, default=90, help="JPEG quality of the stored frames (default 90)")
+    parser.add_argument("--no-track", action="store_true",
+                        help="estimate each frame on its own (default: follow the person from frame to frame)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="pose model interpreter threads (default: TFLite's; 1 with --workers)")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="videos extracted side by side in separate processes (default 1)")
+    parser.add_argument("--keep-parts", action="store_true", help="keep OUT.parts/ (per-video results) after success")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    return parser.parse_args(argv)
+
+
+def pose_source(args: argparse.Namespace):
+    """The pose source the arguments name, with a clear error for a missing or misplaced option."""
+    from har_tf.inference.extraction import EstimatorSource, OpenPoseJsonFolders
+    from har_tf.errors import InvalidInputError
+
+    if args.estimator == "openpose":
+        if args.openpose_json is None:
+            raise InvalidInputError("--estimator openpose needs --openpose-json DIR (DIR/<class>/<clip>/ per-frame "
+                                    "OpenPose JSON folders, one per video)")  # fmt: skip
+        return OpenPoseJsonFolders(args.openpose_json)
+    if args.openpose_json is not None:
+        raise InvalidInputError("--openpose-json is for --estimator openpose")
+    if args.estimator == "movenet" and args.pose_model is None:
+        raise InvalidInputError("--estimator movenet needs --pose-model: a local MoveNet .tflite file "
+                                "(movenet_singlepose_lightning_int8.tflite from Kaggle Models / TF Hub "
+                                "google/movenet/tfLite/singlepose-lightning) or a TF Hub handle")  # fmt: skip
+    threads = 1 if args.threads is None and args.workers > 1 else args.threads
+    source = EstimatorSource(args.estimator, args.pose_model, num_threads=threads, track=not args.no_track)
+    source.load()  # a wrong model file fails now, not once per video
+    return source
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    from tqdm.auto import tqdm
+
+    from har_tf.inference.extraction import ExtractionConfig, extract_dataset, summary_lines
+
+    config = ExtractionConfig(num_frames=args.num_frames, stride=args.stride, frames_per_clip=args.frames_per_clip,
+                              image_size=args.image_size, test_fraction=args.test_fraction, seed=args.seed,
+                              max_frames=args.max_frames, layout=args.layout,
+                              jpeg_quality=args.jpeg_quality)  # fmt: skip
+    source = pose_source(args)
+
+    def warn(line: str) -> None:
+        tqdm.write(f"warning: {line}", file=sys.stderr)
+
+    result = extract_dataset(args.root, args.out, source, config, workers=args.workers, keep_parts=args.keep_parts,
+                             progress=not args.quiet, warn=warn)  # fmt: skip
+    print(result.dataset.summary())
+    print("\n".join(summary_lines(result.report)))
+    print(f"wrote {result.path} and {result.report_path}")
+    return 0
+
+
+if __name__ == "__main__":
+    from har_tf.cli import run_cli
+
+    run_cli(main)
