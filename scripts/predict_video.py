@@ -103,6 +103,7 @@ def main(argv=None) -> int:
         "num_frames": model.num_frames, "stride": args.stride, "smoothing": args.smoothing,
         "embed_every": args.embed_every, "classes": list(model.class_names),
         "windows": [w.to_dict(args.top_k) for w in windows],
+        "windows_without_person": recogniser.empty_windows,
         "latency_ms": recogniser.latency.summary(skip=min(10, max(recogniser.frames_seen - 1, 0))),
     }  # fmt: skip
     if args.json is not None:

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
+from har_tf.data.checks import check_frames_batch, check_pose_batch
 from har_tf.errors import DataFormatError, InvalidInputError, MissingFileError
 from har_tf.export.parity import keras_probabilities
 from har_tf.export.saved_model import read_export_info, run_signature, versions
@@ -145,26 +146,12 @@ class HARPredictor:
         return self.spec.frames_shape is not None
 
     def _inputs(self, pose, frames) -> tuple[dict, bool]:
-        pose = np.asarray(pose, np.float32)
-        single = pose.ndim == len(self.spec.pose_shape)
-        pose = pose[None] if single else pose
-        if pose.shape[1:] != self.spec.pose_shape:
-            raise InvalidInputError(f"pose must be float32 (N, {', '.join(map(str, self.spec.pose_shape))}) or one "
-                                    f"clip {self.spec.pose_shape}, in pixels; got {np.shape(pose)}")  # fmt: skip
+        pose, single = check_pose_batch(pose, self.spec.pose_shape)
         samples = {"pose": pose}
         if frames is not None:
             if not self.takes_frames:
                 raise InvalidInputError("this is a pose-only model: it takes no frames (pass frames=None)")
-            frames = np.asarray(frames)
-            frames = frames[None] if single else frames
-            if frames.shape[1:] != self.spec.frames_shape or len(frames) != len(pose):
-                raise InvalidInputError(f"frames must be uint8 (N, {', '.join(map(str, self.spec.frames_shape))}) with "
-                                        f"N = {len(pose)}, got {frames.shape}")  # fmt: skip
-            if frames.dtype != np.uint8:
-                if frames.min(initial=0) < 0 or frames.max(initial=0) > 255:
-                    raise InvalidInputError("frames must be RGB pixels in [0, 255] (uint8)")
-                frames = frames.astype(np.uint8)
-            samples["frames"] = frames
+            samples["frames"] = check_frames_batch(frames, self.spec.frames_shape, len(pose), single)
         return samples, single
 
     def predict_proba(self, pose, frames=None) -> np.ndarray:

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from har_tf.data.checks import check_pose_batch
 from har_tf.errors import HARError, InvalidInputError
 from har_tf.export.saved_model import read_export_info, versions
 from har_tf.inference.results import ClassScores, above_threshold, top_k
@@ -59,9 +60,9 @@ class ServingClient:
 
     @staticmethod
     def _batch(pose, frames) -> tuple[np.ndarray, np.ndarray | None]:
-        pose = np.asarray(pose, np.float32)
-        if pose.ndim != 4:
-            raise InvalidInputError(f"pose must be a batch (N, T, J, C), got shape {pose.shape}")
+        if np.ndim(pose) != 4:
+            raise InvalidInputError(f"pose must be a batch (N, T, J, C), got shape {np.shape(pose)}")
+        pose, _ = check_pose_batch(pose)
         if frames is not None:
             frames = np.asarray(frames)
             if frames.ndim != 5 or len(frames) != len(pose):
@@ -117,7 +118,10 @@ class ServingClient:
             return np.asarray(out["probabilities"] if isinstance(out, dict) else out, np.float32)
         raise ServingError(f"unexpected REST response (no 'predictions' or 'outputs'): {str(response)[:200]}")
 
-    def _post(self, body: dict) -> dict:
+    def post(self, body: dict) -> dict:
+        """Send a REST request body (your own, or :meth:`rest_body`'s) and return TF Serving's JSON answer;
+        :class:`ServingError` with TF Serving's own message when it refuses the request (e.g. wrong input
+        names) or cannot be reached."""
         import requests
 
         try:
@@ -153,7 +157,7 @@ class ServingClient:
             raise InvalidInputError(f"protocol must be one of {PROTOCOLS}, got {protocol!r}")
         if protocol == "grpc":
             return self._grpc(self.grpc_request(pose, frames))
-        return self.parse_rest_response(self._post(self.rest_body(pose, frames, request_format)))
+        return self.parse_rest_response(self.post(self.rest_body(pose, frames, request_format)))
 
     def _names(self, k: int) -> tuple[str, ...]:
         return self.class_names if self.class_names is not None else tuple(str(i) for i in range(k))

@@ -15,7 +15,8 @@ offline on those T poses and frames. Options: ``smoothing`` (an exponential movi
 probabilities over windows, 0 = none) and ``embed_every`` (embed only every k-th frame and let a window
 use the latest embedded frame at or before each position it needs: k times fewer backbone runs, an
 approximation). A stream shorter than T frames gets one window from :meth:`StreamingRecognizer.flush`,
-its poses padded with missing frames and its last frame repeated for the image branch.
+its poses padded with missing frames and its last frame repeated for the image branch. A window in
+which nobody was found in any frame is not classified: its start frame goes to ``empty_windows``.
 """
 
 from __future__ import annotations
@@ -142,7 +143,7 @@ class StreamingRecognizer:
         self._letterbox: Letterbox | None = None
         self._smoothed: np.ndarray | None = None
         self._last_square: tuple[int, np.ndarray, np.ndarray] | None = None
-        self.frames_seen, self.windows = 0, []
+        self.frames_seen, self.windows, self.empty_windows = 0, [], []
         self.estimator.reset()
 
     # --- one frame ---------------------------------------------------------------------------------
@@ -179,7 +180,7 @@ class StreamingRecognizer:
 
     def flush(self) -> WindowResult | None:
         """For a stream that ended before T frames: one window over what came (see the module docstring)."""
-        if self.windows or self.frames_seen == 0:
+        if self.windows or self.empty_windows or self.frames_seen == 0:
             return None
         while len(self._poses) < self.model.num_frames:
             self._poses.append(np.zeros_like(self._poses[-1]))
@@ -201,9 +202,12 @@ class StreamingRecognizer:
                 return self._embeddings[n]
         raise InvalidInputError(f"no embedded frame at or before frame {position}")
 
-    def _classify(self, start: int, padded: bool) -> WindowResult:
+    def _classify(self, start: int, padded: bool) -> WindowResult | None:
         began = time.perf_counter()
         poses = np.stack(self._poses)
+        if not (poses[..., 2] > 0).any():  # nobody in any of the T frames: nothing to classify
+            self.empty_windows.append(start)
+            return None
         features = None
         if self.use_frames:
             last = self.frames_seen - 1

@@ -147,17 +147,12 @@ class MultiModalFusionModel(keras.Model):
     def predict_proba(self, pose, frames=None, batch_size: int = 64) -> np.ndarray:
         """Class probabilities ``(N, K)`` for raw poses ``(N, T, J, C)`` in pixels: fused when ``frames``
         (uint8 ``(N, F, H, W, 3)``) are given, the pose branch's own otherwise."""
-        pose = np.asarray(pose, np.float32)
-        if pose.shape[1:] != tuple(self.pose_backbone.input_shape[1:]):
-            raise InvalidInputError(f"pose must be (N, {', '.join(map(str, self.pose_backbone.input_shape[1:]))}), "
-                                    f"got {pose.shape}")  # fmt: skip
+        from har_tf.data.checks import check_frames_batch, check_pose_batch
+
+        pose, _ = check_pose_batch(pose, tuple(self.pose_backbone.input_shape[1:]))
         if frames is None:
             return self.pose_only_model().predict(pose, batch_size=batch_size, verbose=0)
-        frames = np.asarray(frames)
-        expected = tuple(self.input["frames"].shape[1:])
-        if frames.shape[1:] != expected or len(frames) != len(pose):
-            raise InvalidInputError(f"frames must be uint8 (N, F, H, W, 3) = (N, {', '.join(map(str, expected))}) "
-                                    f"with N = {len(pose)}, got {frames.shape}")  # fmt: skip
+        frames = check_frames_batch(frames, tuple(self.input["frames"].shape[1:]), len(pose), single=False)
         out = self.predict({"pose": pose, "frames": frames.astype(np.uint8)}, batch_size=batch_size, verbose=0)
         return out["probabilities"]
 

@@ -97,11 +97,11 @@ class TrainConfig(DictConfig):
             (isinstance(self.epochs, int) and self.epochs >= 1, f"epochs must be a positive integer, got {self.epochs!r}"),
             (isinstance(self.batch_size, int) and self.batch_size >= 1, f"batch_size must be a positive integer, got {self.batch_size!r}"),
             (isinstance(self.num_frames, int) and self.num_frames >= 2, f"num_frames must be an integer >= 2, got {self.num_frames!r}"),
-            (0 < float(self.learning_rate) < 1, f"learning_rate must be in (0, 1), got {self.learning_rate!r}"),
-            (0 <= float(self.label_smoothing) < 1, f"label_smoothing must be in [0, 1), got {self.label_smoothing!r}"),
-            (0 <= float(self.val_fraction) < 1, f"val_fraction must be in [0, 1), got {self.val_fraction!r}"),
-            (self.time_budget_minutes is None or float(self.time_budget_minutes) > 0,
-             f"time_budget_minutes must be positive, got {self.time_budget_minutes!r}"),
+            (0 < _number(self.learning_rate) < 1, f"learning_rate must be a number in (0, 1), got {self.learning_rate!r}"),
+            (0 <= _number(self.label_smoothing) < 1, f"label_smoothing must be a number in [0, 1), got {self.label_smoothing!r}"),
+            (0 <= _number(self.val_fraction) < 1, f"val_fraction must be a number in [0, 1), got {self.val_fraction!r}"),
+            (self.time_budget_minutes is None or _number(self.time_budget_minutes) > 0,
+             f"time_budget_minutes must be a positive number, got {self.time_budget_minutes!r}"),
             (self.class_weights in ("auto", "none"), f"class_weights must be auto or none, got {self.class_weights!r}"),
             (self.image_crop in ("hands", "person", "none"), f"image_crop must be hands, person or none, got {self.image_crop!r}"),
             (self.fusion in ("concat", "gated"), f"fusion must be concat or gated, got {self.fusion!r}"),
@@ -109,8 +109,9 @@ class TrainConfig(DictConfig):
             (isinstance(self.fusion_epochs, int) and self.fusion_epochs >= 1, f"fusion_epochs must be a positive integer, got {self.fusion_epochs!r}"),
             (isinstance(self.fusion_freeze_epochs, int) and self.fusion_freeze_epochs >= 0,
              f"fusion_freeze_epochs must be an integer >= 0, got {self.fusion_freeze_epochs!r}"),
-            (0 < float(self.fusion_learning_rate) < 1, f"fusion_learning_rate must be in (0, 1), got {self.fusion_learning_rate!r}"),
-            (0 <= float(self.finetune_lr_scale) <= 1, f"finetune_lr_scale must be in [0, 1], got {self.finetune_lr_scale!r}"),
+            (0 < _number(self.fusion_learning_rate) < 1,
+             f"fusion_learning_rate must be a number in (0, 1), got {self.fusion_learning_rate!r}"),
+            (0 <= _number(self.finetune_lr_scale) <= 1, f"finetune_lr_scale must be a number in [0, 1], got {self.finetune_lr_scale!r}"),
             (self.image_size is None or (isinstance(self.image_size, int) and self.image_size >= 32),
              f"image_size must be an integer >= 32 or null, got {self.image_size!r}"),
         ]  # fmt: skip
@@ -123,6 +124,16 @@ class TrainConfig(DictConfig):
 
     def augment_config(self) -> AugmentConfig:
         return AugmentConfig.from_dict(dict(self.augment))
+
+
+def _number(value) -> float:
+    """``value`` as a float, or NaN (which fails every range check) when it is not a number."""
+    if isinstance(value, bool):
+        return float("nan")
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return float("nan")
 
 
 def load_train_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> TrainConfig:

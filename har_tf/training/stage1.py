@@ -204,6 +204,13 @@ def check_model_matches(model: keras.Model, dataset: PoseDataset) -> None:
             f"the model expects poses with J={joints} joints and C={channels} channels, but the data has "
             f"J={dataset.layout.num_joints} ({dataset.layout.name}) and C={dataset.num_channels}"
         )
+    recorded = getattr(getattr(model, "backbone", model), "layout", None)
+    if recorded is not None:
+        name = recorded.get("name") if isinstance(recorded, dict) else str(recorded)
+        if name not in (None, "custom") and name != dataset.layout.name:
+            raise InvalidInputError(f"the model was trained on poses of joint layout {name!r} but the data's is "
+                                    f"{dataset.layout.name!r}: convert the poses (har_tf.convert_pose) or train a "
+                                    "stage-1 model on this layout")  # fmt: skip
     names = getattr(model, "class_names", None)
     if names is not None and list(names) != list(dataset.class_names):
         raise InvalidInputError(f"the model's classes {names} differ from the data's {list(dataset.class_names)}")

@@ -73,7 +73,7 @@ def test_a_pose_classifier_takes_raw_pixel_poses(tiny_pose_classifier, tmp_path)
 def test_bad_inputs_and_paths_get_clear_errors(fusion_files, tmp_path):
     predictor = HARPredictor.load(fusion_files["tflite"])
     inputs = export_inputs(n=2)
-    with pytest.raises(InvalidInputError, match=r"pose must be float32 \(N, 8, 17, 3\)"):
+    with pytest.raises(InvalidInputError, match=r"pose has T = 5 frames but the model takes T = 8"):
         predictor.predict_proba(inputs["pose"][:, :5])
     with pytest.raises(InvalidInputError, match="frames must be uint8"):
         predictor.predict_proba(inputs["pose"], inputs["frames"][:1])

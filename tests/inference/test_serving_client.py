@@ -124,3 +124,12 @@ def test_a_real_tensorflow_model_server(exported, tmp_path):
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+def test_a_request_with_the_wrong_input_names_gets_the_servers_message(server):
+    _, (rest_port, _) = server
+    client = ServingClient("har", rest_port=rest_port)
+    pose = export_inputs(n=1, seed=2)["pose"]
+    with pytest.raises(ServingError, match=r"HTTP 400: .*takes inputs \['pose'\], got \['keypoints'\]"):
+        client.post({"signature_name": "pose_only", "instances": [{"keypoints": pose[0].tolist()}]})
+    assert "predictions" in client.post(client.rest_body(pose))

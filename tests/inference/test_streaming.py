@@ -184,3 +184,15 @@ def test_a_tflite_fp32_embedder_gives_the_same_windows(tiny_fusion_model, fusion
     np.testing.assert_allclose(np.stack(converted), np.stack(exact), atol=1e-4)
     with pytest.raises(InvalidInputError, match="embedder must be one of"):
         WindowModel.from_keras(tiny_fusion_model, embedder="onnx")
+
+
+def test_windows_with_nobody_in_them_are_listed_not_classified(fusion_window_model):
+    class Nobody(ScriptedEstimator):
+        def estimate(self, frame):
+            return np.zeros((0, 17, 3), np.float32)
+
+    recogniser = StreamingRecognizer(fusion_window_model, Nobody(), stride=4)
+    results = [recogniser.push(frame) for frame in _frames(count=16)]
+    assert recogniser.windows == [] and recogniser.empty_windows == [0, 4, 8]
+    assert all(r.window is None and (r.pose == 0).all() for r in results)
+    assert recogniser.flush() is None
