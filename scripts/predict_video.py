@@ -75,11 +75,13 @@ def main(argv=None) -> int:
         writer = AnnotatedVideoWriter(args.out, recogniser.fps, first_frame.shape[1], first_frame.shape[0])
     total = None if args.max_frames is None else args.max_frames
     progress = tqdm(total=total, unit="frame", disable=args.quiet or not sys.stderr.isatty(), desc="frames")
-    current = None
+    current, windows = None, []
     started = time.perf_counter()
     try:
         for frame, result in _chain(first_frame, first, frames):
             current = result.window or current
+            if result.window is not None:
+                windows.append(result.window)
             if writer is not None:
                 start = time.perf_counter()
                 scores = None if current is None else current.top(min(3, args.top_k))
@@ -96,7 +98,8 @@ def main(argv=None) -> int:
     seconds = time.perf_counter() - started
     if writer is not None:
         writer.close()
-    windows = recogniser.windows
+    if recogniser.windows and recogniser.windows[-1].padded:  # a short video's one window, from flush()
+        windows.append(recogniser.windows[-1])
     timeline = {
         "video": str(args.video), "model": str(args.model), "model_kind": model.description,
         "estimator": args.estimator, "frames": recogniser.frames_seen, "fps": recogniser.fps,

@@ -17,6 +17,9 @@ use the latest embedded frame at or before each position it needs: k times fewer
 approximation). A stream shorter than T frames gets one window from :meth:`StreamingRecognizer.flush`,
 its poses padded with missing frames and its last frame repeated for the image branch. A window in
 which nobody was found in any frame is not classified: its start frame goes to ``empty_windows``.
+Memory stays bounded on an endless stream: T poses, the embeddings still needed, and the last
+``history`` windows (``windows``) and latency records; :meth:`StreamingRecognizer.frames` yields every
+window as it comes for callers who keep the whole timeline.
 """
 
 from __future__ import annotations
@@ -75,12 +78,18 @@ class FrameResult:
 
 class LatencyRecorder:
     """Seconds per frame for each stage (decode, pose, embed, classify, render); a stage that did not run
-    for a frame counts 0 in the per-frame total and is left out of its own statistics."""
+    for a frame counts 0 in the per-frame total and is left out of its own statistics. Keeps the last
+    ``max_frames`` frames (memory stays bounded on an endless stream)."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_frames: int = 100_000) -> None:
         self.frames: list[dict[str, float]] = []
+        self.max_frames, self.dropped = int(max_frames), 0
 
     def start_frame(self) -> None:
+        if len(self.frames) >= self.max_frames:
+            half = len(self.frames) // 2
+            del self.frames[:half]
+            self.dropped += half
         self.frames.append({})
 
     def add(self, stage: str, seconds: float) -> None:
@@ -91,7 +100,7 @@ class LatencyRecorder:
     def summary(self, skip: int = 0) -> dict:
         """``{stage: {"runs", "median_ms", "p95_ms", "mean_ms_per_frame"}, "total": ...}`` over the frames
         after the first ``skip`` (warm-up)."""
-        frames = self.frames[skip:]
+        frames = self.frames[max(skip - self.dropped, 0):]
         out = {}
         for stage in (*STAGES, "total"):
             values = np.array([sum(f.values()) if stage == "total" else f[stage] for f in frames
@@ -105,7 +114,7 @@ class LatencyRecorder:
     def report(self, skip: int = 0) -> str:
         """A small table: each stage's median and 95th percentile per run, and its mean cost per frame."""
         summary = self.summary(skip)
-        lines = [f"latency over {len(self.frames) - skip} frames (ms)", f"{'stage':<10}{'runs':>7}{'median':>9}"
+        lines = [f"latency over {len(self.frames) - max(skip - self.dropped, 0)} frames (ms)", f"{'stage':<10}{'runs':>7}{'median':>9}"
                  f"{'p95':>9}{'per frame':>11}"]  # fmt: skip
         for stage, s in summary.items():
             lines.append(f"{stage:<10}{s['runs']:>7}{s['median_ms']:>9.2f}{s['p95_ms']:>9.2f}{s['mean_ms_per_frame']:>11.2f}")
@@ -116,7 +125,7 @@ class StreamingRecognizer:
     """Windowed action recognition over a stream of RGB frames (see the module docstring)."""
 
     def __init__(self, model: WindowModel, estimator: PoseEstimator, stride: int = 5, smoothing: float = 0.0,
-                 embed_every: int = 1, fps: float = 30.0, use_frames: bool = True):  # fmt: skip
+                 embed_every: int = 1, fps: float = 30.0, use_frames: bool = True, history: int = 10_000):  # fmt: skip
         if not isinstance(stride, (int, np.integer)) or stride < 1:
             raise InvalidInputError(f"stride must be a positive number of frames, got {stride!r}")
         if not 0.0 <= float(smoothing) < 1.0:
@@ -126,6 +135,7 @@ class StreamingRecognizer:
         self.model, self.estimator = model, estimator
         self.stride, self.smoothing, self.embed_every = int(stride), float(smoothing), int(embed_every)
         self.fps = float(fps) if fps and fps > 0 else 30.0
+        self.history = int(history)
         self.use_frames = bool(use_frames) and model.takes_frames
         self._convert = get_layout(estimator.layout).name != get_layout(model.layout).name
         if self._convert:  # fail now, not at the first frame, when the layouts cannot be converted
@@ -175,7 +185,7 @@ class StreamingRecognizer:
         T = self.model.num_frames
         if n >= T - 1 and (n - (T - 1)) % self.stride == 0:
             window = self._classify(n - T + 1, padded=False)
-        self._forget(n - T - self.embed_every)
+        self._forget(n - T + 3 - self.embed_every)  # what the next window (start n - T + 2) may still use
         return FrameResult(n, person, window)
 
     def flush(self) -> WindowResult | None:
@@ -207,6 +217,8 @@ class StreamingRecognizer:
         poses = np.stack(self._poses)
         if not (poses[..., 2] > 0).any():  # nobody in any of the T frames: nothing to classify
             self.empty_windows.append(start)
+            if len(self.empty_windows) > self.history:
+                del self.empty_windows[: len(self.empty_windows) - self.history]
             return None
         features = None
         if self.use_frames:
@@ -220,6 +232,8 @@ class StreamingRecognizer:
         window = WindowResult(start, end, start / self.fps, (end + 1) / self.fps, probabilities,
                               self.model.class_names, padded)  # fmt: skip
         self.windows.append(window)
+        if len(self.windows) > self.history:
+            del self.windows[: len(self.windows) - self.history]
         self.latency.add("classify", time.perf_counter() - began)
         return window
 

@@ -196,3 +196,20 @@ def test_windows_with_nobody_in_them_are_listed_not_classified(fusion_window_mod
     assert recogniser.windows == [] and recogniser.empty_windows == [0, 4, 8]
     assert all(r.window is None and (r.pose == 0).all() for r in results)
     assert recogniser.flush() is None
+
+
+def test_memory_stays_bounded_on_a_long_stream(fusion_window_model):
+    from har_tf.inference.streaming import LatencyRecorder
+
+    recogniser = StreamingRecognizer(fusion_window_model, ScriptedEstimator(), stride=1, history=5)
+    sizes = []
+    for frame in _frames(count=60):
+        recogniser.push(frame)
+        sizes.append(len(recogniser._embeddings))
+    assert len(recogniser.windows) == 5 and recogniser.windows[-1].end_frame == 59
+    assert max(sizes) <= EXPORT_T and len(recogniser._poses) == EXPORT_T
+    latency = LatencyRecorder(max_frames=10)
+    for _ in range(25):
+        latency.start_frame()
+        latency.add("pose", 0.001)
+    assert len(latency.frames) <= 10 and latency.dropped == 15 and latency.summary(skip=3)["pose"]["runs"] == 10
