@@ -10,10 +10,13 @@
 Writes into ``--out`` (default ``saved_models/<run>``): ``data_summary.json``, ``data_preview.png``
 (stage ``data``); for stage ``pose``: ``pose_model.keras``, ``metrics.json``, ``config.json``,
 ``training_curves.png``, ``confusion_matrix.png``, ``classification_report.txt``, ``predictions.csv``
-(rerunning the same command after an interruption resumes stage 1 from the last finished epoch); for
-stage ``fusion``: ``fusion_model.keras``, ``fusion/`` and ``image_only/`` (metrics.json and plots
-each), ``summary.json`` and ``summary.md`` (pose-only, image-only and fused side by side). Stage 2
-runs when the data has RGB frames (the synthetic data does); the frame features are cached.
+; for stage ``fusion``: ``fusion_model.keras``, ``fusion/`` and ``image_only/`` (metrics.json and
+plots each), ``summary.json`` and ``summary.md`` (pose-only, image-only and fused side by side). Stage
+2 runs when the data has RGB frames (the synthetic data does); the frame features are cached.
+
+Interrupted (a crash, a kill)? Rerun the same command with the same ``--out``: stage 1 resumes from
+its last finished epoch (BackupAndRestore), a finished stage 1 is kept, and stage 2 resumes its
+frozen or fine-tuning phase from the last finished epoch.
 """
 
 from __future__ import annotations
@@ -79,6 +82,18 @@ def summarise_data(dataset, origin: dict, out: Path, check: bool, seconds: float
     print(f"wrote {out / 'data_summary.json'} and {out / 'data_preview.png'}")
 
 
+def stage1_finished(out: Path, config) -> bool:
+    """Did an earlier run of the same command finish stage 1 in ``out``? (Its model, metrics and config are
+    there, with the same settings, and no interrupted-training backup is left.) Then a rerun goes on with
+    stage 2 instead of training stage 1 again: rerunning a killed main job resumes it."""
+    files = [out / "pose_model.keras", out / "metrics.json", out / "config.json"]
+    if not all(f.is_file() for f in files) or (out / "backup").exists():
+        return False
+    saved = json.loads((out / "config.json").read_text())
+    saved.pop("resolved_sampling", None)
+    return saved == json.loads(json.dumps(config.to_dict()))
+
+
 def run_stage2(config, dataset, out: Path, pose_model_path: Path, cache_dir, pose_metrics) -> None:
     from har_tf.errors import MissingFileError
     from har_tf.models.saving import load_keras_model
@@ -118,7 +133,10 @@ def main(argv=None) -> int:
     if args.stage in ("all", "data"):
         summarise_data(dataset, origin, out, not args.no_check, time.perf_counter() - start)
     metrics = None
-    if args.stage in ("all", "pose"):
+    if args.stage == "all" and stage1_finished(out, config):
+        metrics = json.loads((out / "metrics.json").read_text())
+        print(f"stage 1 had finished in {out} (same settings): kept; delete {out / 'metrics.json'} to train it again")
+    elif args.stage in ("all", "pose"):
         metrics = train_stage1(config, out, dataset=dataset)
         print(f"stage 1 ({config.model}): test accuracy {metrics['accuracy']:.1%}, macro-F1 {metrics['macro_f1']:.3f}, "
               f"{metrics['parameters']:,} parameters, {metrics['training_seconds']:.0f} s of training")  # fmt: skip

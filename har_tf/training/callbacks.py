@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import time
 
 import keras
@@ -50,3 +51,23 @@ class EpochTimes(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         self.seconds.append(time.perf_counter() - self._start)
+
+
+class SafeBackupAndRestore(keras.callbacks.BackupAndRestore):
+    """``BackupAndRestore`` that survives a kill in the middle of its own save.
+
+    It keeps the two latest states (``double_checkpoint``): when the newest weights file was cut short
+    by the kill, the previous one is restored. When no readable state is left (a kill during the very
+    first save), it says so and trains from the start instead of failing.
+    """
+
+    def __init__(self, backup_dir: str):
+        super().__init__(backup_dir, double_checkpoint=True)
+
+    def on_train_begin(self, logs=None):
+        try:
+            super().on_train_begin(logs)
+        except OSError as err:
+            print(f"warning: the training backup in {self.backup_dir} is unreadable ({err}); training from the start",
+                  flush=True)  # fmt: skip
+            shutil.rmtree(self.backup_dir, ignore_errors=True)

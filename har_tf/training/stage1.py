@@ -27,7 +27,7 @@ from har_tf.errors import InvalidInputError
 from har_tf.models.baselines import FullAttentionTransformer, LSTMLite
 from har_tf.models.classifier import PoseClassifier
 from har_tf.models.pose_former import PoseFormerFactorized, stream_parents
-from har_tf.training.callbacks import TimeBudget
+from har_tf.training.callbacks import SafeBackupAndRestore, TimeBudget
 from har_tf.training.config import TrainConfig
 from har_tf.training.evaluation import evaluate_classifier, write_evaluation
 from har_tf.training.reports import plot_training_curves
@@ -160,7 +160,7 @@ def train_stage1(config: TrainConfig, out_dir: str | Path, dataset: PoseDataset 
                                       restore_best_weights=True),  # fmt: skip
     ] if val is not None else [keras.callbacks.ModelCheckpoint(str(out / "pose_model.keras"))]
     callbacks = [
-        keras.callbacks.BackupAndRestore(str(out / "backup")),
+        SafeBackupAndRestore(str(out / "backup")),
         *selection,
         keras.callbacks.CSVLogger(str(out / "history.csv"), append=True),
         keras.callbacks.TensorBoard(str(out / "logs"), write_graph=False),

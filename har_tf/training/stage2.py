@@ -27,11 +27,11 @@ from har_tf.data.feature_cache import cached_frame_features, frames_per_clip
 from har_tf.data.pipeline import make_pose_dataset
 from har_tf.data.pose_npz import PoseDataset
 from har_tf.errors import InvalidInputError
-from har_tf.io import save_keras_atomic
+from har_tf.io import save_keras_atomic, save_weights_atomic
 from har_tf.models.classifier import PoseClassifier
 from har_tf.models.fusion import MultiModalFusionModel, image_only_classifier
 from har_tf.models.image_encoder import FrameEncoder, crop_boxes_layer
-from har_tf.training.callbacks import EpochTimes
+from har_tf.training.callbacks import EpochTimes, SafeBackupAndRestore
 from har_tf.training.config import TrainConfig
 from har_tf.training.evaluation import write_evaluation
 from har_tf.training.metrics import classification_metrics, group_accuracy
@@ -161,29 +161,43 @@ def train_stage2(config: TrainConfig, out_dir: str | Path, dataset: PoseDataset,
     train = pipeline("train", training=True)
     val = pipeline("val") if "val" in splits else None
     steps = int(np.ceil(len(splits["train"][1]) / config.batch_size))
-    (out / "fusion").mkdir(exist_ok=True)
-    history_csv = out / "fusion" / "history.csv"
-    history_csv.unlink(missing_ok=True)
+    fusion_dir = out / "fusion"
+    fusion_dir.mkdir(exist_ok=True)
+    # Resuming after a kill: each phase keeps a BackupAndRestore folder, and the end of the frozen phase
+    # is marked by its weights, so a rerun of the same command goes on where the last one stopped.
+    marker, backups = fusion_dir / "frozen_phase.weights.h5", [fusion_dir / "backup_frozen", fusion_dir / "backup_finetune"]
+    resuming = marker.is_file() or any(b.exists() for b in backups)
+    history_csv = fusion_dir / "history.csv"
+    if not resuming:
+        history_csv.unlink(missing_ok=True)
+    else:
+        print(f"stage 2: resuming the interrupted run in {fusion_dir}", flush=True)
     timer = EpochTimes()
     callbacks = [keras.callbacks.CSVLogger(str(history_csv), append=True),
-                 keras.callbacks.TensorBoard(str(out / "fusion" / "logs"), write_graph=False), timer]  # fmt: skip
+                 keras.callbacks.TensorBoard(str(fusion_dir / "logs"), write_graph=False), timer]  # fmt: skip
     print(f"stage 2: {config.fusion} fusion, {config.fusion_epochs} epochs ({min(config.fusion_freeze_epochs, config.fusion_epochs)} with the "
           f"pose encoder frozen), {fusion.count_params():,} parameters "
           f"({sum(int(np.prod(w.shape)) for w in head.trainable_weights):,} trainable)", flush=True)  # fmt: skip
     fit_start = time.perf_counter()
     frozen = min(config.fusion_freeze_epochs, config.fusion_epochs)
-    if frozen:
+    if frozen and marker.is_file():
+        head.load_weights(marker)
+        print("  the frozen phase had finished: its weights are restored", flush=True)
+    elif frozen:
         fusion.pose_backbone.trainable = False
         _compile(head, config, config.fusion_learning_rate, frozen * steps)
-        head.fit(train, validation_data=val, epochs=frozen, callbacks=callbacks, verbose=verbose)
+        head.fit(train, validation_data=val, epochs=frozen, verbose=verbose,
+                 callbacks=[*callbacks, SafeBackupAndRestore(str(backups[0]))])  # fmt: skip
+        save_weights_atomic(head, marker)
     if config.fusion_epochs > frozen:
         fusion.pose_backbone.trainable = True
         _compile(head, config, config.fusion_learning_rate * (config.finetune_lr_scale if frozen else 1.0),
                  (config.fusion_epochs - frozen) * steps)  # fmt: skip
-        head.fit(train, validation_data=val, initial_epoch=frozen, epochs=config.fusion_epochs, callbacks=callbacks,
-                 verbose=verbose)  # fmt: skip
+        head.fit(train, validation_data=val, initial_epoch=frozen, epochs=config.fusion_epochs, verbose=verbose,
+                 callbacks=[*callbacks, SafeBackupAndRestore(str(backups[1]))])  # fmt: skip
     fit_seconds = time.perf_counter() - fit_start
     save_keras_atomic(fusion, out / "fusion_model.keras")
+    marker.unlink(missing_ok=True)
     plot_training_curves(history_csv, out / "fusion" / "training_curves.png")
 
     x_test, y_test = splits["test"]
