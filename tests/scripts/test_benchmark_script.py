@@ -1,4 +1,4 @@
-"""scripts/benchmark.py: the cost suite end to end (micro preset, quick), and one-line errors."""
+"""scripts/benchmark.py: the all-in-one run and each suite end to end (quick settings), and one-line errors."""
 
 from __future__ import annotations
 
@@ -9,8 +9,7 @@ import re
 import pytest
 
 from har_tf.errors import InvalidInputError
-from tests.conftest import REPO_ROOT, run_script
-
+from tests.conftest import REPO_ROOT, SHARED_DIR, run_script
 
 
 def _run(*args: str):
@@ -62,10 +61,17 @@ def test_bad_arguments_are_one_line_errors(tmp_path):
     for args, message in ((["--suite", "cost", "--runs", "0"], "--runs must be"),
                           (["--suite", "cost", "--preset", "huge"], "unknown preset 'huge'"),
                           (["--suite", "cost", "--max-seconds", "0"], "--max-seconds must be"),
-                          ([], "the following arguments are required: --suite")):  # fmt: skip
+                          (["--quick", "--full"], "--quick and --full exclude each other"),
+                          (["--suite", "cost", "--full"], "--full applies to the all-in-one run"),
+                          (["--stride", "0"], "--stride must be")):  # fmt: skip
         with pytest.raises(InvalidInputError, match=re.escape(message)):
             script.parse_args([*args, *out])
-    assert set(script.SUITES) >= {"cost"}
+    with pytest.raises(InvalidInputError, match=re.escape("the following arguments are required: --out")):
+        script.parse_args([])
+    assert set(script.SUITES) >= {"all", "cost", "fusion", "export", "streaming"}
+    assert script.parse_args(out).suite == "all"  # no --suite: the all-in-one run
+    cost = script.parse_args(["--suite", "cost", *out])
+    assert (cost.runs, cost.warmup, cost.max_seconds) == (50, 5, 30.0)  # the detailed suites keep their defaults
 
 
 def test_fusion_suite_quick(tmp_path):
@@ -128,3 +134,49 @@ def test_streaming_suite_quick(tiny_fusion_model, shared_dir, tmp_path):
         assert {c: v["frames"] for c, v in config["clips"].items()} == {"clean_and_jerk.mp4": 300, "ta_chi.mp4": 300}
     assert configs[1]["top1_agreement_with_default"] >= 0.95  # the TFLite fp32 backbone gives the same features
     assert "| TFLite fp32 backbone |" in (out / "benchmark.md").read_text()
+
+
+def test_all_in_one_quick(tmp_path):
+    """No --suite: every section in one run (--quick: micro only, few runs, one export, 40 streamed frames)."""
+    out = tmp_path / "bench"
+    result = _run("--quick", "--cache-dir", str(tmp_path / "cache"), "--out", str(out))
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads((out / "benchmark.json").read_text())
+    assert {"machine", "settings", "models", "not_measured", "attention", "streaming", "training", "memory", "plots",
+            "sections_seconds", "load_average_at_end", "errors", "seconds"} <= set(report)  # fmt: skip
+    assert report["suite"] == "all" and report["errors"] == []
+    assert {"cpu", "cores", "tensorflow", "keras", "date", "load_average_1_5_15min"} <= set(report["machine"])
+    assert set(report["sections_seconds"]) >= {"models", "attention", "streaming", "training", "plots"}
+    (micro,) = report["models"]
+    assert micro["model"] == "PoseFormerFactorized (micro)" and micro["parameters"] > 0 and micro["flops_per_clip"] > 0
+    for fmt in ("keras", "tflite_fp32"):
+        for batch in (1, 8):
+            entry = micro["formats"][fmt][f"batch_{batch}"]
+            assert entry["median_ms_per_clip"] > 0 and entry["runs"] == 3 and entry["batch_size"] == batch
+    assert micro["formats"]["tflite_fp32"]["size_bytes"] > 0
+    attention = report["attention"]
+    assert [r["num_joints"] for r in attention["ratios"]] == [17, 25]
+    assert all(r["flops_ratio"] > 1 and r["latency_ratio_batch_1"] > 0 for r in attention["ratios"])
+    assert [p["num_frames"] for p in attention["frames_sweep"]] == [15, 30]
+    runs = report["training"]["runs"]
+    assert [r["label"] for r in runs] == ["stage 1", "stage 2, cached features, pose encoder frozen"]
+    assert all(r["samples_per_second"] > 0 and r["samples"] == r["steps"] * 32 for r in runs)
+    memory = {row["job"]: row for row in report["memory"]}
+    assert {"training: stage 1", "training: stage 2, cached features"} <= set(memory)
+    assert all(row["peak_rss_mb"] >= row["rss_after_imports_mb"] > 0 for row in memory.values())
+    markdown = (out / "benchmark.md").read_text()
+    for heading in ("## Benchmark (quick settings)", "### Models: size, FLOPs", "### Exports:", "### Cost per clip",
+                    "### Full attention / factorized", "### Latency against T", "### Streaming",
+                    "### Training throughput", "### Memory"):  # fmt: skip
+        assert heading in markdown
+    assert "| PoseFormerFactorized (micro) | TFLite fp32 |" in markdown and "Not measured by default" in markdown
+    stream = report["streaming"]
+    if (SHARED_DIR / "data" / "videos" / "ta_chi.mp4").is_file():
+        assert stream["frames"] == 40 and stream["median_ms"] > 0 and set(stream["stage_ms_per_frame"]) >= {"pose"}
+        assert any(job.startswith("streaming ta_chi.mp4") for job in memory)
+        assert "| ta_chi.mp4 | 40 |" in markdown
+    else:
+        assert "absent" in stream["skipped"] and "Not measured: the clip" in markdown
+    for name in report["plots"]:
+        assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and f"]({name})" in markdown
+    assert {"latency_by_model.png", "latency_vs_frames.png", "training_throughput.png"} <= set(report["plots"])
