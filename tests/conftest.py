@@ -13,6 +13,16 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DIR = Path(os.environ.get("HAR_TF_SHARED_DIR", REPO_ROOT.parent / "shared"))
 
 
+def pytest_collection_modifyitems(config, items):
+    """Tests marked ``slow`` (minutes each) run only with HAR_TF_SLOW_TESTS=1, to keep the suite under 15 minutes."""
+    if os.environ.get("HAR_TF_SLOW_TESTS") == "1":
+        return
+    skip = pytest.mark.skip(reason="slow end-to-end test (about 3-4 minutes): set HAR_TF_SLOW_TESTS=1 to run it")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
+
+
 @pytest.fixture(scope="session")
 def shared_dir() -> Path:
     """The ../shared folder of real data and models, or skip when it is absent."""

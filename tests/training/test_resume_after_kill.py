@@ -15,9 +15,9 @@ import pytest
 
 from tests.conftest import REPO_ROOT
 
-# Tiny settings: 12 classes x 4 training clips, 3 + 6 epochs, 32 px crops.
+# Tiny settings: 12 classes x 3 training clips, 2 + 4 epochs, 32 px crops.
 SETTINGS = {"fusion_freeze_epochs": 2, "image_size": 32, "batch_size": 16}
-ARGS = ("--clips-per-class", "4", "2", "3", "--epochs", "3", "--fusion-epochs", "6", "--preset", "micro", "--no-check")
+ARGS = ("--clips-per-class", "3", "2", "2", "--epochs", "2", "--fusion-epochs", "4", "--preset", "micro", "--no-check")
 # Resumed runs see a freshly started shuffle after the kill, so their last epochs differ a little: the
 # tolerance on the final validation loss of each stage.
 LOSS_TOLERANCE = 0.25
@@ -62,6 +62,7 @@ def setup(tmp_path_factory):
     return folder, config, _env(folder / "cache")
 
 
+@pytest.mark.slow
 def test_killed_in_stage_one_and_in_stage_two_the_job_resumes_and_ends_alike(setup):
     folder, config, env = setup
     reference = folder / "reference"
@@ -76,7 +77,7 @@ def test_killed_in_stage_one_and_in_stage_two_the_job_resumes_and_ends_alike(set
     assert not (out / "metrics.json").exists()
     # 2. rerun: stage 1 resumes; killed again in stage 2's fine-tuning phase
     fusion = out / "fusion"
-    _run_until(command, env, lambda: (fusion / "backup_finetune").is_dir() and _rows(fusion / "history.csv") >= 4)
+    _run_until(command, env, lambda: (fusion / "backup_finetune").is_dir() and _rows(fusion / "history.csv") >= 3)
     assert (out / "metrics.json").is_file() and not (out / "fusion_model.keras").exists()
     stage1_rows = _rows(out / "history.csv")
     # 3. rerun to the end: stage 1 is kept, stage 2 resumes
@@ -89,7 +90,7 @@ def test_killed_in_stage_one_and_in_stage_two_the_job_resumes_and_ends_alike(set
 
     # the same end as the uninterrupted run: every epoch run, final losses within the tolerance
     epochs = [int(line.split(",")[0]) for line in (out / "history.csv").read_text().splitlines()[1:]]
-    assert sorted(set(epochs)) == [0, 1, 2]
+    assert sorted(set(epochs)) == [0, 1]
     for csv in ("history.csv", "fusion/history.csv"):
         assert abs(_last_val_loss(out / csv) - _last_val_loss(reference / csv)) <= LOSS_TOLERANCE * _last_val_loss(reference / csv)
     for metrics in ("metrics.json", "fusion/metrics.json"):

@@ -68,5 +68,5 @@ def test_time_budget_stops_training_and_is_reported(tmp_path):
 def test_time_budget_rejects_non_positive_values():
     with pytest.raises(ValueError, match="positive number of minutes"):
         TimeBudget(0)
-    with pytest.raises(InvalidInputError, match="time_budget_minutes must be positive"):
+    with pytest.raises(InvalidInputError, match="time_budget_minutes must be a positive number"):
         TrainConfig(time_budget_minutes=-1)
