@@ -142,6 +142,7 @@ def test_streaming_suite_quick(tiny_fusion_model, shared_dir, tmp_path):
     assert "| TFLite fp32 backbone |" in (out / "benchmark.md").read_text()
 
 
+@pytest.mark.slow
 def test_all_in_one_quick(tmp_path):
     """No --suite: every section in one run (--quick: micro only, few runs, one export, 40 streamed frames)."""
     out = tmp_path / "bench"
