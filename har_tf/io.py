@@ -31,32 +31,27 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb", encoding: str | None
         raise
 
 
-def save_keras_atomic(model, path: str | os.PathLike) -> Path:
-    """``model.save(path)`` through a temporary ``.keras`` file beside it, renamed on success: a crash
-    or an error never leaves a half-written model, and an existing file stays until the new one is whole."""
+def _save_through_temp(path: str | os.PathLike, suffix: str, save) -> Path:
+    """``save(temporary path)`` beside ``path``, then a rename: a crash or an error never leaves half a file,
+    and an existing file stays until the new one is whole."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp.keras", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=suffix, dir=path.parent)
     os.close(fd)
     try:
-        model.save(tmp)
+        save(tmp)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def save_keras_atomic(model, path: str | os.PathLike) -> Path:
+    """``model.save(path)`` through a temporary ``.keras`` file beside it, renamed on success."""
+    return _save_through_temp(path, ".tmp.keras", model.save)
 
 
 def save_weights_atomic(model, path: str | os.PathLike) -> Path:
     """``model.save_weights(path)`` (a ``.weights.h5`` file) through a temporary file and a rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp.weights.h5", dir=path.parent)
-    os.close(fd)
-    try:
-        model.save_weights(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return _save_through_temp(path, ".tmp.weights.h5", model.save_weights)
