@@ -137,10 +137,10 @@ class StreamingRecognizer:
         self.fps = float(fps) if fps and fps > 0 else 30.0
         self.history = int(history)
         self.use_frames = bool(use_frames) and model.takes_frames
+        self._estimator_joints = get_layout(estimator.layout).num_joints
         self._convert = get_layout(estimator.layout).name != get_layout(model.layout).name
         if self._convert:  # fail now, not at the first frame, when the layouts cannot be converted
-            convert_pose(np.zeros((get_layout(estimator.layout).num_joints, 3)), estimator.layout, model.layout,
-                         allow_missing=True)  # fmt: skip
+            convert_pose(np.zeros((self._estimator_joints, 3)), estimator.layout, model.layout, allow_missing=True)
         self.latency = LatencyRecorder()
         model.warm_up()
         self.reset()
@@ -168,7 +168,7 @@ class StreamingRecognizer:
             self._letterbox = Letterbox.for_frame(frame, self.model.frame_size)
         start = time.perf_counter()
         people = self.estimator(frame)
-        person = main_person(people, get_layout(self.estimator.layout).num_joints)
+        person = main_person(people, self._estimator_joints)
         pose = convert_pose(person, self.estimator.layout, self.model.layout, allow_missing=True) if self._convert \
             else person  # fmt: skip
         square_pose = self._letterbox.to_square(pose)

@@ -105,8 +105,8 @@ class WindowModel:
         spec = servable.spec
         pose_only = _compiled(servable.pose_only)
         if not isinstance(model, MultiModalFusionModel):
-            return cls(spec.class_names, spec.layout, spec.pose_shape, spec.frames_shape[1] if spec.frames_shape else 224,
-                       [], None, lambda pose, features: pose_only(pose[None])[0], "keras pose model")  # fmt: skip
+            return cls(spec.class_names, spec.layout, spec.pose_shape, 224, [], None,
+                       lambda pose, features: pose_only(pose[None])[0], "keras pose model")  # fmt: skip
         embedder_model, head = _fusion_parts(model)
         classify = _compiled(head)
         embed = _compiled(embedder_model) if embedder == "keras" else _tflite(embedder_model, embedder, num_threads)

@@ -92,8 +92,9 @@ class MoveNetEstimator(PoseEstimator):
         if crop is None:
             box = Letterbox.for_frame(frame, self.input_size)
             out = self.run(box.apply(frame))
-            kp = np.stack([out[:, 1] * self.input_size, out[:, 0] * self.input_size, out[:, 2]], axis=-1)
-            kp = box.to_video(np.concatenate([kp[:, :2], np.ones((17, 1), np.float32)], axis=-1))
+            size = self.input_size
+            square = np.stack([out[:, 1] * size, out[:, 0] * size, np.ones(17, np.float32)], axis=-1)
+            kp = box.to_video(square)  # (score 1 while mapping, so that no joint counts as missing)
         else:
             x0, y0, side = crop
             matrix = np.float32([[self.input_size / side, 0, -x0 * self.input_size / side],
