@@ -5,7 +5,8 @@ has ``pose_keypoints_2d``: 75 numbers = 25 joints x (x, y, confidence) in pixels
 being ``0, 0, 0``. The 25 joints follow the BODY_25 model (the default) or BODY_25B; the files do not
 say which.
 
-Frame order: only ``*.json`` files are read, sorted by the last integer in their name (natural sort:
+Frame order: only ``*.json`` files are read (not ``*_detections.json``: object detections may sit
+beside the keypoints, see :mod:`har_tf.data.detections`), sorted by the last integer in their name (natural sort:
 ``frame_2`` before ``frame_10``), then by name.
 
 Layout detection (``layout="auto"``): every person whose nose (joint 0), one of joints 15/16 and one
@@ -119,7 +120,8 @@ def read_openpose_dir(path: str | os.PathLike, layout: str | JointLayout = "auto
     folder = Path(path)
     if not folder.is_dir():
         raise MissingFileError(f"no such OpenPose JSON directory: {folder}")
-    files = sorted((f for f in folder.iterdir() if f.suffix.lower() == ".json" and f.is_file()), key=_frame_key)
+    files = sorted((f for f in folder.iterdir() if f.suffix.lower() == ".json" and f.is_file()
+                    and not f.name.lower().endswith("_detections.json")), key=_frame_key)  # fmt: skip
     if not files:
         raise DataFormatError(f"{folder}: expected OpenPose *.json files (one per frame), found none")
     people = [_read_frame(f) for f in files]

@@ -26,8 +26,9 @@ from keras import layers, ops
 from har_tf.errors import InvalidInputError
 from har_tf.models.image_encoder import FrameEncoder, TemporalPooling, crop_boxes_layer
 from har_tf.models.layers import PACKAGE, PoseNormalization
+from har_tf.models.object_encoder import ObjectFeatures
 
-FUSION_MODES = ("concat", "gated")
+FUSION_MODES = ("concat", "gated", "residual")
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
@@ -42,28 +43,110 @@ class GatedSum(layers.Layer):
         return input_shapes[1]
 
 
-def build_fusion_head(pose_backbone: keras.Model, num_frames: int, feature_dim: int, num_classes: int,
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class ModalityPresence(layers.Layer):
+    """``(B, ...)`` features of one modality -> float ``(B, 1)``: 1 where the clip has any non-zero value
+    (the modality is present), 0 where it is all zeros (missing)."""
+
+    def call(self, x):
+        axes = tuple(range(1, len(x.shape)))
+        return ops.cast(ops.any(ops.not_equal(x, 0), axis=axes), x.dtype)[:, None]
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], 1)
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class PresenceMask(layers.Layer):
+    """Zeroes a clip's features ``(B, F, D)`` where its raw input ``(B, ...)`` is all zeros (missing)."""
+
+    def call(self, features, raw):
+        axes = tuple(range(1, len(raw.shape)))
+        present = ops.cast(ops.any(ops.not_equal(raw, 0), axis=axes), features.dtype)
+        return features * ops.reshape(present, (-1,) + (1,) * (len(features.shape) - 1))
+
+    def compute_output_shape(self, features_shape, raw_shape=None):
+        return features_shape
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class ResidualLogits(layers.Layer):
+    """``softmax(pose_logits + sum_m presence_m * correction_m)``: each present modality corrects the pose
+    branch's logits; a missing one (presence 0) changes nothing, so with none present the output is
+    the pose branch's own prediction."""
+
+    def call(self, pose_logits, corrections, presences):
+        logits = pose_logits
+        for correction, presence in zip(corrections, presences):
+            logits = logits + presence * correction
+        return ops.softmax(logits, axis=-1)
+
+    def compute_output_shape(self, pose_logits_shape, corrections_shape=None, presences_shape=None):
+        return pose_logits_shape
+
+
+def build_fusion_head(pose_backbone: keras.Model, num_frames: int | None, feature_dim: int | None, num_classes: int,
                       fusion: str = "concat", image_pooling: str = "mean", hidden_dim: int = 128,
-                      dropout: float = 0.3, name: str = "fusion_head") -> keras.Model:  # fmt: skip
-    """The trainable part: pose backbone + image pooling + fusion MLP, with a pose-only head beside it."""
+                      dropout: float = 0.3, object_encoder: keras.Model | None = None,
+                      name: str = "fusion_head") -> keras.Model:  # fmt: skip
+    """The trainable part: pose backbone + the other branches' encoders + the fusion layers, with the
+    pose branch's own head beside it.
+
+    Inputs: ``pose`` (normalised), ``frame_features`` (B, F, D) when ``num_frames`` is given (the image
+    branch), ``object_features`` (B, T, K, 12) when ``object_encoder`` is given (the object branch).
+    Each branch turns its input into one embedding; adding a branch (an IMU sequence encoder, say)
+    means adding one entry to ``branches`` below, and nothing else changes.
+    """
     if fusion not in FUSION_MODES:
         raise InvalidInputError(f"fusion must be one of {FUSION_MODES}, got {fusion!r}")
     # === Layers ===
-    pooling = TemporalPooling(image_pooling, name="image_pooling")
-    image_norm = layers.LayerNormalization(name="image_embedding")
     pose_head = layers.Dense(num_classes, activation="softmax", name="pose_probabilities")
     output = layers.Dense(num_classes, activation="softmax", name="probabilities")
 
     # === Functional Model ===
     pose = keras.Input(pose_backbone.input_shape[1:], name="pose")
-    frame_features = keras.Input((num_frames, feature_dim), name="frame_features")
+    inputs = {"pose": pose}
+    branches = {}  # modality -> (embedding, presence (B, 1))
+    if num_frames is not None:
+        frame_features = keras.Input((num_frames, feature_dim), name="frame_features")
+        inputs["frame_features"] = frame_features
+        pooled = TemporalPooling(image_pooling, name="image_pooling")(frame_features)
+        branches["image"] = (layers.LayerNormalization(name="image_embedding")(pooled),
+                             ModalityPresence(name="image_presence")(frame_features))  # fmt: skip
+    if object_encoder is not None:
+        object_features = keras.Input(object_encoder.input_shape[1:], name="object_features")
+        inputs["object_features"] = object_features
+        branches["objects"] = (object_encoder(object_features), ModalityPresence(name="objects_presence")(object_features))
+    if not branches:
+        raise InvalidInputError("a fusion head needs at least one branch beside the pose: frame features or objects")
+    if fusion == "gated" and list(branches) != ["image"]:
+        raise InvalidInputError(f"fusion 'gated' fuses the pose with images only; for {sorted(branches)} use "
+                                "'concat' or 'residual'")  # fmt: skip
     pose_embedding = pose_backbone(pose)
-    image_embedding = image_norm(pooling(frame_features))
+
+    if fusion == "residual":
+        pose_logits = layers.Dense(num_classes, name="pose_logits")(pose_embedding)
+        corrections, presences = [], []
+        for modality, (embedding, presence) in branches.items():
+            both = layers.Concatenate(name=f"{modality}_concat")([pose_embedding, embedding])
+            both = layers.Dropout(dropout, name=f"{modality}_dropout")(both)
+            hidden = layers.Dense(hidden_dim, activation="relu", name=f"{modality}_mlp")(both)
+            hidden = layers.Dropout(dropout, name=f"{modality}_head_dropout")(hidden)
+            corrections.append(layers.Dense(num_classes, name=f"{modality}_correction")(hidden))
+            presences.append(presence)
+        outputs = {"probabilities": ResidualLogits(name="probabilities")(pose_logits, corrections, presences),
+                   "pose_probabilities": layers.Softmax(name="pose_probabilities")(pose_logits)}  # fmt: skip
+        return keras.Model(inputs, outputs, name=name)
+
     if fusion == "concat":
-        fused = layers.Concatenate(name="concat")([pose_embedding, image_embedding])
+        parts = [pose_embedding]
+        for modality, (embedding, presence) in branches.items():
+            parts += [embedding] if modality == "image" else [embedding, presence]
+        fused = layers.Concatenate(name="concat")(parts)
         fused = layers.Dropout(dropout, name="fusion_dropout")(fused)
         fused = layers.Dense(hidden_dim, activation="relu", name="fusion_mlp")(fused)
     else:
+        image_embedding = branches["image"][0]
         pose_proj = layers.Dense(hidden_dim, name="pose_projection")(pose_embedding)
         image_proj = layers.Dense(hidden_dim, name="image_projection")(
             layers.Dropout(dropout, name="image_dropout")(image_embedding))  # fmt: skip
@@ -72,64 +155,107 @@ def build_fusion_head(pose_backbone: keras.Model, num_frames: int, feature_dim: 
         fused = layers.Activation("relu", name="fusion_relu")(GatedSum(name="gated_sum")([gate, pose_proj, image_proj]))
     fused = layers.Dropout(dropout, name="head_dropout")(fused)
     outputs = {"probabilities": output(fused), "pose_probabilities": pose_head(pose_embedding)}
-    return keras.Model({"pose": pose, "frame_features": frame_features}, outputs, name=name)
+    return keras.Model(inputs, outputs, name=name)
+
+
+def pose_head_layers(head: keras.Model) -> list[layers.Layer]:
+    """The layers that turn the pose embedding into the pose branch's probabilities, in order."""
+    names = [layer.name for layer in head.layers]
+    if "pose_logits" in names:
+        return [head.get_layer("pose_logits"), head.get_layer("pose_probabilities")]
+    return [head.get_layer("pose_probabilities")]
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
 class MultiModalFusionModel(keras.Model):
-    """``{"pose": raw pixels, "frames"}`` -> ``{"probabilities", "pose_probabilities"}``.
+    """``{"pose": raw pixels, "frames", "objects"}`` -> ``{"probabilities", "pose_probabilities"}``.
+
+    The pose branch is always there; the image branch (``frames``) and the object branch
+    (``objects``, raw detections ``(B, T, K, 6)``, see :mod:`har_tf.data.objects`) are each present
+    when their encoder is given, so the model fuses any of {pose + image, pose + objects,
+    pose + image + objects}.
+
+    Missing modalities at inference: a clip without detections has an all-zero ``objects`` tensor;
+    with ``fusion="residual"`` an all-zero ``frames`` clip also counts as "no frames", and a missing
+    branch then changes nothing (the result is exactly what the other branches give; with every
+    other branch missing, the pose branch's own). :meth:`pose_only_model` is the pose branch alone.
 
     Args:
         pose_backbone: the stage-1 pose backbone (e.g. :class:`PoseFormerFactorized`), whose output
             is the pose embedding; it sees normalised poses.
-        frame_encoder: the frozen :class:`FrameEncoder`.
+        frame_encoder: the frozen :class:`FrameEncoder`, or None for a model without the image branch.
         num_classes, class_names: the classes.
         layout: the joint layout (name or ``JointLayout.to_dict()``) for the pose normalisation;
             default the backbone's ``layout``.
         frame_indices: which of the T pose frames each RGB frame shows (for the person boxes).
         normalize_mode: ``sequence`` or ``frame``, as in training.
-        fusion: ``concat`` (concatenation, dropout, an MLP) or ``gated`` (a learned per-feature
-            gate between the projected pose and image embeddings).
+        fusion: ``concat`` (concatenation, dropout, an MLP), ``gated`` (a learned per-feature gate
+            between the projected pose and image embeddings; image branch only) or ``residual``
+            (each branch adds a correction to the pose branch's logits, computed from its embedding
+            and the pose embedding; a missing branch adds nothing).
         image_pooling: ``mean`` or ``attention`` over the frames.
         hidden_dim, dropout: the fusion MLP's width and dropout.
+        object_encoder: an :class:`~har_tf.models.object_encoder.ObjectEncoder`, or None.
     """
 
-    def __init__(self, pose_backbone: keras.Model, frame_encoder: FrameEncoder, num_classes: int,
+    def __init__(self, pose_backbone: keras.Model, frame_encoder: FrameEncoder | None, num_classes: int,
                  class_names=None, layout=None, frame_indices=None, normalize_mode: str = "sequence",
                  fusion: str = "concat", image_pooling: str = "mean", hidden_dim: int = 128, dropout: float = 0.3,
-                 **kwargs):  # fmt: skip
+                 object_encoder: keras.Model | None = None, **kwargs):  # fmt: skip
         if class_names is not None and len(class_names) != num_classes:
             raise InvalidInputError(f"{len(class_names)} class names for {num_classes} classes")
+        if frame_encoder is None and object_encoder is None:
+            raise InvalidInputError("a fusion model needs a frame_encoder, an object_encoder or both")
         num_pose_frames = pose_backbone.input_shape[1]
-        if frame_indices is None:
-            from har_tf.data.frames import frame_indices as evenly_spaced
+        if frame_encoder is not None:
+            if frame_indices is None:
+                from har_tf.data.frames import frame_indices as evenly_spaced
 
-            frame_indices = evenly_spaced(num_pose_frames, frame_encoder.num_frames)
-        frame_indices = [int(i) for i in frame_indices]
-        if len(frame_indices) != frame_encoder.num_frames or not all(0 <= i < num_pose_frames for i in frame_indices):
-            raise InvalidInputError(f"frame_indices must give {frame_encoder.num_frames} pose frames in "
-                                    f"[0, {num_pose_frames}), got {frame_indices}")  # fmt: skip
+                frame_indices = evenly_spaced(num_pose_frames, frame_encoder.num_frames)
+            frame_indices = [int(i) for i in frame_indices]
+            if len(frame_indices) != frame_encoder.num_frames or not all(0 <= i < num_pose_frames for i in frame_indices):
+                raise InvalidInputError(f"frame_indices must give {frame_encoder.num_frames} pose frames in "
+                                        f"[0, {num_pose_frames}), got {frame_indices}")  # fmt: skip
+        if object_encoder is not None and object_encoder.input_shape[1] != num_pose_frames:
+            raise InvalidInputError(f"the object encoder takes T = {object_encoder.input_shape[1]} frames but the pose "
+                                    f"backbone takes T = {num_pose_frames}")  # fmt: skip
         layout = layout if layout is not None else getattr(pose_backbone, "layout", None)
         if layout is None:
             raise InvalidInputError("say the joint layout of the poses (layout=...) for the pose normalisation")
         # === Layers ===
-        head = build_fusion_head(pose_backbone, frame_encoder.num_frames, frame_encoder.feature_dim, num_classes,
-                                 fusion, image_pooling, hidden_dim, dropout)  # fmt: skip
+        head = build_fusion_head(
+            pose_backbone, frame_encoder.num_frames if frame_encoder else None,
+            frame_encoder.feature_dim if frame_encoder else None, num_classes, fusion, image_pooling, hidden_dim,
+            dropout, object_encoder=object_encoder,
+        )  # fmt: skip
         normalize = PoseNormalization(layout, normalize_mode, name="pose_normalization")
-        boxes = crop_boxes_layer(frame_encoder.crop, normalize.layout, frame_indices, frame_encoder.frame_size)
-        frame_encoder.trainable = False
+        boxes = None
+        if frame_encoder is not None:
+            boxes = crop_boxes_layer(frame_encoder.crop, normalize.layout, frame_indices, frame_encoder.frame_size)
+            frame_encoder.trainable = False
+        objects_layer = ObjectFeatures(normalize.layout, name="object_features") if object_encoder else None
 
         # === Functional Model ===
         pose = keras.Input(pose_backbone.input_shape[1:], name="pose")
-        size = frame_encoder.frame_size
-        frames = keras.Input((frame_encoder.num_frames, size, size, 3), dtype="uint8", name="frames")
-        encoder_inputs = frames if boxes is None else {"frames": frames, "boxes": boxes(pose)}
-        outputs = head({"pose": normalize(pose), "frame_features": frame_encoder(encoder_inputs)})
+        inputs, head_inputs = {"pose": pose}, {"pose": normalize(pose)}
+        if frame_encoder is not None:
+            size = frame_encoder.frame_size
+            frames = keras.Input((frame_encoder.num_frames, size, size, 3), dtype="uint8", name="frames")
+            encoder_inputs = frames if boxes is None else {"frames": frames, "boxes": boxes(pose)}
+            features = frame_encoder(encoder_inputs)
+            if fusion == "residual":  # an all-zero clip of frames means "no frames": zero features, no correction
+                features = PresenceMask(name="frames_presence")(features, frames)
+            inputs["frames"], head_inputs["frame_features"] = frames, features
+        if object_encoder is not None:
+            objects = keras.Input((num_pose_frames, object_encoder.input_shape[2], 6), name="objects")
+            inputs["objects"], head_inputs["object_features"] = objects, objects_layer(objects, pose)
+        outputs = head(head_inputs)
         outputs = {key: layers.Identity(name=key)(value) for key, value in outputs.items()}
-        super().__init__({"pose": pose, "frames": frames}, outputs, **kwargs)
+        super().__init__(inputs, outputs, **kwargs)
 
         # === Config ===
         self.head, self.pose_backbone, self.frame_encoder = head, pose_backbone, frame_encoder
+        self.object_encoder, self.object_features = object_encoder, objects_layer
         self.normalization, self.crop_boxes = normalize, boxes
         self.num_classes = int(num_classes)
         self.class_names = None if class_names is None else [str(c) for c in class_names]
@@ -137,30 +263,55 @@ class MultiModalFusionModel(keras.Model):
         self.frame_indices, self.normalize_mode = frame_indices, normalize_mode
         self.fusion, self.image_pooling, self.hidden_dim, self.dropout = fusion, image_pooling, hidden_dim, dropout
 
+    @property
+    def modalities(self) -> tuple[str, ...]:
+        """The branches this model fuses, pose first: e.g. ``("pose", "image", "objects")``."""
+        return ("pose",) + (("image",) if self.frame_encoder is not None else ()) + (
+            ("objects",) if self.object_encoder is not None else ())
+
     def pose_only_model(self) -> keras.Model:
         """Raw ``pose`` -> ``probabilities`` of the pose branch, sharing the weights: the fall-back when
         there are no frames."""
         pose = keras.Input(self.pose_backbone.input_shape[1:], name="pose")
-        out = self.head.get_layer("pose_probabilities")(self.pose_backbone(self.normalization(pose)))
+        out = self.pose_backbone(self.normalization(pose))
+        for layer in pose_head_layers(self.head):
+            out = layer(out)
         return keras.Model(pose, layers.Identity(name="probabilities")(out), name="pose_only")
 
-    def predict_proba(self, pose, frames=None, batch_size: int = 64) -> np.ndarray:
-        """Class probabilities ``(N, K)`` for raw poses ``(N, T, J, C)`` in pixels: fused when ``frames``
-        (uint8 ``(N, F, H, W, 3)``) are given, the pose branch's own otherwise."""
+    def predict_proba(self, pose, frames=None, objects=None, batch_size: int = 64) -> np.ndarray:
+        """Class probabilities ``(N, K)`` for raw poses ``(N, T, J, C)`` in pixels, fused with the
+        ``frames`` (uint8 ``(N, F, H, W, 3)``) and ``objects`` (``(N, T, K, 6)``) that are given.
+
+        A model with an image branch given no frames uses the pose branch alone, unless it fuses
+        objects with ``fusion="residual"`` (then the objects still count). Missing objects are
+        all-zero detections.
+        """
         from har_tf.data.checks import check_frames_batch, check_pose_batch
+        from har_tf.data.objects import check_objects_batch
 
         pose, _ = check_pose_batch(pose, tuple(self.pose_backbone.input_shape[1:]))
-        if frames is None:
+        n, num_frames = len(pose), pose.shape[1]
+        if frames is None and (self.frame_encoder is not None and not (
+                self.object_encoder is not None and objects is not None and self.fusion == "residual")):
             return self.pose_only_model().predict(pose, batch_size=batch_size, verbose=0)
-        frames = check_frames_batch(frames, tuple(self.input["frames"].shape[1:]), len(pose), single=False)
-        out = self.predict({"pose": pose, "frames": frames.astype(np.uint8)}, batch_size=batch_size, verbose=0)
-        return out["probabilities"]
+        inputs = {"pose": pose}
+        if self.frame_encoder is not None:
+            shape = tuple(self.input["frames"].shape[1:])
+            inputs["frames"] = (np.zeros((n, *shape), np.uint8) if frames is None
+                                else check_frames_batch(frames, shape, n, single=False).astype(np.uint8))  # fmt: skip
+        if self.object_encoder is not None:
+            slots = self.object_encoder.input_shape[2]
+            inputs["objects"] = (np.zeros((n, num_frames, slots, 6), np.float32) if objects is None
+                                 else check_objects_batch(objects, num_frames, self.object_encoder.num_classes,
+                                                          slots, n))  # fmt: skip
+        return self.predict(inputs, batch_size=batch_size, verbose=0)["probabilities"]
 
     def get_config(self) -> dict:
         return {
             "name": self.name, "trainable": self.trainable,
             "pose_backbone": keras.saving.serialize_keras_object(self.pose_backbone),
-            "frame_encoder": keras.saving.serialize_keras_object(self.frame_encoder),
+            "frame_encoder": None if self.frame_encoder is None else keras.saving.serialize_keras_object(self.frame_encoder),
+            "object_encoder": None if self.object_encoder is None else keras.saving.serialize_keras_object(self.object_encoder),
             "num_classes": self.num_classes, "class_names": self.class_names, "layout": self.layout,
             "frame_indices": self.frame_indices, "normalize_mode": self.normalize_mode, "fusion": self.fusion,
             "image_pooling": self.image_pooling, "hidden_dim": self.hidden_dim, "dropout": self.dropout,
@@ -169,8 +320,9 @@ class MultiModalFusionModel(keras.Model):
     @classmethod
     def from_config(cls, config: dict) -> MultiModalFusionModel:
         config = dict(config)
-        config["pose_backbone"] = keras.saving.deserialize_keras_object(config["pose_backbone"])
-        config["frame_encoder"] = keras.saving.deserialize_keras_object(config["frame_encoder"])
+        for key in ("pose_backbone", "frame_encoder", "object_encoder"):
+            if config.get(key) is not None:
+                config[key] = keras.saving.deserialize_keras_object(config[key])
         return cls(**config)
 
 

@@ -31,6 +31,8 @@ class TrainConfig(DictConfig):
             sequences are at least twice T long, else ``resample``).
         epochs, batch_size, learning_rate, weight_decay, warmup_epochs, label_smoothing: optimisation
             (AdamW, linear warm-up then cosine decay).
+        ema_momentum: keep an exponential moving average of the weights with this momentum (AdamW's
+            ``use_ema``) and evaluate, checkpoint and save the averaged weights; ``None``: off.
         early_stopping_patience: epochs without a better validation accuracy before stopping.
         time_budget_minutes: stop training after this much wall-clock time (``None``: no limit); used
             to compare models at the same compute budget.
@@ -53,6 +55,10 @@ class TrainConfig(DictConfig):
         fusion_epochs, fusion_freeze_epochs, fusion_learning_rate, finetune_lr_scale: stage 2 runs
             ``fusion_epochs`` epochs; during the first ``fusion_freeze_epochs`` (at most all of them)
             the pose encoder is frozen, then it is fine-tuned at ``fusion_learning_rate * finetune_lr_scale``.
+        modalities: the branches fused with the pose in stage 2, a non-empty subset of ``image`` (the
+            frames through the frozen backbone) and ``objects`` (the data's ``objects_<split>``
+            detections through an :class:`~har_tf.models.object_encoder.ObjectEncoder`).
+        object_preset: the object encoder's size (``micro`` or ``small``).
         pose_loss_weight: weight of the pose branch's own head (the fall-back when a clip has no
             frames) in the stage-2 loss.
     """
@@ -70,6 +76,7 @@ class TrainConfig(DictConfig):
     warmup_epochs: int = 2
     label_smoothing: float = 0.1
     dropout: float = 0.1
+    ema_momentum: float | None = None
     early_stopping_patience: int = 15
     time_budget_minutes: float | None = None
     val_fraction: float = 0.15
@@ -89,6 +96,8 @@ class TrainConfig(DictConfig):
     fusion_learning_rate: float = 2e-3
     finetune_lr_scale: float = 0.1
     pose_loss_weight: float = 1.0
+    modalities: tuple[str, ...] = ("image",)
+    object_preset: str = "micro"
 
     def __post_init__(self) -> None:
         checks = [
@@ -100,11 +109,17 @@ class TrainConfig(DictConfig):
             (0 < _number(self.learning_rate) < 1, f"learning_rate must be a number in (0, 1), got {self.learning_rate!r}"),
             (0 <= _number(self.label_smoothing) < 1, f"label_smoothing must be a number in [0, 1), got {self.label_smoothing!r}"),
             (0 <= _number(self.val_fraction) < 1, f"val_fraction must be a number in [0, 1), got {self.val_fraction!r}"),
+            (self.ema_momentum is None or 0 < _number(self.ema_momentum) < 1,
+             f"ema_momentum must be null or a number in (0, 1), got {self.ema_momentum!r}"),
             (self.time_budget_minutes is None or _number(self.time_budget_minutes) > 0,
              f"time_budget_minutes must be a positive number, got {self.time_budget_minutes!r}"),
             (self.class_weights in ("auto", "none"), f"class_weights must be auto or none, got {self.class_weights!r}"),
             (self.image_crop in ("hands", "person", "none"), f"image_crop must be hands, person or none, got {self.image_crop!r}"),
-            (self.fusion in ("concat", "gated"), f"fusion must be concat or gated, got {self.fusion!r}"),
+            (self.fusion in ("concat", "gated", "residual"), f"fusion must be concat, gated or residual, got {self.fusion!r}"),
+            (isinstance(self.modalities, (list, tuple)) and len(self.modalities) > 0
+             and set(self.modalities) <= {"image", "objects"} and len(set(self.modalities)) == len(self.modalities),
+             f"modalities must be a non-empty list of distinct names from [image, objects], got {self.modalities!r}"),
+            (self.object_preset in ("micro", "small"), f"object_preset must be micro or small, got {self.object_preset!r}"),
             (self.image_pooling in ("mean", "attention"), f"image_pooling must be mean or attention, got {self.image_pooling!r}"),
             (isinstance(self.fusion_epochs, int) and self.fusion_epochs >= 1, f"fusion_epochs must be a positive integer, got {self.fusion_epochs!r}"),
             (isinstance(self.fusion_freeze_epochs, int) and self.fusion_freeze_epochs >= 0,
@@ -119,6 +134,7 @@ class TrainConfig(DictConfig):
             if not ok:
                 raise InvalidInputError(f"training config: {message}")
         self.streams = tuple(self.streams)
+        self.modalities = tuple(self.modalities)
         self.synthetic_clips_per_class = tuple(self.synthetic_clips_per_class)
         self.augment_config()  # validates the augmentation settings now, not mid-run
 

@@ -149,7 +149,9 @@ def train_stage1(config: TrainConfig, out_dir: str | Path, dataset: PoseDataset 
         warmup_steps=warmup, alpha=0.01,
     )  # fmt: skip
     model.compile(
-        optimizer=keras.optimizers.AdamW(schedule, weight_decay=config.weight_decay, clipnorm=1.0),
+        optimizer=keras.optimizers.AdamW(schedule, weight_decay=config.weight_decay, clipnorm=1.0,
+                                         use_ema=config.ema_momentum is not None,
+                                         ema_momentum=config.ema_momentum or 0.99),
         loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
         metrics=["accuracy"],
     )
@@ -161,6 +163,9 @@ def train_stage1(config: TrainConfig, out_dir: str | Path, dataset: PoseDataset 
     ] if val is not None else [keras.callbacks.ModelCheckpoint(str(out / "pose_model.keras"))]
     callbacks = [
         SafeBackupAndRestore(str(out / "backup")),
+        # with EMA on, the averaged weights are in place from each epoch's end to the next one's
+        # start, so validation, the checkpoint and the saved model all use them
+        *([keras.callbacks.SwapEMAWeights(swap_on_epoch=True)] if config.ema_momentum is not None else []),
         *selection,
         keras.callbacks.CSVLogger(str(out / "history.csv"), append=True),
         keras.callbacks.TensorBoard(str(out / "logs"), write_graph=False),

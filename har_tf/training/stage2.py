@@ -29,7 +29,7 @@ from har_tf.data.pose_npz import PoseDataset
 from har_tf.errors import InvalidInputError
 from har_tf.io import save_keras_atomic, save_weights_atomic
 from har_tf.models.classifier import PoseClassifier
-from har_tf.models.fusion import MultiModalFusionModel, image_only_classifier
+from har_tf.models.fusion import MultiModalFusionModel, image_only_classifier, pose_head_layers
 from har_tf.models.image_encoder import FrameEncoder, crop_boxes_layer
 from har_tf.training.callbacks import EpochTimes, SafeBackupAndRestore
 from har_tf.training.config import TrainConfig
@@ -64,15 +64,37 @@ def encoder_key(encoder: FrameEncoder) -> dict:
             "frame_size": encoder.frame_size, "num_frames": encoder.num_frames, "crop": encoder.crop}  # fmt: skip
 
 
-def build_fusion(config: TrainConfig, pose_model: PoseClassifier, encoder: FrameEncoder,
-                 dataset: PoseDataset) -> MultiModalFusionModel:  # fmt: skip
+def object_arrays(dataset: PoseDataset, num_frames: int) -> tuple[dict[str, np.ndarray], list[str]]:
+    """Each split's raw detections ``(N, T, K, 6)`` (checked) and the object class names."""
+    from har_tf.data.objects import check_objects_batch
+
+    names = dataset.extras.get("object_classes")
+    missing = [f"objects_{s}" for s in dataset.splits if f"objects_{s}" not in dataset.extras]
+    if names is None or missing:
+        raise InvalidInputError(f"the objects modality needs the detections of every split ({', '.join(missing) or 'present'}) "
+                                "and 'object_classes' in the data (see docs/objects.md)")  # fmt: skip
+    names = [str(n) for n in names]
+    arrays = {}
+    for s in dataset.splits:
+        x = dataset.split(s)[0]
+        if x.shape[1] != num_frames:
+            raise InvalidInputError(f"the objects modality needs clips of exactly T = {num_frames} frames (one row of "
+                                    f"detections per pose frame), the {s} split has T = {x.shape[1]}")  # fmt: skip
+        arrays[s] = check_objects_batch(dataset.extras[f"objects_{s}"], num_frames, len(names), batch=len(x),
+                                        name=f"objects_{s}")  # fmt: skip
+    return arrays, names
+
+
+def build_fusion(config: TrainConfig, pose_model: PoseClassifier, encoder: FrameEncoder | None,
+                 dataset: PoseDataset, object_encoder: keras.Model | None = None) -> MultiModalFusionModel:  # fmt: skip
     """The fusion model around the stage-1 pose backbone; the pose branch's head starts from stage 1's."""
     class_names = list(dataset.class_names)
     fusion = MultiModalFusionModel(pose_model.backbone, encoder, len(class_names), class_names=class_names,
-                                   layout=dataset.layout.to_dict(), frame_indices=dataset.extras["frame_indices"],
+                                   layout=dataset.layout.to_dict(), frame_indices=dataset.extras.get("frame_indices"),
                                    fusion=config.fusion, image_pooling=config.image_pooling,
-                                   hidden_dim=config.fusion_hidden_dim, dropout=config.fusion_dropout)  # fmt: skip
-    fusion.head.get_layer("pose_probabilities").set_weights(pose_model.get_layer("probabilities").get_weights())
+                                   hidden_dim=config.fusion_hidden_dim, dropout=config.fusion_dropout,
+                                   object_encoder=object_encoder)  # fmt: skip
+    pose_head_layers(fusion.head)[0].set_weights(pose_model.get_layer("probabilities").get_weights())
     return fusion
 
 
@@ -133,21 +155,41 @@ def train_stage2(config: TrainConfig, out_dir: str | Path, dataset: PoseDataset,
     class_names = list(dataset.class_names)
     k = len(class_names)
 
-    encoder = frame_encoder_for(config, dataset)
     start = time.perf_counter()
-    what = {"person": "crops around the person", "hands": "crops around the hands"}.get(encoder.crop, "whole frames")
-    print(f"image features: {encoder.backbone_name} on {what} at {encoder.image_size}x{encoder.image_size}, "
-          f"{encoder.num_frames} frames per clip", flush=True)  # fmt: skip
-    boxes = crop_boxes(dataset, encoder, dataset.splits)
-    features, cache_file, from_cache = cached_frame_features(dataset, encoder, encoder_key(encoder), cache_dir,
-                                                             show_progress=verbose == 1, boxes=boxes)  # fmt: skip
-    if "test" not in features:
-        features["test"] = features["val"]
+    encoder, features, cache_file, from_cache = None, {}, None, False
+    extras = {s: {} for s in splits}
+    if "image" in config.modalities:
+        encoder = frame_encoder_for(config, dataset)
+        what = {"person": "crops around the person", "hands": "crops around the hands"}.get(encoder.crop, "whole frames")
+        print(f"image features: {encoder.backbone_name} on {what} at {encoder.image_size}x{encoder.image_size}, "
+              f"{encoder.num_frames} frames per clip", flush=True)  # fmt: skip
+        boxes = crop_boxes(dataset, encoder, dataset.splits)
+        features, cache_file, from_cache = cached_frame_features(dataset, encoder, encoder_key(encoder), cache_dir,
+                                                                 show_progress=verbose == 1, boxes=boxes)  # fmt: skip
+        if "test" not in features:
+            features["test"] = features["val"]
+        for s in splits:
+            extras[s]["frame_features"] = features[s]
     feature_seconds = time.perf_counter() - start
-    print(f"  {'read from cache' if from_cache else 'computed and cached'} in {feature_seconds:.1f} s: "
-          f"{cache_file or 'carried by the dataset'}", flush=True)  # fmt: skip
+    if encoder is not None:
+        print(f"  {'read from cache' if from_cache else 'computed and cached'} in {feature_seconds:.1f} s: "
+              f"{cache_file or 'carried by the dataset'}", flush=True)  # fmt: skip
+    object_encoder = None
+    if "objects" in config.modalities:
+        from har_tf.data.objects import object_features
+        from har_tf.models.object_encoder import ObjectEncoder
 
-    fusion = build_fusion(config, pose_model, encoder, dataset)
+        objects, object_names = object_arrays(dataset, config.num_frames)
+        objects.setdefault("test", objects.get("val"))
+        for s in splits:
+            raw_pose = dataset.split(s if s in dataset.splits else "val")[0]
+            extras[s]["object_features"] = keras.ops.convert_to_numpy(object_features(objects[s], raw_pose, dataset.layout))
+        object_encoder = ObjectEncoder.from_preset(config.object_preset, config.num_frames, objects["train"].shape[2],
+                                                   class_names=object_names)  # fmt: skip
+        print(f"object features: {objects['train'].shape[2]} detection slots per frame, classes {object_names[1:]}",
+              flush=True)  # fmt: skip
+
+    fusion = build_fusion(config, pose_model, encoder, dataset, object_encoder)
     head = fusion.head
     sampling = choose_sampling(config, splits["train"][0])
     common = dict(num_frames=config.num_frames, batch_size=config.batch_size, sampling=sampling)
@@ -155,7 +197,7 @@ def train_stage2(config: TrainConfig, out_dir: str | Path, dataset: PoseDataset,
     def pipeline(split, training=False):
         x, y = splits[split]
         return make_pose_dataset(x, y, dataset.layout, training=training, seed=config.seed,
-                                 augment=config.augment_config(), extras={"frame_features": features[split]},
+                                 augment=config.augment_config(), extras=extras[split],
                                  **common).map(fusion_targets(k))  # fmt: skip
 
     train = pipeline("train", training=True)
@@ -201,25 +243,28 @@ def train_stage2(config: TrainConfig, out_dir: str | Path, dataset: PoseDataset,
     plot_training_curves(history_csv, out / "fusion" / "training_curves.png")
 
     x_test, y_test = splits["test"]
-    test_ds = make_pose_dataset(x_test, y_test, dataset.layout, extras={"frame_features": features["test"]}, **common)
+    test_ds = make_pose_dataset(x_test, y_test, dataset.layout, extras=extras["test"], **common)
     predicted = head.predict(test_ds.map(lambda inputs, label: inputs), verbose=0)
     fused = _metrics(y_test, predicted["probabilities"], class_names, dataset)
     pose_branch = _metrics(y_test, predicted["pose_probabilities"], class_names, dataset)
     cached_epoch = float(np.median(timer.seconds)) if timer.seconds else None
-    extra = {"model": "fusion", "fusion": config.fusion, "backbone": encoder.backbone_name,
-             "image_size": encoder.image_size, "parameters": int(fusion.count_params()),
+    extra = {"model": "fusion", "fusion": config.fusion, "modalities": list(fusion.modalities),
+             "backbone": encoder.backbone_name if encoder else None,
+             "image_size": encoder.image_size if encoder else None, "parameters": int(fusion.count_params()),
              "training_seconds": round(fit_seconds, 1), "feature_seconds": round(feature_seconds, 1),
              "features_from_cache": bool(from_cache), "cached_epoch_seconds": cached_epoch, "notes": notes}  # fmt: skip
     fused_result = {"metrics": fused, "probabilities": predicted["probabilities"]}
     write_evaluation(out / "fusion", fused_result, y_test, class_names, extra, "fused on test")
 
-    image_model = train_image_only(features, splits, k, config)
-    image_probabilities = image_model.predict(features["test"], verbose=0)
-    image_only = _metrics(y_test, image_probabilities, class_names, dataset)
-    write_evaluation(out / "image_only", {"metrics": image_only, "probabilities": image_probabilities}, y_test,
-                     class_names, {"model": "image_only", "backbone": encoder.backbone_name,
-                                   "parameters": int(image_model.count_params())}, "image only on test")  # fmt: skip
-    save_keras_atomic(image_model, out / "image_only" / "image_only_head.keras")
+    image_only = None
+    if encoder is not None:
+        image_model = train_image_only(features, splits, k, config)
+        image_probabilities = image_model.predict(features["test"], verbose=0)
+        image_only = _metrics(y_test, image_probabilities, class_names, dataset)
+        write_evaluation(out / "image_only", {"metrics": image_only, "probabilities": image_probabilities}, y_test,
+                         class_names, {"model": "image_only", "backbone": encoder.backbone_name,
+                                       "parameters": int(image_model.count_params())}, "image only on test")  # fmt: skip
+        save_keras_atomic(image_model, out / "image_only" / "image_only_head.keras")
 
     summary = summarise(pose_metrics, pose_branch, image_only, fused, extra)
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
@@ -227,7 +272,7 @@ def train_stage2(config: TrainConfig, out_dir: str | Path, dataset: PoseDataset,
     return summary
 
 
-def summarise(pose_metrics: dict | None, pose_branch: dict, image_only: dict, fused: dict, extra: dict) -> dict:
+def summarise(pose_metrics: dict | None, pose_branch: dict, image_only: dict | None, fused: dict, extra: dict) -> dict:
     """Accuracy, macro-F1 and in-group accuracy of each model on the test split."""
 
     def row(metrics):
@@ -238,9 +283,10 @@ def summarise(pose_metrics: dict | None, pose_branch: dict, image_only: dict, fu
     if pose_metrics is not None:
         rows["pose_only (stage 1)"] = row(pose_metrics)
     rows["pose branch (after stage 2)"] = row(pose_branch)
-    rows["image_only"] = row(image_only)
+    if image_only is not None:
+        rows["image_only"] = row(image_only)
     rows["fused"] = row(fused)
-    return {"models": rows, **{k: extra[k] for k in ("backbone", "image_size", "feature_seconds",
+    return {"models": rows, **{k: extra.get(k) for k in ("modalities", "backbone", "image_size", "feature_seconds",
                                                    "features_from_cache", "cached_epoch_seconds",
                                                    "training_seconds")}}  # fmt: skip
 

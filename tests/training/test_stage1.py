@@ -70,3 +70,16 @@ def test_time_budget_rejects_non_positive_values():
         TimeBudget(0)
     with pytest.raises(InvalidInputError, match="time_budget_minutes must be a positive number"):
         TrainConfig(time_budget_minutes=-1)
+
+
+def test_ema_saves_the_averaged_weights(tmp_path):
+    dataset = _dataset()
+    plain = _config(val_fraction=0.0, epochs=2)
+    train_stage1(plain, tmp_path / "plain", dataset=dataset, verbose=0)
+    train_stage1(_config(val_fraction=0.0, epochs=2, ema_momentum=0.9), tmp_path / "ema", dataset=dataset, verbose=0)
+    a = keras.saving.load_model(tmp_path / "plain" / "pose_model.keras", safe_mode=True).get_weights()
+    b = keras.saving.load_model(tmp_path / "ema" / "pose_model.keras", safe_mode=True).get_weights()
+    # same seed, same data, same steps: only the averaging differs, and it changes every trained weight
+    assert len(a) == len(b) and not any(np.array_equal(x, y) for x, y in zip(a, b) if x.size > 1)
+    with pytest.raises(InvalidInputError, match="ema_momentum must be null or a number in \\(0, 1\\)"):
+        _config(ema_momentum=1.5)
