@@ -36,7 +36,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="all (default: data check, pose training, fusion training), data, pose or fusion")
     parser.add_argument("--pose-model", type=Path, default=None,
                         help="stage-1 model for --stage fusion (default OUT/pose_model.keras)")
-    parser.add_argument("--data", default=None, help="'synthetic' (default) or a pose dataset NPZ path")
+    parser.add_argument("--data", default=None, help="'synthetic' (default), a pose dataset NPZ path, or a TFRecord folder (scripts/make_tfrecords.py; stage 1 only)")
     parser.add_argument("--out", type=Path, default=None, help="output folder (default saved_models/<run>)")
     parser.add_argument("--config", type=Path, default=None, help="YAML or JSON training settings")
     parser.add_argument("--epochs", type=int, default=None)
@@ -112,8 +112,20 @@ def run_stage2(config, dataset, out: Path, pose_model_path: Path, cache_dir, pos
     print(f"wrote {out / 'fusion_model.keras'}, {out / 'summary.md'}, {out / 'fusion'} and {out / 'image_only'}")
 
 
+def report_stage1(metrics: dict, out: Path, config) -> None:
+    print(f"stage 1 ({config.model}): test accuracy {metrics['accuracy']:.1%}, macro-F1 {metrics['macro_f1']:.3f}, "
+          f"{metrics['parameters']:,} parameters, {metrics['training_seconds']:.0f} s of training")  # fmt: skip
+    if "sequence_level" in metrics:
+        print(f"  sequence level (sliding windows): accuracy {metrics['sequence_level']['accuracy']:.1%}")
+    for name, group in metrics.get("groups", {}).items():
+        print(f"  inside {name}: accuracy {group['accuracy']:.1%}")
+    print(f"wrote {out / 'pose_model.keras'}, {out / 'metrics.json'} and the plots in {out}")
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
+    from har_tf.data.tfrecords import is_tfrecord_folder
+    from har_tf.errors import InvalidInputError
     from har_tf.training.config import load_train_config
     from har_tf.training.stage1 import load_training_data, train_stage1
 
@@ -127,6 +139,13 @@ def main(argv=None) -> int:
 
     start = time.perf_counter()
     print(f"data: {config.data} ...", flush=True)
+    if is_tfrecord_folder(config.data):  # streamed shard by shard by stage 1; nothing else reads it
+        if args.stage not in ("all", "pose"):
+            raise InvalidInputError(f"{config.data} is a TFRecord dataset: stage 1 (--stage pose) trains on it; the "
+                                    "data check and stage 2 need the dataset NPZ")  # fmt: skip
+        report_stage1(train_stage1(config, out), out, config)
+        print(f"done in {(time.perf_counter() - start) / 60:.1f} min")
+        return 0
     dataset, origin = load_training_data(config, args.cache_dir)
     how = "loaded from cache" if origin.get("from_cache") else "generated" if "from_cache" in origin else "loaded"
     print(f"{how} {origin.get('cache_file', config.data)} in {time.perf_counter() - start:.1f} s")
@@ -138,13 +157,7 @@ def main(argv=None) -> int:
         print(f"stage 1 had finished in {out} (same settings): kept; delete {out / 'metrics.json'} to train it again")
     elif args.stage in ("all", "pose"):
         metrics = train_stage1(config, out, dataset=dataset)
-        print(f"stage 1 ({config.model}): test accuracy {metrics['accuracy']:.1%}, macro-F1 {metrics['macro_f1']:.3f}, "
-              f"{metrics['parameters']:,} parameters, {metrics['training_seconds']:.0f} s of training")  # fmt: skip
-        if "sequence_level" in metrics:
-            print(f"  sequence level (sliding windows): accuracy {metrics['sequence_level']['accuracy']:.1%}")
-        for name, group in metrics.get("groups", {}).items():
-            print(f"  inside {name}: accuracy {group['accuracy']:.1%}")
-        print(f"wrote {out / 'pose_model.keras'}, {out / 'metrics.json'} and the plots in {out}")
+        report_stage1(metrics, out, config)
     if args.stage == "fusion" or (args.stage == "all" and "frame_indices" in dataset.extras):
         run_stage2(config, dataset, out, args.pose_model or out / "pose_model.keras", args.cache_dir, metrics)
     elif args.stage == "all":

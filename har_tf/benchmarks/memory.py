@@ -20,6 +20,7 @@ JOBS = {
     "stage1": "har_tf.benchmarks.training:stage1_throughput",
     "stage2": "har_tf.benchmarks.training:stage2_throughput",
     "streaming": "har_tf.benchmarks.streaming:stream_fresh_fusion",
+    "large_data": "har_tf.benchmarks.large_data:train_epoch",
 }
 """Job name -> ``module:function`` (keyword arguments from JSON, a JSON-ready dict back)."""
 RESULT_PREFIX = "HAR_TF_JOB_RESULT "

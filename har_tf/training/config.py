@@ -21,7 +21,8 @@ class TrainConfig(DictConfig):
     """Everything stage 1 needs; every field has a default that trains on the synthetic data.
 
     Attributes:
-        data: ``"synthetic"`` or the path of a pose dataset NPZ.
+        data: ``"synthetic"``, the path of a pose dataset NPZ, or a sharded TFRecord folder
+            (:mod:`har_tf.data.tfrecords`; stage 1 streams its training split).
         model: ``poseformer`` (default), ``full_attention`` or ``lstm_lite``.
         preset: size of the transformer models (``micro``, ``small``, ``base``).
         streams: pose streams fed to PoseFormerFactorized (``joints``, ``velocities``, ``bones``).

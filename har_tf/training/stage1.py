@@ -23,6 +23,7 @@ from har_tf.data.pipeline import make_pose_dataset
 from har_tf.data.pose_npz import PoseDataset, load_pose_npz
 from har_tf.data.preprocessing import sequence_lengths
 from har_tf.data.synthetic import SyntheticConfig, load_or_generate
+from har_tf.data.tfrecords import TFRecordData, is_tfrecord_folder
 from har_tf.errors import InvalidInputError
 from har_tf.models.baselines import FullAttentionTransformer, LSTMLite
 from har_tf.models.classifier import PoseClassifier
@@ -83,6 +84,31 @@ def split_for_training(dataset: PoseDataset, config: TrainConfig) -> tuple[dict,
     return splits, notes
 
 
+def records_for_training(records: TFRecordData) -> tuple[PoseDataset, dict, list[str]]:
+    """Stage 1 on a sharded TFRecord folder: the train split streams from its shards (see
+    :meth:`TFRecordData.dataset`); validation and test, small by nature, are read into memory.
+
+    Returns a :class:`PoseDataset` with the evaluation split (for the model's shape and the report),
+    the splits (``train`` as ``(None, labels)``) and notes.
+    """
+    notes = [f"streaming {records.count('train')} training clips from {len(records.splits['train']['shards'])} "
+             f"TFRecord shards in {records.folder}"]  # fmt: skip
+    evaluation = "test" if "test" in records.splits else "val"
+    if evaluation not in records.splits:
+        raise InvalidInputError(f"{records.folder}: a TFRecord dataset for training needs a test or val split to "
+                                f"report on; it has {sorted(records.splits)}")  # fmt: skip
+    x_test, y_test = records.arrays(evaluation)
+    if evaluation == "val":
+        notes.append("no test split in the data: metrics.json reports the validation split")
+    labels = np.fromiter((int(label) for _, _, label, _ in records.records("train").as_numpy_iterator()), np.int64)
+    dataset = PoseDataset(x_test, y_test, records.class_names, records.layout)
+    splits = {"train": (None, labels), "val": records.arrays("val") if "val" in records.splits else None,
+              "test": (x_test, y_test)}  # fmt: skip
+    if splits["val"] is None:
+        notes.append("no validation split in the TFRecord data: the final epoch's weights are kept")
+    return dataset, splits, notes
+
+
 def choose_sampling(config: TrainConfig, x: np.ndarray) -> str:
     if config.sampling != "auto":
         return config.sampling
@@ -129,19 +155,28 @@ def train_stage1(config: TrainConfig, out_dir: str | Path, dataset: PoseDataset 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     keras.utils.set_random_seed(config.seed)
-    dataset = dataset if dataset is not None else load_training_data(config, cache_dir)[0]
-    splits, notes = split_for_training(dataset, config)
+    records = None
+    if dataset is None and is_tfrecord_folder(config.data):
+        records = TFRecordData(config.data)
+        dataset, splits, notes = records_for_training(records)
+    else:
+        dataset = dataset if dataset is not None else load_training_data(config, cache_dir)[0]
+        splits, notes = split_for_training(dataset, config)
     for note in notes:
         print(note, flush=True)
-    sampling = choose_sampling(config, splits["train"][0])
+    sampling = choose_sampling(config, splits["test"][0] if records else splits["train"][0])
     layout, k = dataset.layout, dataset.num_classes
     common = dict(num_frames=config.num_frames, batch_size=config.batch_size, sampling=sampling)
-    train = make_pose_dataset(*splits["train"], layout, training=True, seed=config.seed,
-                              augment=config.augment_config(), **common).map(_one_hot(k))  # fmt: skip
+    if records is not None:
+        train = records.dataset("train", training=True, seed=config.seed, augment=config.augment_config(),
+                                **common).map(_one_hot(k))  # fmt: skip
+    else:
+        train = make_pose_dataset(*splits["train"], layout, training=True, seed=config.seed,
+                                  augment=config.augment_config(), **common).map(_one_hot(k))  # fmt: skip
     val = make_pose_dataset(*splits["val"], layout, **common).map(_one_hot(k)) if splits["val"] else None
 
     model = build_classifier(config, dataset)
-    steps = int(np.ceil(len(splits["train"][1]) / config.batch_size))
+    steps = int(np.ceil(len(splits["train"][1]) / config.batch_size))  # labels only for TFRecord data
     warmup = min(config.warmup_epochs * steps, max(config.epochs * steps - 1, 0))
     schedule = keras.optimizers.schedules.CosineDecay(
         initial_learning_rate=config.learning_rate * (0.01 if warmup else 1.0),
