@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
+
+from har_tf.errors import DataFormatError
 
 
 @contextlib.contextmanager
@@ -55,3 +58,14 @@ def save_keras_atomic(model, path: str | os.PathLike) -> Path:
 def save_weights_atomic(model, path: str | os.PathLike) -> Path:
     """``model.save_weights(path)`` (a ``.weights.h5`` file) through a temporary file and a rename."""
     return _save_through_temp(path, ".tmp.weights.h5", model.save_weights)
+
+
+def read_json(path: str | os.PathLike, what: str):
+    """The content of a JSON file; DataFormatError naming ``what`` was expected when it is not JSON or
+    cannot be read."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise DataFormatError(f"{path}: expected {what}, got invalid JSON ({err})") from None
+    except OSError as err:
+        raise DataFormatError(f"{path}: cannot read the file ({err})") from None

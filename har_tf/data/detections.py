@@ -38,7 +38,7 @@ import numpy as np
 
 from har_tf.data.objects import check_objects_batch
 from har_tf.errors import DataFormatError, InvalidInputError, MissingFileError
-from har_tf.io import atomic_write
+from har_tf.io import atomic_write, read_json
 
 FORMAT_VERSION = 1
 SUFFIX = "_detections.json"
@@ -198,12 +198,7 @@ def read_detections_json(path: str | os.PathLike, class_names: Sequence[str]) ->
     path = Path(path)
     if not path.is_file():
         raise MissingFileError(f"no such detections file: {path}")
-    try:
-        content = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise DataFormatError(f"{path}: expected a detections JSON file, got invalid JSON ({err})") from None
-    except OSError as err:
-        raise DataFormatError(f"{path}: cannot read the file ({err})") from None
+    content = read_json(path, "a detections JSON file")
     if not isinstance(content, dict):
         raise DataFormatError(f"{path}: expected a JSON object {{\"version\": 1, \"detections\": [...]}}, got "
                               f"{type(content).__name__}")  # fmt: skip

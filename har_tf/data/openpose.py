@@ -27,7 +27,6 @@ highest-scoring person again. Frames with nobody (no person with a joint of c > 
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import re
 from pathlib import Path
@@ -35,6 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from har_tf.errors import DataFormatError, InvalidInputError, MissingFileError
+from har_tf.io import read_json
 from har_tf.skeleton.conversion import convert_pose
 from har_tf.skeleton.layouts import BODY25, BODY25B, JointLayout, get_layout
 
@@ -156,12 +156,7 @@ def _frame_key(path: Path) -> tuple[int, str]:
 
 
 def _read_frame(path: Path) -> np.ndarray:
-    try:
-        content = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise DataFormatError(f"{path}: expected an OpenPose JSON file, got invalid JSON ({err})") from None
-    except OSError as err:
-        raise DataFormatError(f"{path}: cannot read the file ({err})") from None
+    content = read_json(path, "an OpenPose JSON file")
     if not isinstance(content, dict) or not isinstance(content.get("people"), list):
         raise DataFormatError(f"{path}: expected an OpenPose JSON object with a 'people' list")
     frame = np.zeros((len(content["people"]), NUM_JOINTS, 3), dtype=np.float32)

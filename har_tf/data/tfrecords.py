@@ -37,7 +37,7 @@ from har_tf.data.augmentation import AugmentConfig, augment_example
 from har_tf.data.pose_npz import SPLITS, PoseDataset
 from har_tf.data.preprocessing import NORMALIZE_MODES, SAMPLING_MODES, preprocess_sequence, sequence_lengths
 from har_tf.errors import DataFormatError, MissingFileError, expect
-from har_tf.io import atomic_write
+from har_tf.io import atomic_write, read_json
 from har_tf.skeleton.layouts import JointLayout
 
 MANIFEST = "manifest.json"
@@ -147,13 +147,13 @@ class TFRecordData:
         path = self.folder / MANIFEST
         if not path.is_file():
             raise DataFormatError(f"{self.folder}: no {MANIFEST} (an unfinished write, or not a TFRecord dataset)")
+        self.manifest = read_json(path, "a TFRecord dataset manifest")
         try:
-            self.manifest = json.loads(path.read_text())
             self.layout = JointLayout.from_dict(self.manifest["layout"])
             self.class_names = tuple(self.manifest["class_names"])
             self.num_channels = int(self.manifest["num_channels"])
             self.splits = {s: v for s, v in self.manifest["splits"].items() if v["count"] > 0}
-        except (json.JSONDecodeError, KeyError, TypeError) as err:
+        except (KeyError, TypeError, AttributeError) as err:
             raise DataFormatError(f"{path}: not a TFRecord dataset manifest ({err!r})") from None
         for split, entry in self.splits.items():
             missing = [s for s in entry["shards"] if not (self.folder / s).is_file()]
