@@ -38,6 +38,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="stage-1 model for --stage fusion (default OUT/pose_model.keras)")
     parser.add_argument("--data", default=None, help="'synthetic' (default), a pose dataset NPZ path, or a TFRecord folder (scripts/make_tfrecords.py; stage 1 only)")
     parser.add_argument("--out", type=Path, default=None, help="output folder (default saved_models/<run>)")
+    parser.add_argument("--strategy", choices=("default", "mirrored", "multiworker", "tpu"), default=None,
+                        help="tf.distribute strategy for stage 1 (multiworker reads TF_CONFIG; see docs/distributed.md)")
     parser.add_argument("--config", type=Path, default=None, help="YAML or JSON training settings")
     parser.add_argument("--epochs", type=int, default=None)
     parser.add_argument("--batch-size", type=int, default=None)
@@ -130,7 +132,7 @@ def main(argv=None) -> int:
     from har_tf.training.stage1 import load_training_data, train_stage1
 
     overrides = {"data": args.data, "epochs": args.epochs, "batch_size": args.batch_size, "preset": args.preset,
-                 "model": args.model, "seed": args.seed, "fusion_epochs": args.fusion_epochs,
+                 "model": args.model, "seed": args.seed, "strategy": args.strategy, "fusion_epochs": args.fusion_epochs,
                  "backbone": args.backbone, "image_size": args.image_size,
                  "synthetic_clips_per_class": tuple(args.clips_per_class) if args.clips_per_class else None}  # fmt: skip
     config = load_train_config(args.config, overrides)

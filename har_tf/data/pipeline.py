@@ -56,6 +56,7 @@ def make_pose_dataset(
     drop_remainder: bool = False,
     normalize_mode: str = "sequence",
     extras: dict[str, np.ndarray] | None = None,
+    shard: tuple[int, int] | None = None,
 ) -> tf.data.Dataset:
     """A ``tf.data.Dataset`` of ``(pose float32 (B, num_frames, J, C), label int32 (B,))``.
 
@@ -79,6 +80,8 @@ def make_pose_dataset(
         drop_remainder: drop the last incomplete batch.
         normalize_mode: ``"sequence"`` or ``"frame"`` (see :func:`~har_tf.data.preprocessing.normalize_pose`).
         extras: named arrays with one row per sequence, passed through unchanged.
+        shard: ``(num_shards, index)``: keep every ``num_shards``-th sequence from ``index`` (before
+            shuffling, so the shards of several workers are disjoint and together cover the data).
     """
     layout = get_layout(layout)
     x, y = _check_arrays(x, y, layout)
@@ -127,6 +130,11 @@ def make_pose_dataset(
         return inputs(pose, i), labels[i]
 
     ds = tf.data.Dataset.range(n)
+    if shard is not None:
+        shards, index = (int(v) for v in shard)
+        expect(shards >= 1 and 0 <= index < shards, f"shard must be (num_shards >= 1, 0 <= index < num_shards), got {shard}")
+        ds = ds.shard(shards, index)
+        n = len(range(index, n, shards))
     if training:
         buffer = n if shuffle_buffer is None else _positive_int(shuffle_buffer, "shuffle_buffer")
         ds = ds.shuffle(buffer, seed=int(seed), reshuffle_each_iteration=True)

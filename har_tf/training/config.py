@@ -42,6 +42,9 @@ class TrainConfig(DictConfig):
             split with no validation (the data must then have a test split): no early stopping,
             and the saved model is the final epoch's.
         class_weights: ``auto`` (balanced weights when classes are unbalanced by more than 1.5x) or ``none``.
+        strategy: ``default`` (one device), ``mirrored`` (every GPU of this machine), ``multiworker``
+            (several machines, ``TF_CONFIG``) or ``tpu``; see :mod:`har_tf.training.distribute`.
+            ``batch_size`` is per replica.
         seed: seeds data order, augmentation, the held-out split and weight initialisation.
         augment: :class:`~har_tf.data.augmentation.AugmentConfig` settings.
         synthetic_clips_per_class: train/val/test clips per class of the synthetic data.
@@ -83,6 +86,7 @@ class TrainConfig(DictConfig):
     val_fraction: float = 0.15
     class_weights: str = "auto"
     seed: int = 0
+    strategy: str = "default"
     augment: dict = dataclasses.field(default_factory=lambda: AugmentConfig().to_dict())
     synthetic_clips_per_class: tuple[int, int, int] = (80, 12, 25)
     backbone: str = "efficientnet_lite0"
@@ -114,6 +118,8 @@ class TrainConfig(DictConfig):
              f"ema_momentum must be null or a number in (0, 1), got {self.ema_momentum!r}"),
             (self.time_budget_minutes is None or _number(self.time_budget_minutes) > 0,
              f"time_budget_minutes must be a positive number, got {self.time_budget_minutes!r}"),
+            (self.strategy in ("default", "mirrored", "multiworker", "tpu"),
+             f"strategy must be default, mirrored, multiworker or tpu, got {self.strategy!r}"),
             (self.class_weights in ("auto", "none"), f"class_weights must be auto or none, got {self.class_weights!r}"),
             (self.image_crop in ("hands", "person", "none"), f"image_crop must be hands, person or none, got {self.image_crop!r}"),
             (self.fusion in ("concat", "gated", "residual"), f"fusion must be concat, gated or residual, got {self.fusion!r}"),

@@ -9,6 +9,7 @@ Outputs in the run folder: ``pose_model.keras`` (best validation accuracy; the f
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 import time
@@ -28,8 +29,10 @@ from har_tf.errors import InvalidInputError
 from har_tf.models.baselines import FullAttentionTransformer, LSTMLite
 from har_tf.models.classifier import PoseClassifier
 from har_tf.models.pose_former import PoseFormerFactorized, stream_parents
+from har_tf.io import save_keras_atomic
 from har_tf.training.callbacks import SafeBackupAndRestore, TimeBudget
 from har_tf.training.config import TrainConfig
+from har_tf.training.distribute import fit_multiworker, make_strategy, worker_index
 from har_tf.training.evaluation import evaluate_classifier, write_evaluation
 from har_tf.training.reports import plot_training_curves
 
@@ -166,7 +169,18 @@ def train_stage1(config: TrainConfig, out_dir: str | Path, dataset: PoseDataset 
         print(note, flush=True)
     sampling = choose_sampling(config, splits["test"][0] if records else splits["train"][0])
     layout, k = dataset.layout, dataset.num_classes
-    common = dict(num_frames=config.num_frames, batch_size=config.batch_size, sampling=sampling)
+    strategy = make_strategy(config.strategy)
+    global_batch = config.batch_size * strategy.num_replicas_in_sync
+    if strategy.num_replicas_in_sync > 1:
+        notes.append(f"strategy {config.strategy}: {strategy.num_replicas_in_sync} replicas, global batch {global_batch}")
+    common = dict(num_frames=config.num_frames, batch_size=global_batch, sampling=sampling)
+    steps = int(np.ceil(len(splits["train"][1]) / global_batch))  # labels only for TFRecord data
+    (out / "config.json").write_text(json.dumps({**config.to_dict(), "resolved_sampling": sampling}, indent=2))
+    if config.strategy == "multiworker":
+        if records is not None:
+            raise InvalidInputError("strategy 'multiworker' reads the data from an NPZ (each worker its shard); "
+                                    "TFRecord folders train with the other strategies")  # fmt: skip
+        return _train_multiworker(config, out, dataset, splits, sampling, notes, strategy, verbose)
     if records is not None:
         train = records.dataset("train", training=True, seed=config.seed, augment=config.augment_config(),
                                 **common).map(_one_hot(k))  # fmt: skip
@@ -175,22 +189,10 @@ def train_stage1(config: TrainConfig, out_dir: str | Path, dataset: PoseDataset 
                                   augment=config.augment_config(), **common).map(_one_hot(k))  # fmt: skip
     val = make_pose_dataset(*splits["val"], layout, **common).map(_one_hot(k)) if splits["val"] else None
 
-    model = build_classifier(config, dataset)
-    steps = int(np.ceil(len(splits["train"][1]) / config.batch_size))  # labels only for TFRecord data
-    warmup = min(config.warmup_epochs * steps, max(config.epochs * steps - 1, 0))
-    schedule = keras.optimizers.schedules.CosineDecay(
-        initial_learning_rate=config.learning_rate * (0.01 if warmup else 1.0),
-        decay_steps=max(config.epochs * steps - warmup, 1), warmup_target=config.learning_rate if warmup else None,
-        warmup_steps=warmup, alpha=0.01,
-    )  # fmt: skip
-    model.compile(
-        optimizer=keras.optimizers.AdamW(schedule, weight_decay=config.weight_decay, clipnorm=1.0,
-                                         use_ema=config.ema_momentum is not None,
-                                         ema_momentum=config.ema_momentum or 0.99),
-        loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
-        metrics=["accuracy"],
-    )
-    (out / "config.json").write_text(json.dumps({**config.to_dict(), "resolved_sampling": sampling}, indent=2))
+    with strategy.scope():  # the default strategy's scope changes nothing
+        model = build_classifier(config, dataset)
+        model.compile(optimizer=_optimizer(config, steps), metrics=["accuracy"],
+                      loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing))  # fmt: skip
     selection = [
         keras.callbacks.ModelCheckpoint(str(out / "pose_model.keras"), monitor="val_accuracy", save_best_only=True),
         keras.callbacks.EarlyStopping(monitor="val_accuracy", patience=config.early_stopping_patience,
@@ -217,8 +219,74 @@ def train_stage1(config: TrainConfig, out_dir: str | Path, dataset: PoseDataset 
               class_weight=_class_weights(splits["train"][1], k, config.class_weights),
               verbose=verbose if verbose is not None else (1 if sys.stdout.isatty() else 2))  # fmt: skip
     seconds = time.perf_counter() - start
-
+    if budget is not None and budget.stopped_epoch is not None:
+        notes.append(f"time budget of {config.time_budget_minutes:g} min reached in epoch {budget.stopped_epoch} "
+                     f"of {config.epochs}")  # fmt: skip
+        print(notes[-1], flush=True)
     best = keras.saving.load_model(out / "pose_model.keras", safe_mode=True)
+    return _evaluate_and_write(config, out, best, dataset, splits, sampling, notes, seconds)
+
+
+def _optimizer(config: TrainConfig, steps_per_epoch: int) -> keras.optimizers.Optimizer:
+    """AdamW with linear warm-up then cosine decay (and the weight EMA when asked for)."""
+    steps = steps_per_epoch
+    warmup = min(config.warmup_epochs * steps, max(config.epochs * steps - 1, 0))
+    schedule = keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=config.learning_rate * (0.01 if warmup else 1.0),
+        decay_steps=max(config.epochs * steps - warmup, 1), warmup_target=config.learning_rate if warmup else None,
+        warmup_steps=warmup, alpha=0.01,
+    )  # fmt: skip
+    return keras.optimizers.AdamW(schedule, weight_decay=config.weight_decay, clipnorm=1.0,
+                                  use_ema=config.ema_momentum is not None, ema_momentum=config.ema_momentum or 0.99)  # fmt: skip
+
+
+def _train_multiworker(config: TrainConfig, out: Path, dataset: PoseDataset, splits: dict, sampling: str,
+                       notes: list[str], strategy, verbose: int | None) -> dict:  # fmt: skip
+    """Stage 1 on several machines: a custom loop (see :mod:`har_tf.training.distribute`). The chief
+    (worker 0) writes the run folder; worker ``i`` writes its copy under ``OUT/workers/<i>/``."""
+    index = worker_index(strategy)
+    run = out if index == 0 else out / "workers" / str(index)
+    run.mkdir(parents=True, exist_ok=True)
+    x, y = splits["train"]
+    k, global_batch = dataset.num_classes, config.batch_size * strategy.num_replicas_in_sync
+    steps = len(y) // global_batch
+    if steps < 1:
+        raise InvalidInputError(f"{len(y)} training sequences make no full global batch of {global_batch} "
+                                f"({config.batch_size} per replica x {strategy.num_replicas_in_sync} replicas)")  # fmt: skip
+    notes.append(f"multi-worker: worker {index} of {strategy.extended._num_workers}, each reading its shard of the "
+                 f"training data; {steps} global steps of {global_batch} per epoch; no validation during training, "
+                 "the final epoch's weights are kept")  # fmt: skip
+    if config.ema_momentum is not None or config.time_budget_minutes:
+        notes.append("multi-worker: ema_momentum and time_budget_minutes are not used by the custom loop")
+    for note in notes[-2:]:
+        if note.startswith("multi-worker"):
+            print(note, flush=True)
+
+    def build():
+        model = build_classifier(config, dataset)
+        loss = keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing, reduction=None)
+        optimizer = _optimizer(dataclasses.replace(config, ema_momentum=None), steps)
+        return model, optimizer, loss
+
+    def make_dataset(shards: int, shard: int, per_replica_batch: int):
+        return make_pose_dataset(x, y, dataset.layout, training=True, seed=config.seed, augment=config.augment_config(),
+                                 num_frames=config.num_frames, batch_size=per_replica_batch, sampling=sampling,
+                                 drop_remainder=True, shard=(shards, shard)).map(_one_hot(k)).repeat()  # fmt: skip
+
+    start = time.perf_counter()
+    model, _ = fit_multiworker(strategy, build, make_dataset, config.epochs, steps, global_batch,
+                               history_csv=run / "history.csv", verbose=verbose != 0)  # fmt: skip
+    seconds = time.perf_counter() - start
+    single = build_classifier(config, dataset)  # outside the strategy: saving and evaluating are local
+    single.set_weights([w.numpy() for w in model.weights])
+    save_keras_atomic(single, run / "pose_model.keras")
+    return _evaluate_and_write(config, run, single, dataset, splits, sampling, notes, seconds)
+
+
+def _evaluate_and_write(config: TrainConfig, out: Path, best: keras.Model, dataset: PoseDataset, splits: dict,
+                        sampling: str, notes: list[str], seconds: float) -> dict:  # fmt: skip
+    """Evaluate the kept model on the test split and write metrics, report and plots into ``out``."""
+    layout = dataset.layout
     x_test, y_test = splits["test"]
     result = evaluate_classifier(best, x_test, y_test, layout, list(dataset.class_names), config.num_frames,
                                  sampling, dataset.extras.get("class_group"),
@@ -227,10 +295,6 @@ def train_stage1(config: TrainConfig, out_dir: str | Path, dataset: PoseDataset 
     if (out / "history.csv").exists():
         plot_training_curves(out / "history.csv", out / "training_curves.png")
         history = {"epochs_run": max(len((out / "history.csv").read_text().strip().splitlines()) - 1, 0)}
-    if budget is not None and budget.stopped_epoch is not None:
-        notes.append(f"time budget of {config.time_budget_minutes:g} min reached in epoch {budget.stopped_epoch} "
-                     f"of {config.epochs}")  # fmt: skip
-        print(notes[-1], flush=True)
     extra = {"model": config.model, "preset": config.preset, "parameters": int(best.count_params()),
              "training_seconds": round(seconds, 1), "sampling": sampling, "notes": notes, **history}  # fmt: skip
     return write_evaluation(out, result, y_test, list(dataset.class_names), extra, f"{config.model} on test")
