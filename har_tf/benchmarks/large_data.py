@@ -82,7 +82,7 @@ def train_epoch(folder: str, source: str = "tfrecord", batch_size: int = 64, shu
     model = _model(30, data.layout.num_joints, spec["shape"][0], spec["shape"][1], data.num_classes)
     before = rss_mb()
     start = time.perf_counter()
-    model.fit(ds, epochs=1, verbose=0)
+    model.fit(ds, epochs=1, verbose=0, shuffle=False)
     return {"source": source, "clips": data.count("train"), "load_seconds": round(loaded, 1),
             "epoch_seconds": round(time.perf_counter() - start, 1), "rss_before_fit_mb": before,
             "peak_rss_mb": peak_rss_mb()}  # fmt: skip

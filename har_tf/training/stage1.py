@@ -215,7 +215,7 @@ def train_stage1(config: TrainConfig, out_dir: str | Path, dataset: PoseDataset 
           f"{model.count_params():,} parameters) on {len(splits['train'][1])} sequences, "
           f"validating on {len(splits['val'][1]) if val is not None else 'none'}, sampling={sampling}", flush=True)  # fmt: skip
     start = time.perf_counter()
-    model.fit(train, validation_data=val, epochs=config.epochs, callbacks=callbacks,
+    model.fit(train, validation_data=val, epochs=config.epochs, callbacks=callbacks, shuffle=False,  # tf.data shuffles
               class_weight=_class_weights(splits["train"][1], k, config.class_weights),
               verbose=verbose if verbose is not None else (1 if sys.stdout.isatty() else 2))  # fmt: skip
     seconds = time.perf_counter() - start

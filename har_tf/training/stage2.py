@@ -228,14 +228,14 @@ def train_stage2(config: TrainConfig, out_dir: str | Path, dataset: PoseDataset,
     elif frozen:
         fusion.pose_backbone.trainable = False
         _compile(head, config, config.fusion_learning_rate, frozen * steps)
-        head.fit(train, validation_data=val, epochs=frozen, verbose=verbose,
+        head.fit(train, validation_data=val, epochs=frozen, verbose=verbose, shuffle=False,
                  callbacks=[*callbacks, SafeBackupAndRestore(str(backups[0]))])  # fmt: skip
         save_weights_atomic(head, marker)
     if config.fusion_epochs > frozen:
         fusion.pose_backbone.trainable = True
         _compile(head, config, config.fusion_learning_rate * (config.finetune_lr_scale if frozen else 1.0),
                  (config.fusion_epochs - frozen) * steps)  # fmt: skip
-        head.fit(train, validation_data=val, initial_epoch=frozen, epochs=config.fusion_epochs, verbose=verbose,
+        head.fit(train, validation_data=val, initial_epoch=frozen, epochs=config.fusion_epochs, verbose=verbose, shuffle=False,
                  callbacks=[*callbacks, SafeBackupAndRestore(str(backups[1]))])  # fmt: skip
     fit_seconds = time.perf_counter() - fit_start
     save_keras_atomic(fusion, out / "fusion_model.keras")
