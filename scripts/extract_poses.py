@@ -17,6 +17,13 @@ BlazePose: ``python -m har_tf.inference.pose.blazepose fetch`` once, or ``--pose
 OpenPose: ``--openpose-json DIR`` holds ``DIR/<class>/<clip>/`` folders of per-frame JSON
 (``--write_json`` output of each video; ``<clip>`` is the video's file name without extension).
 
+Objects (optional): ``--detections DIR`` reads ``DIR/<class>/<clip>/`` detections JSON folders
+(har_tf/data/detections.py; class names from ``--object-classes``), or ``--detector PATH`` runs a
+``.tflite`` SSD detector or a TF Object Detection API SavedModel on every frame (``--detector-labels
+coco`` when the model does not carry its labels; its classes are mapped by name to ``--object-classes``,
+default all of them). Each clip then gets its ``(T, K, 6)`` objects (``--max-objects`` K, nearest the
+person first) as ``objects_<split>``, with ``object_classes``.
+
 Resumable: each finished video is kept in ``OUT.parts/``; rerun the same command after an interruption
 and only the missing videos are extracted. Unreadable videos are skipped with a warning and listed in
 ``OUT.report.json`` (with per-class counts, clips per split and the frames per second of extraction).
@@ -40,6 +47,18 @@ def parse_args(argv=None) -> argparse.Namespace:
                              "fetched cache)")
     parser.add_argument("--openpose-json", type=Path, default=None,
                         help="folder of DIR/<class>/<clip>/ OpenPose JSON folders (--estimator openpose)")
+    parser.add_argument("--detections", type=Path, default=None,
+                        help="folder of DIR/<class>/<clip>/ detections JSON folders (objects per frame)")
+    parser.add_argument("--detector", default=None,
+                        help="object detector run on every frame: a .tflite file or a SavedModel folder")
+    parser.add_argument("--detector-labels", default=None,
+                        help="the detector's label map: 'coco' or a text file of one name per line, line 1 = class "
+                             "id 1 (default: what the model file carries)")  # fmt: skip
+    parser.add_argument("--min-score", type=float, default=0.3, help="drop detections scoring less (default 0.3)")
+    parser.add_argument("--object-classes", default=None,
+                        help="the dataset's object classes, comma-separated (cup,phone,book); required with "
+                             "--detections, default with --detector: every class it names")  # fmt: skip
+    parser.add_argument("--max-objects", type=int, default=4, help="K, object rows per frame (default 4)")
     parser.add_argument("--layout", default=None, help="convert the poses to this layout (default: the estimator's)")
     parser.add_argument("--num-frames", type=int, default=30, help="T, pose frames per clip (default 30)")
     parser.add_argument("--stride", type=int, default=15, help="frames between clip starts (default 15)")
@@ -82,6 +101,33 @@ def pose_source(args: argparse.Namespace):
     return source
 
 
+def detections_source(args: argparse.Namespace):
+    """The detections source the arguments name (None for none), with a clear error for a wrong combination."""
+    from har_tf.errors import InvalidInputError
+    from har_tf.inference.extraction import DetectionJsonFolders, DetectorSource
+
+    classes = None if args.object_classes is None else [c.strip() for c in args.object_classes.split(",")]
+    if args.detections is not None and args.detector is not None:
+        raise InvalidInputError("give --detections (JSON folders) or --detector (a model on every frame), not both")
+    if args.detections is None and args.detector is None:
+        for option in ("object_classes", "detector_labels"):
+            if getattr(args, option) is not None:
+                raise InvalidInputError(f"--{option.replace('_', '-')} goes with --detections or --detector")
+        return None
+    if args.detections is not None:
+        if classes is None:
+            raise InvalidInputError("--detections needs --object-classes (the class names its files use, e.g. "
+                                    "cup,phone,book)")  # fmt: skip
+        return DetectionJsonFolders(args.detections, classes)
+    from har_tf.inference.detection import read_label_map
+
+    labels = None if args.detector_labels is None else read_label_map(args.detector_labels)
+    kwargs = {"min_score": args.min_score} if labels is None else {"class_names": labels, "min_score": args.min_score}
+    source = DetectorSource(args.detector, classes, **kwargs)
+    source.load()  # a wrong model file fails now, not once per video
+    return source
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     from tqdm.auto import tqdm
@@ -91,14 +137,15 @@ def main(argv=None) -> int:
     config = ExtractionConfig(num_frames=args.num_frames, stride=args.stride, frames_per_clip=args.frames_per_clip,
                               image_size=args.image_size, test_fraction=args.test_fraction, seed=args.seed,
                               max_frames=args.max_frames, layout=args.layout,
-                              jpeg_quality=args.jpeg_quality)  # fmt: skip
+                              jpeg_quality=args.jpeg_quality, max_objects=args.max_objects)  # fmt: skip
+    detections = detections_source(args)
     source = pose_source(args)
 
     def warn(line: str) -> None:
         tqdm.write(f"warning: {line}", file=sys.stderr)
 
     result = extract_dataset(args.root, args.out, source, config, workers=args.workers, keep_parts=args.keep_parts,
-                             progress=not args.quiet, warn=warn)  # fmt: skip
+                             progress=not args.quiet, warn=warn, detections=detections)  # fmt: skip
     print(result.dataset.summary())
     print("\n".join(summary_lines(result.report)))
     print(f"wrote {result.path} and {result.report_path}")

@@ -10,9 +10,15 @@ har_tf.inference.pose.blazepose fetch``; or precomputed OpenPose JSON with ``--e
 --pose-model JSON_DIR``), its image embedding once (fusion models), and every ``--stride`` frames the
 top actions of the last T frames. ``--out`` gets the input's frames, size and rate with the skeleton and
 the current top-3 drawn; ``--json`` the windows (start/end frame and time, top-k classes and
-probabilities). At the end a latency table: per-frame time of decode, pose, image embedding,
-classifier and drawing, median and 95th percentile. ``--model`` may also be an export (SavedModel
-folder or .tflite): the backbone then runs in every window (exports are one graph).
+probabilities). At the end a latency table: per-frame time of decode, pose, object detector, image
+embedding, classifier and drawing, median and 95th percentile. ``--model`` may also be an export
+(SavedModel folder or .tflite): the backbone then runs in every window (exports are one graph).
+
+A fusion model with an object branch takes each frame's detections: ``--detector PATH`` (a ``.tflite``
+SSD detector or a TF Object Detection API SavedModel folder; ``--detector-labels coco`` or a labels file
+when the model does not carry them) or ``--detections DIR`` (the video's detections JSON folder,
+har_tf/data/detections.py). Without either it runs as with no detections. ``--out`` then also shows the
+boxes the model used, with their class names.
 """
 
 from __future__ import annotations
@@ -41,6 +47,14 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--embedder", choices=("keras", "tflite_fp32", "tflite_fp16", "tflite_int8"), default="keras",
                         help="how a .keras fusion model embeds frames: keras (exact) or converted to TFLite at start "
                              "(tflite_fp32: same features within 1e-5, about 2.5x faster on a CPU)")  # fmt: skip
+    parser.add_argument("--detector", default=None,
+                        help="object detector for a model with an object branch: a .tflite file or a SavedModel folder")
+    parser.add_argument("--detector-labels", default=None,
+                        help="the detector's label map: 'coco' (TF2 Detection Zoo / TF Hub models) or a text file of "
+                             "one name per line, line 1 = class id 1 (default: what the model file carries)")
+    parser.add_argument("--min-score", type=float, default=0.3, help="drop detections scoring less (default 0.3)")
+    parser.add_argument("--detections", type=Path, default=None,
+                        help="the video's detections JSON folder (instead of --detector), for an object branch")
     parser.add_argument("--pose-only", action="store_true", help="use the fusion model's pose branch alone")
     parser.add_argument("--max-frames", type=int, default=None, help="stop after this many frames")
     parser.add_argument("--num-threads", type=int, default=None, help="TFLite threads (default: all cores)")
@@ -65,9 +79,12 @@ def main(argv=None) -> int:
     if "://" not in args.video and not args.video.isdigit():  # a file: check it before loading the models
         VideoReader(args.video, max_frames=1).close()
     model = WindowModel.load(args.model, num_threads=args.num_threads, embedder=args.embedder)
+    detector = object_detector(args, model)
     estimator = make_estimator(args.estimator, args.pose_model, args.num_threads, track=not args.no_track)
+    objects = {"detector": detector, "use_objects": not args.pose_only} if model.takes_objects else {}
     recogniser = StreamingRecognizer(model, estimator, stride=args.stride, smoothing=args.smoothing,
-                                     embed_every=args.embed_every, use_frames=not args.pose_only)  # fmt: skip
+                                     embed_every=args.embed_every, use_frames=not args.pose_only,
+                                     **objects)  # fmt: skip
     frames = recogniser.frames(args.video, args.max_frames)
     first_frame, first = next(frames)  # opens the video: bad input fails here, before any output file exists
     writer = None
@@ -86,7 +103,8 @@ def main(argv=None) -> int:
                 start = time.perf_counter()
                 scores = None if current is None else current.top(min(3, args.top_k))
                 caption = None if current is not None else f"warming up: {recogniser.frames_seen}/{model.num_frames}"
-                writer.write(annotate_frame(frame, result.pose, estimator.layout, scores, caption))
+                writer.write(annotate_frame(frame, result.pose, estimator.layout, scores, caption, result.objects,
+                                            model.object_classes))  # fmt: skip
                 recogniser.latency.add("render", time.perf_counter() - start)
             progress.update(1)
     except BaseException:
@@ -109,6 +127,9 @@ def main(argv=None) -> int:
         "windows_without_person": recogniser.empty_windows,
         "latency_ms": recogniser.latency.summary(skip=min(10, max(recogniser.frames_seen - 1, 0))),
     }  # fmt: skip
+    if model.takes_objects:
+        timeline["objects"] = {"object_classes": list(model.object_classes), "max_objects": model.max_objects,
+                               "source": str(args.detector or args.detections or "none")}  # fmt: skip
     if args.json is not None:
         write_timeline(args.json, timeline)
     print(f"{recogniser.frames_seen} frames, {len(windows)} windows in {seconds:.1f} s "
@@ -121,6 +142,36 @@ def main(argv=None) -> int:
         if path is not None:
             print(f"wrote {path}")
     return 0
+
+
+def object_detector(args: argparse.Namespace, model):
+    """The detector the arguments name (None for none), with a one-line error when the model cannot use it."""
+    from har_tf.errors import InvalidInputError
+
+    if args.detector is None and args.detections is None:
+        if args.detector_labels is not None:
+            raise InvalidInputError("--detector-labels goes with --detector")
+        return None
+    if args.detector is not None and args.detections is not None:
+        raise InvalidInputError("give --detector (run a detector on every frame) or --detections (a detections JSON "
+                                "folder), not both")  # fmt: skip
+    if not model.takes_objects:
+        given = "--detector" if args.detector is not None else "--detections"
+        kind = "a pose + image fusion model" if model.takes_frames else "a pose-only model"
+        raise InvalidInputError(f"{given} needs a model with an object branch, but {args.model} has none ({kind})")
+    from har_tf.inference.detection import AnnotationDetector, make_detector, read_label_map
+
+    if args.detections is not None:
+        if args.detector_labels is not None:
+            raise InvalidInputError("--detector-labels goes with --detector; a detections folder names the model's "
+                                    "object classes")  # fmt: skip
+        return AnnotationDetector.from_folder(args.detections, model.object_classes)
+    labels = None if args.detector_labels is None else read_label_map(args.detector_labels)
+    detector = make_detector(args.detector, class_names=labels, min_score=args.min_score)
+    if detector.names is None:
+        raise InvalidInputError(f"{args.detector} carries no label names: pass --detector-labels coco (TF2 Detection "
+                                "Zoo / TF Hub models) or a labels file")  # fmt: skip
+    return detector
 
 
 def _chain(first_frame, first, rest):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-from har_tf.errors import ExportError
+from har_tf.errors import ExportError, InvalidInputError
 
 MIN_AGREEMENT = {"savedmodel": 0.99, "fp32": 0.99, "fp16": 0.99, "int8": 0.97, "int8_full": 0.97}
 
@@ -36,12 +36,16 @@ def check_parity(report: dict, what: str) -> None:
 
 
 def keras_probabilities(model: keras.Model, samples: dict[str, np.ndarray], batch_size: int = 32) -> np.ndarray:
-    """The Keras model's probabilities for raw samples (``pose`` [+ ``frames``]), batch by batch."""
-    takes_frames = isinstance(model.input, dict)
+    """The Keras model's probabilities for raw samples (``pose`` [+ ``frames``] [+ ``objects``]: the ones
+    the model takes are fed, others ignored), batch by batch."""
+    names = list(model.input) if isinstance(model.input, dict) else None
+    missing = [name for name in names or () if name not in samples]
+    if missing:
+        raise InvalidInputError(f"the model takes {names}; the samples have {sorted(samples)} (missing {missing})")
     out = []
     for start in range(0, len(samples["pose"]), batch_size):
-        pose = samples["pose"][start:start + batch_size]
-        inputs = {"pose": pose, "frames": samples["frames"][start:start + batch_size]} if takes_frames else pose
+        chunk = slice(start, start + batch_size)
+        inputs = samples["pose"][chunk] if names is None else {name: samples[name][chunk] for name in names}
         out.append(keras.ops.convert_to_numpy(model(inputs, training=False)))
     return np.concatenate(out)
 

@@ -15,8 +15,10 @@ from har_tf.export.servable import ServingSpec
 def export_samples(dataset: PoseDataset, split: str, spec: ServingSpec, limit: int | None = 64,
                    seed: int = 0) -> dict[str, np.ndarray]:  # fmt: skip
     """Up to ``limit`` clips of ``split`` as the export's raw inputs: ``pose`` float32 (N, T, J, C) in
-    pixels (the centre T frames of longer sequences) and, for a fusion model, ``frames`` uint8
-    (N, F, H, W, 3). The clips are a seeded random subset, in dataset order."""
+    pixels (the centre T frames of longer sequences) and, for a model with an image branch, ``frames``
+    uint8 (N, F, H, W, 3), for one with an object branch ``objects`` float32 (N, T, K, 6): the data's
+    ``objects_<split>``, or all zeros (no detections) when it has none. The clips are a seeded random
+    subset, in dataset order."""
     x, _ = dataset.split(split)
     num_frames, joints, channels = spec.pose_shape
     if x.shape[2:] != (joints, channels):
@@ -39,7 +41,25 @@ def export_samples(dataset: PoseDataset, split: str, spec: ServingSpec, limit: i
         if frames.shape[1:] != spec.frames_shape:
             raise InvalidInputError(f"the model takes frames {spec.frames_shape}; the data has {frames.shape[1:]}")
         samples["frames"] = frames
+    if spec.objects_shape is not None:
+        samples["objects"] = _objects(dataset, split, spec, chosen, x.shape[1])
     return samples
+
+
+def _objects(dataset: PoseDataset, split: str, spec: ServingSpec, chosen: np.ndarray, data_frames: int) -> np.ndarray:
+    """The chosen clips' raw detections ``(N, T, K, 6)``, checked; zeros when the split has none."""
+    from har_tf.data.objects import check_objects_batch
+
+    num_frames, slots = spec.objects_shape[0], spec.objects_shape[1]
+    objects = dataset.extras.get(f"objects_{split}")
+    if objects is None:
+        return np.zeros((len(chosen), num_frames, slots, 6), np.float32)
+    if data_frames != num_frames:
+        raise InvalidInputError(f"the model takes detections for T = {num_frames} frames, and the {split!r} "
+                                f"split's clips have T = {data_frames}: objects need clips of exactly the model's T")  # fmt: skip
+    classes = None if spec.object_classes is None else len(spec.object_classes)
+    return check_objects_batch(np.asarray(objects)[chosen], num_frames, classes, slots, len(chosen),
+                               name=f"objects_{split}")  # fmt: skip
 
 
 def held_out_split(dataset: PoseDataset) -> str:

@@ -3,7 +3,8 @@
 Signatures (inputs and outputs by name, dynamic batch):
 
 - ``serving_default``: ``pose`` float32 (B, T, J, C) raw pixels [+ ``frames`` uint8 (B, F, H, W, 3)
-  for a fusion model] -> ``probabilities`` float32 (B, K);
+  for a model with an image branch] [+ ``objects`` float32 (B, T, K, 6) raw detections for a model
+  with an object branch] -> ``probabilities`` float32 (B, K);
 - ``pose_only``: ``pose`` -> ``probabilities`` (a fusion model's pose branch, for clips without frames);
 - ``topk``: the ``serving_default`` inputs -> ``class_ids`` int32 (B, k), ``class_names`` string
   (B, k), ``scores`` float32 (B, k), best first.
@@ -35,17 +36,22 @@ INFO_FILE = Path("assets.extra") / "export_info.json"
 
 
 def input_specs(spec: ServingSpec, batch_size: int | None = None, with_frames: bool = True) -> list[tf.TensorSpec]:
-    """The named input specs: ``pose`` and, for a fusion model's fused signatures, ``frames``."""
+    """The named input specs: ``pose`` and, for a fusion model's fused signatures (``with_frames``),
+    ``frames`` and/or ``objects`` (whichever the model takes)."""
     specs = [tf.TensorSpec((batch_size, *spec.pose_shape), tf.float32, name="pose")]
     if with_frames and spec.frames_shape is not None:
         specs.append(tf.TensorSpec((batch_size, *spec.frames_shape), tf.uint8, name="frames"))
+    if with_frames and spec.objects_shape is not None:
+        specs.append(tf.TensorSpec((batch_size, *spec.objects_shape), tf.float32, name="objects"))
     return specs
 
 
 def _full_fn(servable: Servable):
-    if servable.spec.frames_shape is None:
+    """The full model as a function of its inputs in :attr:`ServingSpec.input_names` order."""
+    if servable.spec.kind == "pose":
         return lambda pose: servable.full(pose, training=False)
-    return lambda pose, frames: servable.full({"pose": pose, "frames": frames}, training=False)
+    names = servable.spec.input_names
+    return lambda *inputs: servable.full(dict(zip(names, inputs)), training=False)
 
 
 def add_endpoints(archive: keras.export.ExportArchive, servable: Servable, names=SIGNATURES, top_k: int = 5,

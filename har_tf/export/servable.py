@@ -3,13 +3,17 @@
 A stage-1 :class:`~har_tf.models.PoseClassifier` is trained on normalised poses; its servable puts
 :class:`~har_tf.models.layers.PoseNormalization` (the training pipeline's own normalisation, as a
 layer) in front, so every export takes raw pixel poses. A
-:class:`~har_tf.models.MultiModalFusionModel` already takes raw poses and uint8 frames.
+:class:`~har_tf.models.MultiModalFusionModel` already takes raw poses, uint8 frames and/or raw
+object detections (whichever branches it has).
 
 Two functions per model, both Keras models on raw inputs:
 
-- ``full``: ``{"pose"[, "frames"]}`` -> ``probabilities`` (fused for a fusion model);
+- ``full``: ``{"pose"[, "frames"][, "objects"]}`` -> ``probabilities`` (fused for a fusion model);
 - ``pose_only``: ``pose`` -> ``probabilities`` (the fusion model's pose branch: the fall-back when a
   clip has no frames; the same as ``full`` for a pose classifier).
+
+:func:`serving_feed` decides which of the two answers a request and fills in missing inputs, the
+same way for every backend (Keras, SavedModel, TFLite, TF Serving).
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 
 import keras
+import numpy as np
 from keras import layers
 
 from har_tf.errors import InvalidInputError
@@ -32,25 +37,46 @@ class ServingSpec:
 
     kind: str  # "pose" or "fusion"
     pose_shape: tuple[int, int, int]  # (T, J, C), float32 pixels
-    frames_shape: tuple[int, int, int, int] | None  # (F, H, W, 3) uint8, fusion only
+    frames_shape: tuple[int, int, int, int] | None  # (F, H, W, 3) uint8, image branch only
     class_names: tuple[str, ...]
     layout: str
+    objects_shape: tuple[int, int, int] | None = None  # (T, K, 6) float32 raw detections, object branch only
+    object_classes: tuple[str, ...] | None = None  # the object classes ("none" first), object branch only
+    fusion: str | None = None  # the fusion mode (concat, gated, residual), fusion models only
 
     @property
     def num_classes(self) -> int:
         return len(self.class_names)
 
+    @property
+    def modalities(self) -> tuple[str, ...]:
+        """``("pose",)`` plus ``"image"`` and/or ``"objects"``, as :attr:`MultiModalFusionModel.modalities`."""
+        return ("pose",) + (("image",) if self.frames_shape is not None else ()) + (
+            ("objects",) if self.objects_shape is not None else ())
+
+    @property
+    def input_names(self) -> tuple[str, ...]:
+        """The inputs of the full model (``serving_default``): ``pose`` [, ``frames``] [, ``objects``]."""
+        return ("pose",) + (("frames",) if self.frames_shape is not None else ()) + (
+            ("objects",) if self.objects_shape is not None else ())
+
     def to_dict(self) -> dict:
         return {"kind": self.kind, "pose_shape": list(self.pose_shape),
                 "frames_shape": None if self.frames_shape is None else list(self.frames_shape),
-                "class_names": list(self.class_names), "layout": self.layout}  # fmt: skip
+                "class_names": list(self.class_names), "layout": self.layout,
+                "objects_shape": None if self.objects_shape is None else list(self.objects_shape),
+                "object_classes": None if self.object_classes is None else list(self.object_classes),
+                "fusion": self.fusion}  # fmt: skip
 
     @classmethod
     def from_dict(cls, data: dict) -> ServingSpec:
-        frames = data.get("frames_shape")
+        frames, objects, names = data.get("frames_shape"), data.get("objects_shape"), data.get("object_classes")
         return cls(kind=str(data["kind"]), pose_shape=tuple(int(v) for v in data["pose_shape"]),
                    frames_shape=None if frames is None else tuple(int(v) for v in frames),
-                   class_names=tuple(str(c) for c in data["class_names"]), layout=str(data.get("layout", "")))  # fmt: skip
+                   class_names=tuple(str(c) for c in data["class_names"]), layout=str(data.get("layout", "")),
+                   objects_shape=None if objects is None else tuple(int(v) for v in objects),
+                   object_classes=None if names is None else tuple(str(c) for c in names),
+                   fusion=data.get("fusion"))  # fmt: skip
 
 
 @dataclasses.dataclass
@@ -71,10 +97,7 @@ def make_servable(model: keras.Model, layout: str | JointLayout | None = None,
     """
     if isinstance(model, MultiModalFusionModel):
         full = keras.Model(model.input, model.output["probabilities"], name="fused")
-        names = model.class_names or [str(i) for i in range(model.num_classes)]
-        spec = ServingSpec("fusion", tuple(model.input["pose"].shape[1:]), tuple(model.input["frames"].shape[1:]),
-                           tuple(names), JointLayout.from_dict(model.layout).name)  # fmt: skip
-        return Servable(full, model.pose_only_model(), spec)
+        return Servable(full, model.pose_only_model(), fusion_spec(model))
     if isinstance(model, PoseClassifier):
         layout = layout if layout is not None else getattr(model.backbone, "layout", None)
         if layout is None:
@@ -93,3 +116,44 @@ def make_servable(model: keras.Model, layout: str | JointLayout | None = None,
         return Servable(raw, raw, ServingSpec("pose", shape, None, tuple(names), layout.name))
     raise InvalidInputError(f"expected a PoseClassifier or a MultiModalFusionModel (as written by "
                             f"scripts/train.py), got {type(model).__name__}")  # fmt: skip
+
+
+def _shape(model: keras.Model, name: str) -> tuple[int, ...] | None:
+    return tuple(model.input[name].shape[1:]) if name in model.input else None
+
+
+def fusion_spec(model: MultiModalFusionModel) -> ServingSpec:
+    """The :class:`ServingSpec` of a fusion model: its inputs (pose and whichever of frames / objects it
+    takes), classes, layout, object classes and fusion mode."""
+    names = model.class_names or [str(i) for i in range(model.num_classes)]
+    object_classes = None
+    if model.object_encoder is not None:
+        encoder = model.object_encoder
+        object_classes = tuple(encoder.class_names or [str(i) for i in range(encoder.num_classes)])
+    return ServingSpec("fusion", _shape(model, "pose"), _shape(model, "frames"), tuple(names),
+                       JointLayout.from_dict(model.layout).name, objects_shape=_shape(model, "objects"),
+                       object_classes=object_classes, fusion=model.fusion)  # fmt: skip
+
+
+def serving_feed(spec: ServingSpec, pose: np.ndarray, frames: np.ndarray | None = None,
+                 objects: np.ndarray | None = None) -> tuple[str, dict[str, np.ndarray]]:  # fmt: skip
+    """The signature that answers checked clips, and its feed.
+
+    - A model with an image branch given no frames answers from ``pose_only`` (the pose branch),
+      unless it also fuses objects with ``fusion="residual"`` and objects were given: then
+      ``serving_default`` gets all-zero frames (= no frames), so the objects still count. This is
+      :meth:`MultiModalFusionModel.predict_proba`'s rule. (An export without its ``export_info`` does
+      not record the fusion mode, and counts as not residual.)
+    - A model with an object branch given no objects gets all-zero objects (= no detections).
+    - A pose classifier answers from ``pose_only`` (the same function as ``serving_default``).
+    """
+    n = len(pose)
+    residual_objects = spec.fusion == "residual" and spec.objects_shape is not None and objects is not None
+    if spec.kind == "pose" or (frames is None and spec.frames_shape is not None and not residual_objects):
+        return "pose_only", {"pose": pose}
+    feed = {"pose": pose}
+    if spec.frames_shape is not None:
+        feed["frames"] = np.zeros((n, *spec.frames_shape), np.uint8) if frames is None else frames
+    if spec.objects_shape is not None:
+        feed["objects"] = np.zeros((n, *spec.objects_shape), np.float32) if objects is None else objects
+    return "serving_default", feed

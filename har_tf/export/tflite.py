@@ -12,7 +12,8 @@
   :func:`convert_to_tflite`).
 
 Built-in ops only (no Flex delegate). One ``.tflite`` file holds the ``serving_default`` signature
-and, for a fusion model, ``pose_only`` (the fall-back for clips without frames). The batch is
+(``pose`` plus the ``frames`` and/or ``objects`` the model takes) and, for a fusion model,
+``pose_only`` (the fall-back for clips without frames). The batch is
 dynamic, or fixed to 1 (``batch_size=1``) for devices. Every export is checked against the Keras
 model on held-out clips (:func:`export_tflite`); a ``.json`` file beside the ``.tflite`` holds the
 classes, the input shapes and the parity report.
@@ -48,13 +49,13 @@ FLOAT_SCOPES = ("pose_normalization", "crop_boxes", "norm1", "norm2", "final_nor
 
 
 def signature_names(spec: ServingSpec) -> tuple[str, ...]:
-    return ("serving_default", "pose_only") if spec.frames_shape is not None else ("serving_default",)
+    return ("serving_default", "pose_only") if spec.kind == "fusion" else ("serving_default",)
 
 
 def _representative(samples: dict[str, np.ndarray]) -> Iterator[dict[str, np.ndarray]]:
     """One clip at a time, as the converter's calibration expects."""
     for i in range(len(samples["pose"])):
-        yield {k: v[i:i + 1] for k, v in samples.items() if k in ("pose", "frames")}
+        yield {k: v[i:i + 1] for k, v in samples.items() if k in ("pose", "frames", "objects")}
 
 
 def convert_to_tflite(servable: Servable, quantization: str = "fp32", representative: dict | None = None,
@@ -69,6 +70,11 @@ def convert_to_tflite(servable: Servable, quantization: str = "fp32", representa
                           "image branch crashes the LiteRT interpreter or loses its answers (measured 35% top-1 "
                           "agreement); export the fusion model with int8 (int8 weights, 29% of the fp32 size), "
                           "or the pose model with int8_full")  # fmt: skip
+    if quantization == "int8_full" and servable.spec.kind == "fusion":
+        raise ExportError(f"int8_full is not available for fusion models yet (this one fuses "
+                          f"{' + '.join(servable.spec.modalities)}): its full-integer conversion has not been "
+                          "calibrated or measured; export it with int8 (int8 weights), or the pose model with "
+                          "int8_full")  # fmt: skip
     if batch_size not in (None, 1):
         raise InvalidInputError(f"batch_size must be None (dynamic) or 1 (fixed, for devices), got {batch_size}")
     names = signature_names(servable.spec)

@@ -38,8 +38,8 @@ from har_tf.errors import InvalidInputError, MissingFileError
 from har_tf.inference.pose.base import check_frame
 
 __all__ = ["COCO_LABELS", "SYNONYMS", "AnnotationDetector", "Detections", "ObjectDetector", "SavedModelDetector",
-           "TFLiteDetector", "class_map_by_name", "detect_objects", "detections_to_objects",
-           "make_detector"]  # fmt: skip
+           "TFLiteDetector", "class_map_by_name", "detect_frame", "detect_objects", "detections_to_objects",
+           "frame_objects", "letterbox_detections", "make_detector", "person_box", "read_label_map"]  # fmt: skip
 
 _COCO = {1: "person", 2: "bicycle", 3: "car", 4: "motorcycle", 5: "airplane", 6: "bus", 7: "train", 8: "truck",
          9: "boat", 10: "traffic light", 11: "fire hydrant", 13: "stop sign", 14: "parking meter", 15: "bench",
@@ -460,3 +460,62 @@ def make_detector(spec: str | os.PathLike | ObjectDetector, **kwargs) -> ObjectD
         raise MissingFileError(f"no such model file: {path}")
     raise MissingFileError(f"no such detector model: {text} (expected a .tflite file, a SavedModel directory or a "
                            "TF Hub / Kaggle handle)")  # fmt: skip
+
+
+def read_label_map(spec: str | os.PathLike) -> tuple[str, ...]:
+    """A detector's label map from ``"coco"`` (:data:`COCO_LABELS`) or a text file of one name per line,
+    line 1 = class id 1 (a first line ``none`` / ``background`` / ``???`` is taken as id 0 instead)."""
+    if str(spec).lower() == "coco":
+        return COCO_LABELS
+    path = Path(spec)
+    if not path.is_file():
+        raise MissingFileError(f"no such label file: {path} (expected 'coco' or a text file of one class name a "
+                               "line)")  # fmt: skip
+    lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
+    while lines and not lines[-1]:
+        lines.pop()
+    if not lines:
+        raise InvalidInputError(f"{path}: the label file is empty; expected one class name per line")
+    return _label_map(lines if lines[0].lower() in _BACKGROUND else ["none", *lines])
+
+
+def detect_frame(detector, frame: np.ndarray, index: int) -> Detections:
+    """``detector(frame)`` for frame number ``index`` of a video; an :class:`AnnotationDetector` gives no
+    detections past its last annotated frame (a detections folder has no files for trailing empty frames)."""
+    if isinstance(detector, AnnotationDetector) and index >= len(detector):
+        return Detections.empty(detector.names)
+    found = detector(frame)
+    if not isinstance(found, Detections):
+        raise InvalidInputError(f"a detector must return Detections for each frame, got {type(found).__name__}")
+    return found
+
+
+def person_box(pose: np.ndarray) -> np.ndarray:
+    """``[x1, y1, x2, y2]`` around the valid joints of poses ``(..., J, C)`` (confidence > 0, or not all
+    zeros when C = 2); all zeros where nobody is seen (:func:`detections_to_objects` then orders by score)."""
+    pose = np.asarray(pose, np.float32)
+    xy = pose[..., :2]
+    valid = np.isfinite(pose).all(axis=-1)
+    valid &= pose[..., 2] > 0 if pose.shape[-1] >= 3 else (xy != 0).any(axis=-1)
+    big = np.float32(1e9)
+    low = np.where(valid[..., None], xy, big).min(axis=-2)
+    high = np.where(valid[..., None], xy, -big).max(axis=-2)
+    box = np.concatenate([low, high], axis=-1)
+    return np.where(valid.any(axis=-1)[..., None], box, 0.0).astype(np.float32)
+
+
+def letterbox_detections(detections: Detections, letterbox: Letterbox) -> Detections:
+    """The detections with their boxes mapped from the frame's pixels into the letterbox square's (as
+    :meth:`Letterbox.to_square` maps keypoints), clipped to the square."""
+    (sx, sy), (ox, oy) = letterbox.scale, letterbox.offset
+    boxes = detections.boxes * np.float32([sx, sy, sx, sy]) + np.float32([ox, oy, ox, oy])
+    boxes = np.clip(boxes, 0.0, float(letterbox.size))
+    return Detections(boxes, detections.classes, detections.scores, detections.names)
+
+
+def frame_objects(detections: Detections | None, max_objects: int, class_map: dict[int, int] | None = None,
+                  pose: np.ndarray | None = None) -> np.ndarray:  # fmt: skip
+    """One frame's raw objects float32 ``(K, 6)``: the detections mapped through ``class_map``, nearest the
+    person of ``pose`` ``(J, C)`` (same pixels) first, the best K kept (:func:`detections_to_objects`)."""
+    box = None if pose is None else person_box(pose)[None]
+    return detections_to_objects([detections], max_objects, class_map, box)[0]

@@ -35,16 +35,28 @@ key                         dtype / shape           meaning
 ``fps_<split>``             float64 (V,)            frames per second of each video
 ``poses_<split>``           float32 (M, J, 3)       the main person of every frame of every video
 ``poses_<split>_offsets``   int64 (V + 1,)          video v: ``poses[offsets[v]:offsets[v + 1]]``
-``extraction_info``         str ()                  JSON: estimator, settings, ROOT
+``objects_<split>``         float32 (N, T, K, 6)    with detections: each clip's objects (see below)
+``object_classes``          str (O,)                with detections: the object class names, "none" first
+``extraction_info``         str ()                  JSON: estimator, detections, settings, ROOT
 ==========================  ======================  =================================================
+
+Objects (optional, ``detections=``): a detector run on every frame (:class:`DetectorSource`) or a
+detections JSON folder per video (:class:`DetectionJsonFolders`, ``DETECTIONS/<class>/<clip>/`` as
+OpenPose's). Each frame's detections are mapped to the dataset's object classes, moved into the square
+through the same letterbox as the keypoints (clipped to it), ordered by nearness to the frame's person
+and cut to ``max_objects`` rows (:func:`~har_tf.inference.detection.frame_objects`); a clip's
+``(T, K, 6)`` objects are its frames' rows (zero rows for frames without detections and for a short
+video's padding), in the raw format of :mod:`har_tf.data.objects`.
 
 Square pixels map back to a video's pixels with ``Letterbox(width, height, S).to_video``.
 
-Resumable: each video's result (its poses, the JPEG frames its windows use, size and fps) is written
-atomically to ``DATA.parts/<video>.npz`` as soon as it is done; a rerun with the same settings reuses
-every readable part file (a truncated or stale one is extracted again). ``DATA.report.json`` lists the
-skipped videos with the reason, per-class counts, clips per split and the extraction speed. The parts
-folder is removed once the NPZ is written, unless ``keep_parts``.
+Resumable: each video's result (its poses, the JPEG frames its windows use, size and fps, its objects)
+is written atomically to ``DATA.parts/<video>.npz`` as soon as it is done; a rerun with the same
+settings reuses every readable part file (a truncated or stale one is extracted again; the detections
+source, its object classes and ``max_objects`` are settings too, so a part written without detections is
+extracted again when they are asked for). ``DATA.report.json`` lists the skipped videos with the
+reason, per-class counts, clips per split and the extraction speed. The parts folder is removed once
+the NPZ is written, unless ``keep_parts``.
 """
 
 from __future__ import annotations
@@ -68,7 +80,10 @@ from har_tf.config import DictConfig
 from har_tf.data.frames import encode_jpeg, frame_indices
 from har_tf.data.pose_npz import PoseDataset, read_npz, save_npz_atomic
 from har_tf.data.video import Letterbox, VideoReader
+from har_tf.data.detections import check_class_names
 from har_tf.errors import DataFormatError, HARError, InvalidInputError, MissingFileError, expect
+from har_tf.inference.detection import (AnnotationDetector, ObjectDetector, class_map_by_name, detect_frame,
+                                        frame_objects, letterbox_detections)  # fmt: skip
 from har_tf.inference.pose.base import PoseEstimator
 from har_tf.io import atomic_write
 from har_tf.skeleton.layouts import get_layout
@@ -95,6 +110,7 @@ class ExtractionConfig(DictConfig):
     max_frames: int | None = None  # read at most this many frames of each video
     layout: str | None = None  # convert the poses to this layout (default: the estimator's)
     jpeg_quality: int = 90
+    max_objects: int = 4  # K, object rows per frame (with detections only)
 
     def __post_init__(self) -> None:
         T, F = self.num_frames, self.frames_per_clip
@@ -106,13 +122,19 @@ class ExtractionConfig(DictConfig):
         expect(self.max_frames is None or self.max_frames >= 1,
                f"max_frames must be at least 1 (or None for every frame), got {self.max_frames}")
         expect(1 <= self.jpeg_quality <= 100, f"jpeg_quality must be in 1..100, got {self.jpeg_quality}")
+        expect(self.max_objects >= 1, f"max_objects (K, rows per frame) must be at least 1, got {self.max_objects}")
         if self.layout is not None:
             get_layout(self.layout)
 
-    def part_key(self, estimator: str) -> str:
-        """What a part file depends on: the estimator and every setting but the split's."""
-        settings = {k: v for k, v in self.to_dict().items() if k not in ("test_fraction", "seed")}
-        text = json.dumps({"version": PART_VERSION, "estimator": estimator, **settings}, sort_keys=True)
+    def part_key(self, estimator: str, detections: dict | None = None) -> str:
+        """What a part file depends on: the estimator, every setting but the split's and, when objects are
+        extracted, the detections source (``{"source", "object_classes"}``) and ``max_objects``. Without
+        detections the key is what it was before objects existed, so older parts stay valid."""
+        settings = {k: v for k, v in self.to_dict().items() if k not in ("test_fraction", "seed", "max_objects")}
+        content = {"version": PART_VERSION, "estimator": estimator, **settings}
+        if detections is not None:
+            content["detections"] = {**detections, "max_objects": self.max_objects}
+        text = json.dumps(content, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -236,22 +258,31 @@ def _jpeg(square: np.ndarray, quality: int) -> np.ndarray:
     return blob
 
 
-def extract_video(path: str | os.PathLike, estimator: PoseEstimator, config: ExtractionConfig) -> dict[str, np.ndarray]:
+def extract_video(path: str | os.PathLike, estimator: PoseEstimator, config: ExtractionConfig,
+                  detector: ObjectDetector | None = None,
+                  class_map: dict[int, int] | None = None) -> dict[str, np.ndarray]:  # fmt: skip
     """One video's part: ``poses`` (M, J, 3) in square pixels, the JPEGs of the frames its clips show
-    (``jpeg``, ``jpeg_offsets``, ``jpeg_frames``), ``size`` [w, h], ``fps``, ``seconds``, ``layout``.
+    (``jpeg``, ``jpeg_offsets``, ``jpeg_frames``), ``size`` [w, h], ``fps``, ``seconds``, ``layout``; with
+    a ``detector`` (its classes mapped to the dataset's by ``class_map``) also ``objects`` (M, K, 6) in
+    square pixels (see the module docstring).
 
     Raises :class:`~har_tf.errors.HARError` for a video that cannot be read (see ``VideoReader``)."""
     start = time.perf_counter()
     estimator.reset()
+    if detector is not None and hasattr(detector, "reset"):
+        detector.reset()
     layout = config.layout or estimator.layout
     offsets = np.unique(frame_indices(config.num_frames, config.frames_per_clip))
-    poses, chunks, last = [], {}, None
+    poses, objects, chunks, last = [], [], {}, None
     with VideoReader(path, max_frames=config.max_frames) as reader:
         box = Letterbox(reader.info.width, reader.info.height, config.image_size)
         for t, frame in enumerate(reader):
             pose = box.to_square(estimator.main_person(frame, layout=layout))
             pose[..., :2] = np.clip(pose[..., :2], 0.0, config.image_size)  # joints MoveNet puts on the bars
             poses.append(pose)
+            if detector is not None:
+                found = letterbox_detections(detect_frame(detector, frame, t), box)
+                objects.append(frame_objects(found, config.max_objects, class_map, pose))
             if _maybe_needed(t, offsets, config.stride):
                 chunks[t] = _jpeg(box.apply(frame), config.jpeg_quality)
             last = frame
@@ -263,11 +294,14 @@ def extract_video(path: str | os.PathLike, estimator: PoseEstimator, config: Ext
     kept = [chunks[int(t)] for t in needed]
     jpeg_offsets = np.zeros(len(kept) + 1, np.int64)
     jpeg_offsets[1:] = np.cumsum([c.size for c in kept])
-    return {"poses": np.stack(poses).astype(np.float32), "jpeg": np.concatenate(kept).astype(np.uint8),
-            "jpeg_offsets": jpeg_offsets, "jpeg_frames": needed.astype(np.int64),
-            "size": np.asarray([box.width, box.height], np.int64), "fps": np.asarray(fps, np.float64),
-            "seconds": np.asarray(time.perf_counter() - start, np.float64),
-            "layout": np.asarray(get_layout(layout).name)}  # fmt: skip
+    out = {"poses": np.stack(poses).astype(np.float32), "jpeg": np.concatenate(kept).astype(np.uint8),
+           "jpeg_offsets": jpeg_offsets, "jpeg_frames": needed.astype(np.int64),
+           "size": np.asarray([box.width, box.height], np.int64), "fps": np.asarray(fps, np.float64),
+           "seconds": np.asarray(time.perf_counter() - start, np.float64),
+           "layout": np.asarray(get_layout(layout).name)}  # fmt: skip
+    if detector is not None:
+        out["objects"] = np.stack(objects).astype(np.float32)
+    return out
 
 
 # --- pose sources ------------------------------------------------------------------------------
@@ -336,6 +370,121 @@ class OpenPoseJsonFolders:
         return OpenPoseJsonSource(self.folder_for(video), self.layout)
 
 
+# --- detections sources ------------------------------------------------------------------------
+def _dataset_classes(names) -> tuple[str, ...]:
+    """Object class names as a label map: ``"none"`` first (added when missing), no blanks or repeats."""
+    if isinstance(names, (str, bytes)):
+        raise InvalidInputError(f"object classes must be a list of names, got the string {names!r}")
+    names = [str(n).strip() for n in names]
+    names = names[1:] if names and names[0].lower() == "none" else names
+    if not names or any(not n or n.lower() == "none" for n in names) or len({n.lower() for n in names}) != len(names):
+        raise InvalidInputError(f"object classes must be distinct, non-empty names besides 'none', got {names}")
+    return check_class_names(["none", *names])
+
+
+class DetectorSource:
+    """An object detector run on every frame (:func:`~har_tf.inference.detection.make_detector`: a
+    ``.tflite`` file, a SavedModel folder or a hub handle, ``kwargs`` such as ``class_names``,
+    ``min_score``; or an :class:`~har_tf.inference.detection.ObjectDetector`), built once per process on
+    first use; picklable when given by path, for ``workers > 1``.
+
+    ``object_classes``: the dataset's object classes (``"none"`` first, added when missing); the
+    detector's classes are mapped to them by name (:func:`~har_tf.inference.detection.class_map_by_name`)
+    and detections of other classes are dropped. Default: every named class of the detector's label map.
+    """
+
+    def __init__(self, detector: str | os.PathLike | ObjectDetector, object_classes=None, **kwargs):
+        self.spec, self.kwargs = detector, kwargs
+        self._given = None if object_classes is None else _dataset_classes(object_classes)
+        self._loaded: ObjectDetector | None = detector if isinstance(detector, ObjectDetector) else None
+
+    @property
+    def name(self) -> str:
+        spec = self.spec
+        if isinstance(spec, ObjectDetector):
+            what = type(spec).__name__ + (f":{Path(spec.path).resolve()}" if hasattr(spec, "path") else "")
+        else:  # the whole path: every TF2 Detection Zoo model is a folder named saved_model
+            what = str(Path(spec).resolve()) if Path(spec).exists() else str(spec)
+        options = dict(self.kwargs)
+        if options.get("class_names") is not None:  # a label map is long: its hash tells two apart
+            names = json.dumps([str(n) for n in options["class_names"]])
+            options["class_names"] = hashlib.sha1(names.encode()).hexdigest()[:8]
+        return f"detector:{what}:{json.dumps(options, sort_keys=True, default=str)}"
+
+    def load(self) -> ObjectDetector:
+        """The detector (loading the model: a clear error for a missing or wrong file, or unknown labels)."""
+        if self._loaded is None:
+            from har_tf.inference.detection import make_detector
+
+            self._loaded = make_detector(self.spec, **self.kwargs)
+        if self._loaded.names is None:
+            raise InvalidInputError("the detector's label names are unknown: give its label map (class_names, "
+                                    "e.g. COCO_LABELS / --detector-labels coco for the TF2 Detection Zoo "
+                                    "models)")  # fmt: skip
+        return self._loaded
+
+    @property
+    def object_classes(self) -> tuple[str, ...]:
+        """The dataset's object classes (loading the detector; an error when none of its classes is one)."""
+        if self._given is not None:
+            class_map_by_name(self.load().names, self._given)
+            return self._given
+        names = [n for n in self.load().names[1:] if n.strip() and n.strip() != "???"]
+        return _dataset_classes(list(dict.fromkeys(names)))
+
+    @property
+    def class_map(self) -> dict[int, int]:
+        return class_map_by_name(self.load().names, self.object_classes)
+
+    def __call__(self, video: VideoEntry) -> ObjectDetector:
+        return self.load()
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_loaded": None if not isinstance(self.spec, ObjectDetector) else self._loaded}
+
+
+class DetectionJsonFolders:
+    """Detections JSON per video (:mod:`har_tf.data.detections`): ``DETECTIONS/<class>/<clip>/``
+    (``<clip>`` = the video's file stem), or a folder mirroring ROOT, as :class:`OpenPoseJsonFolders`;
+    they may be the OpenPose JSON folders themselves. ``object_classes``: the dataset's object classes
+    (``"none"`` first, added when missing), the names (or ids) the files use. A frame without a file has
+    no detections; a video without a folder is skipped with the reason."""
+
+    class_map = None  # the files' ids are the dataset's
+
+    def __init__(self, root: str | os.PathLike, object_classes):
+        self.root = Path(root)
+        if not self.root.is_dir():
+            raise MissingFileError(f"no such detections folder: {self.root}")
+        self.object_classes = _dataset_classes(object_classes)
+
+    @property
+    def name(self) -> str:
+        return f"detections-json:{self.root.resolve()}"
+
+    def folder_for(self, video: VideoEntry) -> Path:
+        """The detections folder of a video, or MissingFileError naming where it was looked for."""
+        candidates = [self.root / video.class_name / Path(video.relative).stem,
+                      self.root / Path(video.relative).with_suffix("")]  # fmt: skip
+        for folder in candidates:
+            if folder.is_dir():
+                return folder
+        raise MissingFileError(f"no detections folder for {video.relative}: expected {candidates[0]}/")
+
+    def __call__(self, video: VideoEntry) -> AnnotationDetector:
+        return AnnotationDetector.from_folder(self.folder_for(video), self.object_classes)
+
+
+#: where a video's detections come from: :class:`DetectorSource` or :class:`DetectionJsonFolders`
+DetectionSource = DetectorSource | DetectionJsonFolders
+
+
+def _check_detections(detections) -> None:
+    if detections is not None and not isinstance(detections, (DetectorSource, DetectionJsonFolders)):
+        raise InvalidInputError(f"detections must be a DetectorSource or DetectionJsonFolders, got "
+                                f"{type(detections).__name__}")  # fmt: skip
+
+
 def source_name(source: PoseSource) -> str:
     """A description of a pose source for the part files' key and the report."""
     name = getattr(source, "name", None)
@@ -360,8 +509,9 @@ def part_path(parts_dir: Path, relative: str) -> Path:
 PART_KEYS = ("poses", "jpeg", "jpeg_offsets", "jpeg_frames", "size", "fps", "seconds", "layout", "key")
 
 
-def load_part(path: Path, key: str) -> dict[str, np.ndarray] | None:
-    """A part file's arrays, or None when it is absent, unreadable (e.g. truncated) or from other settings."""
+def load_part(path: Path, key: str, objects: bool = False) -> dict[str, np.ndarray] | None:
+    """A part file's arrays, or None when it is absent, unreadable (e.g. truncated), from other settings
+    or (``objects``) without the objects of every frame."""
     if not path.is_file():
         return None
     try:
@@ -369,6 +519,8 @@ def load_part(path: Path, key: str) -> dict[str, np.ndarray] | None:
     except HARError:
         return None
     if any(k not in arrays for k in PART_KEYS) or str(arrays["key"]) != key:
+        return None
+    if objects and ("objects" not in arrays or len(arrays["objects"]) != len(arrays["poses"])):
         return None
     return arrays
 
@@ -397,50 +549,67 @@ def _json_notes(estimator: PoseEstimator, frames: int, config: ExtractionConfig,
             f"(aligned from frame 0; frames without JSON have no pose)",)  # fmt: skip
 
 
+def _detections_note(detector, frames: int, config: ExtractionConfig, relative: str) -> tuple[str, ...]:
+    if not isinstance(detector, AnnotationDetector) or len(detector) <= frames:
+        return ()
+    if config.max_frames is not None and frames >= config.max_frames:
+        return ()
+    return (f"{relative}: the video has {frames} frames but its detections folder goes to frame {len(detector) - 1} "
+            "(aligned from frame 0; the later files are unused)",)  # fmt: skip
+
+
 def process_video(video: VideoEntry, source: PoseSource, config: ExtractionConfig, key: str,
-                  parts_dir: Path) -> VideoOutcome:  # fmt: skip
+                  parts_dir: Path, detections: DetectionSource | None = None) -> VideoOutcome:  # fmt: skip
     """Extract one video into its part file; a video that cannot be read gives an outcome with the reason."""
+    detector = None
     try:
         estimator = _estimator_for(source, video)
-        arrays = extract_video(video.path, estimator, config)
+        class_map = None
+        if detections is not None:
+            detector, class_map = detections(video), detections.class_map
+        arrays = extract_video(video.path, estimator, config, detector, class_map)
     except (HARError, OSError, cv2.error) as err:
         return VideoOutcome(video.relative, error=str(err) or type(err).__name__)
     arrays["key"] = np.asarray(key)
     save_npz_atomic(part_path(parts_dir, video.relative), arrays, compress=False)
     frames = len(arrays["poses"])
+    notes = _json_notes(estimator, frames, config, video.relative)
     return VideoOutcome(video.relative, None, frames, float(arrays["seconds"]),
-                        _json_notes(estimator, frames, config, video.relative))  # fmt: skip
+                        notes + _detections_note(detector, frames, config, video.relative))  # fmt: skip
 
 
 _WORKER: dict = {}
 
 
-def _init_worker(source: PoseSource, config: ExtractionConfig, key: str, parts_dir: Path) -> None:
-    _WORKER.update(source=source, config=config, key=key, parts_dir=parts_dir)
+def _init_worker(source: PoseSource, config: ExtractionConfig, key: str, parts_dir: Path,
+                 detections: DetectionSource | None = None) -> None:  # fmt: skip
+    _WORKER.update(source=source, config=config, key=key, parts_dir=parts_dir, detections=detections)
 
 
 def _worker_task(video: VideoEntry) -> VideoOutcome:
-    return process_video(video, _WORKER["source"], _WORKER["config"], _WORKER["key"], _WORKER["parts_dir"])
+    return process_video(video, _WORKER["source"], _WORKER["config"], _WORKER["key"], _WORKER["parts_dir"],
+                         _WORKER["detections"])  # fmt: skip
 
 
 def _run_videos(todo: list[VideoEntry], source: PoseSource, config: ExtractionConfig, key: str, parts_dir: Path,
-                workers: int) -> Iterator[VideoOutcome]:  # fmt: skip
+                workers: int, detections: DetectionSource | None = None) -> Iterator[VideoOutcome]:  # fmt: skip
     """Each video's outcome as it finishes: in this process, or in ``workers`` processes."""
     if workers <= 1 or len(todo) <= 1:
         for video in todo:
-            yield process_video(video, source, config, key, parts_dir)
+            yield process_video(video, source, config, key, parts_dir, detections)
         return
-    try:
-        pickle.dumps(source)
-    except Exception as err:  # noqa: BLE001 - whatever pickling raises
-        raise InvalidInputError(f"workers > 1 needs a picklable pose source (e.g. EstimatorSource), got "
-                                f"{type(source).__name__} ({err})") from None  # fmt: skip
+    for what, item in (("pose source (e.g. EstimatorSource)", source), ("detections source", detections)):
+        try:
+            pickle.dumps(item)
+        except Exception as err:  # noqa: BLE001 - whatever pickling raises
+            raise InvalidInputError(f"workers > 1 needs a picklable {what}, got {type(item).__name__} "
+                                    f"({err})") from None  # fmt: skip
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
     context = multiprocessing.get_context("spawn")  # TensorFlow and OpenCV threads do not survive a fork
     pool = ProcessPoolExecutor(min(workers, len(todo)), mp_context=context, initializer=_init_worker,
-                               initargs=(source, config, key, parts_dir))  # fmt: skip
+                               initargs=(source, config, key, parts_dir, detections))  # fmt: skip
     try:
         futures = [pool.submit(_worker_task, video) for video in todo]
         for future in as_completed(futures):
@@ -457,13 +626,15 @@ def _clip_jpegs(part: dict, positions: np.ndarray) -> list[np.ndarray]:
 
 
 def _split_arrays(split: str, videos: list[VideoEntry], parts: dict[str, dict], config: ExtractionConfig) -> dict:
-    x, y, names, starts, jpegs = [], [], [], [], []
+    x, y, names, starts, jpegs, objects = [], [], [], [], [], []
     for video in videos:
         part = parts[video.relative]
         count = len(part["poses"])
         for start, positions in zip(clip_starts(count, config.num_frames, config.stride),
                                     clip_frame_positions(count, config)):  # fmt: skip
             x.append(clip_pose(part["poses"], int(start), config.num_frames))
+            if "objects" in part:
+                objects.append(clip_pose(part["objects"], int(start), config.num_frames))
             y.append(video.label)
             names.append(video.relative)
             starts.append(int(start))
@@ -472,7 +643,8 @@ def _split_arrays(split: str, videos: list[VideoEntry], parts: dict[str, dict], 
     offsets[1:] = np.cumsum([j.size for j in jpegs])
     pose_offsets = np.zeros(len(videos) + 1, np.int64)
     pose_offsets[1:] = np.cumsum([len(parts[v.relative]["poses"]) for v in videos])
-    return {f"x_{split}": np.stack(x).astype(np.float32), f"y_{split}": np.asarray(y, np.int64),
+    arrays = {f"objects_{split}": np.stack(objects).astype(np.float32)} if objects else {}
+    return {**arrays, f"x_{split}": np.stack(x).astype(np.float32), f"y_{split}": np.asarray(y, np.int64),
             f"frames_{split}_jpeg": np.concatenate(jpegs).astype(np.uint8), f"frames_{split}_offsets": offsets,
             f"video_{split}": np.asarray(names, dtype=str), f"clip_start_{split}": np.asarray(starts, np.int64),
             f"videos_{split}": np.asarray([v.relative for v in videos], dtype=str),
@@ -494,8 +666,11 @@ def _common_layout(parts: dict[str, dict]) -> str:
 
 
 def build_dataset(class_names: list[str], videos: list[VideoEntry], parts: dict[str, dict], config: ExtractionConfig,
-                  info: dict) -> PoseDataset:  # fmt: skip
-    """The multimodal :class:`PoseDataset` of the extracted videos (``parts``: relative path -> part arrays)."""
+                  info: dict, object_classes=None) -> PoseDataset:  # fmt: skip
+    """The multimodal :class:`PoseDataset` of the extracted videos (``parts``: relative path -> part arrays;
+    with ``object_classes``, each part's ``objects`` become ``objects_<split>``)."""
+    if object_classes is not None and any("objects" not in p for p in parts.values()):
+        raise DataFormatError("object_classes given but some extracted videos have no objects")
     readable = [v for v in videos if v.relative in parts]
     split_of = assign_splits(readable, config.test_fraction, config.seed)
     arrays = {}
@@ -510,6 +685,10 @@ def build_dataset(class_names: list[str], videos: list[VideoEntry], parts: dict[
     extras.update(frame_indices=frame_indices(config.num_frames, config.frames_per_clip),
                   image_size=np.asarray([config.image_size, config.image_size], np.int64),
                   extraction_info=np.asarray(json.dumps(info, sort_keys=True)))  # fmt: skip
+    if object_classes is not None:
+        extras["object_classes"] = np.asarray(object_classes, dtype=str)
+    else:
+        extras = {k: v for k, v in extras.items() if not k.startswith("objects_")}
     return PoseDataset(class_names=class_names, layout=_common_layout(parts), extras=extras, **splits)
 
 
@@ -557,12 +736,15 @@ def extract_dataset(
     keep_parts: bool = False,
     progress: bool = True,
     warn: Callable[[str], None] | None = None,
+    detections: DetectionSource | None = None,
 ) -> ExtractionResult:
     """Extract the videos of ``root`` into the multimodal dataset NPZ ``out`` (see the module docstring).
 
     Args:
         source: a :class:`PoseEstimator` for every video, or a callable ``VideoEntry -> PoseEstimator``
             (:class:`EstimatorSource`, :class:`OpenPoseJsonFolders`); ``workers > 1`` needs a picklable one.
+        detections: where each video's object detections come from (:class:`DetectorSource`,
+            :class:`DetectionJsonFolders`), or None for no objects; ``config.max_objects`` rows per frame.
         workers: processes extracting videos side by side (1: this process).
         keep_parts: keep ``out``'s ``.parts`` folder after success.
         progress: a progress bar over the videos (only on a terminal).
@@ -576,23 +758,33 @@ def extract_dataset(
     if out.is_dir():
         raise InvalidInputError(f"the output must be an .npz file path, got a folder: {out}")
     parts_dir, report_path = out.with_suffix(".parts"), out.with_suffix(".report.json")
+    _check_detections(detections)
     class_names, videos = find_videos(root, exclude=[parts_dir])
     name = source_name(source)
-    key = config.part_key(name)
-    info = {"root": str(Path(root)), "estimator": name, "config": config.to_dict()}
+    object_classes, described = None, None
+    if detections is not None:
+        object_classes = detections.object_classes
+        described = {"source": detections.name, "object_classes": list(object_classes)}
+    key = config.part_key(name, described)
+    settings = {k: v for k, v in config.to_dict().items() if k != "max_objects" or described is not None}
+    info = {"root": str(Path(root)), "estimator": name, "config": settings}
+    if described is not None:
+        info["detections"] = {**described, "max_objects": config.max_objects}
     start = time.perf_counter()
 
-    parts = {v.relative: p for v in videos if (p := load_part(part_path(parts_dir, v.relative), key)) is not None}
+    with_objects = detections is not None
+    parts = {v.relative: p for v in videos
+             if (p := load_part(part_path(parts_dir, v.relative), key, with_objects)) is not None}  # fmt: skip
     todo = [v for v in videos if v.relative not in parts]
     outcomes: dict[str, VideoOutcome] = {}
     bar = tqdm(total=len(videos), initial=len(parts), desc="videos", unit="video", disable=None if progress else True)
     frames, seconds = 0, 0.0
     try:
-        for outcome in _run_videos(todo, source, config, key, parts_dir, workers):
+        for outcome in _run_videos(todo, source, config, key, parts_dir, workers, detections):
             outcomes[outcome.relative] = outcome
             _note(outcome, warn)
             if outcome.error is None:
-                parts[outcome.relative] = load_part(part_path(parts_dir, outcome.relative), key)
+                parts[outcome.relative] = load_part(part_path(parts_dir, outcome.relative), key, with_objects)
                 frames, seconds = frames + outcome.frames, seconds + outcome.seconds
                 bar.set_postfix_str(f"{frames / max(seconds, 1e-9):.0f} frames/s")
             bar.update(1)
@@ -604,7 +796,7 @@ def extract_dataset(
     for label, class_name in enumerate(class_names):
         if not any(v.label == label and v.relative in parts for v in videos):
             warn(f"class {class_name!r} has no readable video: it keeps its label but has no clips")
-    dataset = build_dataset(class_names, videos, parts, config, info)
+    dataset = build_dataset(class_names, videos, parts, config, info, object_classes)
     if "test" not in dataset.splits:
         warn("no test split: every class has fewer than 2 readable videos, or test_fraction is 0")
     save_npz_atomic(out, dataset.to_arrays(), compress=False)
@@ -632,5 +824,9 @@ def summary_lines(report: dict) -> list[str]:
              f"{videos['resumed']} resumed, {videos['skipped']} skipped); clips: {clips}",
              f"{report['frames']} frames; pose extraction {report['frames_per_second']} frames/s"
              + (f" (this run: {run['frames']} frames in {run['seconds']:.1f} s)" if run["videos"] else "")]  # fmt: skip
+    if "detections" in report:
+        found = report["detections"]
+        lines.append(f"objects: up to {found['max_objects']} per frame of {len(found['object_classes']) - 1} classes, "
+                     f"from {found['source']}")  # fmt: skip
     lines += [f"  skipped {s['video']}: {s['reason']}" for s in report["skipped"]]
     return lines

@@ -4,10 +4,16 @@
     probabilities = predictor.predict_proba(pose, frames)         # (N, K), or (K,) for one clip
     best = predictor.topk(pose, frames, k=3)                      # ClassScores per clip
     likely = predictor.threshold(pose, thr=0.2)                   # every class >= 0.2, no frames
+    fused = predictor.predict_proba(pose, objects=objects)        # a model with an object branch
 
 Poses are raw pixels from a pose estimator, float32 ``(N, T, J, C)`` or one clip ``(T, J, C)``;
-frames are uint8 RGB ``(N, F, H, W, 3)`` or ``(F, H, W, 3)``. A fusion model given no frames
-answers from its pose branch (the missing-modality fall-back); a pose model given frames refuses.
+frames are uint8 RGB ``(N, F, H, W, 3)`` or ``(F, H, W, 3)``; objects are raw detections float32
+``(N, T, K, 6)`` or ``(T, K, 6)``, rows ``[class_id, x1, y1, x2, y2, score]`` (see
+:mod:`har_tf.data.objects`). Missing modalities (:func:`~har_tf.export.servable.serving_feed`): a
+model with an image branch given no frames answers from its pose branch (or, with
+``fusion="residual"`` and objects given, from pose + objects); a model with an object branch given
+no objects sees all-zero objects, i.e. no detections. A model refuses the frames or objects of a
+branch it does not have.
 Keras and SavedModel run on a GPU when TensorFlow sees one (``device="auto"``), else on the CPU;
 ``device="cpu"``/``"gpu"``/``"/GPU:1"`` chooses. TFLite runs on the CPU.
 """
@@ -21,9 +27,10 @@ import numpy as np
 import tensorflow as tf
 
 from har_tf.data.checks import check_frames_batch, check_pose_batch
+from har_tf.data.objects import check_objects_batch
 from har_tf.errors import DataFormatError, InvalidInputError, MissingFileError
 from har_tf.export.saved_model import read_export_info, run_signature, versions
-from har_tf.export.servable import ServingSpec, make_servable
+from har_tf.export.servable import ServingSpec, make_servable, serving_feed
 from har_tf.export.tflite import TFLiteRunner, read_tflite_info
 from har_tf.inference.results import ClassScores, above_threshold, top_k
 
@@ -58,10 +65,10 @@ class _KerasBackend:
         self._calls = {fused: tf.function(lambda inputs, m=model: m(inputs, training=False), reduce_retracing=True)
                        for fused, model in ((True, self.servable.full), (False, self.servable.pose_only))}  # fmt: skip
 
-    def __call__(self, samples: dict, fused: bool) -> np.ndarray:
+    def __call__(self, feed: dict, signature: str) -> np.ndarray:
+        fused = signature == "serving_default"
         model = self.servable.full if fused else self.servable.pose_only
-        inputs = {k: samples[k] for k in ("pose", "frames") if k in samples} if isinstance(model.input, dict) \
-            else samples["pose"]  # fmt: skip
+        inputs = {k: feed[k] for k in model.input} if isinstance(model.input, dict) else feed["pose"]
         return np.asarray(self._calls[fused](inputs))
 
 
@@ -82,12 +89,13 @@ class _SavedModelBackend:
         inputs = self.loaded.signatures["serving_default"].structured_input_signature[1]
         outputs = self.loaded.signatures["serving_default"].structured_outputs["probabilities"]
         frames = tuple(inputs["frames"].shape[1:]) if "frames" in inputs else None
+        objects = tuple(inputs["objects"].shape[1:]) if "objects" in inputs else None
         k = int(outputs.shape[-1])
-        return ServingSpec("fusion" if frames else "pose", tuple(inputs["pose"].shape[1:]), frames,
-                           tuple(str(i) for i in range(k)), "")  # fmt: skip
+        return ServingSpec("fusion" if frames or objects else "pose", tuple(inputs["pose"].shape[1:]), frames,
+                           tuple(str(i) for i in range(k)), "", objects_shape=objects)  # fmt: skip
 
-    def __call__(self, samples: dict, fused: bool) -> np.ndarray:
-        return run_signature(self.loaded.signatures["serving_default" if fused else "pose_only"], samples)
+    def __call__(self, feed: dict, signature: str) -> np.ndarray:
+        return run_signature(self.loaded.signatures[signature], feed)
 
 
 class _TFLiteBackend:
@@ -100,14 +108,16 @@ class _TFLiteBackend:
         details = self.runner.input_details("serving_default")
         outputs = self.runner.output_details("serving_default")["probabilities"]
         frames = tuple(int(v) for v in details["frames"]["shape"][1:]) if "frames" in details else None
+        objects = tuple(int(v) for v in details["objects"]["shape"][1:]) if "objects" in details else None
         k = int(outputs["shape"][-1])
-        return ServingSpec("fusion" if frames else "pose", tuple(int(v) for v in details["pose"]["shape"][1:]),
-                           frames, tuple(str(i) for i in range(k)), "")  # fmt: skip
+        return ServingSpec("fusion" if frames or objects else "pose",
+                           tuple(int(v) for v in details["pose"]["shape"][1:]), frames,
+                           tuple(str(i) for i in range(k)), "", objects_shape=objects)  # fmt: skip
 
-    def __call__(self, samples: dict, fused: bool) -> np.ndarray:
-        if not fused and "pose_only" not in self.runner.signatures:
-            return self.runner(samples, "serving_default")
-        return self.runner(samples, "serving_default" if fused else "pose_only")
+    def __call__(self, feed: dict, signature: str) -> np.ndarray:
+        if signature == "pose_only" and "pose_only" not in self.runner.signatures:
+            signature = "serving_default"  # a pose model's file: the same function
+        return self.runner(feed, signature)
 
 
 class HARPredictor:
@@ -150,35 +160,61 @@ class HARPredictor:
     def takes_frames(self) -> bool:
         return self.spec.frames_shape is not None
 
-    def _inputs(self, pose, frames) -> tuple[dict, bool]:
+    @property
+    def takes_objects(self) -> bool:
+        return self.spec.objects_shape is not None
+
+    @property
+    def modalities(self) -> tuple[str, ...]:
+        """The branches of the model, pose first: e.g. ``("pose", "objects")``."""
+        return self.spec.modalities
+
+    def _inputs(self, pose, frames, objects) -> tuple[str, dict, bool]:
+        """The signature that answers, its checked feed, and whether one clip was given."""
         pose, single = check_pose_batch(pose, self.spec.pose_shape)
-        samples = {"pose": pose}
         if frames is not None:
             if not self.takes_frames:
-                raise InvalidInputError("this is a pose-only model: it takes no frames (pass frames=None)")
-            samples["frames"] = check_frames_batch(frames, self.spec.frames_shape, len(pose), single)
-        return samples, single
+                raise InvalidInputError("this is a pose-only model: it takes no frames (pass frames=None)"
+                                        if self.spec.kind == "pose" else
+                                        f"this model fuses {' + '.join(self.modalities)} and has no image branch: "
+                                        "it takes no frames (pass frames=None)")  # fmt: skip
+            frames = check_frames_batch(frames, self.spec.frames_shape, len(pose), single)
+        if objects is not None:
+            objects = self._objects(objects, len(pose))
+        signature, feed = serving_feed(self.spec, pose, frames, objects)
+        return signature, feed, single
 
-    def predict_proba(self, pose, frames=None) -> np.ndarray:
-        """Class probabilities: fused when ``frames`` are given to a fusion model, the pose branch's
-        otherwise. ``(N, K)``, or ``(K,)`` for one clip."""
-        samples, single = self._inputs(pose, frames)
+    def _objects(self, objects, count: int) -> np.ndarray:
+        if not self.takes_objects:
+            raise InvalidInputError(f"this model ({' + '.join(self.modalities)}) has no object branch: it takes no "
+                                    "objects (pass objects=None)")  # fmt: skip
+        num_frames, slots, _ = self.spec.objects_shape
+        classes = None if self.spec.object_classes is None else len(self.spec.object_classes)
+        return check_objects_batch(objects, num_frames, classes, slots, count)
+
+    def predict_proba(self, pose, frames=None, objects=None) -> np.ndarray:
+        """Class probabilities ``(N, K)``, or ``(K,)`` for one clip: fused over the modalities given,
+        with missing ones as the module docstring says (no frames: the pose branch; no objects: no
+        detections)."""
+        signature, feed, single = self._inputs(pose, frames, objects)
         with tf.device(self.device):
-            probabilities = self._backend(samples, fused="frames" in samples)
+            probabilities = self._backend(feed, signature)
         return probabilities[0] if single else probabilities
 
-    def topk(self, pose, frames=None, k: int = 5) -> list[ClassScores] | ClassScores:
+    def topk(self, pose, frames=None, k: int = 5, objects=None) -> list[ClassScores] | ClassScores:
         """The ``k`` most probable classes (ids, names, probabilities), per clip."""
-        probabilities = self.predict_proba(pose, frames)
+        probabilities = self.predict_proba(pose, frames, objects)
         result = top_k(np.atleast_2d(probabilities), self.class_names, k)
         return result[0] if probabilities.ndim == 1 else result
 
-    def threshold(self, pose, frames=None, thr: float = 0.1) -> list[ClassScores] | ClassScores:
+    def threshold(self, pose, frames=None, thr: float = 0.1, objects=None) -> list[ClassScores] | ClassScores:
         """Every class whose probability is at least ``thr``, best first, per clip (possibly none)."""
-        probabilities = self.predict_proba(pose, frames)
+        probabilities = self.predict_proba(pose, frames, objects)
         result = above_threshold(np.atleast_2d(probabilities), self.class_names, thr)
         return result[0] if probabilities.ndim == 1 else result
 
     def __repr__(self) -> str:
+        objects = f", objects {self.spec.objects_shape}" if self.takes_objects else ""
         return (f"HARPredictor({self.format} {self.spec.kind} model, {self.spec.num_classes} classes, "
-                f"pose {self.spec.pose_shape}, frames {self.spec.frames_shape}, device {self.device}, {self.source})")  # fmt: skip
+                f"pose {self.spec.pose_shape}, frames {self.spec.frames_shape}{objects}, device {self.device}, "
+                f"{self.source})")  # fmt: skip

@@ -1,7 +1,8 @@
 """Annotated video: the skeleton and the current top actions drawn on each frame, written atomically.
 
-- :func:`annotate_frame`: a copy of an RGB frame with the person's skeleton and a panel of the top-k
-  actions and their probabilities (bars), sized to the frame.
+- :func:`annotate_frame`: a copy of an RGB frame with the person's skeleton, a panel of the top-k
+  actions and their probabilities (bars), sized to the frame, and optionally the object boxes the
+  model used, with their class names (:func:`draw_objects`).
 - :class:`AnnotatedVideoWriter`: RGB frames into an ``.mp4`` (``mp4v``) or ``.avi`` (``MJPG``) file
   of the input's size and frame rate; it writes to a hidden temporary file beside the target and
   renames it into place only on :meth:`~AnnotatedVideoWriter.close`, so an interrupted run never
@@ -24,17 +25,22 @@ from har_tf.io import atomic_write
 from har_tf.skeleton.drawing import draw_skeleton
 
 CODECS = {".mp4": "mp4v", ".avi": "MJPG", ".mkv": "mp4v"}
-PANEL_RGB, TEXT_RGB, BAR_RGB = (20, 20, 20), (255, 255, 255), (0, 200, 120)
+PANEL_RGB, TEXT_RGB, BAR_RGB, OBJECT_RGB = (20, 20, 20), (255, 255, 255), (0, 200, 120), (255, 170, 0)
 
 
 def annotate_frame(frame: np.ndarray, pose: np.ndarray | None, layout: str, scores: ClassScores | None,
-                   caption: str | None = None) -> np.ndarray:  # fmt: skip
-    """The frame with ``pose`` (``(J, 3)`` in its pixels) drawn and ``scores`` listed top-left."""
+                   caption: str | None = None, objects: np.ndarray | None = None,
+                   object_classes=None) -> np.ndarray:  # fmt: skip
+    """The frame with ``pose`` (``(J, 3)`` in its pixels) drawn, ``scores`` listed top-left and, when given,
+    the ``objects`` (rows ``[class_id, x1, y1, x2, y2, score]`` in its pixels) boxed and named by
+    ``object_classes``."""
     height, width = frame.shape[:2]
     unit = max(min(height, width) / 480.0, 0.5)
     out = frame if pose is None else draw_skeleton(frame, pose, layout, min_confidence=0.2,
                                                    thickness=max(1, round(2 * unit)))  # fmt: skip
     out = np.ascontiguousarray(out).copy() if out is frame else out
+    if objects is not None:
+        draw_objects(out, objects, object_classes, unit)
     lines = [] if scores is None else list(zip(scores.class_names, scores.scores))
     if caption:
         lines.insert(0, (caption, None))
@@ -56,6 +62,21 @@ def annotate_frame(frame: np.ndarray, pose: np.ndarray | None, layout: str, scor
             text = name
         cv2.putText(out, text, (int(10 * unit), y + line_h - int(8 * unit)), font, scale, TEXT_RGB, thick, cv2.LINE_AA)
     return out
+
+
+def draw_objects(image: np.ndarray, objects: np.ndarray, class_names=None, unit: float = 1.0) -> np.ndarray:
+    """Box and name (with the score) each valid row ``[class_id, x1, y1, x2, y2, score]`` of ``objects``, in place."""
+    font, scale, thick = cv2.FONT_HERSHEY_SIMPLEX, 0.4 * unit, max(1, round(unit))
+    for row in np.asarray(objects, np.float32).reshape(-1, 6):
+        if row[0] < 1 or row[5] <= 0:
+            continue
+        cls = int(row[0])
+        name = class_names[cls] if class_names is not None and cls < len(class_names) else f"class_{cls}"
+        x1, y1, x2, y2 = (int(round(float(v))) for v in row[1:5])
+        cv2.rectangle(image, (x1, y1), (x2, y2), OBJECT_RGB, max(1, round(2 * unit)))
+        cv2.putText(image, f"{name} {row[5]:.0%}", (x1, max(y1 - int(4 * unit), int(10 * unit))), font, scale,
+                    OBJECT_RGB, thick, cv2.LINE_AA)  # fmt: skip
+    return image
 
 
 class AnnotatedVideoWriter:

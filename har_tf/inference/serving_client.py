@@ -3,13 +3,20 @@
     client = ServingClient("har", class_names=..., host="127.0.0.1")   # or ServingClient.from_export(dir)
     client.predict_proba(pose, frames)                  # REST, row ("instances") format
     client.topk(pose, frames, k=3, protocol="grpc")     # gRPC PredictRequest on port 8500
+    client.predict_proba(pose, objects=objects)         # a model with an object branch
 
 REST: ``POST http://HOST:8501/v1/models/NAME[/versions/N]:predict`` with either the row format
 ``{"signature_name": ..., "instances": [{"pose": ..., "frames": ...}, ...]}`` (answered with
 ``{"predictions": [...]}``) or the columnar format ``{"signature_name": ..., "inputs": {"pose": [...],
 "frames": [...]}}`` (answered with ``{"outputs": ...}``). gRPC: ``tensorflow.serving.PredictionService/
-Predict`` with a ``PredictRequest`` (``tensorflow-serving-api``). Clips without frames go to the
-``pose_only`` signature.
+Predict`` with a ``PredictRequest`` (``tensorflow-serving-api``). Requests carry ``objects``
+(raw detections ``(N, T, K, 6)``) when given.
+
+Which signature answers: a client that knows the model (:meth:`ServingClient.from_export`, or
+``spec=``) follows :func:`~har_tf.export.servable.serving_feed`, as :class:`HARPredictor` does (the
+same answers: missing objects are sent as zeros, missing frames go to ``pose_only``), and refuses
+the frames or objects of a branch the model does not have. Without it, clips with neither frames
+nor objects go to ``pose_only`` and others to ``serving_default`` with what was given.
 """
 
 from __future__ import annotations
@@ -21,8 +28,10 @@ from pathlib import Path
 import numpy as np
 
 from har_tf.data.checks import check_pose_batch
+from har_tf.data.objects import check_objects_batch
 from har_tf.errors import HARError, InvalidInputError
 from har_tf.export.saved_model import read_export_info, versions
+from har_tf.export.servable import ServingSpec, serving_feed
 from har_tf.inference.results import ClassScores, above_threshold, top_k
 
 REQUEST_FORMATS = ("instances", "inputs")
@@ -34,12 +43,19 @@ class ServingError(HARError, RuntimeError):
 
 
 class ServingClient:
-    """Queries a TF Serving model by name (and optionally version) over REST or gRPC."""
+    """Queries a TF Serving model by name (and optionally version) over REST or gRPC.
+
+    ``spec``: the model's :class:`~har_tf.export.servable.ServingSpec` (its inputs), when known; it
+    decides the signature and fills in missing inputs (see the module docstring).
+    """
 
     def __init__(self, model_name: str, class_names=None, host: str = "127.0.0.1", rest_port: int = 8501,
-                 grpc_port: int = 8500, version: int | None = None, timeout: float = 10.0):  # fmt: skip
+                 grpc_port: int = 8500, version: int | None = None, timeout: float = 10.0,
+                 spec: ServingSpec | None = None):  # fmt: skip
         self.model_name, self.host, self.rest_port, self.grpc_port = model_name, host, int(rest_port), int(grpc_port)
-        self.version, self.timeout = version, float(timeout)
+        self.version, self.timeout, self.spec = version, float(timeout), spec
+        if class_names is None and spec is not None:
+            class_names = spec.class_names
         self.class_names = None if class_names is None else tuple(str(c) for c in class_names)
         self._channel = None
 
@@ -51,56 +67,73 @@ class ServingClient:
         info = read_export_info(base / str(found[-1])) if found else None
         if info is None:
             raise InvalidInputError(f"{base} holds no exported version with assets.extra/export_info.json")
-        return cls(base.name, class_names=info["class_names"], **kwargs)
+        return cls(base.name, class_names=info["class_names"], spec=ServingSpec.from_dict(info), **kwargs)
 
     # --- request bodies ----------------------------------------------------------------------------
     @staticmethod
-    def signature_for(frames) -> str:
-        return "pose_only" if frames is None else "serving_default"
+    def signature_for(frames, objects=None) -> str:
+        """The signature for a model the client does not know: ``pose_only`` for poses alone."""
+        return "pose_only" if frames is None and objects is None else "serving_default"
 
-    @staticmethod
-    def _batch(pose, frames) -> tuple[np.ndarray, np.ndarray | None]:
+    def _batch(self, pose, frames, objects=None) -> tuple[str, dict[str, np.ndarray]]:
+        """The signature and the checked input columns of a request."""
         if np.ndim(pose) != 4:
             raise InvalidInputError(f"pose must be a batch (N, T, J, C), got shape {np.shape(pose)}")
-        pose, _ = check_pose_batch(pose)
+        pose, _ = check_pose_batch(pose, None if self.spec is None else self.spec.pose_shape)
         if frames is not None:
+            if self.spec is not None and self.spec.frames_shape is None:
+                raise InvalidInputError(f"model {self.model_name!r} ({' + '.join(self.spec.modalities)}) has no image "
+                                        "branch: it takes no frames (pass frames=None)")  # fmt: skip
             frames = np.asarray(frames)
             if frames.ndim != 5 or len(frames) != len(pose):
                 raise InvalidInputError(f"frames must be uint8 (N, F, H, W, 3) with N = {len(pose)}, got {frames.shape}")
             frames = frames.astype(np.uint8)
-        return pose, frames
+        if objects is not None:
+            objects = self._objects(objects, pose.shape[1], len(pose))
+        if self.spec is not None:
+            return serving_feed(self.spec, pose, frames, objects)
+        columns = {"pose": pose, "frames": frames, "objects": objects}
+        return self.signature_for(frames, objects), {k: v for k, v in columns.items() if v is not None}
+
+    def _objects(self, objects, num_frames: int, count: int) -> np.ndarray:
+        if self.spec is None:
+            return check_objects_batch(objects, num_frames, batch=count)
+        if self.spec.objects_shape is None:
+            raise InvalidInputError(f"model {self.model_name!r} ({' + '.join(self.spec.modalities)}) has no object "
+                                    "branch: it takes no objects (pass objects=None)")  # fmt: skip
+        classes = None if self.spec.object_classes is None else len(self.spec.object_classes)
+        return check_objects_batch(objects, num_frames, classes, self.spec.objects_shape[1], count)
 
     def rest_url(self) -> str:
         version = f"/versions/{self.version}" if self.version is not None else ""
         return f"http://{self.host}:{self.rest_port}/v1/models/{self.model_name}{version}:predict"
 
-    def rest_body(self, pose, frames=None, request_format: str = "instances") -> dict:
+    def rest_body(self, pose, frames=None, request_format: str = "instances", objects=None) -> dict:
         """The JSON body of a REST predict request in TF Serving's row or columnar format."""
         if request_format not in REQUEST_FORMATS:
             raise InvalidInputError(f"request_format must be one of {REQUEST_FORMATS}, got {request_format!r}")
-        pose, frames = self._batch(pose, frames)
-        body = {"signature_name": self.signature_for(frames)}
-        columns = {"pose": pose} if frames is None else {"pose": pose, "frames": frames}
+        signature, columns = self._batch(pose, frames, objects)
+        body = {"signature_name": signature}
         if request_format == "instances":
             body["instances"] = [{k: v[i].tolist() for k, v in columns.items()} for i in range(len(pose))]
         else:
             body["inputs"] = {k: v.tolist() for k, v in columns.items()}
         return body
 
-    def grpc_request(self, pose, frames=None):
+    def grpc_request(self, pose, frames=None, objects=None):
         """A ``tensorflow.serving.PredictRequest`` for the clips."""
         import tensorflow as tf
         from tensorflow_serving.apis import predict_pb2
 
-        pose, frames = self._batch(pose, frames)
+        signature, columns = self._batch(pose, frames, objects)
         request = predict_pb2.PredictRequest()
         request.model_spec.name = self.model_name
-        request.model_spec.signature_name = self.signature_for(frames)
+        request.model_spec.signature_name = signature
         if self.version is not None:
             request.model_spec.version.value = int(self.version)
-        request.inputs["pose"].CopyFrom(tf.make_tensor_proto(pose, dtype=tf.float32))
-        if frames is not None:
-            request.inputs["frames"].CopyFrom(tf.make_tensor_proto(frames, dtype=tf.uint8))
+        for name, value in columns.items():
+            dtype = tf.uint8 if name == "frames" else tf.float32
+            request.inputs[name].CopyFrom(tf.make_tensor_proto(value, dtype=dtype))
         return request
 
     # --- answers -----------------------------------------------------------------------------------
@@ -151,23 +184,25 @@ class ServingClient:
                                f"{err.details()}") from None  # fmt: skip
         return tf.make_ndarray(response.outputs["probabilities"])
 
-    def predict_proba(self, pose, frames=None, protocol: str = "rest", request_format: str = "instances") -> np.ndarray:
-        """``probabilities`` (N, K) for a batch of raw clips (fused with frames, pose branch without)."""
+    def predict_proba(self, pose, frames=None, objects=None, protocol: str = "rest",
+                      request_format: str = "instances") -> np.ndarray:  # fmt: skip
+        """``probabilities`` (N, K) for a batch of raw clips, fused over the frames and objects given
+        (missing ones as the module docstring says)."""
         if protocol not in PROTOCOLS:
             raise InvalidInputError(f"protocol must be one of {PROTOCOLS}, got {protocol!r}")
         if protocol == "grpc":
-            return self._grpc(self.grpc_request(pose, frames))
-        return self.parse_rest_response(self.post(self.rest_body(pose, frames, request_format)))
+            return self._grpc(self.grpc_request(pose, frames, objects))
+        return self.parse_rest_response(self.post(self.rest_body(pose, frames, request_format, objects)))
 
     def _names(self, k: int) -> tuple[str, ...]:
         return self.class_names if self.class_names is not None else tuple(str(i) for i in range(k))
 
-    def topk(self, pose, frames=None, k: int = 5, **kwargs) -> list[ClassScores]:
-        probabilities = self.predict_proba(pose, frames, **kwargs)
+    def topk(self, pose, frames=None, k: int = 5, objects=None, **kwargs) -> list[ClassScores]:
+        probabilities = self.predict_proba(pose, frames, objects, **kwargs)
         return top_k(probabilities, self._names(probabilities.shape[-1]), k)
 
-    def threshold(self, pose, frames=None, thr: float = 0.1, **kwargs) -> list[ClassScores]:
-        probabilities = self.predict_proba(pose, frames, **kwargs)
+    def threshold(self, pose, frames=None, thr: float = 0.1, objects=None, **kwargs) -> list[ClassScores]:
+        probabilities = self.predict_proba(pose, frames, objects, **kwargs)
         return above_threshold(probabilities, self._names(probabilities.shape[-1]), thr)
 
     def close(self) -> None:

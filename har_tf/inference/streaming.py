@@ -20,6 +20,17 @@ which nobody was found in any frame is not classified: its start frame goes to `
 Memory stays bounded on an endless stream: T poses, the embeddings still needed, and the last
 ``history`` windows (``windows``) and latency records; :meth:`StreamingRecognizer.frames` yields every
 window as it comes for callers who keep the whole timeline.
+
+Objects: for a fusion model with an object branch, each frame's detections come from ``detector`` (a
+callable RGB frame -> :class:`~har_tf.data.detections.Detections`, e.g. an
+:class:`~har_tf.inference.detection.ObjectDetector`; an :class:`~har_tf.inference.detection.AnnotationDetector`
+gives no detections past its last frame) or from the caller (``push(frame, objects=...)``, e.g.
+annotations). They are mapped to the model's object classes (by name,
+:func:`~har_tf.inference.detection.class_map_by_name`, or ``class_map``), moved into the square like
+the pose, ordered by nearness to the person's box and cut to the model's K (or ``max_objects``) rows,
+and kept in a ring buffer beside the poses: window ``[s, s + T)`` gets their ``(T, K, 6)`` objects. A
+frame without detections has zero rows; a model with an object branch given no detector and no objects
+classifies as with no detections at all (with ``fusion="residual"``: the answer without the branch).
 """
 
 from __future__ import annotations
@@ -32,15 +43,18 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 
+from har_tf.data.detections import Detections, objects_to_detections
 from har_tf.data.video import Letterbox, VideoReader
 from har_tf.errors import InvalidInputError
+from har_tf.inference.detection import (ObjectDetector, class_map_by_name, detect_frame, frame_objects,
+                                        letterbox_detections)  # fmt: skip
 from har_tf.inference.pose.base import PoseEstimator, main_person
 from har_tf.inference.results import ClassScores, top_k
 from har_tf.inference.window_model import WindowModel
 from har_tf.skeleton.conversion import convert_pose
 from har_tf.skeleton.layouts import get_layout
 
-STAGES = ("decode", "pose", "embed", "classify", "render")
+STAGES = ("decode", "pose", "detector", "embed", "classify", "render")
 
 
 @dataclasses.dataclass
@@ -68,18 +82,21 @@ class WindowResult:
 
 @dataclasses.dataclass
 class FrameResult:
-    """What one frame gave: its pose (estimator layout, the video's pixels) and, when a window ended at it,
-    that window's prediction."""
+    """What one frame gave: its pose (estimator layout, the video's pixels), when a window ended at it, that
+    window's prediction, and for a model with an object branch the objects the model got from the frame
+    (float32 ``(K, 6)`` rows ``[class_id, x1, y1, x2, y2, score]``, the model's object class ids, boxes
+    in the video's pixels; None for other models)."""
 
     index: int
     pose: np.ndarray
     window: WindowResult | None
+    objects: np.ndarray | None = None
 
 
 class LatencyRecorder:
-    """Seconds per frame for each stage (decode, pose, embed, classify, render); a stage that did not run
-    for a frame counts 0 in the per-frame total and is left out of its own statistics. Keeps the last
-    ``max_frames`` frames (memory stays bounded on an endless stream)."""
+    """Seconds per frame for each stage (decode, pose, detector, embed, classify, render); a stage that did
+    not run for a frame counts 0 in the per-frame total and is left out of its own statistics. Keeps the
+    last ``max_frames`` frames (memory stays bounded on an endless stream)."""
 
     def __init__(self, max_frames: int = 100_000) -> None:
         self.frames: list[dict[str, float]] = []
@@ -125,7 +142,13 @@ class StreamingRecognizer:
     """Windowed action recognition over a stream of RGB frames (see the module docstring)."""
 
     def __init__(self, model: WindowModel, estimator: PoseEstimator, stride: int = 5, smoothing: float = 0.0,
-                 embed_every: int = 1, fps: float = 30.0, use_frames: bool = True, history: int = 10_000):  # fmt: skip
+                 embed_every: int = 1, fps: float = 30.0, use_frames: bool = True, history: int = 10_000,
+                 detector: Callable[[np.ndarray], Detections] | None = None, max_objects: int | None = None,
+                 class_map: dict[int, int] | None = None, use_objects: bool = True):  # fmt: skip
+        """``detector``, ``max_objects`` (at most this many of the model's K slots filled per frame; default
+        K), ``class_map`` (detector class id -> the model's object class id; default by name) and
+        ``use_objects`` (False: no object branch, with ``use_frames=False`` the pose branch alone) are
+        for a model with an object branch (see the module docstring)."""
         if not isinstance(stride, (int, np.integer)) or stride < 1:
             raise InvalidInputError(f"stride must be a positive number of frames, got {stride!r}")
         if not 0.0 <= float(smoothing) < 1.0:
@@ -137,6 +160,16 @@ class StreamingRecognizer:
         self.fps = float(fps) if fps and fps > 0 else 30.0
         self.history = int(history)
         self.use_frames = bool(use_frames) and model.takes_frames
+        self.use_objects = bool(use_objects) and model.takes_objects
+        self.detector, self.class_map = detector, class_map
+        self.max_objects = self._check_objects_settings(detector, max_objects, class_map)
+        self._class_maps: dict = {}
+        if self.use_objects and isinstance(detector, ObjectDetector) and class_map is None:
+            if detector.names is None:
+                raise InvalidInputError(f"the detector's label names are unknown: give it its class_names (COCO_LABELS "
+                                        f"for the TF2 Detection Zoo / TF Hub models) or a class_map to the model's "
+                                        f"object classes {list(model.object_classes[1:])}")  # fmt: skip
+            self._map_for(detector.names)  # fails now when none of its classes is one of the model's
         self._estimator_joints = get_layout(estimator.layout).num_joints
         self._convert = get_layout(estimator.layout).name != get_layout(model.layout).name
         if self._convert:  # fail now, not at the first frame, when the layouts cannot be converted
@@ -145,21 +178,59 @@ class StreamingRecognizer:
         model.warm_up()
         self.reset()
 
+    def _check_objects_settings(self, detector, max_objects, class_map) -> int:
+        """The K slots filled per frame (0 without an object branch), after checking the object settings."""
+        model = self.model
+        if not model.takes_objects:
+            if detector is not None or max_objects is not None or class_map is not None:
+                raise InvalidInputError(f"this model has no object branch ({self._branches()}): it takes no "
+                                        "detector, max_objects or class_map")  # fmt: skip
+            return 0
+        if detector is not None and not callable(detector):
+            raise InvalidInputError(f"detector must be a callable RGB frame -> Detections (an ObjectDetector), got "
+                                    f"{type(detector).__name__}")  # fmt: skip
+        if class_map is not None and (not isinstance(class_map, dict) or not all(
+                isinstance(v, (int, np.integer)) and 0 <= v < len(model.object_classes) for v in class_map.values())):
+            raise InvalidInputError(f"class_map must map detector class ids to the model's object class ids "
+                                    f"0..{len(model.object_classes) - 1}, got {class_map!r:.200}")  # fmt: skip
+        if max_objects is None:
+            return model.max_objects
+        if isinstance(max_objects, bool) or not isinstance(max_objects, (int, np.integer)) or not (
+                1 <= max_objects <= model.max_objects):  # fmt: skip
+            raise InvalidInputError(f"max_objects must be a whole number in 1..{model.max_objects} (the model takes "
+                                    f"K = {model.max_objects} objects per frame), got {max_objects!r}")  # fmt: skip
+        return int(max_objects)
+
+    def _branches(self) -> str:
+        return "a pose + image fusion model" if self.model.takes_frames else "a pose-only model"
+
     def reset(self) -> None:
-        """Start a new stream (clears the buffer, the smoothing, the estimator's track; keeps the latency)."""
+        """Start a new stream (clears the buffer, the smoothing, the estimator's track and the detector's
+        state; keeps the latency)."""
         T = self.model.num_frames
         self._poses: deque = deque(maxlen=T)
+        self._objects: deque = deque(maxlen=T)
         self._embeddings: dict[int, np.ndarray] = {}
         self._letterbox: Letterbox | None = None
         self._smoothed: np.ndarray | None = None
         self._last_square: tuple[int, np.ndarray, np.ndarray] | None = None
         self.frames_seen, self.windows, self.empty_windows = 0, [], []
         self.estimator.reset()
+        if self.use_objects and hasattr(self.detector, "reset"):
+            self.detector.reset()
 
     # --- one frame ---------------------------------------------------------------------------------
 
-    def push(self, frame: np.ndarray, decode_seconds: float | None = None) -> FrameResult:
-        """Take the next RGB frame (uint8 ``(H, W, 3)``, the same size as the stream's first)."""
+    def push(self, frame: np.ndarray, decode_seconds: float | None = None, objects=None) -> FrameResult:
+        """Take the next RGB frame (uint8 ``(H, W, 3)``, the same size as the stream's first).
+
+        ``objects``: this frame's detections given by the caller instead of the detector (a model with an
+        object branch only): a :class:`Detections` (mapped by its names, or taken as the model's object
+        class ids when it has none) or rows ``(N, 6)`` ``[class_id, x1, y1, x2, y2, score]`` in the model's
+        object class ids; boxes in the frame's pixels."""
+        if objects is not None and not self.model.takes_objects:
+            raise InvalidInputError(f"this model has no object branch ({self._branches()}): push() takes no "
+                                    "objects")  # fmt: skip
         self.latency.start_frame()
         if decode_seconds is not None:
             self.latency.add("decode", decode_seconds)
@@ -179,6 +250,9 @@ class StreamingRecognizer:
             self._embeddings[n] = self.model.embed(square, square_pose)
             self._last_square = (n, square, square_pose)
             self.latency.add("embed", time.perf_counter() - start)
+        kept = None
+        if self.use_objects:
+            kept = self._frame_objects(n, frame, objects, square_pose)
         self._poses.append(square_pose)
         self.frames_seen += 1
         window = None
@@ -186,7 +260,7 @@ class StreamingRecognizer:
         if n >= T - 1 and (n - (T - 1)) % self.stride == 0:
             window = self._classify(n - T + 1, padded=False)
         self._forget(n - T + 3 - self.embed_every)  # what the next window (start n - T + 2) may still use
-        return FrameResult(n, person, window)
+        return FrameResult(n, person, window, kept)
 
     def flush(self) -> WindowResult | None:
         """For a stream that ended before T frames: one window over what came (see the module docstring)."""
@@ -194,9 +268,56 @@ class StreamingRecognizer:
             return None
         while len(self._poses) < self.model.num_frames:
             self._poses.append(np.zeros_like(self._poses[-1]))
+        while self.use_objects and len(self._objects) < self.model.num_frames:
+            self._objects.append(np.zeros((self.model.max_objects, 6), np.float32))
         return self._classify(0, padded=True)
 
     # --- helpers -----------------------------------------------------------------------------------
+
+    def _frame_objects(self, n: int, frame: np.ndarray, given, square_pose: np.ndarray) -> np.ndarray:
+        """Keep frame ``n``'s ``(K, 6)`` objects (in the square) for the windows; return them in the video's
+        pixels."""
+        K = self.model.max_objects
+        rows = np.zeros((K, 6), np.float32)
+        if given is None and self.detector is None:
+            self._objects.append(rows)
+            return rows
+        start = time.perf_counter()
+        found = detect_frame(self.detector, frame, n) if given is None else self._given_detections(given)
+        class_map = self._map_for(found.names, by_detector=given is None)
+        if class_map is None and (found.classes >= len(self.model.object_classes)).any():
+            raise InvalidInputError(f"frame {n}: detection class ids {found.classes.tolist()} without label names are "
+                                    f"taken as the model's object class ids 1..{len(self.model.object_classes) - 1}; "
+                                    "give Detections with names, or a class_map")  # fmt: skip
+        rows[: self.max_objects] = frame_objects(letterbox_detections(found, self._letterbox), self.max_objects,
+                                                 class_map, square_pose)  # fmt: skip
+        self._objects.append(rows)
+        self.latency.add("detector", time.perf_counter() - start)
+        (sx, sy), (ox, oy) = self._letterbox.scale, self._letterbox.offset
+        video = rows.copy()
+        valid = video[:, 0] >= 1
+        video[valid, 1:5] = (video[valid, 1:5] - np.float32([ox, oy, ox, oy])) / np.float32([sx, sy, sx, sy])
+        return video
+
+    def _given_detections(self, given) -> Detections:
+        if isinstance(given, Detections):
+            return given
+        rows = np.asarray(given, np.float32) if not isinstance(given, np.ndarray) else given
+        if rows.ndim != 2 or rows.shape[-1] != 6:
+            raise InvalidInputError(f"objects must be a Detections or rows (N, 6) [class_id, x1, y1, x2, y2, score], "
+                                    f"got shape {rows.shape}")  # fmt: skip
+        return objects_to_detections(rows[None], self.model.object_classes)[0]
+
+    def _map_for(self, names: tuple[str, ...] | None, by_detector: bool = True) -> dict[int, int] | None:
+        """The class map for detections labelled by ``names`` (None: ids already the model's); ``class_map``
+        applies to the detector's detections only."""
+        if self.class_map is not None and by_detector:
+            return self.class_map
+        if names is None:
+            return None
+        if names not in self._class_maps:
+            self._class_maps[names] = class_map_by_name(names, self.model.object_classes)
+        return self._class_maps[names]
 
     def _wanted(self, n: int) -> bool:
         """Will some window show frame ``n`` to the image branch?"""
@@ -224,7 +345,12 @@ class StreamingRecognizer:
         if self.use_frames:
             last = self.frames_seen - 1
             features = np.stack([self._feature_at(min(start + i, last)) for i in self.model.frame_indices])
-        probabilities = np.asarray(self.model.classify(poses, features), np.float32)
+        if self.model.takes_objects and not (self.use_objects or self.use_frames):
+            probabilities = np.asarray(self.model.classify_pose(poses), np.float32)
+        elif self.use_objects:
+            probabilities = np.asarray(self.model.classify(poses, features, np.stack(self._objects)), np.float32)
+        else:
+            probabilities = np.asarray(self.model.classify(poses, features), np.float32)
         if self.smoothing and self._smoothed is not None:
             probabilities = self.smoothing * self._smoothed + (1.0 - self.smoothing) * probabilities
         self._smoothed = probabilities

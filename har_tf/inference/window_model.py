@@ -9,10 +9,15 @@ every window that shows it. :class:`WindowModel` splits a model that way:
   boxed from that frame's own pose, exactly as :class:`~har_tf.models.image_encoder.PersonBoxes` does
   inside the model). For an exported fusion model (SavedModel or ``.tflite``, one graph from frames to
   probabilities) it is the frame itself, and the backbone runs again in every window.
-- ``classify(pose, features)``: the window's raw pose ``(T, J, C)`` and the kept embeddings of its
-  ``frame_indices`` frames ``(F, ...)`` (or None: the pose branch alone) -> probabilities ``(K,)``.
+- ``classify(pose, features, objects)``: the window's raw pose ``(T, J, C)``, the kept embeddings of
+  its ``frame_indices`` frames ``(F, ...)`` (or None: the pose branch alone) and, for a model with an
+  object branch, the window's raw detections ``(T, K, 6)`` in the same pixels as the pose (None: no
+  detections, all-zero rows) -> probabilities ``(K,)``. Which branches a call uses follows
+  :meth:`~har_tf.models.fusion.MultiModalFusionModel.predict_proba`: without features a model with an
+  image branch gives its pose branch's answer, unless it fuses objects with ``fusion="residual"``
+  (then the objects still count and the image branch adds nothing).
 
-The composition equals the whole model on the same window (the streaming test checks it).
+The composition equals the whole model on the same window (the streaming tests check it).
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from har_tf.errors import InvalidInputError
 from har_tf.export.servable import make_servable
 from har_tf.models.fusion import MultiModalFusionModel
 from har_tf.models.image_encoder import PersonBoxes
+from har_tf.skeleton.layouts import JointLayout
 
 
 EMBEDDERS = ("keras", "tflite_fp32", "tflite_fp16", "tflite_int8")
@@ -39,19 +45,28 @@ class WindowModel:
 
     Attributes: ``class_names``, ``layout`` (name), ``pose_shape`` ``(T, J, C)``, ``frame_size`` (S,
     the square frames' side: the pose is given in its pixels), ``frame_indices`` (which of the T
-    frames the image branch sees; empty for a pose-only model), ``takes_frames``.
+    frames the image branch sees; empty for a model without one), ``takes_frames``, and for a model
+    with an object branch ``object_classes`` (its object class names, index 0 ``"none"``; None
+    without the branch), ``max_objects`` (K, 0 without) and ``takes_objects``.
     """
 
     def __init__(self, class_names, layout: str, pose_shape, frame_size: int, frame_indices, embed_fn, classify_fn,
-                 description: str):  # fmt: skip
+                 description: str, object_classes=None, max_objects: int = 0, pose_fn=None):  # fmt: skip
         self.class_names = tuple(str(c) for c in class_names)
         self.layout, self.pose_shape = layout, tuple(int(v) for v in pose_shape)
         self.frame_size, self.frame_indices = int(frame_size), [int(i) for i in frame_indices]
         self._embed, self._classify, self.description = embed_fn, classify_fn, description
+        self.object_classes = None if object_classes is None else tuple(str(c) for c in object_classes)
+        self.max_objects = int(max_objects) if self.object_classes is not None else 0
+        self._pose_only = pose_fn
 
     @property
     def takes_frames(self) -> bool:
         return bool(self.frame_indices)
+
+    @property
+    def takes_objects(self) -> bool:
+        return self.object_classes is not None
 
     @property
     def num_frames(self) -> int:
@@ -60,31 +75,56 @@ class WindowModel:
     def embed(self, frame: np.ndarray, pose: np.ndarray) -> np.ndarray:
         """What the windows need from one square frame (see the module docstring)."""
         if not self.takes_frames:
-            raise InvalidInputError("this is a pose-only model: it embeds no frames")
+            raise InvalidInputError("this model has no image branch: it embeds no frames")
         expected = (self.frame_size, self.frame_size, 3)
         if frame.shape != expected or frame.dtype != np.uint8:
             raise InvalidInputError(f"expected a square uint8 frame {expected}, got {frame.dtype} {frame.shape}")
         return self._embed(frame, self._pose(pose[None])[0])
 
-    def classify(self, pose: np.ndarray, features: np.ndarray | None = None) -> np.ndarray:
-        """Probabilities ``(K,)`` of one window: fused with ``features`` ``(F, ...)``, the pose branch's without."""
+    def classify(self, pose: np.ndarray, features: np.ndarray | None = None,
+                 objects: np.ndarray | None = None) -> np.ndarray:  # fmt: skip
+        """Probabilities ``(K,)`` of one window: fused with ``features`` ``(F, ...)`` and ``objects``
+        ``(T, K, 6)`` (see the module docstring for what a missing one means)."""
         pose = self._pose(pose)
         if pose.shape != self.pose_shape:
             raise InvalidInputError(f"expected a window pose {self.pose_shape}, got {pose.shape}")
         if features is not None and len(features) != len(self.frame_indices):
             raise InvalidInputError(f"expected {len(self.frame_indices)} frame embeddings, got {len(features)}")
-        return self._classify(pose, features)
+        if objects is None:
+            return self._classify(pose, features)
+        if not self.takes_objects:
+            raise InvalidInputError("this model has no object branch: it takes no objects (detections)")
+        from har_tf.data.objects import check_objects_batch
+
+        objects = check_objects_batch(objects, self.num_frames, len(self.object_classes), self.max_objects)[0]
+        return self._classify(pose, features, objects)
+
+    def classify_pose(self, pose: np.ndarray) -> np.ndarray:
+        """Probabilities ``(K,)`` of the pose branch alone (``classify(pose)`` for a model without objects)."""
+        if self._pose_only is None:
+            return self.classify(pose)
+        pose = self._pose(pose)
+        if pose.shape != self.pose_shape:
+            raise InvalidInputError(f"expected a window pose {self.pose_shape}, got {pose.shape}")
+        return self._pose_only(pose)
 
     def warm_up(self) -> None:
         """Run each step once on blank inputs, so that tracing is not timed as the first frame's latency."""
         T, J, C = self.pose_shape
-        features = None
+        pose = np.ones((T, J, C), np.float32)  # a person (exports refuse a window without one)
+        pose[..., :2] = np.linspace(0.25, 0.75, J)[:, None] * self.frame_size
+        features = objects = None
+        if self.takes_objects:
+            objects = np.zeros((T, self.max_objects, 6), np.float32)
         if self.takes_frames:
             frame = np.zeros((self.frame_size, self.frame_size, 3), np.uint8)
             feature = self._embed(frame, np.zeros((J, C), np.float32))
             features = np.stack([feature] * len(self.frame_indices))
-            self._classify(np.zeros((T, J, C), np.float32), features)
-        self._classify(np.zeros((T, J, C), np.float32), None)
+            self._classify(pose, features, *([objects] if self.takes_objects else []))
+        if self.takes_objects:
+            self._classify(pose, None, objects)
+            self.classify_pose(pose)
+        self._classify(pose, None)
 
     def _pose(self, pose: np.ndarray) -> np.ndarray:
         """Keep the model's C channels (an estimator gives x, y, score; a C = 2 model takes x, y)."""
@@ -101,43 +141,73 @@ class WindowModel:
         dynamic-range weights, the fastest on a CPU) and run by the LiteRT interpreter."""
         if embedder not in EMBEDDERS:
             raise InvalidInputError(f"embedder must be one of {EMBEDDERS}, got {embedder!r}")
-        servable = make_servable(model, layout, normalize_mode)
-        spec = servable.spec
-        pose_only = _compiled(servable.pose_only)
         if not isinstance(model, MultiModalFusionModel):
+            servable = make_servable(model, layout, normalize_mode)
+            spec, pose_only = servable.spec, _compiled(servable.pose_only)
             return cls(spec.class_names, spec.layout, spec.pose_shape, 224, [], None,
                        lambda pose, features: pose_only(pose[None])[0], "keras pose model")  # fmt: skip
+        pose_only = _compiled(model.pose_only_model())
         embedder_model, head = _fusion_parts(model)
         classify = _compiled(head)
-        embed = _compiled(embedder_model) if embedder == "keras" else _tflite(embedder_model, embedder, num_threads)
+        has_frames, encoder = model.frame_encoder is not None, model.object_encoder
+        residual = model.fusion == "residual"
 
-        def classify_fn(pose, features):
-            if features is None:
+        def classify_fn(pose, features, objects=None):
+            if has_frames and features is None and not (encoder is not None and objects is not None and residual):
                 return pose_only(pose[None])[0]
-            return classify([pose[None], np.asarray(features, np.float32)[None]])[0]
+            inputs = [pose[None]]
+            if has_frames:
+                inputs.append(np.zeros((1, *head.input[1].shape[1:]), np.float32) if features is None
+                              else np.asarray(features, np.float32)[None])  # fmt: skip
+            if encoder is not None:
+                inputs.append(np.zeros((1, *head.input[-1].shape[1:]), np.float32) if objects is None
+                              else np.asarray(objects, np.float32)[None])  # fmt: skip
+            return classify(inputs)[0]
+
+        common = {"class_names": model.class_names or [str(i) for i in range(model.num_classes)],
+                  "layout": JointLayout.from_dict(model.layout).name, "pose_shape": model.input["pose"].shape[1:],
+                  "classify_fn": classify_fn}  # fmt: skip
+        if encoder is not None:
+            common.update(object_classes=encoder.class_names or ["none"] + [f"class_{i}" for i in
+                                                                            range(1, encoder.num_classes)],
+                          max_objects=encoder.max_objects, pose_fn=lambda pose: pose_only(pose[None])[0])  # fmt: skip
+        if not has_frames:
+            return cls(frame_size=224, frame_indices=[], embed_fn=None,
+                       description="keras fusion model (pose + objects)", **common)  # fmt: skip
+        embed = _compiled(embedder_model) if embedder == "keras" else _tflite(embedder_model, embedder, num_threads)
 
         def embed_fn(frame, pose):
             return embed([frame[None, None], pose[None, None]])[0]
 
-        return cls(spec.class_names, spec.layout, spec.pose_shape, spec.frames_shape[1], model.frame_indices, embed_fn,
-                   classify_fn, f"keras fusion model, image features cached per frame ({embedder} embedder)")  # fmt: skip
+        branches = " (pose + image + objects)" if encoder is not None else ""
+        return cls(frame_size=model.frame_encoder.frame_size, frame_indices=model.frame_indices, embed_fn=embed_fn,
+                   description=f"keras fusion model{branches}, image features cached per frame ({embedder} embedder)",
+                   **common)  # fmt: skip
 
     @classmethod
     def from_predictor(cls, predictor) -> WindowModel:
         """Wrap a :class:`~har_tf.inference.HARPredictor` on an export: frames are kept and the whole graph
-        runs per window (exports are one graph from frames to probabilities)."""
+        runs per window (exports are one graph from frames to probabilities). An export with an object
+        branch takes objects when it records its object classes (``spec.object_classes``)."""
         spec = predictor.spec
+        objects_shape, object_classes = getattr(spec, "objects_shape", None), getattr(spec, "object_classes", None)
+        takes_objects = objects_shape is not None and object_classes is not None
 
-        def classify_fn(pose, frames):
-            return predictor.predict_proba(pose, None if frames is None else np.stack(frames))
+        def classify_fn(pose, frames, objects=None):
+            frames = None if frames is None else np.stack(frames)
+            if objects is None:
+                return predictor.predict_proba(pose, frames)
+            return predictor.predict_proba(pose, frames, objects=objects)
 
+        extra = {"object_classes": object_classes, "max_objects": objects_shape[1]} if takes_objects else {}
         if spec.frames_shape is None:
+            kind = "fusion model (pose + objects)" if objects_shape is not None else "pose model"
             return cls(spec.class_names, spec.layout, spec.pose_shape, 224, [], None, classify_fn,
-                       f"{predictor.format} pose model")  # fmt: skip
+                       f"{predictor.format} {kind}", **extra)  # fmt: skip
         num_frames, size = spec.frames_shape[0], spec.frames_shape[1]
         indices = [int(i) for i in evenly_spaced(spec.pose_shape[0], num_frames)]  # what scripts/train.py uses
         return cls(spec.class_names, spec.layout, spec.pose_shape, size, indices, lambda frame, pose: frame,
-                   classify_fn, f"{predictor.format} fusion model, frames re-encoded per window")  # fmt: skip
+                   classify_fn, f"{predictor.format} fusion model, frames re-encoded per window", **extra)  # fmt: skip
 
     @classmethod
     def load(cls, path: str | os.PathLike, layout=None, normalize_mode: str = "sequence",
@@ -175,9 +245,29 @@ def _compiled(model: keras.Model):
     return lambda inputs: keras.ops.convert_to_numpy(call(inputs))
 
 
-def _fusion_parts(model: MultiModalFusionModel) -> tuple[keras.Model, keras.Model]:
-    """(per-frame embedder ``[frame (1, 1, S, S, 3), pose (1, 1, J, C)] -> (1, D)``, window head
-    ``[raw pose (1, T, J, C), features (1, F, D)] -> probabilities (1, K)``), sharing the model's layers."""
+def _fusion_parts(model: MultiModalFusionModel) -> tuple[keras.Model | None, keras.Model]:
+    """(per-frame embedder ``[frame (1, 1, S, S, 3), pose (1, 1, J, C)] -> (1, D)``, or None without an
+    image branch; window head ``[raw pose (1, T, J, C), features (1, F, D) (image branch),
+    objects (1, T, K, 6) (object branch)] -> probabilities (1, K)``), sharing the model's layers."""
+    window_pose = keras.Input(model.input["pose"].shape[1:], name="pose")
+    inputs, head_inputs = [window_pose], {"pose": model.normalization(window_pose)}
+    embedder = None
+    encoder = model.frame_encoder
+    if encoder is not None:
+        embedder = _frame_embedder(model)
+        features = keras.Input((encoder.num_frames, encoder.feature_dim), name="frame_features")
+        inputs.append(features)
+        head_inputs["frame_features"] = features
+    if model.object_encoder is not None:
+        objects = keras.Input(model.input["objects"].shape[1:], name="objects")
+        inputs.append(objects)
+        head_inputs["object_features"] = model.object_features(objects, window_pose)
+    outputs = model.head(head_inputs)
+    return embedder, keras.Model(inputs, outputs["probabilities"], name="window_head")
+
+
+def _frame_embedder(model: MultiModalFusionModel) -> keras.Model:
+    """``[frame (1, 1, S, S, 3), pose (1, 1, J, C)] -> (1, D)``: one frame's crop through the frozen backbone."""
     encoder = model.frame_encoder
     size = encoder.frame_size
     frame = keras.Input((1, size, size, 3), dtype="uint8", name="frame")
@@ -191,12 +281,4 @@ def _fusion_parts(model: MultiModalFusionModel) -> tuple[keras.Model, keras.Mode
     else:
         pixels = frame
     feature = per_frame(keras.ops.squeeze(preprocess(pixels), axis=1))
-    embedder = keras.Model([frame, pose], feature, name="frame_embedder")
-
-    window_pose = keras.Input(model.input["pose"].shape[1:], name="pose")
-    features = keras.Input((encoder.num_frames, encoder.feature_dim), name="frame_features")
-    outputs = model.head({"pose": model.normalization(window_pose), "frame_features": features})
-    head = keras.Model([window_pose, features], outputs["probabilities"], name="window_head")
-    return embedder, head
-
-
+    return keras.Model([frame, pose], feature, name="frame_embedder")
