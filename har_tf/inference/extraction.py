@@ -342,6 +342,16 @@ class EstimatorSource:
         return {**self.__dict__, "_loaded": None}
 
 
+def video_folder(root: Path, video: VideoEntry, what: str) -> Path:
+    """A video's folder of per-frame files under ``root``: ``<class>/<clip>/`` (``<clip>`` = the video's
+    file stem), or a folder mirroring the video tree (``<video path without its extension>/``)."""
+    candidates = [root / video.class_name / Path(video.relative).stem, root / Path(video.relative).with_suffix("")]
+    for folder in candidates:
+        if folder.is_dir():
+            return folder
+    raise MissingFileError(f"no {what} for {video.relative}: expected {candidates[0]}/")
+
+
 class OpenPoseJsonFolders:
     """OpenPose JSON per video: ``JSON/<class>/<clip>/`` (``<clip>`` = the video's file stem), or a folder
     mirroring ROOT (``JSON/<video path without its extension>/``)."""
@@ -357,12 +367,7 @@ class OpenPoseJsonFolders:
 
     def folder_for(self, video: VideoEntry) -> Path:
         """The JSON folder of a video, or MissingFileError naming where it was looked for."""
-        candidates = [self.json_root / video.class_name / Path(video.relative).stem,
-                      self.json_root / Path(video.relative).with_suffix("")]  # fmt: skip
-        for folder in candidates:
-            if folder.is_dir():
-                return folder
-        raise MissingFileError(f"no OpenPose JSON folder for {video.relative}: expected {candidates[0]}/")
+        return video_folder(self.json_root, video, "OpenPose JSON folder")
 
     def __call__(self, video: VideoEntry) -> PoseEstimator:
         from har_tf.inference.pose.openpose_source import OpenPoseJsonSource
@@ -464,12 +469,7 @@ class DetectionJsonFolders:
 
     def folder_for(self, video: VideoEntry) -> Path:
         """The detections folder of a video, or MissingFileError naming where it was looked for."""
-        candidates = [self.root / video.class_name / Path(video.relative).stem,
-                      self.root / Path(video.relative).with_suffix("")]  # fmt: skip
-        for folder in candidates:
-            if folder.is_dir():
-                return folder
-        raise MissingFileError(f"no detections folder for {video.relative}: expected {candidates[0]}/")
+        return video_folder(self.root, video, "detections folder")
 
     def __call__(self, video: VideoEntry) -> AnnotationDetector:
         return AnnotationDetector.from_folder(self.folder_for(video), self.object_classes)
