@@ -18,6 +18,9 @@ from har_tf.inference import HARPredictor, ServingClient
 from tests.conftest import EXPORT_CLASSES, EXPORT_F, EXPORT_SIZE, EXPORT_T, _sharpen, export_inputs
 from tests.export.test_tflite import FLEX_OR_CUSTOM, operator_codes
 
+# one worker builds this module's exports (pytest -n 2 --dist loadgroup): they are its slowest part
+pytestmark = pytest.mark.xdist_group("test_objects_export")
+
 SLOTS, OBJECT_CLASSES = 3, ("none", "cup", "phone", "book")
 MODELS = ("pose_objects", "pose_image_objects")
 

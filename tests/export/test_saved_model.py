@@ -17,6 +17,9 @@ from har_tf.export.parity import keras_probabilities
 from har_tf.export.saved_model import versions
 from tests.conftest import EXPORT_CLASSES, EXPORT_F, EXPORT_SIZE, EXPORT_T, export_inputs
 
+# one worker builds this module's exports (pytest -n 2 --dist loadgroup): they are its slowest part
+pytestmark = pytest.mark.xdist_group("test_saved_model")
+
 
 @pytest.fixture(scope="module")
 def pose_export(tiny_pose_classifier, tmp_path_factory):

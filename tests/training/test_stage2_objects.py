@@ -24,7 +24,7 @@ def dataset():
 
 
 def _config(**overrides) -> TrainConfig:
-    return TrainConfig(**{"fusion_epochs": 3, "fusion_freeze_epochs": 2, "batch_size": 16, "modalities": ["objects"],
+    return TrainConfig(**{"fusion_epochs": 2, "fusion_freeze_epochs": 1, "batch_size": 16, "modalities": ["objects"],
                           "fusion": "residual", **overrides})  # fmt: skip
 
 
