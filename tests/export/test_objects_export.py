@@ -22,7 +22,8 @@ from tests.export.test_tflite import FLEX_OR_CUSTOM, operator_codes
 pytestmark = pytest.mark.xdist_group("test_objects_export")
 
 SLOTS, OBJECT_CLASSES = 3, ("none", "cup", "phone", "book")
-MODELS = ("pose_objects", "pose_image_objects")
+# the pose + image + objects export (its image branch makes it the slowest to build) runs with the slow tests
+MODELS = ("pose_objects", pytest.param("pose_image_objects", marks=pytest.mark.slow))
 
 
 def objects_for(n: int, seed: int = 0) -> np.ndarray:
@@ -135,6 +136,7 @@ def test_exports_equal_keras_and_no_detections_is_the_pose_branch(name, request)
         assert FLEX_OR_CUSTOM not in operator_codes((files["tflite"].parent / "model_int8.tflite").read_bytes())
 
 
+@pytest.mark.slow  # builds the pose + image + objects export
 def test_the_predictor_gives_the_same_top_k_in_every_format(pose_objects, pose_image_objects):
     cases = ((pose_objects, ("keras", "savedmodel", "tflite")), (pose_image_objects, ("tflite",)))
     for files, formats in cases:

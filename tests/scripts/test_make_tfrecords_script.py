@@ -5,10 +5,14 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 
 from har_tf.data.pose_npz import PoseDataset
 from har_tf.data.tfrecords import TFRecordData
 from tests.conftest import random_pixel_pose, run_script
+
+pytestmark = pytest.mark.slow  # three subprocesses; the TFRecord format and pipeline are tested in-process
+
 
 
 def test_npz_to_shards_then_stage1_streams_them(tmp_path):
