@@ -26,7 +26,7 @@ from keras import layers
 
 from har_tf.errors import InvalidInputError
 from har_tf.models.classifier import PoseClassifier
-from har_tf.models.fusion import MultiModalFusionModel
+from har_tf.models.fusion import MultiModalFusionModel, answers_from_pose_branch
 from har_tf.models.layers import PoseNormalization
 from har_tf.skeleton.layouts import JointLayout, get_layout
 
@@ -148,8 +148,9 @@ def serving_feed(spec: ServingSpec, pose: np.ndarray, frames: np.ndarray | None 
     - A pose classifier answers from ``pose_only`` (the same function as ``serving_default``).
     """
     n = len(pose)
-    residual_objects = spec.fusion == "residual" and spec.objects_shape is not None and objects is not None
-    if spec.kind == "pose" or (frames is None and spec.frames_shape is not None and not residual_objects):
+    pose_only = answers_from_pose_branch(spec.frames_shape is not None, spec.objects_shape is not None,
+                                         spec.fusion, frames is not None, objects is not None)  # fmt: skip
+    if spec.kind == "pose" or pose_only:
         return "pose_only", {"pose": pose}
     feed = {"pose": pose}
     if spec.frames_shape is not None:

@@ -32,7 +32,7 @@ import tensorflow as tf
 from har_tf.data.frames import frame_indices as evenly_spaced
 from har_tf.errors import InvalidInputError
 from har_tf.export.servable import make_servable
-from har_tf.models.fusion import MultiModalFusionModel
+from har_tf.models.fusion import MultiModalFusionModel, answers_from_pose_branch
 from har_tf.models.image_encoder import PersonBoxes
 from har_tf.skeleton.layouts import JointLayout
 
@@ -150,10 +150,10 @@ class WindowModel:
         embedder_model, head = _fusion_parts(model)
         classify = _compiled(head)
         has_frames, encoder = model.frame_encoder is not None, model.object_encoder
-        residual = model.fusion == "residual"
 
         def classify_fn(pose, features, objects=None):
-            if has_frames and features is None and not (encoder is not None and objects is not None and residual):
+            if answers_from_pose_branch(has_frames, encoder is not None, model.fusion, features is not None,
+                                        objects is not None):  # fmt: skip
                 return pose_only(pose[None])[0]
             inputs = [pose[None]]
             if has_frames:

@@ -158,6 +158,16 @@ def build_fusion_head(pose_backbone: keras.Model, num_frames: int | None, featur
     return keras.Model(inputs, outputs, name=name)
 
 
+def answers_from_pose_branch(has_image: bool, has_objects: bool, fusion: str, frames_given: bool,
+                             objects_given: bool) -> bool:
+    """Whether a clip is answered by the pose branch alone: a model with an image branch given no
+    frames, unless it fuses objects with ``fusion="residual"`` and objects were given (then all-zero
+    frames stand for "no frames" and the objects still count). The one rule that
+    :meth:`MultiModalFusionModel.predict_proba`, the exports' feed and the streaming windows follow."""
+    residual_objects = fusion == "residual" and has_objects and objects_given
+    return has_image and not frames_given and not residual_objects
+
+
 def pose_head_layers(head: keras.Model) -> list[layers.Layer]:
     """The layers that turn the pose embedding into the pose branch's probabilities, in order."""
     names = [layer.name for layer in head.layers]
@@ -291,8 +301,8 @@ class MultiModalFusionModel(keras.Model):
 
         pose, _ = check_pose_batch(pose, tuple(self.pose_backbone.input_shape[1:]))
         n, num_frames = len(pose), pose.shape[1]
-        if frames is None and (self.frame_encoder is not None and not (
-                self.object_encoder is not None and objects is not None and self.fusion == "residual")):
+        if answers_from_pose_branch(self.frame_encoder is not None, self.object_encoder is not None, self.fusion,
+                                    frames is not None, objects is not None):  # fmt: skip
             return self.pose_only_model().predict(pose, batch_size=batch_size, verbose=0)
         inputs = {"pose": pose}
         if self.frame_encoder is not None:
