@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from har_tf.data.pose_npz import PoseDataset
 from tests.conftest import run_script
@@ -74,6 +75,7 @@ def test_bad_data_path_is_one_line_error(tmp_path):
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.slow  # keeps the CI suite under 15 minutes
 def test_compare_models_tabulates_each_model_over_seeds(tmp_path):
     result = run_script("compare_models.py", "--models", "poseformer", "lstm_lite", "--preset", "micro",
                         "--epochs", "1", "--seeds", "0", "1", "--clips-per-class", "4", "2", "2",

@@ -72,6 +72,7 @@ def test_time_budget_rejects_non_positive_values():
         TrainConfig(time_budget_minutes=-1)
 
 
+@pytest.mark.slow  # keeps the CI suite under 15 minutes
 def test_ema_saves_the_averaged_weights(tmp_path):
     dataset = _dataset()
     plain = _config(val_fraction=0.0, epochs=2)
