@@ -9,6 +9,7 @@
     python scripts/benchmark.py --suite export --pose-model RUN/pose_model.keras \
         --fusion-model RUN/fusion_model.keras --out DIR
     python scripts/benchmark.py --suite streaming --fusion-model RUN/fusion_model.keras --out DIR
+    python scripts/benchmark.py --suite long_video --fusion-model RUN/fusion_model.keras --out DIR  # memory
 
 Without ``--suite`` (or with ``--suite all``), one run measures: each model (PoseFormerFactorized
 micro/small/base, FullAttentionTransformer small, LSTMLite, the fusion model, the image-only model; fresh
@@ -27,7 +28,8 @@ batch 1 and 64, T sweep; ``--preset``, ``--max-seconds`` skips slow sweep points
 image backbone per frame, stage-2 epoch time with and without the cache on the default data), ``export``
 (size, parity on ``--samples`` held-out clips and latency of every export of trained ``.keras`` files;
 exports kept under ``OUT/exports``), ``streaming`` (a trained fusion model over every clip of
-``--videos`` in several configurations). See ``har_tf.benchmarks``.
+``--videos`` in several configurations), ``long_video`` (peak memory of ``scripts/predict_video.py`` on
+``--video`` looped to ``--frames`` frames against a tenth of them). See ``har_tf.benchmarks``.
 """
 
 from __future__ import annotations
@@ -80,6 +82,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="all: the clip streamed (default ../shared/data/videos/ta_chi.mp4)")
     parser.add_argument("--videos", type=Path, default=None,
                         help="streaming suite: folder of clips (default ../shared/data/videos)")
+    parser.add_argument("--frames", type=int, default=10_000,
+                        help="long_video suite: frames of the looped video (default 10,000)")
     parser.add_argument("--movenet", type=Path, default=None,
                         help="all and streaming: MoveNet .tflite (default ../shared/models)")
     parser.add_argument("--stride", type=int, default=5,
@@ -99,6 +103,8 @@ def parse_args(argv=None) -> argparse.Namespace:
         raise InvalidInputError(f"--max-seconds must be positive, got {args.max_seconds}")
     if args.threads < 0:
         raise InvalidInputError(f"--threads must be 0 or more, got {args.threads}")
+    if args.frames < 200:
+        raise InvalidInputError(f"--frames must be at least 200, got {args.frames}")
     if args.stride < 1:
         raise InvalidInputError(f"--stride must be at least 1, got {args.stride}")
     if args.quick and args.full:

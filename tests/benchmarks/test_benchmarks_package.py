@@ -157,3 +157,29 @@ def test_markdown_and_figures_of_a_result(tmp_path):
     assert "20 calls per figure here" in markdown and "Not measured by default (`--full` measures them)" in markdown
     result["streaming"] = {"skipped": "the clip x.mp4 is absent"}
     assert "Not measured: the clip x.mp4 is absent" in all_markdown(result)
+
+
+def test_peak_memory_of_a_child_process_is_its_own():
+    import sys
+
+    from har_tf.benchmarks.long_video import run_with_peak_rss
+
+    grows = "import time; b = b'x' * (300 * 2**20); time.sleep(0.6); print('ok')"
+    run = run_with_peak_rss([sys.executable, "-c", grows], sample_every=0.05)
+    assert run["returncode"] == 0 and run["stdout"].strip() == "ok"
+    assert 300 <= run["peak_rss_mb"] < 400, run["peak_rss_mb"]
+    assert max(mb for _, mb in run["rss_mb"]) >= 300, "the samples missed the allocation"
+    small = run_with_peak_rss([sys.executable, "-c", "import time; time.sleep(0.5)"], sample_every=0.05)
+    assert small["peak_rss_mb"] < 100 and small["returncode"] == 0, "not the child's own memory"
+    assert run_with_peak_rss([sys.executable, "-c", "raise SystemExit(3)"])["returncode"] == 3
+
+
+def test_looped_video_has_the_frames_asked_for(shared_dir, tmp_path):
+    from har_tf.benchmarks.long_video import looped_video
+    from har_tf.data.video import VideoReader
+    from tests.conftest import shared_file
+
+    clip = shared_file(shared_dir, "data/videos/exercise.avi")  # 393 frames
+    out = looped_video(clip, tmp_path / "long.avi", 500)
+    with VideoReader(out) as reader:
+        assert sum(1 for _ in reader) == 500 and reader.info.width == 384

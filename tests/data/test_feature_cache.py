@@ -84,3 +84,46 @@ def test_pose_only_data_is_a_clear_error(tmp_path):
     with pytest.raises(InvalidInputError, match="has no RGB frames"):
         cached_frame_features(PoseDataset(x, np.array([0, 1]), ["a", "b"], "coco17"), CountingEncoder(), KEY,
                               tmp_path, show_progress=False)  # fmt: skip
+
+
+# A child process that computes the cache and SIGKILLs itself at one point: while the backbone runs
+# (after its first batch) or while the file is being written (after the bytes, before the rename).
+_KILLED_CHILD = """
+import os, signal, sys
+from har_tf.data import feature_cache
+from tests.data.test_feature_cache import KEY, CountingEncoder, _dataset
+
+class DiesOnSecondBatch(CountingEncoder):
+    def predict(self, frames, verbose=0):
+        if self.frames_seen:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return super().predict(frames, verbose)
+
+if sys.argv[1] == "computing":
+    encoder = DiesOnSecondBatch()
+else:
+    encoder = CountingEncoder()
+    os.fsync = lambda fd: os.kill(os.getpid(), signal.SIGKILL)
+feature_cache.cached_frame_features(_dataset(), encoder, KEY, sys.argv[2], batch_size=2, show_progress=False)
+"""
+
+
+@pytest.mark.parametrize("moment", ["computing", "writing"])
+def test_a_run_killed_while_caching_leaves_nothing_that_is_read_back(tmp_path, moment):
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO_ROOT
+
+    killed = subprocess.run([sys.executable, "-c", _KILLED_CHILD, moment, str(tmp_path)], cwd=REPO_ROOT,
+                            capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert killed.returncode == -9, f"the child was not killed (exit {killed.returncode}):\n{killed.stderr[-2000:]}"
+    assert not list(tmp_path.glob("features-*.npz")), "a killed run left a cache file"
+    if moment == "writing":  # the bytes were written: only the temporary file is there
+        assert len(list(tmp_path.glob(".features-*.tmp"))) == 1
+    encoder = CountingEncoder()
+    features, path, cached = cached_frame_features(_dataset(), encoder, KEY, tmp_path, show_progress=False)
+    assert not cached and path.is_file() and encoder.frames_seen == 8 * F, "the rerun must compute every frame"
+    clean, _, _ = cached_frame_features(_dataset(), CountingEncoder(), KEY, tmp_path / "clean", show_progress=False)
+    for split in clean:
+        np.testing.assert_array_equal(features[split], clean[split])

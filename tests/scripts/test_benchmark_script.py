@@ -63,12 +63,13 @@ def test_bad_arguments_are_one_line_errors(tmp_path):
                           (["--suite", "cost", "--max-seconds", "0"], "--max-seconds must be"),
                           (["--quick", "--full"], "--quick and --full exclude each other"),
                           (["--suite", "cost", "--full"], "--full applies to the all-in-one run"),
-                          (["--stride", "0"], "--stride must be")):  # fmt: skip
+                          (["--stride", "0"], "--stride must be"),
+                          (["--suite", "long_video", "--frames", "50"], "--frames must be at least 200")):  # fmt: skip
         with pytest.raises(InvalidInputError, match=re.escape(message)):
             script.parse_args([*args, *out])
     with pytest.raises(InvalidInputError, match=re.escape("the following arguments are required: --out")):
         script.parse_args([])
-    assert set(script.SUITES) >= {"all", "cost", "fusion", "export", "streaming"}
+    assert set(script.SUITES) >= {"all", "cost", "fusion", "export", "streaming", "long_video"}
     assert script.parse_args(out).suite == "all"  # no --suite: the all-in-one run
     cost = script.parse_args(["--suite", "cost", *out])
     assert (cost.runs, cost.warmup, cost.max_seconds) == (50, 5, 30.0)  # the detailed suites keep their defaults
