@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from array import array
 from pathlib import Path
 
 
@@ -70,7 +71,7 @@ def main(argv=None) -> int:
     from har_tf.data.video import VideoReader
     from har_tf.errors import InvalidInputError
     from har_tf.inference.pose import make_estimator
-    from har_tf.inference.rendering import AnnotatedVideoWriter, annotate_frame, write_timeline
+    from har_tf.inference.rendering import AnnotatedVideoWriter, TimelineWriter, annotate_frame
     from har_tf.inference.streaming import StreamingRecognizer
     from har_tf.inference.window_model import WindowModel
 
@@ -92,13 +93,18 @@ def main(argv=None) -> int:
         writer = AnnotatedVideoWriter(args.out, recogniser.fps, first_frame.shape[1], first_frame.shape[0])
     total = None if args.max_frames is None else args.max_frames
     progress = tqdm(total=total, unit="frame", disable=args.quiet or not sys.stderr.isatty(), desc="frames")
-    current, windows = None, []
+    # windows go to disk as they come (the recogniser keeps only its recent history): memory stays flat
+    timeline_out = TimelineWriter(args.json)
+    empty = array("q")  # start frames of the windows without a person
+    current = None
     started = time.perf_counter()
     try:
         for frame, result in _chain(first_frame, first, frames):
             current = result.window or current
             if result.window is not None:
-                windows.append(result.window)
+                timeline_out.add(result.window.to_dict(args.top_k))
+            if recogniser.empty_windows and (not empty or recogniser.empty_windows[-1] != empty[-1]):
+                empty.append(recogniser.empty_windows[-1])
             if writer is not None:
                 start = time.perf_counter()
                 scores = None if current is None else current.top(min(3, args.top_k))
@@ -110,6 +116,7 @@ def main(argv=None) -> int:
     except BaseException:
         if writer is not None:
             writer.abort()
+        timeline_out.abort()
         raise
     finally:
         progress.close()
@@ -117,26 +124,24 @@ def main(argv=None) -> int:
     if writer is not None:
         writer.close()
     if recogniser.windows and recogniser.windows[-1].padded:  # a short video's one window, from flush()
-        windows.append(recogniser.windows[-1])
+        timeline_out.add(recogniser.windows[-1].to_dict(args.top_k))
     timeline = {
         "video": str(args.video), "model": str(args.model), "model_kind": model.description,
         "estimator": args.estimator, "frames": recogniser.frames_seen, "fps": recogniser.fps,
         "num_frames": model.num_frames, "stride": args.stride, "smoothing": args.smoothing,
         "embed_every": args.embed_every, "classes": list(model.class_names),
-        "windows": [w.to_dict(args.top_k) for w in windows],
-        "windows_without_person": recogniser.empty_windows,
+        "windows_without_person": empty.tolist(),
         "latency_ms": recogniser.latency.summary(skip=min(10, max(recogniser.frames_seen - 1, 0))),
     }  # fmt: skip
     if model.takes_objects:
         timeline["objects"] = {"object_classes": list(model.object_classes), "max_objects": model.max_objects,
                                "source": str(args.detector or args.detections or "none")}  # fmt: skip
-    if args.json is not None:
-        write_timeline(args.json, timeline)
-    print(f"{recogniser.frames_seen} frames, {len(windows)} windows in {seconds:.1f} s "
+    timeline_out.close(timeline)
+    print(f"{recogniser.frames_seen} frames, {timeline_out.count} windows in {seconds:.1f} s "
           f"({recogniser.frames_seen / max(seconds, 1e-9):.1f} frames/s)")  # fmt: skip
-    for w in windows[:3] + ([] if len(windows) <= 6 else [None]) + windows[max(3, len(windows) - 3):]:
-        print("  ..." if w is None else f"  frames {w.start_frame:>5}-{w.end_frame:<5} " + ", ".join(
-            f"{c['class']} {c['probability']:.2f}" for c in w.to_dict(args.top_k)["top"]))  # fmt: skip
+    for w in timeline_out.summary_windows():
+        print("  ..." if w is None else f"  frames {w['start_frame']:>5}-{w['end_frame']:<5} " + ", ".join(
+            f"{c['class']} {c['probability']:.2f}" for c in w["top"]))  # fmt: skip
     print(recogniser.latency.report(skip=min(10, max(recogniser.frames_seen - 1, 0))))
     for path in (args.out, args.json):
         if path is not None:

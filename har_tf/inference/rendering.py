@@ -7,13 +7,16 @@
   of the input's size and frame rate; it writes to a hidden temporary file beside the target and
   renames it into place only on :meth:`~AnnotatedVideoWriter.close`, so an interrupted run never
   leaves a half-written video under the final name (and never replaces an earlier good one).
-- :func:`write_timeline`: the per-window timeline as JSON (atomic).
+- :func:`write_timeline`: the per-window timeline as JSON (atomic); :class:`TimelineWriter` writes the
+  same file from windows as they come, spooled to disk, so memory stays flat on an endless stream.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import tempfile
+from collections import deque
 from pathlib import Path
 
 import cv2
@@ -123,9 +126,61 @@ class AnnotatedVideoWriter:
 
 
 def write_timeline(path: str | os.PathLike, timeline: dict) -> Path:
-    """Write the timeline dict as indented JSON, atomically."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_write(path, "w", encoding="utf-8") as f:
-        json.dump(timeline, f, indent=2)
-    return path
+    """Write a timeline dict (its ``windows`` one per line) as JSON, atomically (see :class:`TimelineWriter`)."""
+    writer = TimelineWriter(path)
+    for window in timeline.get("windows", []):
+        writer.add(window)
+    return writer.close({k: v for k, v in timeline.items() if k != "windows"})
+
+
+class TimelineWriter:
+    """The timeline JSON of a stream of any length, built without holding its windows in memory.
+
+    :meth:`add` appends one window (a JSON-ready dict) to a hidden spool file beside ``path`` (``path``
+    None: nothing is written, only the first and last few windows are kept for a summary);
+    :meth:`close` writes ``{**header, "windows": [...]}`` atomically, one window per line, and removes
+    the spool; :meth:`abort` removes it and leaves ``path`` as it was.
+    """
+
+    def __init__(self, path: str | os.PathLike | None, keep: int = 3) -> None:
+        self.path = None if path is None else Path(path)
+        self.count, self.first, self.last = 0, [], deque(maxlen=keep)
+        self._keep, self._spool, self._spool_path = keep, None, None
+        if self.path is not None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd, spool = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".windows", dir=self.path.parent)
+            self._spool, self._spool_path = os.fdopen(fd, "w+", encoding="utf-8"), Path(spool)
+
+    def add(self, window: dict) -> None:
+        if self._spool is not None:
+            self._spool.write(json.dumps(window) + "\n")
+        if len(self.first) < self._keep:
+            self.first.append(window)
+        self.last.append(window)
+        self.count += 1
+
+    def summary_windows(self) -> list[dict | None]:
+        """The first and last ``keep`` windows, with None between them where some were left out."""
+        if self.count <= 2 * self._keep:
+            return self.first + list(self.last)[len(self.first) + len(self.last) - self.count:]
+        return [*self.first, None, *self.last]
+
+    def close(self, header: dict) -> Path | None:
+        if self._spool is None:
+            return None
+        head = json.dumps(header, indent=2)
+        head = head[: head.rfind("}")].rstrip()  # the header object, still open
+        self._spool.seek(0)
+        with atomic_write(self.path, "w", encoding="utf-8") as out:
+            out.write(head + ("," if header else "") + '\n  "windows": [')
+            for i, line in enumerate(self._spool):
+                out.write(("," if i else "") + "\n    " + line.rstrip("\n"))
+            out.write("\n  ]\n}\n" if self.count else "]\n}\n")
+        self.abort()
+        return self.path
+
+    def abort(self) -> None:
+        if self._spool is not None:
+            self._spool.close()
+            self._spool_path.unlink(missing_ok=True)
+            self._spool = None

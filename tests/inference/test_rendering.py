@@ -69,3 +69,26 @@ def test_timeline_is_written_as_json(tmp_path):
 
     path = write_timeline(tmp_path / "sub" / "timeline.json", {"windows": [{"start_frame": 0}]})
     assert json.loads(path.read_text()) == {"windows": [{"start_frame": 0}]}
+
+
+def test_timeline_writer_streams_windows_to_disk_and_never_leaves_half_a_file(tmp_path):
+    import json
+
+    from har_tf.inference.rendering import TimelineWriter
+
+    path = tmp_path / "timeline.json"
+    path.write_text('{"windows": ["an earlier run"]}')
+    aborted = TimelineWriter(path)
+    aborted.add({"start_frame": 0})
+    aborted.abort()  # an interrupted run: the earlier file stays, the spool goes
+    assert json.loads(path.read_text()) == {"windows": ["an earlier run"]} and list(tmp_path.iterdir()) == [path]
+
+    writer = TimelineWriter(path, keep=2)
+    for start in range(0, 50, 5):
+        writer.add({"start_frame": start, "top": [{"class": "fall", "probability": 0.9}]})
+    assert [w and w["start_frame"] for w in writer.summary_windows()] == [0, 5, None, 40, 45]
+    writer.close({"video": "cam.mp4", "frames": 79})
+    data = json.loads(path.read_text())
+    assert data["video"] == "cam.mp4" and [w["start_frame"] for w in data["windows"]] == list(range(0, 50, 5))
+    assert list(tmp_path.iterdir()) == [path]
+    assert TimelineWriter(None).close({"video": "x"}) is None  # no --json: nothing written
