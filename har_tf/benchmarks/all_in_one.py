@@ -34,7 +34,7 @@ from har_tf.benchmarks.report import mb, ms, si, table
 from har_tf.benchmarks.timing import Stopwatch, time_call
 
 POSE_EXPORTS = (SAVEDMODEL, "tflite_fp32", "tflite_fp16", "tflite_int8", "tflite_int8_full")
-FUSION_EXPORTS = (SAVEDMODEL, "tflite_fp32", "tflite_fp16", "tflite_int8")  # int8_full: refused for fusion models
+FUSION_EXPORTS = (SAVEDMODEL, "tflite_fp32", "tflite_fp16", "tflite_int8")  # no int8_full: convert_to_tflite says why
 DEFAULT_FUSION_EXPORTS = ("tflite_fp32", "tflite_int8")  # each conversion of the fusion model takes 30-60 s
 DEFAULT_VIDEO = "ta_chi.mp4"
 PLOTS = {"latency_by_model": "latency_by_model.png", "latency_vs_frames": "latency_vs_frames.png",

@@ -4,7 +4,14 @@
 
 - ``fp32``: float weights and compute;
 - ``fp16``: weights stored as float16 (half the size; dequantised on a CPU);
-- ``int8``: dynamic-range quantisation, int8 weights, float activations;
+- ``int8``: dynamic-range quantisation: int8 weights (one scale per output channel), float
+  activations. The converter quantises only the weights of ops with a hybrid kernel (fully connected,
+  conv, batch matmul); the large float32 constants it leaves (operands of ADD, MUL, GATHER..., e.g. the
+  spatial + temporal position embeddings, which it folds into one ``(1, T, J, D)`` constant: a quarter
+  of the micro pose model) are stored as int8 too and dequantised once, when the interpreter prepares
+  the model (:func:`int8_constants`). The micro pose model's file is 47% of fp32 (it was 67%): the rest
+  is its graph (ops, tensors, shapes: 52 kB, 20% of the fp32 file, the same in every variant), so that
+  even every constant in int8 would give about 40%; the ``small`` preset's int8 is 33% of fp32;
 - ``int8_full``: full-integer quantisation of weights and activations, calibrated on a
   representative dataset (clips of the training split), with the layers of :data:`FLOAT_SCOPES`
   kept in float32; the inputs and outputs stay float32 pose / float32 probabilities, so callers
@@ -39,23 +46,35 @@ from har_tf.export.servable import Servable, ServingSpec
 from har_tf.io import atomic_write
 
 QUANTIZATIONS = ("fp32", "fp16", "int8", "int8_full")
+INT8_CONSTANT_MIN_ELEMENTS = 1024  # the converter's threshold for quantising weights (smaller ones stay float)
 # Layers that int8_full keeps in float32 (TFLite selective quantisation):
 # - the pose normalisation and the crop boxes read the raw pose, whose one tensor holds pixel
 #   coordinates (0..1000s) and confidences (0..1): one int8 scale cannot hold both (confidences
 #   would round to 0 and joints would read as missing);
+# - the same for the object features (raw pixel boxes, class ids and scores; masked with 1e9 sentinels,
+#   as the crop boxes are), the object tokens (class ids read back as integers) and the presence tests
+#   (``!= 0`` on raw inputs), and the crop coordinates of the frames;
 # - layer normalisation: its variance and 1/sqrt(variance) lose almost all precision in int8
 #   (measured: top-1 agreement under 50% with them quantised).
-FLOAT_SCOPES = ("pose_normalization", "crop_boxes", "norm1", "norm2", "final_norm", "image_embedding")
+FLOAT_SCOPES = ("pose_normalization", "crop_boxes", "person_crop", "object_features", "object_tokens",
+                "frames_presence", "image_presence", "objects_presence", "norm1", "norm2", "final_norm",
+                "image_embedding")
 
 
 def signature_names(spec: ServingSpec) -> tuple[str, ...]:
     return ("serving_default", "pose_only") if spec.kind == "fusion" else ("serving_default",)
 
 
-def _representative(samples: dict[str, np.ndarray]) -> Iterator[dict[str, np.ndarray]]:
-    """One clip at a time, as the converter's calibration expects."""
+def _representative(samples: dict[str, np.ndarray], names: tuple[str, ...] = ("serving_default",)) -> Iterator:
+    """One clip at a time, as the converter's calibration expects: the inputs, or for a model with several
+    signatures ``(signature, inputs)`` for each (``pose_only`` gets the pose alone)."""
     for i in range(len(samples["pose"])):
-        yield {k: v[i:i + 1] for k, v in samples.items() if k in ("pose", "frames", "objects")}
+        clip = {k: v[i:i + 1] for k, v in samples.items() if k in ("pose", "frames", "objects")}
+        if len(names) == 1:
+            yield clip
+            continue
+        for name in names:
+            yield name, (clip if name == "serving_default" else {"pose": clip["pose"]})
 
 
 def convert_to_tflite(servable: Servable, quantization: str = "fp32", representative: dict | None = None,
@@ -65,16 +84,13 @@ def convert_to_tflite(servable: Servable, quantization: str = "fp32", representa
         raise InvalidInputError(f"quantization must be one of {QUANTIZATIONS}, got {quantization!r}")
     if quantization == "int8_full" and not representative:
         raise InvalidInputError("int8_full quantization needs a representative dataset (clips of the training split)")
-    if quantization == "int8_full" and servable.spec.frames_shape is not None:
-        raise ExportError("int8_full is not available for fusion models yet: the full-integer conversion of the "
-                          "image branch crashes the LiteRT interpreter or loses its answers (measured 35% top-1 "
-                          "agreement); export the fusion model with int8 (int8 weights, 29% of the fp32 size), "
-                          "or the pose model with int8_full")  # fmt: skip
     if quantization == "int8_full" and servable.spec.kind == "fusion":
-        raise ExportError(f"int8_full is not available for fusion models yet (this one fuses "
-                          f"{' + '.join(servable.spec.modalities)}): its full-integer conversion has not been "
-                          "calibrated or measured; export it with int8 (int8 weights), or the pose model with "
-                          "int8_full")  # fmt: skip
+        raise ExportError(f"int8_full is not available for fusion models (this one fuses "
+                          f"{' + '.join(servable.spec.modalities)}): their full-integer conversion loses the fused "
+                          "answers (measured top-1 agreement of serving_default with Keras: 58% for a trained pose + "
+                          "image model, 59% even with its whole image encoder kept float; 36% for a pose + objects "
+                          "model); export the fusion model with int8 (int8 weights, 28% of the fp32 size), or the "
+                          "pose model with int8_full")  # fmt: skip
     if batch_size not in (None, 1):
         raise InvalidInputError(f"batch_size must be None (dynamic) or 1 (fixed, for devices), got {batch_size}")
     names = signature_names(servable.spec)
@@ -96,13 +112,13 @@ def convert_to_tflite(servable: Servable, quantization: str = "fp32", representa
 
         try:
             if quantization == "int8_full":
-                content = _full_integer(converter, representative)
+                content = _full_integer(converter, representative, names)
             else:
                 content = converter().convert()
         except Exception as err:  # noqa: BLE001 - the converter raises ConverterError and others
             raise ExportError(f"TFLite conversion ({quantization}) failed: {type(err).__name__}: "
                               f"{str(err).strip().splitlines()[0] if str(err).strip() else ''}") from err  # fmt: skip
-    return strip_tensor_names(content)
+    return finish_flatbuffer(content, int8=quantization in ("int8", "int8_full"))
 
 
 def convert_keras_model(model: keras.Model, quantization: str = "fp32") -> bytes:
@@ -126,43 +142,117 @@ def convert_keras_model(model: keras.Model, quantization: str = "fp32") -> bytes
             content = converter.convert()
         except Exception as err:  # noqa: BLE001 - the converter raises ConverterError and others
             raise ExportError(f"TFLite conversion ({quantization}) of {model.name} failed: {type(err).__name__}") from err
-    return strip_tensor_names(content)
+    return finish_flatbuffer(content, int8=quantization == "int8")
 
 
-def _full_integer(converter, representative: dict) -> bytes:
-    """int8 weights and activations, calibrated on ``representative``, for every op except those of
-    :data:`FLOAT_SCOPES`, which stay float32 (TFLite's selective quantisation)."""
-    float_model = converter().convert()
-    from ai_edge_litert.interpreter import Interpreter
+def _full_integer(converter, representative: dict, names: tuple[str, ...] = ("serving_default",)) -> bytes:
+    """int8 weights and activations, calibrated on ``representative`` (every signature of ``names``), for
+    every op except those of :data:`FLOAT_SCOPES`, which stay float32 (TFLite's selective quantisation)."""
+    from ai_edge_litert.tools import flatbuffer_utils
 
-    tensor_names = [d["name"] for d in Interpreter(model_content=float_model).get_tensor_details()]
+    float_model = flatbuffer_utils.read_model_from_bytearray(bytearray(converter().convert()))
+    tensor_names = sorted({tensor.name.decode() for subgraph in float_model.subgraphs for tensor in subgraph.tensors
+                           if tensor.name})  # every signature's subgraph  # fmt: skip
     keep_float = [n for n in tensor_names if any(f"/{scope}" in n for scope in FLOAT_SCOPES)]
     made = converter()
-    made.representative_dataset = lambda: _representative(representative)
+    made.representative_dataset = lambda: _representative(representative, names)
     made.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8, tf.lite.OpsSet.TFLITE_BUILTINS]
-    first = next(_representative(representative))
+    first = next(_representative(representative, names))
+    first = first if len(names) > 1 else list(first.values())
     options = tf.lite.experimental.QuantizationDebugOptions(denylisted_nodes=keep_float)
     with warnings.catch_warnings():  # the debugger uses the deprecated tf.lite.Interpreter internally
         warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated")
         debugger = tf.lite.experimental.QuantizationDebugger(
-            converter=made, debug_dataset=lambda: iter([list(first.values())]),
-            debug_options=options)  # fmt: skip
+            converter=made, debug_dataset=lambda: iter([first]), debug_options=options)  # fmt: skip
         return debugger.get_nondebug_quantized_model()
 
 
-def strip_tensor_names(content: bytes) -> bytes:
-    """Drop the names of intermediate tensors (debug strings: a third of a small model's file). The
-    signatures and their input/output names stay, so the file runs exactly as before."""
+def finish_flatbuffer(content: bytes, int8: bool = False) -> bytes:
+    """The converter's ``.tflite`` made smaller: :func:`strip_tensor_names`, and for an int8 export
+    :func:`int8_constants`."""
     from ai_edge_litert.tools import flatbuffer_utils
 
     model = flatbuffer_utils.read_model_from_bytearray(bytearray(content))
+    strip_tensor_names(model)
+    if int8:
+        int8_constants(model)
+    return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
+
+
+def strip_tensor_names(model) -> None:
+    """Drop, in place, the names of intermediate tensors (debug strings: a third of a small model's file)
+    and their empty quantisation tables (one per float tensor: 2% of it). The signatures and their
+    input/output names stay, so the file runs exactly as before. ``model``: a ``flatbuffer_utils`` ModelT."""
     model.description = None
     for subgraph in model.subgraphs:
         keep = set(subgraph.inputs) | set(subgraph.outputs)
         for index, tensor in enumerate(subgraph.tensors):
             if index not in keep:
                 tensor.name = None
-    return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
+            params = tensor.quantization
+            if params is not None and params.scale is None and params.zeroPoint is None and params.details is None \
+                    and params.min is None and params.max is None:  # fmt: skip
+                tensor.quantization = None
+
+
+def int8_constants(model, min_elements: int = INT8_CONSTANT_MIN_ELEMENTS) -> int:
+    """Store, in place, every float32 constant of at least ``min_elements`` values as int8 (one symmetric
+    scale per tensor) behind a DEQUANTIZE op, as the converter stores fp16 weights; returns how many.
+
+    Dynamic-range quantisation leaves in float32 the constants of ops without a hybrid kernel (ADD, MUL,
+    GATHER...), e.g. the position embeddings of :class:`~har_tf.models.layers.FactorizedPositionEmbedding`,
+    which the converter folds into one ``(1, T, J, D)`` constant (65 kB of the micro pose model's 175 kB).
+    A DEQUANTIZE op whose input is constant runs once, when the interpreter prepares the model; the ops
+    that read the constant still compute in float32. ``min_elements`` is the converter's own threshold for
+    quantising weights. ``model``: a ``flatbuffer_utils`` ModelT.
+    """
+    from ai_edge_litert import schema_py_generated as schema
+
+    dequantize = next((i for i, code in enumerate(model.operatorCodes)
+                       if max(code.builtinCode, code.deprecatedBuiltinCode) == schema.BuiltinOperator.DEQUANTIZE),
+                      None)  # fmt: skip
+    stored: dict[int, tuple[int, float]] = {}  # float buffer -> (its int8 buffer, scale): buffers shared by signatures
+    count = 0
+    for subgraph in model.subgraphs:
+        inputs, added = set(subgraph.inputs), []
+        for index, tensor in enumerate(list(subgraph.tensors)):
+            data = model.buffers[tensor.buffer].data
+            if tensor.type != schema.TensorType.FLOAT32 or data is None or index in inputs or tensor.isVariable \
+                    or len(data) < 4 * min_elements:  # fmt: skip
+                continue
+            if tensor.buffer not in stored:
+                values = np.frombuffer(np.asarray(data, np.uint8).tobytes(), "<f4")
+                scale = float(np.abs(values).max()) / 127.0 or 1.0
+                buffer = schema.BufferT()
+                buffer.data = np.clip(np.round(values / scale), -127, 127).astype(np.int8).view(np.uint8)
+                model.buffers.append(buffer)
+                stored[tensor.buffer] = (len(model.buffers) - 1, scale)
+            quantized = schema.TensorT()
+            quantized.shape, quantized.type, quantized.hasRank = list(tensor.shape), schema.TensorType.INT8, True
+            quantized.buffer, scale = stored[tensor.buffer]
+            quantized.quantization = schema.QuantizationParametersT()
+            quantized.quantization.scale, quantized.quantization.zeroPoint = [scale], [0]
+            subgraph.tensors.append(quantized)
+            model.buffers.append(schema.BufferT())  # the float tensor becomes the DEQUANTIZE op's output
+            tensor.buffer = len(model.buffers) - 1
+            if dequantize is None:
+                code = schema.OperatorCodeT()
+                code.builtinCode = code.deprecatedBuiltinCode = schema.BuiltinOperator.DEQUANTIZE
+                model.operatorCodes.append(code)
+                dequantize = len(model.operatorCodes) - 1
+            model.operatorCodes[dequantize].version = max(model.operatorCodes[dequantize].version, 2)  # int8 input
+            op = schema.OperatorT()
+            op.opcodeIndex, op.inputs, op.outputs = dequantize, [len(subgraph.tensors) - 1], [index]
+            op.builtinOptionsType = schema.BuiltinOptions.DequantizeOptions
+            op.builtinOptions = schema.DequantizeOptionsT()
+            added.append(op)
+            count += 1
+        subgraph.operators = added + list(subgraph.operators)  # constants first: the order stays topological
+    used = {tensor.buffer for subgraph in model.subgraphs for tensor in subgraph.tensors}
+    used |= {entry.buffer for entry in model.metadata or ()}
+    for old in set(stored) - used:
+        model.buffers[old].data = None
+    return count
 
 
 class TFLiteRunner:
