@@ -136,8 +136,6 @@ def _export_rows(kind: str, model_path: Path, args: argparse.Namespace) -> list[
                  "latency": time_calls(lambda: run_signature(signature, one), args.runs,
                                        max(args.warmup, 1))})  # fmt: skip
     for quantization in QUANTIZATIONS:
-        if quantization == "int8_full" and servable.spec.kind == "fusion":
-            continue  # not available for fusion models, with images or objects (convert_to_tflite says why)
         start = time.perf_counter()
         tflite = folder / f"{kind}_{quantization}.tflite"
         info = export_tflite(servable, tflite, quantization=quantization, samples=samples, representative=calibration,
