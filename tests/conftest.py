@@ -10,6 +10,9 @@ import pytest
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+METRICS_KEYS = {"accuracy", "balanced_accuracy", "macro_precision", "macro_recall", "macro_f1", "top_k_accuracy",
+                "num_test", "class_names"}  # fmt: skip
+"""The keys every metrics.json has (issue #3)."""
 SHARED_DIR = Path(os.environ.get("HAR_TF_SHARED_DIR", REPO_ROOT.parent / "shared"))
 
 
@@ -68,6 +71,32 @@ def run_script(name: str, *args: str, timeout: int = 600):
 
     return subprocess.run([sys.executable, str(REPO_ROOT / "scripts" / name), *args],
                           capture_output=True, text=True, timeout=timeout, cwd=REPO_ROOT)  # fmt: skip
+
+
+def kill_when(command: list[str], ready, env: dict | None = None, timeout: float = 300.0) -> None:
+    """Start ``command`` from the repository root and SIGKILL it as soon as ``ready()`` holds (polled every
+    20 ms); the test fails if the command ends first or the moment never comes."""
+    import signal
+    import subprocess
+    import time
+
+    env = {**(env or os.environ), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    proc = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + timeout
+    try:
+        while not ready():
+            if proc.poll() is not None:
+                pytest.fail(f"the command ended (exit {proc.returncode}) before the kill point:\n"
+                            f"{proc.stderr.read().decode()[-2000:]}")  # fmt: skip
+            if time.monotonic() > deadline:
+                pytest.fail("the kill point never came")
+            time.sleep(0.02)
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        proc.stderr.close()
+    assert proc.returncode == -signal.SIGKILL
 
 
 # --- small trained-looking models for the export and inference tests ------------------------------

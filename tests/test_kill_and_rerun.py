@@ -4,38 +4,17 @@ back), and the same command afterwards finishes the job."""
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
 
 from har_tf.data.pose_npz import PoseDataset, load_pose_npz
 from har_tf.export.saved_model import versions
-from tests.conftest import EXPORT_CLASSES, REPO_ROOT, export_inputs, run_script, shared_file
+from tests.conftest import EXPORT_CLASSES, REPO_ROOT, export_inputs, kill_when, run_script, shared_file
 
 pytestmark = pytest.mark.slow
-
-
-def _kill_when(command: list[str], ready, timeout: float = 300.0) -> None:
-    """Start ``command``, SIGKILL it as soon as ``ready()`` is true; fail if it ends first."""
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
-    proc = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + timeout
-    while not ready():
-        if proc.poll() is not None:
-            pytest.fail(f"the command ended (exit {proc.returncode}) before the kill point:\n"
-                        f"{proc.stderr.read().decode()[-2000:]}")  # fmt: skip
-        if time.monotonic() > deadline:
-            proc.kill()
-            pytest.fail("the kill point never came")
-        time.sleep(0.02)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    assert proc.returncode == -signal.SIGKILL
 
 
 def test_export_killed_mid_way_leaves_no_version_and_reruns(tmp_path, tiny_pose_classifier):
@@ -48,7 +27,7 @@ def test_export_killed_mid_way_leaves_no_version_and_reruns(tmp_path, tiny_pose_
     command = [sys.executable, str(REPO_ROOT / "scripts" / "export.py"), "--model", str(tmp_path / "pose_model.keras"),
                "--data", str(tmp_path / "data.npz"), "--out", str(base), "--format", "savedmodel"]  # fmt: skip
     # kill while the SavedModel is being written into its temporary folder
-    _kill_when(command, lambda: base.is_dir() and any(p.name.startswith(".tmp-") for p in base.iterdir()))
+    kill_when(command, lambda: base.is_dir() and any(p.name.startswith(".tmp-") for p in base.iterdir()))
     assert versions(base) == [], "a killed export must leave no version folder for TF Serving to load"
     done = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
@@ -68,7 +47,7 @@ def test_extraction_killed_after_some_videos_resumes_to_the_same_dataset(shared_
     out = tmp_path / "killed.npz"
     parts = out.with_suffix(".parts")
     command = [sys.executable, str(REPO_ROOT / "scripts" / "extract_poses.py"), str(root), "--out", str(out), *args]
-    _kill_when(command, lambda: parts.is_dir() and len(list(parts.glob("*.npz"))) >= 1)
+    kill_when(command, lambda: parts.is_dir() and len(list(parts.glob("*.npz"))) >= 1)
     assert not out.exists()
     resumed = run_script("extract_poses.py", str(root), "--out", str(out), *args)
     assert resumed.returncode == 0, resumed.stderr[-2000:]

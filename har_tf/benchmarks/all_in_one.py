@@ -33,6 +33,21 @@ from har_tf.benchmarks.models import MODEL_KEYS, MODEL_NAMES, build_model, flops
 from har_tf.benchmarks.report import mb, ms, si, table
 from har_tf.benchmarks.timing import Stopwatch, time_call
 
+def _image_size() -> str:
+    from har_tf.training.config import TrainConfig
+
+    size = TrainConfig().image_size
+    return f"{size}x{size}" if size else "its native size"
+
+
+def _crop_words() -> str:
+    """The default config's crop, in words (the README's tables say what the fusion model sees)."""
+    from har_tf.training.config import TrainConfig
+
+    return {"each_hand": "a crop around each hand", "hands": "a crop around the hands",
+            "person": "a crop around the person"}.get(TrainConfig().image_crop, "whole frames")  # fmt: skip
+
+
 POSE_EXPORTS = (SAVEDMODEL, "tflite_fp32", "tflite_fp16", "tflite_int8", "tflite_int8_full")
 # no int8_full here: its calibration runs the backbone on 100 clips, and with an image branch the file is no
 # smaller than fp32 (the export suite measures it)
@@ -319,7 +334,7 @@ def _models_markdown(result: dict) -> list[str]:
         f"Fresh models of the default training config (seeded, untrained: latency, size and FLOPs do not depend on "
         f"the weights), timed on raw inputs as served: pixel poses T = 30, J = 17, C = 3 (the pose classifiers "
         f"include the pose normalisation), and for the fusion and image-only models 8 uint8 frames of 224x224 "
-        f"whose hand crops EfficientNet-Lite0 sees at 128x128. Latency: median (p95) per clip of up to {s['runs']} "
+        f"of which EfficientNet-Lite0 sees {_crop_words()} at {_image_size()}. Latency: median (p95) per clip of up to {s['runs']} "
         f"timed calls after {s['warmup']} warm-up call{'s' if s['warmup'] != 1 else ''}, at most "
         f"{s['max_seconds']:g} s of timed calls per figure "
         f"(at least 3): {_runs_range(timed)} calls per figure here; batch latency / batch size; one graph traced "
@@ -346,7 +361,7 @@ def _streaming_markdown(stream: dict) -> list[str]:
                 f"{stream['median_ms']:.1f}", f"{stream['p95_ms']:.1f}",
                 *(f"{stages.get(k, 0.0):.1f}" for k in ("decode", "pose", "embed", "classify"))]]), "",
         f"MoveNet SinglePose Lightning (int8 TFLite), a fresh fusion model of the default config (micro pose "
-        f"branch, EfficientNet-Lite0 on hand crops), stride {stream['stride']}, {stream['threads']} TFLite threads. "
+        f"branch, EfficientNet-Lite0 on {_crop_words()}), stride {stream['stride']}, {stream['threads']} TFLite threads. "
         f"Median and p95 of the per-frame totals after {stream['warmup_frames']} warm-up frames; stage columns: "
         f"mean ms per frame (classify runs every {stream['stride']}th frame). Opening the model took "
         f"{stream['setup_seconds']:.0f} s" + (f" (the {stream['embedder']} embedder is converted then)."
@@ -369,7 +384,7 @@ def _training_markdown(training: dict) -> list[str]:
                 str(r["warmup_steps"]), f"{r['process']['peak_rss_mb']:.0f}"] for r in runs]), "",
         f"`fit` on the synthetic data ({training['prepare']['train_clips']} training clips, repeated), fresh "
         f"models of the default config (PoseFormerFactorized micro with 3 streams; stage 2 around it with "
-        f"EfficientNet-Lite0 on 8 hand crops at 128x128), timed after the warm-up steps (the first traces the "
+        f"EfficientNet-Lite0 on {_crop_words()} at {_image_size()}), timed after the warm-up steps (the first traces the "
         f"train step). Samples / s: over the whole timed `fit`, data pipeline included. Cached features: the "
         f"fusion head on the features stage 2 caches once; frames through the backbone: the whole model on JPEG "
         f"frames decoded in every step"

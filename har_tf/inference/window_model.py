@@ -280,5 +280,7 @@ def _frame_embedder(model: MultiModalFusionModel) -> keras.Model:
         pixels = encoder.get_layer("person_crop")(frame, box)
     else:
         pixels = frame
-    feature = per_frame(keras.ops.squeeze(preprocess(pixels), axis=1))
+    crops = preprocess(pixels)  # (1, K, S, S, 3): K crops of the frame (two with crop "each_hand")
+    features = per_frame(keras.ops.reshape(crops, (-1, *crops.shape[2:])))  # (K, D)
+    feature = keras.ops.mean(features, axis=0, keepdims=True)  # (1, D): their mean, as FrameEncoder's
     return keras.Model([frame, pose], feature, name="frame_embedder")

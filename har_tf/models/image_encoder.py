@@ -10,10 +10,11 @@
   preprocessing (resize to the backbone's size, the backbone's pixel scaling) is inside the model,
   so exports take raw frames. Frozen: this is what the stage-2 feature cache stores.
 - :class:`TemporalPooling`: ``(B, F, D)`` -> ``(B, D)``, mean or attention over the frames.
-- :class:`PersonBoxes` and :class:`PersonCrop`: a square crop around the person or around the hands
-  (from the pose's keypoints in pixels) instead of the whole frame, so that a small held object (a
-  cup, a phone, a book) fills a useful part of the backbone's input. Built from gathers, so TFLite
-  keeps built-in ops. :func:`crop_boxes_layer` makes the box layer for a crop mode and layout.
+- :class:`PersonBoxes` and :class:`PersonCrop`: a square crop around the person, around the hands or
+  around each hand (from the pose's keypoints in pixels) instead of the whole frame, so that a small
+  held object (a cup, a phone, a book) fills a useful part of the backbone's input. Built from
+  gathers, so TFLite keeps built-in ops. :func:`crop_boxes_layer` makes the box layer for a crop
+  mode and layout.
 """
 
 from __future__ import annotations
@@ -106,14 +107,21 @@ class PersonBoxes(layers.Layer):
     (the frames the RGB frames show): the bounding square of the valid ``joints`` (default all),
     grown by ``margin`` on each side and at least ``min_side`` of the frame; the whole frame where
     none of them is valid. A joint is valid as in :func:`har_tf.models.layers.valid_joints`.
+
+    ``each=True`` (with ``joints``): one square of side ``min_side`` centred on each of the K joints
+    instead, ``(B, F * K, 4)`` frame by frame (the K boxes of frame 0, then of frame 1...); a joint
+    that is not valid in a frame gets the bounding square of that frame's valid ``joints``.
     """
 
     def __init__(self, frame_indices, frame_size: int, margin: float = 0.25, min_side: float = 0.25, joints=None,
-                 **kwargs):  # fmt: skip
+                 each: bool = False, **kwargs):  # fmt: skip
         super().__init__(**kwargs)
         self.frame_indices = [int(i) for i in frame_indices]
         self.frame_size, self.margin, self.min_side = int(frame_size), float(margin), float(min_side)
         self.joints = None if joints is None else [int(j) for j in joints]
+        if each and not self.joints:
+            raise InvalidInputError("PersonBoxes(each=True) needs the joints to centre the boxes on")
+        self.each = bool(each)
 
     def call(self, pose):
         pose = ops.take(ops.cast(pose, "float32"), self.frame_indices, axis=1)  # (B, F, J, C)
@@ -129,22 +137,31 @@ class PersonBoxes(layers.Layer):
         cx, cy = (x1 + x2) / 2.0, (y1 + y2) / 2.0
         boxes = ops.stack([cy - side / 2, cx - side / 2, cy + side / 2, cx + side / 2], axis=-1)
         whole = ops.broadcast_to(ops.convert_to_tensor([0.0, 0.0, 1.0, 1.0]), ops.shape(boxes))
-        return ops.where(ops.any(valid, axis=-1)[..., None], boxes, whole)
+        boxes = ops.where(ops.any(valid, axis=-1)[..., None], boxes, whole)
+        if not self.each:
+            return boxes
+        half = self.min_side / 2.0
+        each = ops.stack([y - half, x - half, y + half, x + half], axis=-1)  # (B, F, K, 4)
+        each = ops.where(valid[..., None], each, boxes[:, :, None, :])
+        return ops.reshape(each, (-1, len(self.frame_indices) * len(self.joints), 4))
 
     def compute_output_shape(self, input_shape):
-        return (input_shape[0], len(self.frame_indices), 4)
+        return (input_shape[0], len(self.frame_indices) * (len(self.joints) if self.each else 1), 4)
 
     def get_config(self) -> dict:
         return {**super().get_config(), "frame_indices": self.frame_indices, "frame_size": self.frame_size,
-                "margin": self.margin, "min_side": self.min_side, "joints": self.joints}  # fmt: skip
+                "margin": self.margin, "min_side": self.min_side, "joints": self.joints, "each": self.each}  # fmt: skip
 
 
-CROP_MODES = ("none", "person", "hands")
+CROP_MODES = ("none", "person", "hands", "each_hand")
+CROPS_PER_FRAME = {"each_hand": 2}  # crops per frame of a mode (1 when not named): the two wrists
 
 
 def crop_boxes_layer(crop: str, layout, frame_indices, frame_size: int, name: str = "crop_boxes") -> PersonBoxes | None:
     """The box layer of a crop mode: ``person`` (all joints, at least a quarter of the frame), ``hands``
-    (the wrists, at least a fifth of the frame: the held object fills the crop) or None for ``none``."""
+    (the wrists, at least a fifth of the frame: the held object fills the crop), ``each_hand`` (a
+    square of 0.12 of the frame on each wrist, two boxes per frame: a held object is large in the
+    crop of its hand even when the hands are far apart) or None for ``none``."""
     if crop not in CROP_MODES:
         raise InvalidInputError(f"crop must be one of {CROP_MODES}, got {crop!r}")
     if crop == "none":
@@ -156,23 +173,31 @@ def crop_boxes_layer(crop: str, layout, frame_indices, frame_size: int, name: st
     layout = get_layout(layout)
     wrists = [i for i, joint in enumerate(layout.joint_names) if "wrist" in joint.lower()]
     if not wrists:
-        raise InvalidInputError(f"crop 'hands' needs wrist joints, and layout {layout.name!r} names none "
+        raise InvalidInputError(f"crop {crop!r} needs wrist joints, and layout {layout.name!r} names none "
                                 f"(joints: {list(layout.joint_names)}); use crop 'person'")  # fmt: skip
+    if crop == "each_hand":
+        if len(wrists) != CROPS_PER_FRAME["each_hand"]:
+            raise InvalidInputError(f"crop 'each_hand' needs two wrist joints, layout {layout.name!r} names "
+                                    f"{[layout.joint_names[i] for i in wrists]}; use crop 'hands'")  # fmt: skip
+        return PersonBoxes(frame_indices, frame_size, margin=0.25, min_side=0.12, joints=wrists, each=True, name=name)
     return PersonBoxes(frame_indices, frame_size, margin=0.25, min_side=0.2, joints=wrists, name=name)
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
 class PersonCrop(layers.Layer):
-    """Frames ``(B, F, H, W, 3)`` and boxes ``(B, F, 4)`` -> crops ``(B, F, size, size, 3)``.
+    """Frames ``(B, F, H, W, 3)`` and boxes ``(B, F * K, 4)`` -> crops ``(B, F * K, size, size, 3)``:
+    ``K = per_frame`` boxes in each frame (default one).
 
     Nearest-neighbour sampling (two gathers); box parts outside the frame repeat its edge pixels.
     """
 
-    def __init__(self, size: int, **kwargs):
+    def __init__(self, size: int, per_frame: int = 1, **kwargs):
         super().__init__(**kwargs)
-        self.size = int(size)
+        self.size, self.per_frame = int(size), int(per_frame)
 
     def call(self, frames, boxes):
+        if self.per_frame > 1:
+            frames = ops.repeat(frames, self.per_frame, axis=1)  # (B, F * K, H, W, 3), in the order of the boxes
         shape = ops.shape(frames)  # H, W may be known only at run time (e.g. frames decoded in tf.data)
         height = frames.shape[2] if frames.shape[2] is not None else shape[2]
         width = frames.shape[3] if frames.shape[3] is not None else shape[3]
@@ -188,10 +213,30 @@ class PersonCrop(layers.Layer):
         return ops.take_along_axis(picked, cols, axis=3)
 
     def compute_output_shape(self, frames_shape, boxes_shape):
-        return (frames_shape[0], frames_shape[1], self.size, self.size, frames_shape[4])
+        count = None if frames_shape[1] is None else frames_shape[1] * self.per_frame
+        return (frames_shape[0], count, self.size, self.size, frames_shape[4])
 
     def get_config(self) -> dict:
-        return {**super().get_config(), "size": self.size}
+        return {**super().get_config(), "size": self.size, "per_frame": self.per_frame}
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class CropMean(layers.Layer):
+    """Features of K crops per frame ``(B, F * K, D)`` -> their mean per frame ``(B, F, D)``."""
+
+    def __init__(self, per_frame: int, **kwargs):
+        super().__init__(**kwargs)
+        self.per_frame = int(per_frame)
+
+    def call(self, features):
+        return ops.mean(ops.reshape(features, (-1, features.shape[1] // self.per_frame, self.per_frame,
+                                               features.shape[2])), axis=2)  # fmt: skip
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], input_shape[1] // self.per_frame, input_shape[2])
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "per_frame": self.per_frame}
 
 
 # --- backbones ---------------------------------------------------------------------------------
@@ -291,8 +336,10 @@ class FrameEncoder(keras.Model):
             model); default the backbone's native size.
         weights: ``"imagenet"``, a local weights file, or None (random: tests, or weights that a
             ``.keras`` file restores).
-        crop: ``"person"`` or ``"hands"``: inputs ``{"frames", "boxes"}`` and the backbone sees the
-            square crop of each box (:class:`PersonCrop`; boxes from :func:`crop_boxes_layer`);
+        crop: ``"person"``, ``"hands"`` or ``"each_hand"``: inputs ``{"frames", "boxes"}`` and the
+            backbone sees the square crop of each box (:class:`PersonCrop`; boxes from
+            :func:`crop_boxes_layer`; ``each_hand``: two boxes per frame, the features of a frame are
+            the mean of its two crops);
             ``"none"``: input ``frames`` and the backbone sees whole frames.
     """
 
@@ -309,14 +356,17 @@ class FrameEncoder(keras.Model):
 
         # === Functional Model ===
         frames = keras.Input((num_frames, frame_size, frame_size, 3), dtype="uint8", name="frames")
+        crops = CROPS_PER_FRAME.get(crop, 1)
         if crop != "none":
-            boxes = keras.Input((num_frames, 4), name="boxes")
+            boxes = keras.Input((num_frames * crops, 4), name="boxes")
             inputs = {"frames": frames, "boxes": boxes}
-            x = preprocess(PersonCrop(size, name="person_crop")(frames, boxes))
+            x = preprocess(PersonCrop(size, per_frame=crops, name="person_crop")(frames, boxes))
         else:
             inputs, x = frames, preprocess(frames)
         per_frame = keras.Sequential([*([resize] if resize else []), network], name="per_frame")
         features = layers.TimeDistributed(per_frame, name="frame_features")(x)
+        if crops > 1:
+            features = CropMean(crops, name="crop_mean")(features)
         super().__init__(inputs=inputs, outputs=features, **kwargs)
 
         # === Config ===

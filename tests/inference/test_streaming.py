@@ -213,3 +213,29 @@ def test_memory_stays_bounded_on_a_long_stream(fusion_window_model):
         latency.start_frame()
         latency.add("pose", 0.001)
     assert len(latency.frames) <= 10 and latency.dropped == 15 and latency.summary(skip=3)["pose"]["runs"] == 10
+
+
+def test_each_hand_crops_stream_like_the_model_run_offline(tiny_fusion_model):
+    """Two crops per frame (crop "each_hand"): the streamed embeddings (Keras and TFLite) average them as the model does."""
+    import keras
+
+    from har_tf.models import FrameEncoder, MultiModalFusionModel
+
+    keras.utils.set_random_seed(2)
+    old = tiny_fusion_model.frame_encoder
+    encoder = FrameEncoder(num_frames=old.num_frames, frame_size=old.frame_size, image_size=old.image_size, crop="each_hand")
+    model = MultiModalFusionModel(tiny_fusion_model.pose_backbone, encoder, tiny_fusion_model.num_classes,
+                                  class_names=tiny_fusion_model.class_names)  # fmt: skip
+    window_model = WindowModel.from_keras(model)
+    frames = _frames()
+    windows = _stream(window_model, frames, stride=3).windows
+    poses, squares = _offline_inputs(frames, window_model.frame_size, window_model.frame_indices)
+    indices = np.asarray(window_model.frame_indices)
+    for window in windows:
+        s = window.start_frame
+        offline = model.predict({"pose": poses[None, s : s + EXPORT_T], "frames": squares[None, s + indices]},
+                                verbose=0)["probabilities"][0]  # fmt: skip
+        np.testing.assert_allclose(window.probabilities, offline, atol=1e-5)
+    tflite = WindowModel.from_keras(model, embedder="tflite_fp32", num_threads=1)
+    converted = [w.probabilities for w in _stream(tflite, frames, stride=3).windows]
+    np.testing.assert_allclose(np.stack(converted), np.stack([w.probabilities for w in windows]), atol=1e-4)

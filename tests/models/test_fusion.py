@@ -32,7 +32,8 @@ def _model(encoder, **kwargs):
     return MultiModalFusionModel(backbone, encoder, K, class_names=list("abcd"), **kwargs)
 
 
-@pytest.mark.parametrize(("fusion", "pooling", "crop"), [("concat", "mean", "hands"), ("gated", "attention", "none")])
+@pytest.mark.parametrize(("fusion", "pooling", "crop"), [("concat", "mean", "hands"), ("gated", "attention", "none"),
+                                                     ("concat", "mean", "each_hand")])  # fmt: skip
 def test_outputs_and_exact_round_trip(encoder, tmp_path, fusion, pooling, crop):
     if crop != encoder.crop:
         encoder = FrameEncoder(num_frames=F, frame_size=SIZE, image_size=SIZE, crop=crop)

@@ -155,3 +155,37 @@ def test_hands_crop_boxes_follow_the_wrists():
     no_wrists = custom_layout(["head", "hip"], [(0, 1)])
     with pytest.raises(InvalidInputError, match="needs wrist joints"):
         crop_boxes_layer("hands", no_wrists, [0], 200)
+
+
+def test_each_hand_crops_one_box_per_wrist_and_averages_their_features():
+    from har_tf.models.image_encoder import PersonBoxes, crop_boxes_layer
+
+    pose = np.zeros((1, 2, 17, 3), np.float32)
+    pose[..., :2], pose[..., 2] = 100.0, 1.0
+    pose[:, :, 9, :2], pose[:, :, 10, :2] = (20.0, 40.0), (60.0, 40.0)  # left wrist, right wrist (x, y)
+    pose[0, 1, 10] = 0  # the right wrist is missing in pose frame 1: its box is the one around the valid wrists
+    layer = crop_boxes_layer("each_hand", "coco17", [0, 1], 200)
+    boxes = keras.ops.convert_to_numpy(layer(pose))
+    assert boxes.shape == (1, 4, 4), "two boxes per frame, frame by frame"
+    np.testing.assert_allclose(boxes[0, 0], [0.14, 0.04, 0.26, 0.16], atol=1e-6)  # side 0.12 around (0.1, 0.2)
+    np.testing.assert_allclose(boxes[0, 1], [0.14, 0.24, 0.26, 0.36], atol=1e-6)  # around (0.3, 0.2)
+    np.testing.assert_allclose(boxes[0, 3], boxes[0, 2], atol=1e-6)  # only the left wrist: its own box
+    assert PersonBoxes.from_config(layer.get_config()).each
+    with pytest.raises(InvalidInputError, match="two wrist joints"):
+        crop_boxes_layer("each_hand", _one_wrist_layout(), [0], 200)
+
+    each = FrameEncoder(num_frames=3, frame_size=64, image_size=48, crop="each_hand", weights=None)
+    single = FrameEncoder(num_frames=6, frame_size=64, image_size=48, crop="hands", weights=None)
+    single.set_weights(each.get_weights())
+    frames, rng = _frames(n=2, f=3), np.random.default_rng(1)
+    corner = rng.uniform(0, 0.5, (2, 6, 2)).astype(np.float32)
+    two_boxes = np.concatenate([corner, corner + 0.4], axis=-1)  # (B, F * 2, 4)
+    got = each.predict({"frames": frames, "boxes": two_boxes}, verbose=0)
+    per_crop = single.predict({"frames": np.repeat(frames, 2, axis=1), "boxes": two_boxes}, verbose=0)
+    np.testing.assert_allclose(got, per_crop.reshape(2, 3, 2, -1).mean(axis=2), atol=1e-5)
+
+
+def _one_wrist_layout():
+    from har_tf.skeleton.layouts import custom_layout
+
+    return custom_layout(["head", "left_wrist"], [(0, 1)])

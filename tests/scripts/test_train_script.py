@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from har_tf.data.pose_npz import PoseDataset
-from tests.conftest import run_script
+from tests.conftest import METRICS_KEYS, run_script
 
 
 
@@ -39,9 +39,6 @@ def test_main_job_reads_a_user_npz(tmp_path):
     assert result.returncode == 0, result.stderr
     assert json.loads((tmp_path / "run" / "data_summary.json").read_text())["class_names"] == ["a", "b", "c"]
 
-
-METRICS_KEYS = {"accuracy", "balanced_accuracy", "macro_precision", "macro_recall", "macro_f1", "top_k_accuracy",
-                "num_test", "class_names"}  # fmt: skip
 
 
 def test_stage1_pose_training_writes_the_run_folder(tmp_path):
@@ -91,33 +88,8 @@ def test_compare_models_tabulates_each_model_over_seeds(tmp_path):
     assert f"| poseformer | {mean:.1f}% ± " in table and "| lstm_lite |" in table
 
 
-def test_main_job_runs_both_stages_and_reuses_the_feature_cache(tmp_path):
-    out, cache = tmp_path / "run", tmp_path / "cache"
-    small = ("--clips-per-class", "6", "2", "3", "--epochs", "1", "--fusion-epochs", "2", "--image-size", "64",
-             "--cache-dir", str(cache), "--no-check")  # fmt: skip
-    result = _run(*small, "--out", str(out))
-    assert result.returncode == 0, result.stderr
-    for name in ("pose_model.keras", "metrics.json", "fusion_model.keras", "fusion/metrics.json",
-                 "fusion/confusion_matrix.png", "fusion/training_curves.png", "image_only/metrics.json",
-                 "summary.json", "summary.md"):  # fmt: skip
-        assert (out / name).stat().st_size > 0, name
-    summary = json.loads((out / "summary.json").read_text())
-    assert set(summary["models"]) == {"pose_only (stage 1)", "pose branch (after stage 2)", "image_only", "fused"}
-    assert summary["features_from_cache"] is False and len(list(cache.glob("features-*.npz"))) == 1
-    fused = json.loads((out / "fusion" / "metrics.json").read_text())
-    assert METRICS_KEYS <= set(fused) and fused["num_test"] == 3 * 12
-
-    import keras
-
-    import har_tf  # noqa: F401  registers the package's Keras classes, as a user's script does
-
-    model = keras.saving.load_model(out / "fusion_model.keras", safe_mode=True)
-    assert set(model.input) == {"pose", "frames"} and model.class_names == fused["class_names"]
-
-    again = _run("--stage", "fusion", *small, "--out", str(out))
-    assert again.returncode == 0, again.stderr
-    assert "image features read from cache" in again.stdout
-    assert json.loads((out / "summary.json").read_text())["features_from_cache"] is True
+# The main job on a small setting, both stages and the feature cache: tests/training/test_resume_after_kill.py
+# (its uninterrupted reference run).
 
 
 def test_fusion_stage_without_a_pose_model_is_one_line_error(tmp_path):

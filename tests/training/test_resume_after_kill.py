@@ -1,19 +1,16 @@
-"""SIGKILL in the middle of stage 1 and of stage 2, then the same command again: the main job resumes and
-ends where an uninterrupted run ends (issue #8), in real subprocesses."""
+"""The main job on a small setting, as a user runs it (issue #4), then killed with SIGKILL in the middle of
+stage 1 and of stage 2 and run again: it resumes, reuses the feature cache, and ends where the
+uninterrupted run ends (issue #8). Real subprocesses."""
 
 from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import pytest
-
-from tests.conftest import REPO_ROOT
+from tests.conftest import METRICS_KEYS, REPO_ROOT, kill_when
 
 # Tiny settings: 12 classes x 3 training clips, 2 + 4 epochs, 32 px crops.
 SETTINGS = {"fusion_freeze_epochs": 2, "image_size": 32, "batch_size": 16}
@@ -35,55 +32,54 @@ def _rows(csv: Path) -> int:
     return max(len(csv.read_text().strip().splitlines()) - 1, 0) if csv.is_file() else 0
 
 
-def _run_until(command, env, done, timeout: float = 300) -> None:
-    """Start ``command`` and SIGKILL it as soon as ``done()`` holds (or fail if it finishes first)."""
-    process = subprocess.Popen(command, env=env, cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    start = time.monotonic()
-    try:
-        while not done():
-            assert process.poll() is None, "the run finished before it could be interrupted"
-            assert time.monotonic() - start < timeout, "the run never reached the point to interrupt"
-            time.sleep(0.2)
-    finally:
-        process.send_signal(signal.SIGKILL)
-        process.wait()
-
-
 def _last_val_loss(csv: Path) -> float:
     header, *rows = csv.read_text().strip().splitlines()
     return float(rows[-1].split(",")[header.split(",").index("val_loss")])
 
 
-@pytest.fixture(scope="module")
-def setup(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("resume")
-    config = folder / "config.json"
+def test_main_job_runs_both_stages_then_resumes_after_kills_in_each_and_ends_alike(tmp_path):
+    config = tmp_path / "config.json"
     config.write_text(json.dumps(SETTINGS))
-    return folder, config, _env(folder / "cache")
+    env = _env(tmp_path / "cache")
 
-
-@pytest.mark.slow
-def test_killed_in_stage_one_and_in_stage_two_the_job_resumes_and_ends_alike(setup):
-    folder, config, env = setup
-    reference = folder / "reference"
+    # the uninterrupted main job: both stages, every output, the feature cache written
+    reference = tmp_path / "reference"
     done = subprocess.run(_command(reference, config), env=env, cwd=REPO_ROOT, capture_output=True, text=True,
                           timeout=600)  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
+    for name in ("pose_model.keras", "metrics.json", "fusion_model.keras", "fusion/metrics.json",
+                 "fusion/confusion_matrix.png", "fusion/training_curves.png", "image_only/metrics.json",
+                 "summary.json", "summary.md"):  # fmt: skip
+        assert (reference / name).stat().st_size > 0, name
+    summary = json.loads((reference / "summary.json").read_text())
+    assert set(summary["models"]) == {"pose_only (stage 1)", "pose branch (after stage 2)", "image_only", "fused"}
+    assert summary["features_from_cache"] is False and len(list((tmp_path / "cache").glob("features-*.npz"))) == 1
+    fused = json.loads((reference / "fusion" / "metrics.json").read_text())
+    assert METRICS_KEYS <= set(fused) and fused["num_test"] == 2 * 12
 
-    out = folder / "interrupted"
+    import keras
+
+    import har_tf  # noqa: F401  registers the package's Keras classes, as a user's script does
+
+    model = keras.saving.load_model(reference / "fusion_model.keras", safe_mode=True)
+    assert set(model.input) == {"pose", "frames"} and model.class_names == fused["class_names"]
+
+    out = tmp_path / "interrupted"
     command = _command(out, config)
     # 1. killed in stage 1, once a backup of at least one finished epoch exists
-    _run_until(command, env, lambda: (out / "backup").is_dir() and _rows(out / "history.csv") >= 1)
+    kill_when(command, lambda: (out / "backup").is_dir() and _rows(out / "history.csv") >= 1)
     assert not (out / "metrics.json").exists()
     # 2. rerun: stage 1 resumes; killed again in stage 2's fine-tuning phase
     fusion = out / "fusion"
-    _run_until(command, env, lambda: (fusion / "backup_finetune").is_dir() and _rows(fusion / "history.csv") >= 3)
+    kill_when(command, lambda: (fusion / "backup_finetune").is_dir() and _rows(fusion / "history.csv") >= 3)
     assert (out / "metrics.json").is_file() and not (out / "fusion_model.keras").exists()
     stage1_rows = _rows(out / "history.csv")
-    # 3. rerun to the end: stage 1 is kept, stage 2 resumes
+    # 3. rerun to the end: stage 1 is kept, stage 2 resumes, the image features come from the cache
     final = subprocess.run(command, env=env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=600)
     assert final.returncode == 0, final.stderr[-2000:]
     assert "stage 1 had finished" in final.stdout and "stage 2: resuming" in final.stdout
+    assert "image features read from cache" in final.stdout
+    assert json.loads((out / "summary.json").read_text())["features_from_cache"] is True
     assert _rows(out / "history.csv") == stage1_rows  # stage 1 was not trained again
     assert (out / "fusion_model.keras").is_file() and not (fusion / "frozen_phase.weights.h5").exists()
     assert not (out / "backup").exists() and not (fusion / "backup_finetune").exists()
