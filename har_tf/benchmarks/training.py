@@ -8,6 +8,7 @@ repeated, so every timed step is a full batch.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import time
 from pathlib import Path
@@ -173,6 +174,24 @@ def stage2_setup(dataset, image_size: int | None = None, cache_dir: str | Path |
                        round(seconds, 1), bool(from_cache), encoder.image_size)  # fmt: skip
 
 
+@contextlib.contextmanager
+def whole_model_training():
+    """Train the whole fusion model (frames through the backbone in every step) without TF's Grappler
+    arithmetic optimiser, restored on exit. With ``each_hand`` crops, TF 2.21 rewrites the summed
+    losses into an accumulator whose temporary variable outlives its step: a second ``fit`` fails with
+    ``AlreadyExistsError: Resource __per_step_0/.../compile_loss/ArithmeticOptimizer/AddOpsRewrite_add_5/
+    tmp_var``. Stage 2 itself trains on cached features and never meets it."""
+    import tensorflow as tf
+
+    before = tf.config.optimizer.get_experimental_options()
+    tf.config.optimizer.set_experimental_options({**before, "arithmetic_optimization": False})
+    try:
+        yield
+    finally:
+        tf.config.optimizer.set_experimental_options({**before, "arithmetic_optimization":
+                                                      before.get("arithmetic_optimization", True)})  # fmt: skip
+
+
 def compile_stage2(model) -> None:
     """AdamW and cross-entropy on both of the fusion outputs."""
     import keras
@@ -200,7 +219,8 @@ def stage2_throughput(path: str, cache_dir: str | Path | None = None, steps: int
     for phase in phases:
         setup.fusion.pose_backbone.trainable = phase == STAGE2_PHASES[1]
         compile_stage2(model)
-        rows.append({"phase": phase, **_samples_per_second(model, data, steps, setup.batch_size, warmup_steps)})
+        with whole_model_training() if path == "uncached" else contextlib.nullcontext():
+            rows.append({"phase": phase, **_samples_per_second(model, data, steps, setup.batch_size, warmup_steps)})
     return {"stage": 2, "path": path, "train_clips": setup.train_clips, "frames_per_clip": setup.frames_per_clip,
             "image_size": setup.image_size, "features_from_cache": setup.extraction_from_cache,
             "phases": rows}  # fmt: skip
