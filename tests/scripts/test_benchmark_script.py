@@ -75,6 +75,7 @@ def test_bad_arguments_are_one_line_errors(tmp_path):
     assert (cost.runs, cost.warmup, cost.max_seconds) == (50, 5, 30.0)  # the detailed suites keep their defaults
 
 
+@pytest.mark.slow  # 2 minutes since the each_hand crops: keeps the CI suite under 15 minutes
 def test_fusion_suite_quick(tmp_path):
     out = tmp_path / "bench"
     result = _run("--suite", "fusion", "--quick", "--runs", "2", "--warmup", "1", "--image-size", "64",
