@@ -20,7 +20,7 @@ def pytest_collection_modifyitems(config, items):
     """Tests marked ``slow`` (minutes each) run only with HAR_TF_SLOW_TESTS=1, to keep the suite under 15 minutes."""
     if os.environ.get("HAR_TF_SLOW_TESTS") == "1":
         return
-    skip = pytest.mark.skip(reason="slow end-to-end test (about 3-4 minutes): set HAR_TF_SLOW_TESTS=1 to run it")
+    skip = pytest.mark.skip(reason="slow end-to-end test (up to a few minutes, see the README): set HAR_TF_SLOW_TESTS=1 to run it")
     for item in items:
         if "slow" in item.keywords:
             item.add_marker(skip)
