@@ -2,8 +2,8 @@
 
 A real clip is looped into a long video (:func:`looped_video`); the script then runs on its first
 ``short`` frames and on all of it, each in a fresh process with an annotated video and a timeline
-written, as a user would run it. Its resident memory is sampled while it runs and its peak is read from
-the kernel when it ends (:func:`run_with_peak_rss`); the growth is the long run's peak minus the short
+written, as a user would run it. Its resident memory and high-water mark are sampled while it runs
+(:func:`run_with_peak_rss`); the growth is the long run's peak minus the short
 run's (imports, models and warm-up are in both). Suite ``long_video`` of ``scripts/benchmark.py``.
 """
 
@@ -18,6 +18,7 @@ import threading
 import time
 from pathlib import Path
 
+from har_tf.benchmarks.memory import status_mb
 from har_tf.benchmarks.report import table
 from har_tf.errors import InvalidInputError, MissingFileError
 
@@ -33,7 +34,8 @@ def looped_video(source: str | os.PathLike, out: str | os.PathLike, num_frames: 
     from har_tf.data.video import read_video
 
     frames, info = read_video(source)
-    height, width = frames.shape[1:3]
+    frames = [cv2.cvtColor(frame, cv2.COLOR_RGB2BGR) for frame in frames]  # once, not once per loop
+    height, width = frames[0].shape[:2]
     fps = info.fps
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -42,7 +44,7 @@ def looped_video(source: str | os.PathLike, out: str | os.PathLike, num_frames: 
         raise MissingFileError(f"OpenCV cannot write {out}")
     try:
         for i in range(num_frames):
-            writer.write(cv2.cvtColor(frames[i % len(frames)], cv2.COLOR_RGB2BGR))
+            writer.write(frames[i % len(frames)])
     finally:
         writer.release()
     return out
@@ -68,15 +70,11 @@ def run_with_peak_rss(command: list[str], sample_every: float = 0.25, timeout: f
                threading.Thread(target=drain, args=(process.stderr, "stderr"), daemon=True)]  # fmt: skip
     for reader in readers:
         reader.start()
-    status = Path(f"/proc/{process.pid}/status")
     while process.poll() is None:
-        try:
-            fields = {k: int(v.split()[0]) / 1024.0 for k, v in (line.split(":", 1) for line in
-                      status.read_text().splitlines() if line.startswith(("VmRSS:", "VmHWM:")))}  # fmt: skip
-            samples.append((round(time.perf_counter() - start, 2), round(fields["VmRSS"], 1)))
-            peak = round(fields["VmHWM"], 1)
-        except (OSError, ValueError, KeyError):
-            pass
+        rss, high = status_mb("VmRSS", process.pid), status_mb("VmHWM", process.pid)
+        if rss is not None:
+            samples.append((round(time.perf_counter() - start, 2), rss))
+        peak = high if high is not None else peak
         if time.perf_counter() - start > timeout:
             process.kill()
         time.sleep(sample_every)

@@ -30,10 +30,10 @@ class JobError(RuntimeError):
     """A child job failed; the message ends with the tail of its stderr."""
 
 
-def _status_mb(field: str) -> float | None:
-    """A ``kB`` field of ``/proc/self/status`` (``VmRSS``, ``VmHWM``) in MB, or None."""
+def status_mb(field: str, pid: int | str = "self") -> float | None:
+    """A ``kB`` field of ``/proc/PID/status`` (``VmRSS``, ``VmHWM``) in MB, or None."""
     try:
-        for line in Path("/proc/self/status").read_text().splitlines():
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
             if line.startswith(field + ":"):
                 return round(int(line.split()[1]) / 1024.0, 1)
     except (OSError, ValueError, IndexError):
@@ -43,7 +43,7 @@ def _status_mb(field: str) -> float | None:
 
 def peak_rss_mb() -> float | None:
     """Peak resident memory of this process so far (MB)."""
-    peak = _status_mb("VmHWM")
+    peak = status_mb("VmHWM")
     if peak is None:
         try:
             import resource
@@ -57,7 +57,7 @@ def peak_rss_mb() -> float | None:
 
 def rss_mb() -> float | None:
     """Resident memory of this process now (MB)."""
-    return _status_mb("VmRSS")
+    return status_mb("VmRSS")
 
 
 def reset_peak_rss() -> bool:
