@@ -42,10 +42,10 @@ def _image_size() -> str:
 
 def _crop_words() -> str:
     """The default config's crop, in words (the README's tables say what the fusion model sees)."""
+    from har_tf.models.image_encoder import CROP_WORDS
     from har_tf.training.config import TrainConfig
 
-    return {"each_hand": "a crop around each hand", "hands": "a crop around the hands",
-            "person": "a crop around the person"}.get(TrainConfig().image_crop, "whole frames")  # fmt: skip
+    return CROP_WORDS.get(TrainConfig().image_crop, "whole frames")
 
 
 POSE_EXPORTS = (SAVEDMODEL, "tflite_fp32", "tflite_fp16", "tflite_int8", "tflite_int8_full")

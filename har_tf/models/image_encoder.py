@@ -154,6 +154,9 @@ class PersonBoxes(layers.Layer):
 
 
 CROP_MODES = ("none", "person", "hands", "each_hand")
+CROP_WORDS = {"each_hand": "crops around each hand", "hands": "crops around the hands",
+              "person": "crops around the person", "none": "whole frames"}  # fmt: skip
+"""What the backbone sees in each crop mode, in words (logs and reports)."""
 CROPS_PER_FRAME = {"each_hand": 2}  # crops per frame of a mode (1 when not named): the two wrists
 
 

@@ -160,8 +160,9 @@ def train_stage2(config: TrainConfig, out_dir: str | Path, dataset: PoseDataset,
     extras = {s: {} for s in splits}
     if "image" in config.modalities:
         encoder = frame_encoder_for(config, dataset)
-        what = {"person": "crops around the person", "hands": "crops around the hands",
-                "each_hand": "crops around each hand"}.get(encoder.crop, "whole frames")  # fmt: skip
+        from har_tf.models.image_encoder import CROP_WORDS
+
+        what = CROP_WORDS.get(encoder.crop, "whole frames")
         print(f"image features: {encoder.backbone_name} on {what} at {encoder.image_size}x{encoder.image_size}, "
               f"{encoder.num_frames} frames per clip", flush=True)  # fmt: skip
         boxes = crop_boxes(dataset, encoder, dataset.splits)
