@@ -58,10 +58,14 @@ INT8_CONSTANT_MIN_ELEMENTS = 1024  # the converter's threshold for quantising we
 #   as the crop boxes are), the object tokens (class ids read back as integers) and the presence tests
 #   (``!= 0`` on raw inputs), and the crop coordinates of the frames;
 # - layer normalisation: its variance and 1/sqrt(variance) lose almost all precision in int8
-#   (measured: top-1 agreement under 50% with them quantised).
+#   (measured: top-1 agreement under 50% with them quantised);
+# - the pose streams (velocities and bones are differences of nearby joints, a few hundredths of the
+#   joints' range), the masked mean that pools the pose embedding and the classifier head: on the
+#   main job's pose model (trained at lr 3e-3) top-1 agreement was 96.0% with them in int8, under the
+#   97% bar, and 99.0% with them float (200 held-out clips, 100 calibration clips).
 FLOAT_SCOPES = ("pose_normalization", "crop_boxes", "person_crop", "object_features", "object_tokens",
                 "frames_presence", "image_presence", "objects_presence", "norm1", "norm2", "final_norm",
-                "image_embedding")
+                "image_embedding", "pose_streams", "pose_embedding", "probabilities")
 
 
 def signature_names(spec: ServingSpec) -> tuple[str, ...]:
