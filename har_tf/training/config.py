@@ -12,6 +12,7 @@ import yaml
 from har_tf.config import DictConfig
 from har_tf.data.augmentation import AugmentConfig
 from har_tf.errors import DataFormatError, InvalidInputError, MissingFileError
+from har_tf.models.image_encoder import CROP_MODES
 
 MODELS = ("poseformer", "full_attention", "lstm_lite")
 
@@ -124,8 +125,8 @@ class TrainConfig(DictConfig):
             (self.strategy in ("default", "mirrored", "multiworker", "tpu"),
              f"strategy must be default, mirrored, multiworker or tpu, got {self.strategy!r}"),
             (self.class_weights in ("auto", "none"), f"class_weights must be auto or none, got {self.class_weights!r}"),
-            (self.image_crop in ("each_hand", "hands", "person", "none"),
-             f"image_crop must be each_hand, hands, person or none, got {self.image_crop!r}"),
+            (self.image_crop in CROP_MODES,
+             f"image_crop must be {', '.join(CROP_MODES[:-1])} or {CROP_MODES[-1]}, got {self.image_crop!r}"),
             (self.fusion in ("concat", "gated", "residual"), f"fusion must be concat, gated or residual, got {self.fusion!r}"),
             (isinstance(self.modalities, (list, tuple)) and len(self.modalities) > 0
              and set(self.modalities) <= {"image", "objects"} and len(set(self.modalities)) == len(self.modalities),
