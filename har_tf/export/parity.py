@@ -6,6 +6,7 @@ import keras
 import numpy as np
 
 from har_tf.errors import ExportError, InvalidInputError
+from har_tf.export.servable import in_batches
 
 MIN_AGREEMENT = {"savedmodel": 0.99, "fp32": 0.99, "fp16": 0.99, "int8": 0.97, "int8_full": 0.97}
 
@@ -42,12 +43,9 @@ def keras_probabilities(model: keras.Model, samples: dict[str, np.ndarray], batc
     missing = [name for name in names or () if name not in samples]
     if missing:
         raise InvalidInputError(f"the model takes {names}; the samples have {sorted(samples)} (missing {missing})")
-    out = []
-    for start in range(0, len(samples["pose"]), batch_size):
-        chunk = slice(start, start + batch_size)
-        inputs = samples["pose"][chunk] if names is None else {name: samples[name][chunk] for name in names}
-        out.append(keras.ops.convert_to_numpy(model(inputs, training=False)))
-    return np.concatenate(out)
+    feed = {name: samples[name] for name in names or ("pose",)}
+    return in_batches(lambda chunk: keras.ops.convert_to_numpy(model(chunk if names else chunk["pose"], training=False)),
+                      feed, batch_size)  # fmt: skip
 
 
 def signature_parity(servable, run, names, samples: dict[str, np.ndarray], min_agreement: float) -> dict:

@@ -19,6 +19,7 @@ same way for every backend (Keras, SavedModel, TFLite, TF Serving).
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 
 import keras
 import numpy as np
@@ -158,3 +159,19 @@ def serving_feed(spec: ServingSpec, pose: np.ndarray, frames: np.ndarray | None 
     if spec.objects_shape is not None:
         feed["objects"] = np.zeros((n, *spec.objects_shape), np.float32) if objects is None else objects
     return "serving_default", feed
+
+
+def in_batches(run: Callable[[dict[str, np.ndarray]], np.ndarray], feed: dict[str, np.ndarray],
+               batch_size: int) -> np.ndarray:  # fmt: skip
+    """``run`` on ``batch_size`` clips of ``feed`` at a time, the answers concatenated in order.
+
+    Bounds the memory of a call on many clips: a fusion model puts every crop of every clip through its
+    backbone in one batch (16 crops a clip with ``each_hand``), so 200 clips at once are 3,200 images.
+    """
+    if batch_size < 1:
+        raise InvalidInputError(f"batch_size must be at least 1, got {batch_size}")
+    count = len(next(iter(feed.values())))
+    chunks = [np.asarray(run({name: array[start:start + batch_size] for name, array in feed.items()}))
+              for start in range(0, count, batch_size)]  # fmt: skip
+    return np.concatenate(chunks) if chunks else np.asarray(run(feed))
+

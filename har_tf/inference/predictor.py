@@ -30,7 +30,7 @@ from har_tf.data.checks import check_frames_batch, check_pose_batch
 from har_tf.data.objects import check_objects_batch
 from har_tf.errors import DataFormatError, InvalidInputError, MissingFileError
 from har_tf.export.saved_model import read_export_info, run_signature, versions
-from har_tf.export.servable import ServingSpec, make_servable, serving_feed
+from har_tf.export.servable import ServingSpec, in_batches, make_servable, serving_feed
 from har_tf.export.tflite import TFLiteRunner, read_tflite_info
 from har_tf.inference.results import ClassScores, above_threshold, top_k
 
@@ -121,7 +121,13 @@ class _TFLiteBackend:
 
 
 class HARPredictor:
-    """Class probabilities, top-k and thresholded classes from any export of a HAR-TF model."""
+    """Class probabilities, top-k and thresholded classes from any export of a HAR-TF model.
+
+    Many clips are run ``batch_size`` (32) at a time, as ``keras.Model.predict`` does; set the attribute
+    to change it.
+    """
+
+    batch_size: int = 32
 
     def __init__(self, backend, device: str, source: str, fmt: str):
         self._backend, self.device, self.source, self.format = backend, device, source, fmt
@@ -198,7 +204,7 @@ class HARPredictor:
         detections)."""
         signature, feed, single = self._inputs(pose, frames, objects)
         with tf.device(self.device):
-            probabilities = self._backend(feed, signature)
+            probabilities = in_batches(lambda chunk: self._backend(chunk, signature), feed, self.batch_size)
         return probabilities[0] if single else probabilities
 
     def topk(self, pose, frames=None, k: int = 5, objects=None) -> list[ClassScores] | ClassScores:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import keras
 import numpy as np
 import pytest
 
@@ -15,6 +16,7 @@ from tests.conftest import EXPORT_CLASSES, export_inputs
 
 FLEX_OR_CUSTOM = 32  # BuiltinOperator.CUSTOM: Flex (Select TF) ops are custom ops
 DEQUANTIZE = 6  # BuiltinOperator.DEQUANTIZE
+CONV_OPS = {3, 4}  # BuiltinOperator.CONV_2D, DEPTHWISE_CONV_2D
 
 
 def operator_codes(content: bytes) -> set[int]:
@@ -118,6 +120,21 @@ def test_fusion_model_has_fused_and_pose_only_signatures(tiny_fusion_model, tmp_
     np.testing.assert_allclose(runner(samples, "pose_only"), keras_probabilities(servable.pose_only, samples),
                                atol=1e-5)  # fmt: skip
     assert info["parity"]["serving_default"]["max_abs_diff"] < 1e-4
+    # one copy of the backbone for all F = 3 crops (Keras's TimeDistributed gave one per crop, and int8_full
+    # gave each copy its own int8 weights)
+    network = tiny_fusion_model.frame_encoder.network
+    convolutions = sum(isinstance(layer, keras.layers.Conv2D | keras.layers.DepthwiseConv2D) for layer in network.layers)
+    assert operator_count((tmp_path / "fusion_fp32.tflite").read_bytes(), CONV_OPS) == convolutions
+
+
+def operator_count(content: bytes, codes: set[int], signature: str = "serving_default") -> int:
+    """How many ops of one signature's subgraph have one of the builtin ``codes``."""
+    from ai_edge_litert.tools import flatbuffer_utils
+
+    model = flatbuffer_utils.read_model_from_bytearray(bytearray(content))
+    index = next(s.subgraphIndex for s in model.signatureDefs if s.signatureKey.decode() == signature)
+    return sum(max(model.operatorCodes[op.opcodeIndex].builtinCode, model.operatorCodes[op.opcodeIndex].deprecatedBuiltinCode)
+               in codes for op in model.subgraphs[index].operators)  # fmt: skip
 
 
 def int8_scales(content: bytes, signature: str = "serving_default") -> list[float]:

@@ -30,8 +30,10 @@ def test_every_format_gives_the_keras_answers(fusion_files, fmt):
     servable = fusion_files["servable"]
     inputs = export_inputs(n=5, seed=7)
     assert predictor.format == fmt and predictor.class_names == EXPORT_CLASSES and predictor.takes_frames
-    np.testing.assert_allclose(predictor.predict_proba(inputs["pose"], inputs["frames"]),
-                               keras_probabilities(servable.full, inputs), atol=1e-5)  # fmt: skip
+    fused = keras_probabilities(servable.full, inputs)
+    np.testing.assert_allclose(predictor.predict_proba(inputs["pose"], inputs["frames"]), fused, atol=1e-5)
+    predictor.batch_size = 2  # 5 clips run as 2 + 2 + 1 (bounded memory), the same answers in the same order
+    np.testing.assert_allclose(predictor.predict_proba(inputs["pose"], inputs["frames"]), fused, atol=1e-5)
     # no frames: the pose branch answers (the missing-modality fall-back)
     np.testing.assert_allclose(predictor.predict_proba(inputs["pose"]),
                                keras_probabilities(servable.pose_only, inputs), atol=1e-5)  # fmt: skip
