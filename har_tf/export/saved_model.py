@@ -29,7 +29,7 @@ import tensorflow as tf
 
 from har_tf.errors import ExportError, InvalidInputError
 from har_tf.export.parity import MIN_AGREEMENT, check_parity, signature_parity
-from har_tf.export.servable import Servable, ServingSpec
+from har_tf.export.servable import Servable, ServingSpec, in_batches
 
 SIGNATURES = ("serving_default", "pose_only", "topk")
 INFO_FILE = Path("assets.extra") / "export_info.json"
@@ -91,11 +91,11 @@ def write_saved_model(servable: Servable, path: str | os.PathLike, names=SIGNATU
 def run_signature(signature, samples: dict[str, np.ndarray], batch_size: int = 32, output: str = "probabilities"):
     """Call a loaded SavedModel signature on samples, batch by batch, with only the inputs it takes."""
     names = list(signature.structured_input_signature[1])
-    out = []
-    for start in range(0, len(samples["pose"]), batch_size):
-        feed = {n: tf.constant(samples[n][start:start + batch_size]) for n in names}
-        out.append(signature(**feed)[output].numpy())
-    return np.concatenate(out)
+
+    def run(chunk: dict[str, np.ndarray]) -> np.ndarray:
+        return signature(**{n: tf.constant(v) for n, v in chunk.items()})[output].numpy()
+
+    return in_batches(run, {n: samples[n] for n in names}, batch_size)
 
 
 def saved_model_parity(servable: Servable, path: str | os.PathLike, samples: dict[str, np.ndarray],
