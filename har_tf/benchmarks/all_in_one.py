@@ -343,7 +343,7 @@ def _models_markdown(result: dict) -> list[str]:
     ]  # fmt: skip
     if result.get("not_measured"):
         parts += ["", "Not measured by default (`--full` measures them): " + "; ".join(result["not_measured"])
-                  + ". The fusion model's TFLite int8_full is measured by the export suite (`--suite export`: it is no smaller than fp32 with an image branch); the image-only model has "
+                  + ". The fusion model's TFLite int8_full is measured by the export suite (`--suite export`, which calibrates it on training clips); the image-only model has "
                     "no export path (`make_servable` takes pose classifiers and fusion models)."]  # fmt: skip
     parts += ["", f"![CPU latency per clip by model and format]({PLOTS['latency_by_model']})", ""]
     return parts
