@@ -174,4 +174,3 @@ def in_batches(run: Callable[[dict[str, np.ndarray]], np.ndarray], feed: dict[st
     chunks = [np.asarray(run({name: array[start:start + batch_size] for name, array in feed.items()}))
               for start in range(0, count, batch_size)]  # fmt: skip
     return np.concatenate(chunks) if chunks else np.asarray(run(feed))
-

@@ -196,16 +196,17 @@ def test_time_distributed_encodes_all_frames_in_one_call_and_reads_keras_weights
     exported graph) with the answers of ``keras.layers.TimeDistributed``, whose saved weights it loads."""
     from har_tf.models.image_encoder import TimeDistributed
 
-    def wrapped(wrapper):
-        keras.utils.set_random_seed(3)
+    def wrapped(wrapper, seed):
+        keras.utils.set_random_seed(seed)
         per_frame = keras.Sequential([keras.layers.Conv2D(4, 3), keras.layers.GlobalAveragePooling2D()], name="per_frame")
         frames = keras.Input((3, 8, 8, 2))
         return keras.Model(frames, wrapper(per_frame, name="frame_features")(frames))
 
-    ours, theirs = wrapped(TimeDistributed), wrapped(keras.layers.TimeDistributed)
+    ours, theirs = wrapped(TimeDistributed, seed=3), wrapped(keras.layers.TimeDistributed, seed=4)
+    frames = np.random.default_rng(4).normal(size=(2, 3, 8, 8, 2)).astype(np.float32)
+    assert not np.allclose(ours.predict(frames, verbose=0), theirs.predict(frames, verbose=0), atol=1e-3)
     theirs.save_weights(tmp_path / "keras.weights.h5")
     ours.load_weights(tmp_path / "keras.weights.h5")
-    frames = np.random.default_rng(4).normal(size=(2, 3, 8, 8, 2)).astype(np.float32)
     np.testing.assert_allclose(ours.predict(frames, verbose=0), theirs.predict(frames, verbose=0), atol=1e-6)
 
     calls, per_frame = [], ours.get_layer("frame_features").layer
@@ -213,4 +214,3 @@ def test_time_distributed_encodes_all_frames_in_one_call_and_reads_keras_weights
     per_frame.call = lambda x, **kwargs: calls.append(tuple(x.shape)) or encode(x, **kwargs)
     ours.get_layer("frame_features")(frames)
     assert calls == [(6, 8, 8, 2)], "one call on the 2 x 3 frames, not one per frame"
-
