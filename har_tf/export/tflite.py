@@ -11,7 +11,7 @@
   of the micro pose model) are stored as int8 too and dequantised once, when the interpreter prepares
   the model (:func:`int8_constants`). The micro pose model's file is 47% of fp32 (it was 67%): the rest
   is its graph (ops, tensors, shapes: 52 kB, 20% of the fp32 file, the same in every variant), so that
-  even every constant in int8 would give about 40%; the ``small`` preset's int8 is 33% of fp32;
+  even every constant in int8 would give about 40%; the ``small`` preset's int8 is 33-35% of fp32 (fresh, trained);
 - ``int8_full``: full-integer quantisation of weights and activations, calibrated on a
   representative dataset (clips of the training split), with the layers of :data:`FLOAT_SCOPES`
   kept in float32; the inputs and outputs stay float32 pose / float32 probabilities, so callers
