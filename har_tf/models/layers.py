@@ -198,8 +198,12 @@ class TransformerSubBlock(layers.Layer):
         self.attention = BoundedMaskAttention(self.num_heads, dim // self.num_heads,
                                               dropout=self.attention_dropout, name="attention")  # fmt: skip
         self.norm2 = layers.LayerNormalization(epsilon=1e-6, name="norm2")
-        self.mlp_in = layers.Dense(int(dim * self.mlp_ratio), name="mlp_in")
-        self.mlp_out = layers.Dense(dim, name="mlp_out")
+        # Dense layers as einsums: the same weights ((dim, hidden) kernel, bias) as ``layers.Dense``, but a
+        # TFLite export gets one FULLY_CONNECTED op each, where a Dense on (N, L, D) tokens gets nine more
+        # ops of dynamic shape arithmetic (SHAPE, GATHER, REDUCE_PROD, PACK, RESHAPE...) around it.
+        hidden = int(dim * self.mlp_ratio)
+        self.mlp_in = layers.EinsumDense("nld,dh->nlh", (None, hidden), bias_axes="h", name="mlp_in")
+        self.mlp_out = layers.EinsumDense("nlh,hd->nld", (None, dim), bias_axes="d", name="mlp_out")
         self.drop = layers.Dropout(self.dropout)
         self.skip1 = StochasticDepth(self.drop_path, name="drop_path1")
         self.skip2 = StochasticDepth(self.drop_path, name="drop_path2")
@@ -207,7 +211,7 @@ class TransformerSubBlock(layers.Layer):
             sub.build(input_shape)
         self.attention.build(input_shape, input_shape)
         self.mlp_in.build(input_shape)
-        self.mlp_out.build(tuple(input_shape[:-1]) + (int(dim * self.mlp_ratio),))
+        self.mlp_out.build(tuple(input_shape[:-1]) + (hidden,))
 
     def call(self, x, valid, training=None):
         maskf = ops.cast(ops.expand_dims(valid, -1), x.dtype)

@@ -156,3 +156,46 @@ def test_bounded_mask_attention_matches_keras_attention_and_stays_in_range():
                                keras.ops.convert_to_numpy(reference(x, x, attention_mask=mask)), atol=1e-5)  # fmt: skip
     scores = keras.ops.convert_to_numpy(scores)
     assert scores[np.broadcast_to(~mask[:, None], scores.shape)].max() < 1e-6  # masked keys get no weight
+
+
+def test_transformer_mlp_reads_dense_weights_and_exports_as_two_fully_connected_ops(tmp_path):
+    """The sub-block's MLP is two EinsumDense layers: models saved while it was two ``keras.layers.Dense``
+    load into it with the same answers, and its TFLite graph has no dynamic-shape arithmetic."""
+    import tensorflow as tf
+    from ai_edge_litert import schema_py_generated as schema
+    from ai_edge_litert.tools import flatbuffer_utils
+
+    from har_tf.models.layers import TransformerSubBlock
+
+    def dense_mlp(self, input_shape):  # the layout of models saved before
+        TransformerSubBlock.build(self, input_shape)
+        hidden = int(input_shape[-1] * self.mlp_ratio)
+        self.mlp_in, self.mlp_out = keras.layers.Dense(hidden, name="mlp_in"), keras.layers.Dense(8, name="mlp_out")
+        self.mlp_in.build(input_shape)
+        self.mlp_out.build(tuple(input_shape[:-1]) + (hidden,))
+
+    # the same class name: a functional model files its layers' weights under their snake-cased class names
+    DenseMLPSubBlock = type("TransformerSubBlock", (TransformerSubBlock,), {"build": dense_mlp})
+
+    def model(block, seed):
+        keras.utils.set_random_seed(seed)
+        tokens, valid = keras.Input((5, 8)), keras.Input((5,), dtype="bool")
+        return keras.Model([tokens, valid], block(2, name="block")(tokens, valid))
+
+    ours, theirs = model(TransformerSubBlock, seed=1), model(DenseMLPSubBlock, seed=2)
+    rng = np.random.default_rng(0)
+    inputs = [rng.normal(size=(3, 5, 8)).astype(np.float32), rng.uniform(size=(3, 5)) > 0.2]
+    assert not np.allclose(ours.predict(inputs, verbose=0), theirs.predict(inputs, verbose=0), atol=1e-3)
+    theirs.save_weights(tmp_path / "dense.weights.h5")
+    ours.load_weights(tmp_path / "dense.weights.h5")
+    np.testing.assert_array_equal(ours.predict(inputs, verbose=0), theirs.predict(inputs, verbose=0))
+
+    mlp = ours.get_layer("block")
+    function = tf.function(lambda x: mlp.mlp_out(keras.activations.gelu(mlp.mlp_in(x), approximate=True)))
+    spec = tf.TensorSpec((None, 5, 8), tf.float32)
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([function.get_concrete_function(spec)])
+    tflite = flatbuffer_utils.read_model_from_bytearray(bytearray(converter.convert()))
+    names = {code: name for name, code in vars(schema.BuiltinOperator).items() if not name.startswith("_")}
+    ops = sorted(names[max(c.builtinCode, c.deprecatedBuiltinCode)]
+                 for c in (tflite.operatorCodes[op.opcodeIndex] for op in tflite.subgraphs[0].operators))  # fmt: skip
+    assert ops == ["FULLY_CONNECTED", "FULLY_CONNECTED", "GELU"], ops
