@@ -9,9 +9,9 @@
   conv, batch matmul); the large float32 constants it leaves (operands of ADD, MUL, GATHER..., e.g. the
   spatial + temporal position embeddings, which it folds into one ``(1, T, J, D)`` constant: a quarter
   of the micro pose model) are stored as int8 too and dequantised once, when the interpreter prepares
-  the model (:func:`int8_constants`). The micro pose model's file is 47% of fp32 (it was 67%): the rest
-  is its graph (ops, tensors, shapes: 52 kB, 20% of the fp32 file, the same in every variant), so that
-  even every constant in int8 would give about 40%; the ``small`` preset's int8 is 33-35% of fp32 (fresh, trained);
+  the model (:func:`int8_constants`). The micro pose model's file is 46% of fp32 (it was 67%): the rest
+  is its graph (ops, tensors, shapes: 46 kB, 18% of the fp32 file, the same in every variant) and the
+  per-channel quantisation tables (11 kB); the ``small`` preset's int8 is 34% of fp32 (trained);
 - ``int8_full``: full-integer quantisation of weights and activations, calibrated on a
   representative dataset (clips of the training split), with the layers of :data:`FLOAT_SCOPES`
   kept in float32; the inputs and outputs stay float32 pose / float32 probabilities, so callers
