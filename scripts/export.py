@@ -92,11 +92,14 @@ def main(argv=None) -> int:
                                  min_agreement=args.min_agreement, extra_info=source)  # fmt: skip
             rows.append((f"TFLite {quantization}", path, info["size_bytes"], info["parity"], time.perf_counter() - start))
             print(f"wrote {path}")
-    print("\n| export | size | top-1 agreement | max abs diff | seconds | file |\n|---|---|---|---|---|---|")
+    fp32 = next((size for label, _, size, _, _ in rows if label == "TFLite fp32"), None)
+    print("\n| export | size | of TFLite fp32 | top-1 agreement | max abs diff | seconds | file |\n"
+          "|---|---|---|---|---|---|---|")
     for label, path, size, parity, seconds in rows:
         agreement = min(r["top1_agreement"] for r in parity.values())
         diff = max(r["max_abs_diff"] for r in parity.values())
-        print(f"| {label} | {size / 1e6:.2f} MB | {agreement:.1%} | {diff:.2g} | {seconds:.0f} | {path} |")
+        share = f"{size / fp32:.1%}" if fp32 and label.startswith("TFLite") else "—"
+        print(f"| {label} | {size / 1e6:.2f} MB | {share} | {agreement:.1%} | {diff:.2g} | {seconds:.0f} | {path} |")
     return 0
 
 

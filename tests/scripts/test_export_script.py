@@ -34,6 +34,9 @@ def test_export_writes_a_serving_version_and_tflite_files(model_and_data):
         side = json.loads(tflite.with_suffix(".json").read_text())
         assert side["batch_size"] == 1 and side["size_bytes"] == tflite.stat().st_size
     assert "| TFLite int8 |" in result.stdout and "| SavedModel |" in result.stdout
+    sizes = {q: (out / "tflite" / f"pose_model_{q}_b1.tflite").stat().st_size for q in ("fp32", "int8")}
+    int8_row = next(line for line in result.stdout.splitlines() if line.startswith("| TFLite int8 |"))
+    assert int8_row.split(" | ")[2] == f"{sizes['int8'] / sizes['fp32']:.1%}", int8_row  # its share of fp32
 
     again = run_script("export.py", "--model", str(model), "--data", str(data), "--out", str(out), "--version", "1")
     assert again.returncode == 2
