@@ -54,7 +54,9 @@ class ObjectTokens(layers.Layer):
         super().__init__(**kwargs)
         self.num_classes, self.hidden_dim = int(num_classes), int(hidden_dim)
         self.class_embedding = layers.Embedding(self.num_classes, self.hidden_dim, name="class_embedding")
-        self.projection = layers.Dense(self.hidden_dim, name="feature_projection")
+        # a Dense's weights, as an einsum: one FULLY_CONNECTED op in TFLite (see TransformerSubBlock's MLP)
+        self.projection = layers.EinsumDense("btkf,fd->btkd", (None, None, self.hidden_dim), bias_axes="d",
+                                             name="feature_projection")  # fmt: skip
 
     def build(self, input_shape):
         self.class_embedding.build(tuple(input_shape[:-1]))
