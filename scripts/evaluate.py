@@ -41,7 +41,8 @@ def main(argv=None) -> int:
     names = list(dataset.class_names)
     result = evaluate_classifier(model, x, y, dataset.layout, names, num_frames, sampling,
                                  dataset.extras.get("class_group"),
-                                 [str(g) for g in dataset.extras.get("group_names", [])])  # fmt: skip
+                                 [str(g) for g in dataset.extras.get("group_names", [])],
+                                 channels=dataset.channels)  # fmt: skip
     extra = {"model_file": str(args.model), "data": args.data, "split": args.split, "sampling": sampling,
              "parameters": int(model.count_params())}  # fmt: skip
     metrics = write_evaluation(args.out, result, y, names, extra, f"{args.model.name} on {args.split}")

@@ -10,6 +10,11 @@ Order in :func:`augment_example`: temporal crop / speed change (on the raw varia
 while resampling to ``num_frames``) -> normalisation -> spatial affine (rotation, anisotropic scale,
 shear) -> horizontal flip -> jitter -> joint dropout. Missing joints stay exactly 0 throughout:
 the validity mask is computed once before normalisation and carried through every step.
+
+3D poses (``channels`` ``xyz`` or ``xyzc``, y up as in Kinect camera space) get the same steps in 3D:
+the affine also rotates about the vertical axis (:data:`VERTICAL_AXIS`) and scales z, the flip
+mirrors x, and the jitter moves x, y and z. 2D poses never draw the 3D-only random numbers, so their
+augmentation is the same as without 3D support.
 """
 
 from __future__ import annotations
@@ -28,11 +33,13 @@ from har_tf.data.preprocessing import (
 )
 from har_tf.config import DictConfig
 from har_tf.errors import InvalidInputError
+from har_tf.skeleton.channels import resolve_channels, spatial_dims
 from har_tf.skeleton.layouts import JointLayout, get_layout
 
 # Sub-seed slots (fixed, so disabling a step never shifts the others' random streams).
-_CROP, _SPEED, _START, _AFFINE, _FLIP, _JITTER, _DROPOUT = range(7)
+_CROP, _SPEED, _START, _AFFINE, _FLIP, _JITTER, _DROPOUT, _AFFINE_3D = range(8)
 _NUM_SEEDS = 8
+VERTICAL_AXIS = 1  # index of the vertical (up) coordinate of 3D poses: y in Kinect camera space
 
 
 def _range(value, name: str, low_bound: float) -> tuple[float, float] | None:
@@ -52,8 +59,10 @@ class AugmentConfig(DictConfig):
     """What to randomise during training (JSON-friendly; 0 or None disables a step).
 
     Attributes:
-        rotation_deg: rotation drawn uniformly in ``[-rotation_deg, rotation_deg]`` degrees.
-        scale_range: x and y scale factors, drawn independently (anisotropic) in this range.
+        rotation_deg: rotation in the x-y (image) plane drawn uniformly in ``[-rotation_deg,
+            rotation_deg]`` degrees.
+        scale_range: x and y (and z for 3D poses) scale factors, drawn independently (anisotropic)
+            in this range.
         shear: horizontal shear factor drawn in ``[-shear, shear]``.
         flip_prob: probability of a horizontal (left/right) flip.
         jitter_std: std of Gaussian noise added to x, y (normalised units: torso length ~ 1).
@@ -61,6 +70,8 @@ class AugmentConfig(DictConfig):
         temporal_crop: fraction of the true sequence length kept, drawn in this range (``"window"``
             sampling ignores the fraction; ``None`` there means the centre window, not a random one).
         speed_range: playback speed factor, drawn log-uniformly in this range (> 1 = faster).
+        vertical_rotation_deg: 3D poses only: rotation about the vertical axis (a change of viewpoint)
+            drawn uniformly in ``[-vertical_rotation_deg, vertical_rotation_deg]`` degrees.
     """
 
     rotation_deg: float = 15.0
@@ -71,9 +82,10 @@ class AugmentConfig(DictConfig):
     joint_dropout: float = 0.05
     temporal_crop: tuple[float, float] | None = (0.8, 1.0)
     speed_range: tuple[float, float] | None = (0.8, 1.25)
+    vertical_rotation_deg: float = 30.0
 
     def __post_init__(self) -> None:
-        for name in ("rotation_deg", "shear", "jitter_std"):
+        for name in ("rotation_deg", "shear", "jitter_std", "vertical_rotation_deg"):
             value = float(getattr(self, name) or 0.0)
             if not (value >= 0 and math.isfinite(value)):
                 raise InvalidInputError(f"AugmentConfig.{name} must be a finite number >= 0, got {value!r}")
@@ -92,7 +104,7 @@ class AugmentConfig(DictConfig):
     @classmethod
     def disabled(cls) -> AugmentConfig:
         """A config that changes nothing (every step off)."""
-        return cls(0.0, None, 0.0, 0.0, 0.0, 0.0, None, None)
+        return cls(0.0, None, 0.0, 0.0, 0.0, 0.0, None, None, 0.0)
 
 
 
@@ -110,10 +122,15 @@ def _uniform(seed, low: float, high: float, shape=()) -> tf.Tensor:
     return tf.random.stateless_uniform(shape, seed, minval=low, maxval=high, dtype=tf.float32)
 
 
-def _masked(pose, valid) -> tuple[tf.Tensor, tf.Tensor]:
+def _dims(pose, channels: str | None) -> int:
+    """Spatial dimensions (2 or 3) of ``(..., J, C)`` poses with these channels (None: C's default)."""
+    return spatial_dims(resolve_channels(channels, pose.shape[-1]))
+
+
+def _masked(pose, valid, channels: str | None = None) -> tuple[tf.Tensor, tf.Tensor]:
     """``(pose with invalid joints zeroed, validity mask)``; ``valid=None`` computes the mask."""
     pose = tf.cast(tf.convert_to_tensor(pose), tf.float32)
-    valid = joint_validity(pose) if valid is None else tf.convert_to_tensor(valid, tf.bool)
+    valid = joint_validity(pose, channels) if valid is None else tf.convert_to_tensor(valid, tf.bool)
     return tf.where(valid[..., None], pose, tf.zeros_like(pose)), valid
 
 
@@ -151,11 +168,12 @@ def temporal_segment(
 
 
 def random_temporal_resample(
-    pose, length, seed, config: AugmentConfig, num_frames: int, sampling: str = "resample"
-) -> tf.Tensor:
+    pose, length, seed, config: AugmentConfig, num_frames: int, sampling: str = "resample",
+    channels: str | None = None,
+) -> tf.Tensor:  # fmt: skip
     """Temporal crop + speed change of ``(T, J, C)`` while resampling it to ``(num_frames, J, C)``."""
     start, span = temporal_segment(length, seed, config, num_frames, sampling)
-    return resample_sequence(pose, length, num_frames, start=start, span=span)
+    return resample_sequence(pose, length, num_frames, start=start, span=span, channels=channels)
 
 
 # --- spatial ----------------------------------------------------------------------------------
@@ -168,16 +186,47 @@ def affine_matrix(rotation_rad=0.0, scale_x=1.0, scale_y=1.0, shear=0.0) -> tf.T
     return rot @ shear_scale
 
 
-def apply_affine(pose, matrix, valid=None) -> tf.Tensor:
-    """Apply ``(2, 2)`` ``matrix`` to x, y of valid joints of ``(..., J, C)``; others stay 0."""
-    pose, valid = _masked(pose, valid)
-    xy = tf.einsum("...c,dc->...d", pose[..., :2], tf.cast(matrix, tf.float32))
-    out = tf.concat([xy, pose[..., 2:]], axis=-1)
+def vertical_rotation_matrix(angle_rad=0.0) -> tf.Tensor:
+    """``(3, 3)`` rotation by ``angle_rad`` about the vertical axis :data:`VERTICAL_AXIS` (column vectors).
+
+    With y vertical: ``x' = cos(a) x + sin(a) z``, ``y' = y``, ``z' = -sin(a) x + cos(a) z``.
+    """
+    c, s = tf.cos(tf.cast(angle_rad, tf.float32)), tf.sin(tf.cast(angle_rad, tf.float32))
+    first, second = (axis for axis in range(3) if axis != VERTICAL_AXIS)
+    rows = [[tf.ones_like(c) if i == j else tf.zeros_like(c) for j in range(3)] for i in range(3)]
+    rows[first][first], rows[first][second] = c, s
+    rows[second][first], rows[second][second] = -s, c
+    return tf.stack([tf.stack(row) for row in rows])
+
+
+def affine_matrix_3d(vertical_rotation_rad=0.0, rotation_rad=0.0, scale_x=1.0, scale_y=1.0, scale_z=1.0,
+                     shear=0.0) -> tf.Tensor:  # fmt: skip
+    """``(3, 3)`` matrix ``R_vertical @ [[A, 0], [0, scale_z]]`` with ``A = affine_matrix(rotation_rad,
+    scale_x, scale_y, shear)`` acting on x, y (column vectors)."""
+    plane = affine_matrix(rotation_rad, scale_x, scale_y, shear)
+    zero = tf.zeros((2, 1), tf.float32)
+    bottom = tf.stack([0.0, 0.0, tf.cast(scale_z, tf.float32)])[None]
+    return vertical_rotation_matrix(vertical_rotation_rad) @ tf.concat([tf.concat([plane, zero], 1), bottom], 0)
+
+
+def apply_affine(pose, matrix, valid=None, channels: str | None = None) -> tf.Tensor:
+    """Apply a ``(D, D)`` ``matrix`` to the coordinates of valid joints of ``(..., J, C)``; others stay 0.
+
+    ``D`` is 2 (x, y) or 3 (x, y, z), following ``channels`` (None: C's default, so 2).
+    """
+    pose, valid = _masked(pose, valid, channels)
+    dims = _dims(pose, channels)
+    matrix = tf.cast(matrix, tf.float32)
+    if matrix.shape != (dims, dims):
+        raise InvalidInputError(f"apply_affine needs a ({dims}, {dims}) matrix for {dims}D poses, got {matrix.shape}")
+    xy = tf.einsum("...c,dc->...d", pose[..., :dims], matrix)
+    out = tf.concat([xy, pose[..., dims:]], axis=-1)
     return tf.where(valid[..., None], out, tf.zeros_like(out))
 
 
-def random_affine(pose, seed, config: AugmentConfig, valid=None) -> tf.Tensor:
-    """Random rotation, anisotropic scale and shear (about the origin) of normalised poses."""
+def random_affine(pose, seed, config: AugmentConfig, valid=None, channels: str | None = None) -> tf.Tensor:
+    """Random rotation, anisotropic scale and shear (about the origin) of normalised poses; 3D poses
+    also get a random rotation about the vertical axis and a random z scale."""
     seeds = split_seed(split_seed(seed)[_AFFINE], 4)
     angle = math.radians(config.rotation_deg)
     rotation = _uniform(seeds[0], -angle, angle) if angle else 0.0
@@ -185,29 +234,39 @@ def random_affine(pose, seed, config: AugmentConfig, valid=None) -> tf.Tensor:
     if config.scale_range is not None:
         scale_x, scale_y = _uniform(seeds[1], *config.scale_range), _uniform(seeds[2], *config.scale_range)
     shear = _uniform(seeds[3], -config.shear, config.shear) if config.shear else 0.0
-    return apply_affine(pose, affine_matrix(rotation, scale_x, scale_y, shear), valid)
+    pose = tf.cast(tf.convert_to_tensor(pose), tf.float32)
+    if _dims(pose, channels) == 2:
+        return apply_affine(pose, affine_matrix(rotation, scale_x, scale_y, shear), valid, channels)
+    seeds_3d = split_seed(split_seed(seed)[_AFFINE_3D], 2)
+    yaw_angle = math.radians(config.vertical_rotation_deg)
+    yaw = _uniform(seeds_3d[0], -yaw_angle, yaw_angle) if yaw_angle else 0.0
+    scale_z = _uniform(seeds_3d[1], *config.scale_range) if config.scale_range is not None else 1.0
+    matrix = affine_matrix_3d(yaw, rotation, scale_x, scale_y, scale_z, shear)
+    return apply_affine(pose, matrix, valid, channels)
 
 
-def flip_horizontal(pose, layout: str | JointLayout, valid=None) -> tf.Tensor:
-    """Mirror normalised poses ``(..., J, C)`` (centred at 0): x -> -x and left/right joints swapped."""
+def flip_horizontal(pose, layout: str | JointLayout, valid=None, channels: str | None = None) -> tf.Tensor:
+    """Mirror normalised poses ``(..., J, C)`` (centred at 0): x -> -x and left/right joints swapped
+    (for 3D poses: a mirror through the vertical y-z plane)."""
     layout = get_layout(layout)
-    pose, valid = _masked(pose, valid)
+    pose, valid = _masked(pose, valid, channels)
     mirrored = tf.concat([-pose[..., :1], pose[..., 1:]], axis=-1)
     mirrored = tf.where(valid[..., None], mirrored, tf.zeros_like(mirrored))
     return tf.gather(mirrored, list(layout.flip_permutation), axis=-2)
 
 
-def jitter(pose, seed, std: float, valid=None) -> tf.Tensor:
-    """Add Gaussian noise of std ``std`` to x, y of valid joints."""
-    pose, valid = _masked(pose, valid)
-    noise = tf.random.stateless_normal(tf.shape(pose[..., :2]), seed, stddev=std)
-    out = tf.concat([pose[..., :2] + noise, pose[..., 2:]], axis=-1)
+def jitter(pose, seed, std: float, valid=None, channels: str | None = None) -> tf.Tensor:
+    """Add Gaussian noise of std ``std`` to the coordinates (x, y, and z for 3D) of valid joints."""
+    pose, valid = _masked(pose, valid, channels)
+    dims = _dims(pose, channels)
+    noise = tf.random.stateless_normal(tf.shape(pose[..., :dims]), seed, stddev=std)
+    out = tf.concat([pose[..., :dims] + noise, pose[..., dims:]], axis=-1)
     return tf.where(valid[..., None], out, tf.zeros_like(out))
 
 
-def drop_joints(pose, seed, rate: float, valid=None) -> tuple[tf.Tensor, tf.Tensor]:
+def drop_joints(pose, seed, rate: float, valid=None, channels: str | None = None) -> tuple[tf.Tensor, tf.Tensor]:
     """Set each joint of each frame missing (all zeros) with probability ``rate``; returns (pose, valid)."""
-    pose, valid = _masked(pose, valid)
+    pose, valid = _masked(pose, valid, channels)
     keep = tf.random.stateless_uniform(tf.shape(valid), seed) >= rate
     valid = valid & keep
     return tf.where(valid[..., None], pose, tf.zeros_like(pose)), valid
@@ -224,29 +283,32 @@ def augment_example(
     *,
     sampling: str = "resample",
     normalize_mode: str = "sequence",
+    channels: str | None = None,
 ) -> tf.Tensor:
     """Training preprocessing of one raw sequence ``(T, J, C)`` -> float32 ``(num_frames, J, C)``.
 
     Temporal crop/speed (resampling to ``num_frames``) -> normalise -> affine -> flip -> jitter ->
     dropout, every random choice derived from ``seed``. With ``config=None`` the defaults are used.
+    ``channels`` describes C (None: ``xy`` for C = 2, ``xyc`` for C = 3); 3D poses are augmented in 3D.
     """
     layout = get_layout(layout)
     config = AugmentConfig() if config is None else config
     if normalize_mode not in NORMALIZE_MODES:
         raise InvalidInputError(f"normalize mode must be one of {NORMALIZE_MODES}, got {normalize_mode!r}")
     seeds = split_seed(seed)
-    pose = random_temporal_resample(pose, length, seed, config, num_frames, sampling)
-    valid = joint_validity(pose)  # before normalisation: a normalised C=2 joint may sit at (0, 0)
-    pose = normalize_pose(pose, layout, mode=normalize_mode)
-    if config.rotation_deg or config.scale_range is not None or config.shear:
-        pose = random_affine(pose, seed, config, valid)
+    pose = random_temporal_resample(pose, length, seed, config, num_frames, sampling, channels)
+    valid = joint_validity(pose, channels)  # before normalisation: a normalised xy joint may sit at (0, 0)
+    pose = normalize_pose(pose, layout, mode=normalize_mode, channels=channels)
+    yaw = _dims(pose, channels) == 3 and config.vertical_rotation_deg > 0
+    if config.rotation_deg or config.scale_range is not None or config.shear or yaw:
+        pose = random_affine(pose, seed, config, valid, channels)
     if config.flip_prob > 0:
-        flipped = flip_horizontal(pose, layout, valid)
+        flipped = flip_horizontal(pose, layout, valid, channels)
         do_flip = _uniform(seeds[_FLIP], 0.0, 1.0) < config.flip_prob
         pose = tf.where(do_flip, flipped, pose)
         valid = tf.where(do_flip, tf.gather(valid, list(layout.flip_permutation), axis=-1), valid)
     if config.jitter_std > 0:
-        pose = jitter(pose, seeds[_JITTER], config.jitter_std, valid)
+        pose = jitter(pose, seeds[_JITTER], config.jitter_std, valid, channels)
     if config.joint_dropout > 0:
-        pose, valid = drop_joints(pose, seeds[_DROPOUT], config.joint_dropout, valid)
+        pose, valid = drop_joints(pose, seeds[_DROPOUT], config.joint_dropout, valid, channels)
     return pose

@@ -34,8 +34,8 @@ def _positive_int(value, name: str) -> int:
     return int(value)
 
 
-def _check_arrays(x, y, layout: JointLayout) -> tuple[np.ndarray, np.ndarray]:
-    x, y = check_pose_arrays(x, y, layout)
+def _check_arrays(x, y, layout: JointLayout, channels: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    x, y = check_pose_arrays(x, y, layout, channels=channels)
     expect(x.shape[0] > 0 and x.shape[1] > 0,
            f"x is empty: got shape {x.shape}, expected at least one sequence of one frame")  # fmt: skip
     return x, y.astype(np.int32)
@@ -57,6 +57,7 @@ def make_pose_dataset(
     normalize_mode: str = "sequence",
     extras: dict[str, np.ndarray] | None = None,
     shard: tuple[int, int] | None = None,
+    channels: str | None = None,
 ) -> tf.data.Dataset:
     """A ``tf.data.Dataset`` of ``(pose float32 (B, num_frames, J, C), label int32 (B,))``.
 
@@ -82,9 +83,12 @@ def make_pose_dataset(
         extras: named arrays with one row per sequence, passed through unchanged.
         shard: ``(num_shards, index)``: keep every ``num_shards``-th sequence from ``index`` (before
             shuffling, so the shards of several workers are disjoint and together cover the data).
+        channels: what the C values of ``x`` are (``xy``, ``xyc``, ``xyz``, ``xyzc``; ``None`` = ``xy``
+            for C = 2, ``xyc`` for C = 3): validity, normalisation and augmentation follow it (3D
+            poses are normalised and augmented in 3D).
     """
     layout = get_layout(layout)
-    x, y = _check_arrays(x, y, layout)
+    x, y = _check_arrays(x, y, layout, channels)
     num_frames = _positive_int(num_frames, "num_frames")
     batch_size = _positive_int(batch_size, "batch_size")
     expect(sampling in SAMPLING_MODES, f"sampling must be one of {SAMPLING_MODES}, got {sampling!r}")
@@ -118,14 +122,15 @@ def make_pose_dataset(
 
     def evaluate(i):
         pose = preprocess_sequence(
-            poses[i], lengths_t[i], layout, num_frames, sampling=sampling, normalize_mode=normalize_mode
+            poses[i], lengths_t[i], layout, num_frames, sampling=sampling, normalize_mode=normalize_mode,
+            channels=channels,
         )
         return inputs(pose, i), labels[i]
 
     def train(i, example_seed):
         pose = augment_example(
             poses[i], lengths_t[i], example_seed, layout, augment, num_frames,
-            sampling=sampling, normalize_mode=normalize_mode,
+            sampling=sampling, normalize_mode=normalize_mode, channels=channels,
         )  # fmt: skip
         return inputs(pose, i), labels[i]
 
@@ -146,11 +151,11 @@ def make_pose_dataset(
 
 
 def make_pose_dataset_from(dataset: PoseDataset, split: str = "train", **kwargs) -> tf.data.Dataset:
-    """:func:`make_pose_dataset` over one split of a :class:`PoseDataset` (its layout is used).
+    """:func:`make_pose_dataset` over one split of a :class:`PoseDataset` (its layout and channels are used).
 
     ``training`` is not implied by the split name: pass ``training=True`` for the training split.
     """
     if not isinstance(dataset, PoseDataset):
         raise InvalidInputError(f"expected a PoseDataset, got {type(dataset).__name__}")
     x, y = dataset.split(split)
-    return make_pose_dataset(x, y, dataset.layout, **kwargs)
+    return make_pose_dataset(x, y, dataset.layout, **{"channels": dataset.channels, **kwargs})

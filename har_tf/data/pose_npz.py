@@ -5,7 +5,8 @@ One ``.npz`` file (``numpy.savez``), read with ``allow_pickle=False``:
 =================  ==========================  ===============================================
 key                dtype / shape               meaning
 =================  ==========================  ===============================================
-``x_train``        float (N, T, J, C)          pose sequences; C = 2 (x, y) or 3 (x, y, conf)
+``x_train``        float (N, T, J, C)          pose sequences; C = 2 (x, y), 3 (x, y, conf or
+                                               x, y, z: see ``channels``) or 4 (x, y, z, conf)
 ``y_train``        int (N,)                    class index of each sequence
 ``x_test``         float (M, T', J, C)         optional test split (same J and C)
 ``y_test``         int (M,)                    with ``x_test``
@@ -13,18 +14,23 @@ key                dtype / shape               meaning
 ``y_val``          int (V,)                    with ``x_val``
 ``class_names``    str (K,)                    optional; default ``class_0`` ... ``class_{K-1}``
 ``layout``         str ()                      optional: coco17, body25, body25b, blazepose33,
-                                               custom (default: coco17 for J = 17, body25 for
-                                               J = 25, blazepose33 for J = 33, else custom)
+                                               kinect_v1, custom (default: coco17 for J = 17,
+                                               body25 for J = 25, blazepose33 for J = 33, else
+                                               custom)
 ``edges``          int (E, 2)                  bones, for custom layouts
 ``joint_names``    str (J,)                    optional, for custom layouts
 ``flip_pairs``     int (P, 2)                  optional left/right pairs, for custom layouts
 ``center_joints``  int (K,)                    optional body-centre joints, for custom layouts
 ``torso_top_joints`` int (K,)                  optional torso-top joints, for custom layouts
+``channels``       str ()                      optional: xy, xyc, xyz or xyzc, what the C values
+                                               of a joint are (default: xy for C = 2, xyc for
+                                               C = 3; C = 4 needs ``xyzc``)
 =================  ==========================  ===============================================
 
 Sequences may be shorter than T: pad them with frames of all zeros at the end (a frame of all zeros
-is padding). A missing joint has confidence 0, is all zeros, or is NaN. Coordinates are in any unit (pixels
-are typical): normalisation happens in the pipeline. Every other array in the file is kept in
+is padding). A missing joint has confidence 0 (``xyc``, ``xyzc``), is all zeros, or is NaN.
+Coordinates are in any unit (pixels are typical; metres for 3D skeletons): normalisation happens in
+the pipeline. Every other array in the file is kept in
 :attr:`PoseDataset.extras` (for example ``subject_train`` or the frames of a multimodal dataset).
 """
 
@@ -39,18 +45,24 @@ import numpy as np
 
 from har_tf.errors import DataFormatError, InvalidInputError, MissingFileError
 from har_tf.io import atomic_write
+from har_tf.skeleton.channels import CHANNELS, resolve_channels
 from har_tf.skeleton.layouts import BUILTIN_LAYOUTS, JointLayout, custom_layout, get_layout
 
 SPLITS = ("train", "val", "test")
 _DEFAULT_LAYOUT_BY_J = {17: "coco17", 25: "body25", 33: "blazepose33"}
 _RESERVED = {f"{p}_{s}" for p in ("x", "y") for s in SPLITS} | {
     "class_names", "layout", "edges", "joint_names", "flip_pairs", "center_joints", "torso_top_joints",
+    "channels",
 }  # fmt: skip
 
 
 @dataclasses.dataclass
 class PoseDataset:
-    """Pose sequences with labels, split into train / (val) / (test), and their joint layout."""
+    """Pose sequences with labels, split into train / (val) / (test), their joint layout and channels.
+
+    ``channels`` (``xy``, ``xyc``, ``xyz`` or ``xyzc``, see :mod:`har_tf.skeleton.channels`) says
+    what the C values of a joint are; ``None`` resolves to ``xy`` for C = 2 and ``xyc`` for C = 3.
+    """
 
     x_train: np.ndarray
     y_train: np.ndarray
@@ -61,6 +73,7 @@ class PoseDataset:
     x_val: np.ndarray | None = None
     y_val: np.ndarray | None = None
     extras: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
+    channels: str | None = None
 
     def __post_init__(self) -> None:
         self.class_names = tuple(str(c) for c in self.class_names)
@@ -72,8 +85,9 @@ class PoseDataset:
                 continue
             if x is None or y is None:
                 raise DataFormatError(f"split {split!r}: x_{split} and y_{split} must come together")
-            x, y = check_pose_arrays(x, y, self.layout, num_classes=len(self.class_names),
-                                     name=f"x_{split}", label_name=f"y_{split}", error=DataFormatError)  # fmt: skip
+            x, y = check_pose_arrays(x, y, self.layout, num_classes=len(self.class_names), name=f"x_{split}",
+                                     label_name=f"y_{split}", error=DataFormatError,
+                                     channels=self.channels)  # fmt: skip
             setattr(self, f"x_{split}", x)
             setattr(self, f"y_{split}", y)
             if first is not None and x.shape[-1] != first.shape[-1]:
@@ -82,6 +96,8 @@ class PoseDataset:
                     "every split must use the same channels"
                 )
             first = x if first is None else first
+        if first is not None:
+            self.channels = _dataset_channels(self.channels, first.shape[-1])
 
     # --- views -------------------------------------------------------------------------------
     @property
@@ -106,7 +122,7 @@ class PoseDataset:
     def summary(self) -> str:
         """A few human-readable lines: layout, shapes and per-class counts of each split."""
         lines = [
-            f"layout {self.layout.name} (J={self.layout.num_joints}), C={self.num_channels}, "
+            f"layout {self.layout.name} (J={self.layout.num_joints}), C={self.num_channels} ({self.channels}), "
             f"{self.num_classes} classes"
         ]
         for split in self.splits:
@@ -123,6 +139,7 @@ class PoseDataset:
         for split in self.splits:
             arrays[f"x_{split}"], arrays[f"y_{split}"] = self.split(split)
         arrays["class_names"] = np.asarray(self.class_names, dtype=str)
+        arrays["channels"] = np.asarray(self.channels, dtype=str)
         is_builtin = BUILTIN_LAYOUTS.get(self.layout.name) == self.layout
         arrays["layout"] = np.asarray(self.layout.name if is_builtin else "custom")
         if not is_builtin:
@@ -161,10 +178,11 @@ class PoseDataset:
         labels = [arrays[f"y_{s}"] for s in SPLITS if f"y_{s}" in arrays]
         class_names = _class_names(arrays, labels, path)
         layout = _layout_from_arrays(arrays, int(x_train.shape[2]), path)
+        channels = _channels_from_arrays(arrays, path)
         extras = {k: v for k, v in arrays.items() if k not in _RESERVED}
         splits = {f"{p}_{s}": arrays.get(f"{p}_{s}") for s in ("val", "test") for p in ("x", "y")}
         try:
-            return cls(x_train, arrays["y_train"], class_names, layout, extras=extras, **splits)
+            return cls(x_train, arrays["y_train"], class_names, layout, extras=extras, channels=channels, **splits)
         except DataFormatError as err:
             raise DataFormatError(f"{path}: {err}") from None
 
@@ -214,9 +232,11 @@ def check_pose_arrays(
     name: str = "x",
     label_name: str = "y",
     error: type[InvalidInputError] = InvalidInputError,
+    channels: str | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Validate pose sequences ``(N, T, J, C)`` and their labels; return float32 and int64 copies.
 
+    Without ``channels`` C must be 2 (x, y) or 3 (x, y, confidence); with it, C must be its length.
     Raises ``error`` with a message naming what was expected and what came.
     """
     x, y = np.asarray(x), np.asarray(y)
@@ -225,8 +245,14 @@ def check_pose_arrays(
     shape_rule = f"{name} must have shape (N, T, J, C) with C = 2 (x, y) or 3 (x, y, confidence), got {x.shape}"
     if x.ndim != 4:
         raise error(shape_rule)
-    if x.shape[-1] not in (2, 3):
-        raise error(f"{shape_rule} (C={x.shape[-1]})")
+    if channels is None and x.shape[-1] not in (2, 3):
+        hint = "; 3D poses need channels 'xyz' (C = 3) or 'xyzc' (C = 4)" if x.shape[-1] == 4 else ""
+        raise error(f"{shape_rule} (C={x.shape[-1]}){hint}")
+    if channels is not None:
+        try:
+            resolve_channels(channels, x.shape[-1])
+        except InvalidInputError as err:
+            raise error(f"{name}: {err}") from None
     if x.shape[2] != layout.num_joints:
         raise error(
             f"{name} has J={x.shape[2]} joints but layout {layout.name!r} has {layout.num_joints}; "
@@ -246,6 +272,22 @@ def check_pose_arrays(
     if y.size and y.min() < 0:
         raise error(f"{label_name} must hold class indices >= 0, got minimum {y.min()}")
     return x.astype(np.float32, copy=False), y.astype(np.int64, copy=False)
+
+
+def _dataset_channels(channels: str | None, num_channels: int) -> str:
+    try:
+        return resolve_channels(channels, num_channels)
+    except InvalidInputError as err:
+        raise DataFormatError(str(err)) from None
+
+
+def _channels_from_arrays(arrays: dict, path) -> str | None:
+    if "channels" not in arrays:
+        return None
+    stored = np.asarray(arrays["channels"])
+    if stored.size != 1 or stored.dtype.kind not in "US" or str(stored.reshape(-1)[0]) not in CHANNELS:
+        raise DataFormatError(f"{path}: channels must be one of {list(CHANNELS)} (a str scalar), got {stored!r}")
+    return str(stored.reshape(-1)[0])
 
 
 def _class_names(arrays: dict, labels: list[np.ndarray], path) -> tuple[str, ...]:

@@ -1,9 +1,11 @@
 """Pose preprocessing with TensorFlow ops: validity masks, temporal resampling, normalisation.
 
 Every function here runs inside ``tf.data`` (graph mode) and eagerly on NumPy input. Pose tensors
-follow :mod:`har_tf.data.pose_npz`: float ``(..., T, J, C)`` with ``C = 2`` (x, y) or ``C = 3``
-(x, y, confidence). A joint is *valid* when all its values are finite and its confidence is
-positive (``C = 3``) or its (x, y) is not (0, 0) (``C = 2``); invalid joints come out of every
+follow :mod:`har_tf.data.pose_npz`: float ``(..., T, J, C)`` whose channels are described by
+``channels`` (see :mod:`har_tf.skeleton.channels`): ``xy``, ``xyc``, ``xyz`` or ``xyzc``.
+``channels=None`` means ``xy`` for C = 2 and ``xyc`` for C = 3 (C = 4 needs ``channels="xyzc"``).
+A joint is *valid* when all its values are finite and its confidence is positive (channels with
+``c``) or its coordinates are not all 0 (``xy``, ``xyz``); invalid joints come out of every
 function here as exactly 0 in every channel.
 
 Temporal sampling uses the "half-frame" convention: source frame ``k`` covers the time interval
@@ -19,6 +21,7 @@ import numpy as np
 import tensorflow as tf
 
 from har_tf.errors import InvalidInputError
+from har_tf.skeleton.channels import has_confidence, resolve_channels, spatial_dims
 from har_tf.skeleton.layouts import JointLayout, get_layout
 
 CLIP_VALUE = 10.0  # normalised coordinates are clipped to [-CLIP_VALUE, CLIP_VALUE]
@@ -27,7 +30,7 @@ NORMALIZE_MODES = ("sequence", "frame")
 SAMPLING_MODES = ("resample", "window")
 
 
-def _as_pose(pose) -> tf.Tensor:
+def _as_pose(pose, channels: str | None = None) -> tf.Tensor:
     try:
         pose = tf.convert_to_tensor(pose)
     except (TypeError, ValueError) as err:
@@ -40,29 +43,38 @@ def _as_pose(pose) -> tf.Tensor:
         pose = tf.cast(pose, tf.float32)
     if pose.shape.rank is not None and pose.shape.rank < 2:
         raise InvalidInputError(f"expected a pose array of shape (..., J, C), got shape {pose.shape}")
-    channels = pose.shape[-1]
-    if channels not in (2, 3):
+    if channels is None and pose.shape[-1] not in (2, 3):
+        hint = "; 3D poses need channels 'xyz' (C = 3) or 'xyzc' (C = 4)" if pose.shape[-1] == 4 else ""
         raise InvalidInputError(
-            f"expected C = 2 (x, y) or 3 (x, y, confidence) in the last axis, got shape {pose.shape}"
+            f"expected C = 2 (x, y) or 3 (x, y, confidence) in the last axis, got shape {pose.shape}{hint}"
         )
+    if channels is not None:
+        resolve_channels(channels, pose.shape[-1])
     return pose
 
 
-def joint_validity(pose) -> tf.Tensor:
-    """Bool ``(..., T, J)``: finite coordinates and (confidence > 0 if C = 3 else (x, y) != (0, 0))."""
-    pose = _as_pose(pose)
+def pose_channels(pose, channels: str | None = None) -> str:
+    """The channel description of ``pose`` (``(..., J, C)``): ``channels`` checked against C, or C's default."""
+    return resolve_channels(channels, _as_pose(pose, channels).shape[-1])
+
+
+def joint_validity(pose, channels: str | None = None) -> tf.Tensor:
+    """Bool ``(..., T, J)``: finite values and (confidence > 0 when the channels have one, else
+    coordinates not all 0)."""
+    pose = _as_pose(pose, channels)
+    channels = resolve_channels(channels, pose.shape[-1])
     finite = tf.reduce_all(tf.math.is_finite(pose), axis=-1)
-    if pose.shape[-1] == 3:
-        present = pose[..., 2] > 0
+    if has_confidence(channels):
+        present = pose[..., -1] > 0
     else:
-        present = tf.reduce_any(tf.not_equal(pose[..., :2], 0.0), axis=-1)
+        present = tf.reduce_any(tf.not_equal(pose[..., : spatial_dims(channels)], 0.0), axis=-1)
     return tf.logical_and(finite, present)
 
 
-def sanitize(pose) -> tf.Tensor:
+def sanitize(pose, channels: str | None = None) -> tf.Tensor:
     """``pose`` as float32 with every invalid joint set to exactly 0 (no NaN/Inf survives)."""
-    pose = _as_pose(pose)
-    return tf.where(joint_validity(pose)[..., None], pose, tf.zeros_like(pose))
+    pose = _as_pose(pose, channels)
+    return tf.where(joint_validity(pose, channels)[..., None], pose, tf.zeros_like(pose))
 
 
 def sequence_lengths(x) -> np.ndarray:
@@ -82,7 +94,7 @@ def sequence_lengths(x) -> np.ndarray:
     return np.where(nonpad.any(axis=-1), last, 0).astype(np.int32)
 
 
-def resample_sequence(pose, length, num_frames: int, start=None, span=None) -> tf.Tensor:
+def resample_sequence(pose, length, num_frames: int, start=None, span=None, channels: str | None = None) -> tf.Tensor:
     """Resample the first ``length`` frames of ``(T_in, J, C)`` to ``(num_frames, J, C)``.
 
     Output frame ``i`` samples the source at ``p_i = start + (i + 0.5) * span / num_frames - 0.5``
@@ -94,7 +106,7 @@ def resample_sequence(pose, length, num_frames: int, start=None, span=None) -> t
     ``length`` (and ``start``/``span``) may be tensors; ``length = 1`` repeats the frame and
     ``length = 0`` gives all zeros. Output is sanitized.
     """
-    pose = _as_pose(pose)
+    pose = _as_pose(pose, channels)
     if pose.shape.rank is not None and pose.shape.rank != 3:
         raise InvalidInputError(f"resample_sequence expects one sequence (T, J, C), got shape {pose.shape}")
     if int(num_frames) < 1:
@@ -112,7 +124,7 @@ def resample_sequence(pose, length, num_frames: int, start=None, span=None) -> t
     lo = tf.cast(lo_f, tf.int32)
     hi = tf.minimum(lo + 1, tf.cast(last, tf.int32))
 
-    valid = joint_validity(pose)
+    valid = joint_validity(pose, channels)
     a, b = tf.gather(pose, lo), tf.gather(pose, hi)
     va, vb = tf.gather(valid, lo)[..., None], tf.gather(valid, hi)[..., None]
     zero = tf.zeros_like(a)
@@ -131,17 +143,17 @@ def center_segment(length, window: int) -> tuple[tf.Tensor, tf.Tensor]:
     return tf.cast(start, tf.float32), tf.cast(span, tf.float32)
 
 
-def center_window(seq, length: int, window: int) -> np.ndarray:
+def center_window(seq, length: int, window: int, channels: str | None = None) -> np.ndarray:
     """The centre ``window`` frames of a ``(T, J, C)`` sequence of true length ``length`` (NumPy).
 
     Sequences shorter than the window are resampled (stretched) up to ``window`` frames. Invalid
     joints come out as zeros.
     """
     start, span = center_segment(length, int(window))
-    return resample_sequence(seq, length, int(window), start=start, span=span).numpy()
+    return resample_sequence(seq, length, int(window), start=start, span=span, channels=channels).numpy()
 
 
-def sliding_windows(seq, length: int, window: int, stride: int) -> np.ndarray:
+def sliding_windows(seq, length: int, window: int, stride: int, channels: str | None = None) -> np.ndarray:
     """Windows ``(W, window, J, C)`` over the first ``length`` frames of ``(T, J, C)`` (NumPy).
 
     Windows start at ``0, stride, 2 * stride, ...``; when the last one does not end at ``length``
@@ -152,12 +164,12 @@ def sliding_windows(seq, length: int, window: int, stride: int) -> np.ndarray:
     window, stride, length = int(window), int(stride), int(length)
     if window < 1 or stride < 1:
         raise InvalidInputError(f"window and stride must be >= 1, got window={window}, stride={stride}")
-    seq = sanitize(seq).numpy()
+    seq = sanitize(seq, channels).numpy()
     if seq.ndim != 3:
         raise InvalidInputError(f"sliding_windows expects one sequence (T, J, C), got shape {seq.shape}")
     length = min(max(length, 0), seq.shape[0])
     if length < window:
-        return center_window(seq, length, window)[None]
+        return center_window(seq, length, window, channels)[None]
     starts = list(range(0, length - window + 1, stride))
     if starts[-1] + window < length:
         starts.append(length - window)
@@ -165,7 +177,7 @@ def sliding_windows(seq, length: int, window: int, stride: int) -> np.ndarray:
 
 
 def _joints_mean(xy: tf.Tensor, valid: tf.Tensor, joints: tuple[int, ...]) -> tuple[tf.Tensor, tf.Tensor]:
-    """Mean ``(..., T, 2)`` of the given joints and whether all of them are valid ``(..., T)``."""
+    """Mean ``(..., T, D)`` of the given joints and whether all of them are valid ``(..., T)``."""
     if not joints:
         return tf.zeros_like(xy[..., 0, :]), tf.zeros_like(valid[..., 0])
     idx = list(joints)
@@ -173,7 +185,9 @@ def _joints_mean(xy: tf.Tensor, valid: tf.Tensor, joints: tuple[int, ...]) -> tu
     return tf.reduce_mean(tf.gather(xy, idx, axis=-2), axis=-2), ok
 
 
-def normalize_pose(pose, layout: str | JointLayout, mode: str = "sequence") -> tf.Tensor:
+def normalize_pose(
+    pose, layout: str | JointLayout, mode: str = "sequence", channels: str | None = None
+) -> tf.Tensor:
     """Translate and scale poses ``(..., T, J, C)`` so that the result is image-position/size free.
 
     Per frame, the centre is the mean of ``layout.center_joints`` (hips) when all are valid, else
@@ -182,37 +196,40 @@ def normalize_pose(pose, layout: str | JointLayout, mode: str = "sequence") -> t
     centres over frames with a valid joint), which keeps global motion such as falling;
     ``mode="frame"`` subtracts each frame's centre. The scale (one per sequence) is the mean torso
     length (top-of-torso to centre-joints distance over frames where both exist), else the RMS
-    distance of the valid joints from the centre, else 1. Output: x and y become
-    ``(value - centre) / scale`` clipped to ``[-10, 10]``; confidence is unchanged; invalid
-    joints are exactly 0. With ``C = 2`` a valid joint that lands exactly on the centre becomes
-    (0, 0) and reads as missing afterwards: keep the validity mask from before normalising.
+    distance of the valid joints from the centre, else 1. Output: every coordinate (x, y, and z for
+    3D ``channels``; centres and distances are taken in 2D or 3D alike) becomes
+    ``(value - centre) / scale`` clipped to ``[-10, 10]``; confidence is unchanged; invalid joints
+    are exactly 0. Without a confidence (``xy``, ``xyz``) a valid joint that lands exactly on the
+    centre becomes all zeros and reads as missing afterwards: keep the validity mask from before
+    normalising.
     """
     layout = get_layout(layout)
     if mode not in NORMALIZE_MODES:
         raise InvalidInputError(f"normalize mode must be one of {NORMALIZE_MODES}, got {mode!r}")
-    pose = _as_pose(pose)
+    pose = _as_pose(pose, channels)
+    dims = spatial_dims(resolve_channels(channels, pose.shape[-1]))
     if pose.shape.rank is not None and pose.shape.rank < 3:
         raise InvalidInputError(f"normalize_pose expects poses of shape (..., T, J, C), got shape {pose.shape}")
     if pose.shape[-2] is not None and pose.shape[-2] != layout.num_joints:
         raise InvalidInputError(
             f"pose has J={pose.shape[-2]} joints but layout {layout.name!r} has {layout.num_joints}"
         )
-    valid = joint_validity(pose)  # (..., T, J)
+    valid = joint_validity(pose, channels)  # (..., T, J)
     vmask = tf.cast(valid, tf.float32)[..., None]
-    xy = tf.where(valid[..., None], pose[..., :2], tf.zeros_like(pose[..., :2]))  # (..., T, J, 2)
+    xy = tf.where(valid[..., None], pose[..., :dims], tf.zeros_like(pose[..., :dims]))  # (..., T, J, D)
 
     hips, hips_ok = _joints_mean(xy, valid, layout.center_joints)
     top, top_ok = _joints_mean(xy, valid, layout.torso_top_joints)
     count = tf.reduce_sum(vmask, axis=-2)  # (..., T, 1)
     all_mean = tf.reduce_sum(xy * vmask, axis=-2) / tf.maximum(count, 1.0)
-    centre = tf.where(hips_ok[..., None], hips, tf.where(top_ok[..., None], top, all_mean))  # (..., T, 2)
+    centre = tf.where(hips_ok[..., None], hips, tf.where(top_ok[..., None], top, all_mean))  # (..., T, D)
 
     if mode == "sequence":
         has = tf.cast(count > 0, tf.float32)  # (..., T, 1)
         centre = tf.reduce_sum(centre * has, axis=-2, keepdims=True) / tf.maximum(
             tf.reduce_sum(has, axis=-2, keepdims=True), 1.0
-        )  # (..., 1, 2)
-    centered = (xy - centre[..., None, :]) * vmask  # (..., T, J, 2)
+        )  # (..., 1, D)
+    centered = (xy - centre[..., None, :]) * vmask  # (..., T, J, D)
 
     torso_frames = tf.cast(hips_ok & top_ok, tf.float32)  # (..., T)
     torso_len = tf.norm(top - hips, axis=-1)
@@ -227,7 +244,7 @@ def normalize_pose(pose, layout: str | JointLayout, mode: str = "sequence") -> t
     # The confidence goes through a multiply (exact: a valid joint keeps its own) instead of being a
     # bare slice of the input: int8 quantisation would otherwise give the raw input (pixels) and
     # this output (normalised units) one scale.
-    out = tf.concat([out_xy, pose[..., 2:] * vmask], axis=-1)
+    out = tf.concat([out_xy, pose[..., dims:] * vmask], axis=-1)
     return tf.where(valid[..., None], out, tf.zeros_like(out))
 
 
@@ -239,6 +256,7 @@ def preprocess_sequence(
     *,
     sampling: str = "resample",
     normalize_mode: str = "sequence",
+    channels: str | None = None,
 ) -> tf.Tensor:
     """Evaluation-time preprocessing of one sequence: sanitize -> sample frames -> normalise.
 
@@ -249,10 +267,10 @@ def preprocess_sequence(
     """
     if sampling not in SAMPLING_MODES:
         raise InvalidInputError(f"sampling must be one of {SAMPLING_MODES}, got {sampling!r}")
-    pose = sanitize(pose)
+    pose = sanitize(pose, channels)
     if sampling == "window":
         start, span = center_segment(length, int(num_frames))
-        pose = resample_sequence(pose, length, num_frames, start=start, span=span)
+        pose = resample_sequence(pose, length, num_frames, start=start, span=span, channels=channels)
     else:
-        pose = resample_sequence(pose, length, num_frames)
-    return normalize_pose(pose, layout, mode=normalize_mode)
+        pose = resample_sequence(pose, length, num_frames, channels=channels)
+    return normalize_pose(pose, layout, mode=normalize_mode, channels=channels)

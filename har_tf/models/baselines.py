@@ -22,6 +22,7 @@ from har_tf.models.layers import (
     TransformerSubBlock,
 )
 from har_tf.models.pose_former import preset_config, stream_parents
+from har_tf.skeleton.channels import channel_count, resolve_channels
 from har_tf.skeleton.layouts import JointLayout, get_layout
 
 
@@ -41,18 +42,23 @@ class _PoseBackbone(keras.Model):
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
 class LSTMLite(_PoseBackbone):
-    """``pose`` (B, T, J, C) -> (B, 32): missing joints zeroed, each frame flattened, 3 LSTMs."""
+    """``pose`` (B, T, J, C) -> (B, 32): missing joints zeroed, each frame flattened, 3 LSTMs.
+
+    ``channels`` (``xy``, ``xyc``, ``xyz``, ``xyzc``; ``None`` = C's default) describes the C values.
+    """
 
     _config_keys = ("num_joints", "num_frames", "num_channels", "units", "num_lstm", "embedding_dim",
-                    "dropout", "streams", "parents", "layout")  # fmt: skip
+                    "dropout", "streams", "parents", "layout", "channels")  # fmt: skip
 
-    def __init__(self, num_joints: int, num_frames: int = 30, num_channels: int = 3, units: int = 128,
+    def __init__(self, num_joints: int, num_frames: int = 30, num_channels: int | None = None, units: int = 128,
                  num_lstm: int = 3, embedding_dim: int = 32, dropout: float = 0.2,
                  streams: tuple[str, ...] = ("joints",), parents: tuple[int, ...] | None = None,
-                 layout: str | None = None, **kwargs):  # fmt: skip
+                 layout: str | None = None, channels: str | None = None, **kwargs):  # fmt: skip
+        num_channels = channel_count(num_channels, channels)
+        channels = resolve_channels(channels, num_channels)
         # === Layers ===
-        validity = JointValidity(name="joint_validity")
-        clean = PoseStreams(streams, parents, name="pose_streams")
+        validity = JointValidity(channels, name="joint_validity")
+        clean = PoseStreams(streams, parents, channels, name="pose_streams")
         stream_channels = clean.compute_output_shape((None, num_frames, num_joints, num_channels))[-1]
         flatten = layers.Reshape((num_frames, num_joints * stream_channels), name="flatten_joints")
         stack = []
@@ -72,7 +78,7 @@ class LSTMLite(_PoseBackbone):
         # === Config ===
         self.num_joints, self.num_frames, self.num_channels = num_joints, num_frames, num_channels
         self.units, self.num_lstm, self.embedding_dim = units, num_lstm, embedding_dim
-        self.dropout, self.layout = dropout, layout
+        self.dropout, self.layout, self.channels = dropout, layout, channels
         self.streams = list(streams)
         self.parents = None if parents is None else [int(p) for p in parents]
 
@@ -88,18 +94,24 @@ class _FlattenTokens(layers.Layer):
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
 class FullAttentionTransformer(_PoseBackbone):
-    """``pose`` (B, T, J, C) -> (B, hidden_dim) with attention over all T·J joint tokens."""
+    """``pose`` (B, T, J, C) -> (B, hidden_dim) with attention over all T·J joint tokens.
+
+    ``channels`` (``xy``, ``xyc``, ``xyz``, ``xyzc``; ``None`` = C's default) describes the C values.
+    """
 
     _config_keys = ("num_joints", "num_frames", "num_channels", "hidden_dim", "num_layers", "num_heads",
-                    "mlp_ratio", "dropout", "streams", "parents", "layout")  # fmt: skip
+                    "mlp_ratio", "dropout", "streams", "parents", "layout", "channels")  # fmt: skip
 
-    def __init__(self, num_joints: int, num_frames: int = 30, num_channels: int = 3, hidden_dim: int = 64,
-                 num_layers: int = 4, num_heads: int = 4, mlp_ratio: float = 2.0, dropout: float = 0.1,
-                 streams: tuple[str, ...] = ("joints",), parents: tuple[int, ...] | None = None,
-                 layout: str | None = None, **kwargs):  # fmt: skip
+    def __init__(self, num_joints: int, num_frames: int = 30, num_channels: int | None = None,
+                 hidden_dim: int = 64, num_layers: int = 4, num_heads: int = 4, mlp_ratio: float = 2.0,
+                 dropout: float = 0.1, streams: tuple[str, ...] = ("joints",),
+                 parents: tuple[int, ...] | None = None, layout: str | None = None, channels: str | None = None,
+                 **kwargs):  # fmt: skip
+        num_channels = channel_count(num_channels, channels)
+        channels = resolve_channels(channels, num_channels)
         # === Layers ===
-        validity = JointValidity(name="joint_validity")
-        clean = PoseStreams(streams, parents, name="pose_streams")
+        validity = JointValidity(channels, name="joint_validity")
+        clean = PoseStreams(streams, parents, channels, name="pose_streams")
         joint_embedding = layers.Dense(hidden_dim, name="joint_embedding")
         positions = FactorizedPositionEmbedding(name="position_embedding")
         flatten = _FlattenTokens(name="flatten_tokens")
@@ -119,16 +131,17 @@ class FullAttentionTransformer(_PoseBackbone):
         # === Config ===
         self.num_joints, self.num_frames, self.num_channels = num_joints, num_frames, num_channels
         self.hidden_dim, self.num_layers, self.num_heads, self.mlp_ratio = hidden_dim, num_layers, num_heads, mlp_ratio
-        self.dropout, self.layout = dropout, layout
+        self.dropout, self.layout, self.channels = dropout, layout, channels
         self.streams = list(streams)
         self.parents = None if parents is None else [int(p) for p in parents]
 
     @classmethod
-    def from_preset(cls, preset: str, layout: str | JointLayout, num_frames: int = 30, num_channels: int = 3,
-                    streams: tuple[str, ...] = ("joints",), **overrides) -> FullAttentionTransformer:  # fmt: skip
+    def from_preset(cls, preset: str, layout: str | JointLayout, num_frames: int = 30,
+                    num_channels: int | None = None, streams: tuple[str, ...] = ("joints",),
+                    channels: str | None = None, **overrides) -> FullAttentionTransformer:  # fmt: skip
         """The same sizes as :data:`~har_tf.models.pose_former.PRESETS`."""
         layout = get_layout(layout)
         parents = stream_parents(layout, streams)
         return cls(num_joints=layout.num_joints, num_frames=num_frames, num_channels=num_channels,
-                   streams=tuple(streams), parents=parents, layout=layout.name,
+                   streams=tuple(streams), parents=parents, layout=layout.name, channels=channels,
                    **preset_config(preset, **overrides))  # fmt: skip

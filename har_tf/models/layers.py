@@ -1,6 +1,8 @@
 """Layers of the pose models, written with ``keras.ops`` so they save, reload and export anywhere.
 
-Tokens are joints of frames: a pose tensor ``(B, T, J, C)`` becomes ``(B, T, J, D)``. The validity
+Tokens are joints of frames: a pose tensor ``(B, T, J, C)`` becomes ``(B, T, J, D)``. What the C
+values are is the pose's ``channels`` (``xy``, ``xyc``, ``xyz``, ``xyzc``; ``None`` = ``xy`` for
+C = 2, ``xyc`` for C = 3, see :mod:`har_tf.skeleton.channels`). The validity
 mask ``(B, T, J)`` is derived from the pose itself (:class:`JointValidity`), never passed by users;
 a missing joint neither gives attention (it is masked out as a key) nor receives it (its updates are
 zeroed), so no output depends on the values a missing joint carries.
@@ -11,24 +13,40 @@ from __future__ import annotations
 import keras
 from keras import layers, ops
 
+from har_tf.skeleton.channels import has_confidence, resolve_channels, spatial_dims
+
 PACKAGE = "har_tf"
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
 class JointValidity(layers.Layer):
-    """``(B, T, J, C)`` poses -> bool ``(B, T, J)``: finite and (confidence > 0, or not all zeros if C = 2)."""
+    """``(B, T, J, C)`` poses -> bool ``(B, T, J)``: finite and (confidence > 0 when the channels have
+    one, else coordinates not all zeros)."""
+
+    def __init__(self, channels: str | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.channels = None if channels is None else resolve_channels(channels)
 
     def call(self, pose):
-        return valid_joints(pose)
+        return valid_joints(pose, self.channels)
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[:-1])
 
+    def get_config(self) -> dict:
+        config = super().get_config()
+        return {**config, "channels": self.channels} if self.channels is not None else config
 
-def valid_joints(pose):
-    """Bool ``(..., J)`` of poses ``(..., J, C)``: finite and (confidence > 0, or not all zeros if C = 2)."""
+
+def valid_joints(pose, channels: str | None = None):
+    """Bool ``(..., J)`` of poses ``(..., J, C)``: finite and (confidence > 0 when ``channels`` has a
+    ``c``, else coordinates not all zeros); ``channels=None`` is C's default (``xy`` or ``xyc``)."""
+    channels = resolve_channels(channels, pose.shape[-1])
     finite = ops.all(ops.isfinite(pose), axis=-1)
-    present = pose[..., 2] > 0 if pose.shape[-1] >= 3 else ops.any(ops.not_equal(pose, 0), axis=-1)
+    if has_confidence(channels):
+        present = pose[..., -1] > 0
+    else:
+        present = ops.any(ops.not_equal(pose[..., : spatial_dims(channels)], 0), axis=-1)
     return ops.logical_and(finite, present)
 
 
@@ -38,26 +56,34 @@ class PoseNormalization(layers.Layer):
 
     The same function as the ``tf.data`` pipeline (:func:`har_tf.data.preprocessing.normalize_pose`
     after :func:`~har_tf.data.preprocessing.sanitize`), so a model that starts with this layer
-    takes what a pose estimator gives, for T-frame clips.
+    takes what a pose estimator gives, for T-frame clips. ``channels`` describes the pose's C values
+    (``None``: ``xy`` for C = 2, ``xyc`` for C = 3); 3D poses are normalised in 3D.
     """
 
-    def __init__(self, layout="coco17", mode: str = "sequence", **kwargs):
+    def __init__(self, layout="coco17", mode: str = "sequence", channels: str | None = None, **kwargs):
         super().__init__(**kwargs)
         from har_tf.skeleton.layouts import JointLayout, get_layout
 
         self.layout = get_layout(JointLayout.from_dict(layout) if isinstance(layout, dict) else layout)
         self.mode = mode
+        self.channels = None if channels is None else resolve_channels(channels)
+
+    def build(self, input_shape):
+        if self.channels is not None:
+            resolve_channels(self.channels, input_shape[-1])
+        super().build(input_shape)
 
     def call(self, pose):
         from har_tf.data.preprocessing import normalize_pose, sanitize
 
-        return normalize_pose(sanitize(pose), self.layout, mode=self.mode)
+        return normalize_pose(sanitize(pose, self.channels), self.layout, mode=self.mode, channels=self.channels)
 
     def compute_output_shape(self, input_shape):
         return input_shape
 
     def get_config(self) -> dict:
-        return {**super().get_config(), "layout": self.layout.to_dict(), "mode": self.mode}
+        config = {**super().get_config(), "layout": self.layout.to_dict(), "mode": self.mode}
+        return {**config, "channels": self.channels} if self.channels is not None else config
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
@@ -66,12 +92,14 @@ class PoseStreams(layers.Layer):
 
     ``joints``: the pose itself (missing joints zeroed); ``velocities``: frame-to-frame motion of each
     joint (zero where either frame misses it); ``bones``: each joint minus its parent joint (zero
-    where either is missing), with ``parents`` given per joint (-1 for the root).
+    where either is missing), with ``parents`` given per joint (-1 for the root). Velocities and
+    bones cover every coordinate of the pose's ``channels`` (x, y; x, y, z for 3D poses; ``None``:
+    C's default, so x, y), each adding that many channels.
     """
 
     STREAMS = ("joints", "velocities", "bones")
 
-    def __init__(self, streams=("joints",), parents=None, **kwargs):
+    def __init__(self, streams=("joints",), parents=None, channels: str | None = None, **kwargs):
         super().__init__(**kwargs)
         unknown = sorted(set(streams) - set(self.STREAMS))
         if unknown or not streams:
@@ -80,11 +108,15 @@ class PoseStreams(layers.Layer):
             raise ValueError("the 'bones' stream needs a parent index per joint")
         self.streams = tuple(streams)
         self.parents = None if parents is None else tuple(int(p) for p in parents)
+        self.channels = None if channels is None else resolve_channels(channels)
+
+    def _spatial_dims(self, num_channels) -> int:
+        return spatial_dims(resolve_channels(self.channels, num_channels))
 
     def call(self, pose, valid):
         maskf = ops.cast(ops.expand_dims(valid, -1), pose.dtype)
         pose = ops.where(ops.expand_dims(valid, -1), pose, ops.zeros_like(pose))
-        xy = pose[..., :2]
+        xy = pose[..., : self._spatial_dims(pose.shape[-1])]
         out = []
         if "joints" in self.streams:
             out.append(pose)
@@ -100,13 +132,14 @@ class PoseStreams(layers.Layer):
         return ops.concatenate(out, axis=-1) if len(out) > 1 else out[0]
 
     def compute_output_shape(self, input_shape):
-        extra = 2 * (("velocities" in self.streams) + ("bones" in self.streams))
+        extra = self._spatial_dims(input_shape[-1]) * (("velocities" in self.streams) + ("bones" in self.streams))
         joints = input_shape[-1] if "joints" in self.streams else 0
         return tuple(input_shape[:-1]) + (joints + extra,)
 
     def get_config(self):
-        return {**super().get_config(), "streams": list(self.streams),
-                "parents": None if self.parents is None else list(self.parents)}  # fmt: skip
+        config = {**super().get_config(), "streams": list(self.streams),
+                  "parents": None if self.parents is None else list(self.parents)}  # fmt: skip
+        return {**config, "channels": self.channels} if self.channels is not None else config
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)

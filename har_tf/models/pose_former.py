@@ -19,6 +19,7 @@ from har_tf.models.layers import (
     MaskedMeanPooling,
     PoseStreams,
 )
+from har_tf.skeleton.channels import channel_count, resolve_channels
 from har_tf.skeleton.layouts import JointLayout, bone_parents, get_layout
 
 PRESETS: dict[str, dict] = {
@@ -45,20 +46,23 @@ class PoseFormerFactorized(keras.Model):
     """Backbone: pose tensor ``pose`` (B, T, J, C) -> pose embedding (B, hidden_dim).
 
     Args:
-        num_joints, num_frames, num_channels: input shape (any J, any T, C = 2 or 3).
+        num_joints, num_frames, num_channels: input shape (any J, any T, C = 2, 3 or 4; default: the
+            length of ``channels``, else 3).
         hidden_dim, num_layers, num_heads, mlp_ratio: width, depth, heads, MLP expansion.
         dropout, attention_dropout, drop_path: regularisation (drop_path = stochastic depth, grown
             linearly to this rate over the blocks).
         streams: input streams derived from the pose: any of ``joints``, ``velocities``, ``bones``.
         parents: parent joint per joint for the ``bones`` stream (see :func:`bone_parents`).
         layout: name of the joint layout the model was trained on (recorded, checked by callers).
+        channels: what the C values are (``xy``, ``xyc``, ``xyz``, ``xyzc``); ``None`` = ``xy`` for
+            C = 2, ``xyc`` for C = 3, ``xyzc`` for C = 4. Validity and streams follow it.
     """
 
     def __init__(
         self,
         num_joints: int,
         num_frames: int = 30,
-        num_channels: int = 3,
+        num_channels: int | None = None,
         hidden_dim: int = 64,
         num_layers: int = 4,
         num_heads: int = 4,
@@ -69,13 +73,14 @@ class PoseFormerFactorized(keras.Model):
         streams: tuple[str, ...] = ("joints",),
         parents: tuple[int, ...] | None = None,
         layout: str | None = None,
+        channels: str | None = None,
         **kwargs,
     ):
-        if num_channels not in (2, 3):
-            raise ValueError(f"num_channels must be 2 (x, y) or 3 (x, y, confidence), got {num_channels}")
+        num_channels = channel_count(num_channels, channels)
+        channels = resolve_channels(channels, num_channels)
         # === Layers ===
-        validity = JointValidity(name="joint_validity")
-        stream_layer = PoseStreams(streams, parents, name="pose_streams")
+        validity = JointValidity(channels, name="joint_validity")
+        stream_layer = PoseStreams(streams, parents, channels, name="pose_streams")
         joint_embedding = layers.Dense(hidden_dim, name="joint_embedding")
         positions = FactorizedPositionEmbedding(name="position_embedding")
         embedding_dropout = layers.Dropout(dropout, name="embedding_dropout")
@@ -102,7 +107,7 @@ class PoseFormerFactorized(keras.Model):
         self.dropout, self.attention_dropout, self.drop_path = dropout, attention_dropout, drop_path
         self.streams = tuple(streams)
         self.parents = None if parents is None else tuple(int(p) for p in parents)
-        self.layout = layout
+        self.layout, self.channels = layout, channels
 
     @property
     def embedding_dim(self) -> int:
@@ -116,6 +121,7 @@ class PoseFormerFactorized(keras.Model):
             "mlp_ratio": self.mlp_ratio, "dropout": self.dropout, "attention_dropout": self.attention_dropout,
             "drop_path": self.drop_path, "streams": list(self.streams),
             "parents": None if self.parents is None else list(self.parents), "layout": self.layout,
+            "channels": self.channels,
         }  # fmt: skip
 
     @classmethod
@@ -128,13 +134,18 @@ class PoseFormerFactorized(keras.Model):
         preset: str,
         layout: str | JointLayout,
         num_frames: int = 30,
-        num_channels: int = 3,
+        num_channels: int | None = None,
         streams: tuple[str, ...] = ("joints",),
+        channels: str | None = None,
         **overrides,
     ) -> PoseFormerFactorized:
-        """A backbone of a named size (``micro``, ``small``, ``base``) for a joint layout."""
+        """A backbone of a named size (``micro``, ``small``, ``base``) for a joint layout.
+
+        ``num_channels`` defaults to the length of ``channels`` (e.g. 3 for ``"xyz"``), else 3.
+        """
         layout = get_layout(layout)
         config = preset_config(preset, **overrides)
         parents = stream_parents(layout, streams)
         return cls(num_joints=layout.num_joints, num_frames=num_frames, num_channels=num_channels,
-                   streams=tuple(streams), parents=parents, layout=layout.name, **config)  # fmt: skip
+                   streams=tuple(streams), parents=parents, layout=layout.name, channels=channels,
+                   **config)  # fmt: skip

@@ -5,6 +5,9 @@ source joints (``neck`` = mean of the shoulders, ``mid_hip`` = mean of the hips)
 the smaller of the two and it is missing when either is missing. Anything else is an error unless
 ``allow_missing=True``, in which case it is filled as a missing joint (all zeros). ``upper_neck``
 (BODY_25B) derived from the shoulders is a rough stand-in: the real joint sits a little higher.
+
+Poses are 2D (``xy``, ``xyc``) or, given ``channels="xyz"`` / ``"xyzc"``, 3D; every coordinate of a
+derived joint is the mean of its two sources' (see :mod:`har_tf.skeleton.channels`).
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from har_tf.errors import InvalidInputError
+from har_tf.skeleton.channels import has_confidence, resolve_channels
 from har_tf.skeleton.layouts import JointLayout, get_layout
 
 # Joints that can stand in for a missing target joint: name -> the two source joints averaged.
@@ -49,22 +53,31 @@ def convert_pose(
     src: str | JointLayout,
     dst: str | JointLayout,
     allow_missing: bool = False,
+    channels: str | None = None,
 ) -> np.ndarray:
     """Re-order/derive joints of a pose array ``(..., J_src, C)`` into ``(..., J_dst, C)``.
 
-    ``C`` is 2 (x, y) or 3 (x, y, confidence). Missing joints (confidence 0 or all zeros) stay
-    missing, and a derived joint is missing when one of its two sources is.
+    ``C`` is 2 (x, y) or 3 (x, y, confidence) by default; ``channels`` names any channel description
+    (``"xyz"`` for 3D joints without confidence, ``"xyzc"`` with C = 4). Missing joints (confidence
+    0, all zeros, or a NaN without confidence) stay missing (all zeros), and a derived joint is
+    missing when one of its two sources is.
     """
     src, dst = get_layout(src), get_layout(dst)
     pose = np.asarray(pose, dtype=np.float32)
-    if pose.ndim < 2 or pose.shape[-2] != src.num_joints or pose.shape[-1] not in (2, 3):
+    allowed = (2, 3) if channels is None else (len(channels),)
+    if pose.ndim < 2 or pose.shape[-2] != src.num_joints or pose.shape[-1] not in allowed:
+        expected = "2 or 3" if channels is None else f"{len(channels)} ({channels})"
         raise InvalidInputError(
-            f"expected a pose array of shape (..., {src.num_joints}, 2 or 3) for layout {src.name}, "
+            f"expected a pose array of shape (..., {src.num_joints}, {expected}) for layout {src.name}, "
             f"got shape {pose.shape}"
         )
+    channels = resolve_channels(channels, pose.shape[-1])
+    confidence = has_confidence(channels)
     plan = conversion_plan(src, dst, allow_missing)
-    if pose.shape[-1] == 3:  # a joint with confidence 0 is missing: drop whatever coordinates it carries
-        pose = np.where(pose[..., 2:] > 0, pose, 0.0).astype(np.float32)
+    if confidence:  # a joint with confidence 0 is missing: drop whatever coordinates it carries
+        pose = np.where(pose[..., -1:] > 0, pose, 0.0).astype(np.float32)
+    else:  # a joint with a NaN is missing
+        pose = np.where(np.all(np.isfinite(pose), axis=-1, keepdims=True), pose, 0.0).astype(np.float32)
     out = np.zeros(pose.shape[:-2] + (dst.num_joints, pose.shape[-1]), dtype=np.float32)
     for j, source in enumerate(plan):
         if source is None:
@@ -73,10 +86,10 @@ def convert_pose(
             out[..., j, :] = pose[..., source, :]
             continue
         a, b = pose[..., source[0], :], pose[..., source[1], :]
-        if pose.shape[-1] == 3:
-            valid = (a[..., 2] > 0) & (b[..., 2] > 0)
+        if confidence:
+            valid = (a[..., -1] > 0) & (b[..., -1] > 0)
             derived = np.concatenate(
-                [(a[..., :2] + b[..., :2]) / 2, np.minimum(a[..., 2:], b[..., 2:])], axis=-1
+                [(a[..., :-1] + b[..., :-1]) / 2, np.minimum(a[..., -1:], b[..., -1:])], axis=-1
             )
         else:
             valid = np.any(a != 0, axis=-1) & np.any(b != 0, axis=-1)

@@ -7,8 +7,9 @@ which pairs swap under a horizontal flip, and which joints define the body centr
 COCO-17, BODY_25 and BlazePose-33), which is what makes conversions a name lookup.
 
 Built-in layouts: ``coco17``, ``body25`` (OpenPose BODY_25), ``body25b`` (OpenPose BODY_25B: the
-COCO-17 order first, then 8 neck/head/foot joints) and ``blazepose33`` (MediaPipe BlazePose).
-Any other skeleton is a :func:`custom_layout`.
+COCO-17 order first, then 8 neck/head/foot joints), ``blazepose33`` (MediaPipe BlazePose) and
+``kinect_v1`` (the Kinect v1 / UTD-MHAD 20-joint skeleton). Any other skeleton is a
+:func:`custom_layout`.
 """
 
 from __future__ import annotations
@@ -231,8 +232,36 @@ BLAZEPOSE33 = dataclasses.replace(
     + ((BLAZEPOSE33.joint_names.index("mouth_left"), BLAZEPOSE33.joint_names.index("mouth_right")),),
 )
 
+# Kinect v1 (Microsoft Kinect SDK 1.x) skeleton, 20 joints in the order of UTD-MHAD's
+# Skeleton_joint_order.txt. Shoulders, elbows, wrists, hips, knees and ankles are the COCO-17 joints
+# of the same name; ``head`` is the centre of the head (not COCO's nose), ``*_hand`` sits past the
+# wrist and ``*_foot`` past the ankle. The centre is ``hip_center``, the torso top ``shoulder_center``.
+KINECT_V1 = _named_layout(
+    "kinect_v1",
+    (
+        "head", "shoulder_center", "spine", "hip_center",
+        "left_shoulder", "left_elbow", "left_wrist", "left_hand",
+        "right_shoulder", "right_elbow", "right_wrist", "right_hand",
+        "left_hip", "left_knee", "left_ankle", "left_foot",
+        "right_hip", "right_knee", "right_ankle", "right_foot",
+    ),  # fmt: skip
+    (
+        ("head", "shoulder_center"), ("shoulder_center", "spine"), ("spine", "hip_center"),
+        ("shoulder_center", "left_shoulder"), ("left_shoulder", "left_elbow"),
+        ("left_elbow", "left_wrist"), ("left_wrist", "left_hand"),
+        ("shoulder_center", "right_shoulder"), ("right_shoulder", "right_elbow"),
+        ("right_elbow", "right_wrist"), ("right_wrist", "right_hand"),
+        ("hip_center", "left_hip"), ("left_hip", "left_knee"), ("left_knee", "left_ankle"),
+        ("left_ankle", "left_foot"),
+        ("hip_center", "right_hip"), ("right_hip", "right_knee"), ("right_knee", "right_ankle"),
+        ("right_ankle", "right_foot"),
+    ),  # fmt: skip
+    center=("hip_center",),
+    torso_top=("shoulder_center",),
+)
+
 BUILTIN_LAYOUTS: dict[str, JointLayout] = {
-    layout.name: layout for layout in (COCO17, BODY25, BODY25B, BLAZEPOSE33)
+    layout.name: layout for layout in (COCO17, BODY25, BODY25B, BLAZEPOSE33, KINECT_V1)
 }
 
 
@@ -272,11 +301,12 @@ def custom_layout(
 
 
 def get_layout(layout: str | JointLayout) -> JointLayout:
-    """Look up a built-in layout by name (``coco17``, ``body25``, ``body25b``, ``blazepose33``)."""
+    """Look up a built-in layout by name (``coco17``, ``body25``, ``body25b``, ``blazepose33``, ``kinect_v1``)."""
     if isinstance(layout, JointLayout):
         return layout
     key = str(layout).lower().replace("-", "").replace("_", "")
-    aliases = {"coco": "coco17", "openpose": "body25", "blazepose": "blazepose33", "mediapipe": "blazepose33"}
+    aliases = {"coco": "coco17", "openpose": "body25", "blazepose": "blazepose33", "mediapipe": "blazepose33",
+               "kinectv1": "kinect_v1", "kinect": "kinect_v1"}  # fmt: skip
     key = aliases.get(key, key)
     if key not in BUILTIN_LAYOUTS:
         raise InvalidInputError(

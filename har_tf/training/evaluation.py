@@ -25,24 +25,26 @@ def _pose_only(pose, _label):
 
 
 def predict_sequences(model: keras.Model, x: np.ndarray, layout: JointLayout, num_frames: int, sampling: str,
-                      batch_size: int = 64) -> np.ndarray:  # fmt: skip
-    """Probabilities ``(N, K)``, one input per sequence."""
+                      batch_size: int = 64, channels: str | None = None) -> np.ndarray:  # fmt: skip
+    """Probabilities ``(N, K)``, one input per sequence (``channels``: what the C values of ``x`` are)."""
     data = make_pose_dataset(x, np.zeros(len(x), np.int64), layout, num_frames=num_frames, batch_size=batch_size,
-                             sampling=sampling)  # fmt: skip
+                             sampling=sampling, channels=channels)  # fmt: skip
     return model.predict(data.map(_pose_only), verbose=0)
 
 
 def predict_sliding_windows(model: keras.Model, x: np.ndarray, layout: JointLayout, num_frames: int,
-                            stride: int | None = None, batch_size: int = 64) -> np.ndarray:  # fmt: skip
+                            stride: int | None = None, batch_size: int = 64,
+                            channels: str | None = None) -> np.ndarray:  # fmt: skip
     """Probabilities ``(N, K)`` averaged over each sequence's sliding windows of ``num_frames``."""
     stride = stride or max(num_frames // 2, 1)
     lengths = sequence_lengths(x)
     windows, owners = [], []
     for i, (seq, length) in enumerate(zip(x, lengths)):
-        w = sliding_windows(seq, int(length), num_frames, stride)
+        w = sliding_windows(seq, int(length), num_frames, stride, channels)
         windows.append(w)
         owners += [i] * len(w)
-    probabilities = predict_sequences(model, np.concatenate(windows), layout, num_frames, "resample", batch_size)
+    probabilities = predict_sequences(model, np.concatenate(windows), layout, num_frames, "resample", batch_size,
+                                      channels)  # fmt: skip
     _, mean = aggregate_windows(probabilities, np.asarray(owners))
     return mean
 
@@ -57,16 +59,20 @@ def evaluate_classifier(
     sampling: str,
     class_group: np.ndarray | None = None,
     group_names: list[str] | None = None,
+    channels: str | None = None,
 ) -> dict:
-    """metrics.json content: the window-level metrics at the top, sequence-level ones beside them."""
-    probabilities = predict_sequences(model, x, layout, num_frames, sampling)
+    """metrics.json content: the window-level metrics at the top, sequence-level ones beside them.
+
+    ``channels`` describes the C values of ``x`` (``None``: ``xy`` for C = 2, ``xyc`` for C = 3).
+    """
+    probabilities = predict_sequences(model, x, layout, num_frames, sampling, channels=channels)
     metrics = classification_metrics(y, probabilities, class_names)
     metrics["protocol"] = "centre window of T frames" if sampling == "window" else "whole sequence resampled to T"
     if class_group is not None:
         metrics["groups"] = group_accuracy(y, probabilities.argmax(1), class_group, group_names)
     result = {"metrics": metrics, "probabilities": probabilities}
     if sampling == "window":
-        seq_probabilities = predict_sliding_windows(model, x, layout, num_frames)
+        seq_probabilities = predict_sliding_windows(model, x, layout, num_frames, channels=channels)
         seq_metrics = classification_metrics(y, seq_probabilities, class_names)
         seq_metrics["protocol"] = f"mean over sliding windows of T frames, stride {max(num_frames // 2, 1)}"
         metrics["sequence_level"] = seq_metrics

@@ -30,6 +30,7 @@ from har_tf.models.baselines import FullAttentionTransformer, LSTMLite
 from har_tf.models.classifier import PoseClassifier
 from har_tf.models.pose_former import PoseFormerFactorized, stream_parents
 from har_tf.io import save_keras_atomic
+from har_tf.skeleton.channels import describe_channels, resolve_channels
 from har_tf.training.callbacks import SafeBackupAndRestore, TimeBudget
 from har_tf.training.config import TrainConfig
 from har_tf.training.distribute import fit_multiworker, make_strategy, worker_index
@@ -120,18 +121,19 @@ def choose_sampling(config: TrainConfig, x: np.ndarray) -> str:
 
 def build_classifier(config: TrainConfig, dataset: PoseDataset) -> PoseClassifier:
     """The classifier named by ``config.model`` for this dataset's layout, channels and classes."""
-    layout, channels = dataset.layout, dataset.num_channels
+    layout, channels, described = dataset.layout, dataset.num_channels, dataset.channels
     if config.model == "poseformer":
         backbone = PoseFormerFactorized.from_preset(config.preset, layout, num_frames=config.num_frames,
                                                     num_channels=channels, streams=config.streams,
-                                                    dropout=config.dropout)  # fmt: skip
+                                                    dropout=config.dropout, channels=described)  # fmt: skip
     elif config.model == "full_attention":
         backbone = FullAttentionTransformer.from_preset(config.preset, layout, num_frames=config.num_frames,
                                                         num_channels=channels, streams=config.streams,
-                                                        dropout=config.dropout)  # fmt: skip
+                                                        dropout=config.dropout, channels=described)  # fmt: skip
     else:
         backbone = LSTMLite(layout.num_joints, config.num_frames, channels, streams=config.streams,
-                            parents=stream_parents(layout, config.streams), layout=layout.name)  # fmt: skip
+                            parents=stream_parents(layout, config.streams), layout=layout.name,
+                            channels=described)  # fmt: skip
     return PoseClassifier(backbone, dataset.num_classes, class_names=list(dataset.class_names),
                           dropout=config.dropout)  # fmt: skip
 
@@ -174,6 +176,7 @@ def train_stage1(config: TrainConfig, out_dir: str | Path, dataset: PoseDataset 
     if strategy.num_replicas_in_sync > 1:
         notes.append(f"strategy {config.strategy}: {strategy.num_replicas_in_sync} replicas, global batch {global_batch}")
     common = dict(num_frames=config.num_frames, batch_size=global_batch, sampling=sampling)
+    channels = dict(channels=dataset.channels)
     steps = int(np.ceil(len(splits["train"][1]) / global_batch))  # labels only for TFRecord data
     (out / "config.json").write_text(json.dumps({**config.to_dict(), "resolved_sampling": sampling}, indent=2))
     if config.strategy == "multiworker":
@@ -186,8 +189,10 @@ def train_stage1(config: TrainConfig, out_dir: str | Path, dataset: PoseDataset 
                                 **common).map(_one_hot(k))  # fmt: skip
     else:
         train = make_pose_dataset(*splits["train"], layout, training=True, seed=config.seed,
-                                  augment=config.augment_config(), **common).map(_one_hot(k))  # fmt: skip
-    val = make_pose_dataset(*splits["val"], layout, **common).map(_one_hot(k)) if splits["val"] else None
+                                  augment=config.augment_config(), **common, **channels).map(_one_hot(k))  # fmt: skip
+    val = None
+    if splits["val"]:
+        val = make_pose_dataset(*splits["val"], layout, **common, **channels).map(_one_hot(k))
 
     with strategy.scope():  # the default strategy's scope changes nothing
         model = build_classifier(config, dataset)
@@ -271,7 +276,8 @@ def _train_multiworker(config: TrainConfig, out: Path, dataset: PoseDataset, spl
     def make_dataset(shards: int, shard: int, per_replica_batch: int):
         return make_pose_dataset(x, y, dataset.layout, training=True, seed=config.seed, augment=config.augment_config(),
                                  num_frames=config.num_frames, batch_size=per_replica_batch, sampling=sampling,
-                                 drop_remainder=True, shard=(shards, shard)).map(_one_hot(k)).repeat()  # fmt: skip
+                                 drop_remainder=True, shard=(shards, shard),
+                                 channels=dataset.channels).map(_one_hot(k)).repeat()  # fmt: skip
 
     start = time.perf_counter()
     model, _ = fit_multiworker(strategy, build, make_dataset, config.epochs, steps, global_batch,
@@ -290,7 +296,8 @@ def _evaluate_and_write(config: TrainConfig, out: Path, best: keras.Model, datas
     x_test, y_test = splits["test"]
     result = evaluate_classifier(best, x_test, y_test, layout, list(dataset.class_names), config.num_frames,
                                  sampling, dataset.extras.get("class_group"),
-                                 [str(g) for g in dataset.extras.get("group_names", [])])  # fmt: skip
+                                 [str(g) for g in dataset.extras.get("group_names", [])],
+                                 channels=dataset.channels)  # fmt: skip
     history = {}
     if (out / "history.csv").exists():
         plot_training_curves(out / "history.csv", out / "training_curves.png")
@@ -298,6 +305,12 @@ def _evaluate_and_write(config: TrainConfig, out: Path, best: keras.Model, datas
     extra = {"model": config.model, "preset": config.preset, "parameters": int(best.count_params()),
              "training_seconds": round(seconds, 1), "sampling": sampling, "notes": notes, **history}  # fmt: skip
     return write_evaluation(out, result, y_test, list(dataset.class_names), extra, f"{config.model} on test")
+
+
+def model_channels(model: keras.Model) -> str:
+    """The channel description of a pose model's ``pose`` input (its backbone's ``channels``, else C's default)."""
+    backbone = getattr(model, "backbone", model)
+    return resolve_channels(getattr(backbone, "channels", None), model.input_shape[-1])
 
 
 def check_model_matches(model: keras.Model, dataset: PoseDataset) -> None:
@@ -308,6 +321,12 @@ def check_model_matches(model: keras.Model, dataset: PoseDataset) -> None:
             f"the model expects poses with J={joints} joints and C={channels} channels, but the data has "
             f"J={dataset.layout.num_joints} ({dataset.layout.name}) and C={dataset.num_channels}"
         )
+    described = model_channels(model)
+    data_channels = resolve_channels(dataset.channels, dataset.num_channels)
+    if described != data_channels:
+        raise InvalidInputError(f"the model takes poses of channels {described!r} ({describe_channels(described)}) "
+                                f"but the data's are {data_channels!r} ({describe_channels(data_channels)}): "
+                                "train a model on this data's channels")  # fmt: skip
     recorded = getattr(getattr(model, "backbone", model), "layout", None)
     if recorded is not None:
         name = recorded.get("name") if isinstance(recorded, dict) else str(recorded)
