@@ -1,18 +1,21 @@
 #!/usr/bin/env python
-"""The main job: data, stage 1 (pose), stage 2 (fusion with a frozen image backbone), evaluated on the test split.
+"""The main job: data, stage 1 (pose), stage 2 (fusion with the other modalities), evaluated on the test split.
 
     python scripts/train.py                                  # synthetic default data, all stages
     python scripts/train.py --stage pose --data my.npz --out saved_models/mine
     python scripts/train.py --stage fusion --pose-model saved_models/mine/pose_model.keras --data multimodal.npz
     python scripts/train.py --config configs/motions.yaml --epochs 60
+    python scripts/train.py --config configs/utd_mhad.yaml --data utd_mhad.npz --out saved_models/utd
     python scripts/train.py --stage data                     # only generate, check and summarise the data
 
 Writes into ``--out`` (default ``saved_models/<run>``): ``data_summary.json``, ``data_preview.png``
 (stage ``data``); for stage ``pose``: ``pose_model.keras``, ``metrics.json``, ``config.json``,
 ``training_curves.png``, ``confusion_matrix.png``, ``classification_report.txt``, ``predictions.csv``
-; for stage ``fusion``: ``fusion_model.keras``, ``fusion/`` and ``image_only/`` (metrics.json and
-plots each), ``summary.json`` and ``summary.md`` (pose-only, image-only and fused side by side). Stage
-2 runs when the data has RGB frames (the synthetic data does); the frame features are cached.
+; for stage ``fusion``: ``fusion_model.keras``, ``fusion/``, ``image_only/`` and ``imu_only/``
+(metrics.json and plots each, for the modalities fused), ``summary.json`` and ``summary.md``
+(pose-only, each single-modality baseline and fused side by side). Stage 2 runs when the data has
+what the config's ``modalities`` need (frames for ``image``, as the synthetic data has;
+detections for ``objects``; sensor samples for ``imu``); the frame features are cached.
 
 Interrupted (a crash, a kill)? Rerun the same command with the same ``--out``: stage 1 resumes from
 its last finished epoch (BackupAndRestore), a finished stage 1 is kept, and stage 2 resumes its
@@ -47,6 +50,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--model", choices=("poseformer", "full_attention", "lstm_lite"), default=None)
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--fusion-epochs", type=int, default=None)
+    parser.add_argument("--modalities", nargs="+", choices=("image", "objects", "imu"), default=None,
+                        help="the branches stage 2 fuses with the pose (default: the config's, else image)")
     parser.add_argument("--backbone", default=None, help="image backbone for stage 2 (default efficientnet_lite0)")
     parser.add_argument("--image-size", type=int, default=None, help="backbone input size (default 128)")
     parser.add_argument("--cache-dir", type=Path, default=None,
@@ -109,9 +114,20 @@ def run_stage2(config, dataset, out: Path, pose_model_path: Path, cache_dir, pos
     summary = train_stage2(config, out, dataset, pose_model, cache_dir=cache_dir, pose_metrics=pose_metrics)
     print(summary_table(summary))
     cached = summary["cached_epoch_seconds"]
-    print(f"image features {'read from cache' if summary['features_from_cache'] else 'computed'} in "
-          f"{summary['feature_seconds']:.0f} s; stage-2 epochs on cached features: {cached:.1f} s (median)")  # fmt: skip
-    print(f"wrote {out / 'fusion_model.keras'}, {out / 'summary.md'}, {out / 'fusion'} and {out / 'image_only'}")
+    if "image" in summary["modalities"]:
+        print(f"image features {'read from cache' if summary['features_from_cache'] else 'computed'} in "
+              f"{summary['feature_seconds']:.0f} s; stage-2 epochs on cached features: {cached:.1f} s (median)")  # fmt: skip
+    elif cached is not None:
+        print(f"stage-2 epochs: {cached:.1f} s (median)")
+    folders = [out / name for name in ("fusion", "image_only", "imu_only") if (out / name).is_dir()]
+    print(f"wrote {out / 'fusion_model.keras'}, {out / 'summary.md'} and {', '.join(str(f) for f in folders)}")
+
+
+def stage2_missing(config, dataset) -> list[str]:
+    """What the data lacks for the config's stage-2 modalities (empty: stage 2 can run)."""
+    needs = {"image": ("frame_indices", "RGB or depth frames"), "objects": ("objects_train", "object detections"),
+             "imu": ("imu_train", "wearable sensor samples")}  # fmt: skip
+    return [needs[m][1] for m in config.modalities if needs[m][0] not in dataset.extras]
 
 
 def report_stage1(metrics: dict, out: Path, config) -> None:
@@ -133,7 +149,7 @@ def main(argv=None) -> int:
 
     overrides = {"data": args.data, "epochs": args.epochs, "batch_size": args.batch_size, "preset": args.preset,
                  "model": args.model, "seed": args.seed, "strategy": args.strategy, "fusion_epochs": args.fusion_epochs,
-                 "backbone": args.backbone, "image_size": args.image_size,
+                 "backbone": args.backbone, "image_size": args.image_size, "modalities": args.modalities,
                  "synthetic_clips_per_class": tuple(args.clips_per_class) if args.clips_per_class else None}  # fmt: skip
     config = load_train_config(args.config, overrides)
     out = args.out or REPO_ROOT / "saved_models" / datetime.now().strftime("run-%Y%m%d-%H%M%S")
@@ -160,10 +176,12 @@ def main(argv=None) -> int:
     elif args.stage in ("all", "pose"):
         metrics = train_stage1(config, out, dataset=dataset)
         report_stage1(metrics, out, config)
-    if args.stage == "fusion" or (args.stage == "all" and "frame_indices" in dataset.extras):
+    missing = stage2_missing(config, dataset)
+    if args.stage == "fusion" or (args.stage == "all" and not missing):
         run_stage2(config, dataset, out, args.pose_model or out / "pose_model.keras", args.cache_dir, metrics)
     elif args.stage == "all":
-        print("stage 2 skipped: the data has no RGB frames (see docs/data_formats.md, multimodal additions)")
+        print(f"stage 2 skipped: the data has no {' and no '.join(missing)} for the modalities "
+              f"{list(config.modalities)} (see docs/data_formats.md, multimodal additions)")
     print(f"done in {(time.perf_counter() - start) / 60:.1f} min")
     return 0
 

@@ -1,15 +1,18 @@
-"""MultiModalFusionModel: late fusion of the pose embedding and the image embedding.
+"""MultiModalFusionModel: late fusion of the pose embedding with the image, object and inertial embeddings.
 
 Two functional models share every layer:
 
-- ``fusion.head``: ``{"pose": (B, T, J, C), "frame_features": (B, F, D)}`` -> ``{"probabilities",
+- ``fusion.head``: ``{"pose": (B, T, J, C), "frame_features": (B, F, D), "object_features":
+  (B, T, K, 12), "imu": raw (B, S, D)}`` (the branches the model has) -> ``{"probabilities",
   "pose_probabilities"}``. Stage 2 trains this one on cached frame features.
-- ``fusion`` itself: ``{"pose": raw pixels (B, T, J, C), "frames": uint8 (B, F, H, W, 3)}`` -> the
-  same outputs. It normalises the pose (:class:`~har_tf.models.layers.PoseNormalization`, as the
-  training pipeline does), finds the person's box in each RGB frame from the pose
-  (:func:`~har_tf.models.image_encoder.crop_boxes_layer`, when the encoder crops) and runs the frozen
-  :class:`~har_tf.models.image_encoder.FrameEncoder`. This is what is saved and exported: what a
-  pose estimator and a camera give, in.
+- ``fusion`` itself: ``{"pose": raw poses (B, T, J, C), "frames": uint8 (B, F, H, W, 3), "objects":
+  (B, T, K, 6), "imu": (B, S, D)}`` -> the same outputs. It normalises the pose
+  (:class:`~har_tf.models.layers.PoseNormalization`, as the training pipeline does), finds the
+  person's box in each frame from the pose (:func:`~har_tf.models.image_encoder.crop_boxes_layer`,
+  when the encoder crops) and runs the frozen :class:`~har_tf.models.image_encoder.FrameEncoder`.
+  The inertial branch takes raw sensor samples: its normalisation is inside the
+  :class:`~har_tf.models.inertial_encoder.InertialEncoder`. This is what is saved and exported:
+  what a pose estimator, a camera and a wearable sensor give, in.
 
 ``probabilities`` is the fused prediction. ``pose_probabilities`` is the pose branch's own head
 (the stage-1 classifier head, trained on in stage 2 with an auxiliary loss so that it stays
@@ -25,6 +28,7 @@ from keras import layers, ops
 
 from har_tf.errors import InvalidInputError
 from har_tf.models.image_encoder import FrameEncoder, TemporalPooling, crop_boxes_layer
+from har_tf.models.inertial_encoder import check_imu_batch, valid_samples
 from har_tf.models.layers import PACKAGE, PoseNormalization
 from har_tf.models.object_encoder import ObjectFeatures
 
@@ -51,6 +55,18 @@ class ModalityPresence(layers.Layer):
     def call(self, x):
         axes = tuple(range(1, len(x.shape)))
         return ops.cast(ops.any(ops.not_equal(x, 0), axis=axes), x.dtype)[:, None]
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], 1)
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class SamplePresence(layers.Layer):
+    """Sensor samples ``(B, S, D)`` -> float ``(B, 1)``: 1 where the clip has any valid sample (finite and
+    not all zeros), 0 where it has none (no sensor)."""
+
+    def call(self, imu):
+        return ops.cast(ops.any(valid_samples(ops.cast(imu, "float32")), axis=1), "float32")[:, None]
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], 1)
@@ -88,14 +104,15 @@ class ResidualLogits(layers.Layer):
 def build_fusion_head(pose_backbone: keras.Model, num_frames: int | None, feature_dim: int | None, num_classes: int,
                       fusion: str = "concat", image_pooling: str = "mean", hidden_dim: int = 128,
                       dropout: float = 0.3, object_encoder: keras.Model | None = None,
-                      name: str = "fusion_head") -> keras.Model:  # fmt: skip
+                      inertial_encoder: keras.Model | None = None, name: str = "fusion_head") -> keras.Model:  # fmt: skip
     """The trainable part: pose backbone + the other branches' encoders + the fusion layers, with the
     pose branch's own head beside it.
 
     Inputs: ``pose`` (normalised), ``frame_features`` (B, F, D) when ``num_frames`` is given (the image
-    branch), ``object_features`` (B, T, K, 12) when ``object_encoder`` is given (the object branch).
-    Each branch turns its input into one embedding; adding a branch (an IMU sequence encoder, say)
-    means adding one entry to ``branches`` below, and nothing else changes.
+    branch), ``object_features`` (B, T, K, 12) when ``object_encoder`` is given (the object branch),
+    ``imu`` raw sensor samples (B, S, D) when ``inertial_encoder`` is given (the inertial branch).
+    Each branch turns its input into one embedding and a presence flag; adding a branch means adding
+    one entry to ``branches`` below, and nothing else changes.
     """
     if fusion not in FUSION_MODES:
         raise InvalidInputError(f"fusion must be one of {FUSION_MODES}, got {fusion!r}")
@@ -117,8 +134,13 @@ def build_fusion_head(pose_backbone: keras.Model, num_frames: int | None, featur
         object_features = keras.Input(object_encoder.input_shape[1:], name="object_features")
         inputs["object_features"] = object_features
         branches["objects"] = (object_encoder(object_features), ModalityPresence(name="objects_presence")(object_features))
+    if inertial_encoder is not None:
+        imu = keras.Input(inertial_encoder.input_shape[1:], name="imu")
+        inputs["imu"] = imu
+        branches["imu"] = (inertial_encoder(imu), SamplePresence(name="imu_presence")(imu))
     if not branches:
-        raise InvalidInputError("a fusion head needs at least one branch beside the pose: frame features or objects")
+        raise InvalidInputError("a fusion head needs at least one branch beside the pose: frame features, objects "
+                                "or imu")  # fmt: skip
     if fusion == "gated" and list(branches) != ["image"]:
         raise InvalidInputError(f"fusion 'gated' fuses the pose with images only; for {sorted(branches)} use "
                                 "'concat' or 'residual'")  # fmt: skip
@@ -159,13 +181,14 @@ def build_fusion_head(pose_backbone: keras.Model, num_frames: int | None, featur
 
 
 def answers_from_pose_branch(has_image: bool, has_objects: bool, fusion: str, frames_given: bool,
-                             objects_given: bool) -> bool:
+                             objects_given: bool, has_imu: bool = False, imu_given: bool = False) -> bool:
     """Whether a clip is answered by the pose branch alone: a model with an image branch given no
-    frames, unless it fuses objects with ``fusion="residual"`` and objects were given (then all-zero
-    frames stand for "no frames" and the objects still count). The one rule that
-    :meth:`MultiModalFusionModel.predict_proba`, the exports' feed and the streaming windows follow."""
-    residual_objects = fusion == "residual" and has_objects and objects_given
-    return has_image and not frames_given and not residual_objects
+    frames, unless it fuses with ``fusion="residual"`` and another of its branches (objects, imu) was
+    given (then all-zero frames stand for "no frames" and the other branches still count). The one
+    rule that :meth:`MultiModalFusionModel.predict_proba`, the exports' feed and the streaming windows
+    follow."""
+    others_given = (has_objects and objects_given) or (has_imu and imu_given)
+    return has_image and not frames_given and not (fusion == "residual" and others_given)
 
 
 def pose_head_layers(head: keras.Model) -> list[layers.Layer]:
@@ -178,17 +201,18 @@ def pose_head_layers(head: keras.Model) -> list[layers.Layer]:
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
 class MultiModalFusionModel(keras.Model):
-    """``{"pose": raw pixels, "frames", "objects"}`` -> ``{"probabilities", "pose_probabilities"}``.
+    """``{"pose": raw poses, "frames", "objects", "imu"}`` -> ``{"probabilities", "pose_probabilities"}``.
 
-    The pose branch is always there; the image branch (``frames``) and the object branch
-    (``objects``, raw detections ``(B, T, K, 6)``, see :mod:`har_tf.data.objects`) are each present
-    when their encoder is given, so the model fuses any of {pose + image, pose + objects,
-    pose + image + objects}.
+    The pose branch is always there; the image branch (``frames``), the object branch (``objects``,
+    raw detections ``(B, T, K, 6)``, see :mod:`har_tf.data.objects`) and the inertial branch
+    (``imu``, raw sensor samples ``(B, S, D)``) are each present when their encoder is given, so the
+    model fuses the pose with any non-empty subset of {image, objects, imu}.
 
-    Missing modalities at inference: a clip without detections has an all-zero ``objects`` tensor;
-    with ``fusion="residual"`` an all-zero ``frames`` clip also counts as "no frames", and a missing
-    branch then changes nothing (the result is exactly what the other branches give; with every
-    other branch missing, the pose branch's own). :meth:`pose_only_model` is the pose branch alone.
+    Missing modalities at inference: a clip without detections has an all-zero ``objects`` tensor, a
+    clip without a sensor an all-zero ``imu`` tensor; with ``fusion="residual"`` an all-zero
+    ``frames`` clip also counts as "no frames", and a missing branch then changes nothing (the result
+    is exactly what the other branches give; with every other branch missing, the pose branch's
+    own). :meth:`pose_only_model` is the pose branch alone.
 
     Args:
         pose_backbone: the stage-1 pose backbone (e.g. :class:`PoseFormerFactorized`), whose output
@@ -206,16 +230,20 @@ class MultiModalFusionModel(keras.Model):
         image_pooling: ``mean`` or ``attention`` over the frames.
         hidden_dim, dropout: the fusion MLP's width and dropout.
         object_encoder: an :class:`~har_tf.models.object_encoder.ObjectEncoder`, or None.
+        inertial_encoder: an :class:`~har_tf.models.inertial_encoder.InertialEncoder` (its
+            normalisation adapted to the training data), or None.
     """
 
     def __init__(self, pose_backbone: keras.Model, frame_encoder: FrameEncoder | None, num_classes: int,
                  class_names=None, layout=None, frame_indices=None, normalize_mode: str = "sequence",
                  fusion: str = "concat", image_pooling: str = "mean", hidden_dim: int = 128, dropout: float = 0.3,
-                 object_encoder: keras.Model | None = None, **kwargs):  # fmt: skip
+                 object_encoder: keras.Model | None = None, inertial_encoder: keras.Model | None = None,
+                 **kwargs):  # fmt: skip
         if class_names is not None and len(class_names) != num_classes:
             raise InvalidInputError(f"{len(class_names)} class names for {num_classes} classes")
-        if frame_encoder is None and object_encoder is None:
-            raise InvalidInputError("a fusion model needs a frame_encoder, an object_encoder or both")
+        if frame_encoder is None and object_encoder is None and inertial_encoder is None:
+            raise InvalidInputError("a fusion model needs at least one of a frame_encoder, an object_encoder or an "
+                                    "inertial_encoder")  # fmt: skip
         num_pose_frames = pose_backbone.input_shape[1]
         if frame_encoder is not None:
             if frame_indices is None:
@@ -229,6 +257,10 @@ class MultiModalFusionModel(keras.Model):
         if object_encoder is not None and object_encoder.input_shape[1] != num_pose_frames:
             raise InvalidInputError(f"the object encoder takes T = {object_encoder.input_shape[1]} frames but the pose "
                                     f"backbone takes T = {num_pose_frames}")  # fmt: skip
+        channels = getattr(pose_backbone, "channels", None)
+        if frame_encoder is not None and frame_encoder.crop != "none" and channels is not None and "z" in channels:
+            raise InvalidInputError(f"image crop {frame_encoder.crop!r} finds boxes from poses in the frames' pixels, but "
+                                    f"the pose backbone takes 3D poses ({channels!r}): use crop 'none' (whole frames)")  # fmt: skip
         layout = layout if layout is not None else getattr(pose_backbone, "layout", None)
         if layout is None:
             raise InvalidInputError("say the joint layout of the poses (layout=...) for the pose normalisation")
@@ -236,9 +268,9 @@ class MultiModalFusionModel(keras.Model):
         head = build_fusion_head(
             pose_backbone, frame_encoder.num_frames if frame_encoder else None,
             frame_encoder.feature_dim if frame_encoder else None, num_classes, fusion, image_pooling, hidden_dim,
-            dropout, object_encoder=object_encoder,
+            dropout, object_encoder=object_encoder, inertial_encoder=inertial_encoder,
         )  # fmt: skip
-        normalize = PoseNormalization(layout, normalize_mode, name="pose_normalization")
+        normalize = PoseNormalization(layout, normalize_mode, channels=channels, name="pose_normalization")
         boxes = None
         if frame_encoder is not None:
             boxes = crop_boxes_layer(frame_encoder.crop, normalize.layout, frame_indices, frame_encoder.frame_size)
@@ -259,6 +291,9 @@ class MultiModalFusionModel(keras.Model):
         if object_encoder is not None:
             objects = keras.Input((num_pose_frames, object_encoder.input_shape[2], 6), name="objects")
             inputs["objects"], head_inputs["object_features"] = objects, objects_layer(objects, pose)
+        if inertial_encoder is not None:  # raw samples: the encoder normalises them itself
+            imu = keras.Input(inertial_encoder.input_shape[1:], name="imu")
+            inputs["imu"], head_inputs["imu"] = imu, imu
         outputs = head(head_inputs)
         outputs = {key: layers.Identity(name=key)(value) for key, value in outputs.items()}
         super().__init__(inputs, outputs, **kwargs)
@@ -266,6 +301,7 @@ class MultiModalFusionModel(keras.Model):
         # === Config ===
         self.head, self.pose_backbone, self.frame_encoder = head, pose_backbone, frame_encoder
         self.object_encoder, self.object_features = object_encoder, objects_layer
+        self.inertial_encoder = inertial_encoder
         self.normalization, self.crop_boxes = normalize, boxes
         self.num_classes = int(num_classes)
         self.class_names = None if class_names is None else [str(c) for c in class_names]
@@ -275,9 +311,9 @@ class MultiModalFusionModel(keras.Model):
 
     @property
     def modalities(self) -> tuple[str, ...]:
-        """The branches this model fuses, pose first: e.g. ``("pose", "image", "objects")``."""
-        return ("pose",) + (("image",) if self.frame_encoder is not None else ()) + (
-            ("objects",) if self.object_encoder is not None else ())
+        """The branches this model fuses, pose first: e.g. ``("pose", "image", "objects", "imu")``."""
+        present = {"image": self.frame_encoder, "objects": self.object_encoder, "imu": self.inertial_encoder}
+        return ("pose",) + tuple(name for name, encoder in present.items() if encoder is not None)
 
     def pose_only_model(self) -> keras.Model:
         """Raw ``pose`` -> ``probabilities`` of the pose branch, sharing the weights: the fall-back when
@@ -288,21 +324,26 @@ class MultiModalFusionModel(keras.Model):
             out = layer(out)
         return keras.Model(pose, layers.Identity(name="probabilities")(out), name="pose_only")
 
-    def predict_proba(self, pose, frames=None, objects=None, batch_size: int = 64) -> np.ndarray:
-        """Class probabilities ``(N, K)`` for raw poses ``(N, T, J, C)`` in pixels, fused with the
-        ``frames`` (uint8 ``(N, F, H, W, 3)``) and ``objects`` (``(N, T, K, 6)``) that are given.
+    def predict_proba(self, pose, frames=None, objects=None, imu=None, batch_size: int = 64) -> np.ndarray:
+        """Class probabilities ``(N, K)`` for raw poses ``(N, T, J, C)`` (pixels, or a 3D skeleton's own
+        units, as the model's ``channels`` say), fused with the ``frames`` (uint8 ``(N, F, H, W, 3)``),
+        ``objects`` (``(N, T, K, 6)``) and ``imu`` (raw sensor samples ``(N, S, D)``, NaN = a missing
+        sample) that are given.
 
         A model with an image branch given no frames uses the pose branch alone, unless it fuses
-        objects with ``fusion="residual"`` (then the objects still count). Missing objects are
-        all-zero detections.
+        with ``fusion="residual"`` and objects or imu were given (then those still count). Missing
+        objects are all-zero detections, a missing sensor all-zero samples.
         """
         from har_tf.data.checks import check_frames_batch, check_pose_batch
         from har_tf.data.objects import check_objects_batch
 
-        pose, _ = check_pose_batch(pose, tuple(self.pose_backbone.input_shape[1:]))
+        pose, _ = check_pose_batch(pose, tuple(self.pose_backbone.input_shape[1:]), channels=self.normalization.channels)
         n, num_frames = len(pose), pose.shape[1]
+        if imu is not None and self.inertial_encoder is None:
+            raise InvalidInputError(f"this model ({' + '.join(self.modalities)}) has no inertial branch: it takes no imu")
         if answers_from_pose_branch(self.frame_encoder is not None, self.object_encoder is not None, self.fusion,
-                                    frames is not None, objects is not None):  # fmt: skip
+                                    frames is not None, objects is not None, self.inertial_encoder is not None,
+                                    imu is not None):  # fmt: skip
             return self.pose_only_model().predict(pose, batch_size=batch_size, verbose=0)
         inputs = {"pose": pose}
         if self.frame_encoder is not None:
@@ -314,6 +355,10 @@ class MultiModalFusionModel(keras.Model):
             inputs["objects"] = (np.zeros((n, num_frames, slots, 6), np.float32) if objects is None
                                  else check_objects_batch(objects, num_frames, self.object_encoder.num_classes,
                                                           slots, n))  # fmt: skip
+        if self.inertial_encoder is not None:
+            samples, channels = self.inertial_encoder.num_samples, self.inertial_encoder.num_channels
+            inputs["imu"] = (np.zeros((n, samples, channels), np.float32) if imu is None
+                             else check_imu_batch(imu, samples, channels, batch=n))  # fmt: skip
         return self.predict(inputs, batch_size=batch_size, verbose=0)["probabilities"]
 
     def get_config(self) -> dict:
@@ -322,6 +367,8 @@ class MultiModalFusionModel(keras.Model):
             "pose_backbone": keras.saving.serialize_keras_object(self.pose_backbone),
             "frame_encoder": None if self.frame_encoder is None else keras.saving.serialize_keras_object(self.frame_encoder),
             "object_encoder": None if self.object_encoder is None else keras.saving.serialize_keras_object(self.object_encoder),
+            "inertial_encoder": (None if self.inertial_encoder is None
+                                 else keras.saving.serialize_keras_object(self.inertial_encoder)),
             "num_classes": self.num_classes, "class_names": self.class_names, "layout": self.layout,
             "frame_indices": self.frame_indices, "normalize_mode": self.normalize_mode, "fusion": self.fusion,
             "image_pooling": self.image_pooling, "hidden_dim": self.hidden_dim, "dropout": self.dropout,
@@ -330,7 +377,7 @@ class MultiModalFusionModel(keras.Model):
     @classmethod
     def from_config(cls, config: dict) -> MultiModalFusionModel:
         config = dict(config)
-        for key in ("pose_backbone", "frame_encoder", "object_encoder"):
+        for key in ("pose_backbone", "frame_encoder", "object_encoder", "inertial_encoder"):
             if config.get(key) is not None:
                 config[key] = keras.saving.deserialize_keras_object(config[key])
         return cls(**config)
@@ -343,3 +390,12 @@ def image_only_classifier(num_frames: int, feature_dim: int, num_classes: int) -
     pooled = TemporalPooling("mean", name="image_pooling")(features)
     return keras.Model(features, layers.Dense(num_classes, activation="softmax", name="probabilities")(pooled),
                        name="image_only")  # fmt: skip
+
+
+def imu_only_classifier(inertial_encoder: keras.Model, num_classes: int, dropout: float = 0.3) -> keras.Model:
+    """The inertial-only baseline: raw ``imu`` (B, S, D) -> the encoder's embedding, dropout, one linear
+    softmax layer."""
+    imu = keras.Input(inertial_encoder.input_shape[1:], name="imu")
+    hidden = layers.Dropout(dropout, name="dropout")(inertial_encoder(imu))
+    return keras.Model(imu, layers.Dense(num_classes, activation="softmax", name="probabilities")(hidden),
+                       name="imu_only")  # fmt: skip

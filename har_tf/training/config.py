@@ -15,6 +15,7 @@ from har_tf.errors import DataFormatError, InvalidInputError, MissingFileError
 from har_tf.models.image_encoder import CROP_MODES
 
 MODELS = ("poseformer", "full_attention", "lstm_lite")
+MODALITIES = ("image", "objects", "imu")  # the branches stage 2 can fuse with the pose
 
 
 @dataclasses.dataclass
@@ -58,15 +59,20 @@ class TrainConfig(DictConfig):
             on each wrist, found from the pose, the features of the two crops averaged: a held object
             fills the crop of its hand), ``hands`` (one square around both wrists), ``person`` (a
             square around the person) or ``none`` (the whole frame).
-        fusion, image_pooling, fusion_hidden_dim, fusion_dropout: the fusion head (``concat`` or
-            ``gated``; ``mean`` or ``attention`` over the frames).
+        fusion, image_pooling, fusion_hidden_dim, fusion_dropout: the fusion head (``concat``,
+            ``gated`` (image only) or ``residual``; ``mean`` or ``attention`` over the frames).
         fusion_epochs, fusion_freeze_epochs, fusion_learning_rate, finetune_lr_scale: stage 2 runs
             ``fusion_epochs`` epochs; during the first ``fusion_freeze_epochs`` (at most all of them)
             the pose encoder is frozen, then it is fine-tuned at ``fusion_learning_rate * finetune_lr_scale``.
         modalities: the branches fused with the pose in stage 2, a non-empty subset of ``image`` (the
-            frames through the frozen backbone) and ``objects`` (the data's ``objects_<split>``
-            detections through an :class:`~har_tf.models.object_encoder.ObjectEncoder`).
+            frames through the frozen backbone), ``objects`` (the data's ``objects_<split>``
+            detections through an :class:`~har_tf.models.object_encoder.ObjectEncoder`) and ``imu``
+            (the data's ``imu_<split>`` wearable-sensor samples through an
+            :class:`~har_tf.models.inertial_encoder.InertialEncoder`).
         object_preset: the object encoder's size (``micro`` or ``small``).
+        imu_preset: the inertial encoder's size (``micro`` or ``small``).
+        imu_only_epochs: epochs of the inertial-only baseline (an inertial encoder and a softmax layer
+            trained on the sensor samples alone; early stopping on the validation split when there is one).
         pose_loss_weight: weight of the pose branch's own head (the fall-back when a clip has no
             frames) in the stage-2 loss.
     """
@@ -107,6 +113,8 @@ class TrainConfig(DictConfig):
     pose_loss_weight: float = 1.0
     modalities: tuple[str, ...] = ("image",)
     object_preset: str = "micro"
+    imu_preset: str = "micro"
+    imu_only_epochs: int = 60
 
     def __post_init__(self) -> None:
         checks = [
@@ -129,9 +137,12 @@ class TrainConfig(DictConfig):
              f"image_crop must be {', '.join(CROP_MODES[:-1])} or {CROP_MODES[-1]}, got {self.image_crop!r}"),
             (self.fusion in ("concat", "gated", "residual"), f"fusion must be concat, gated or residual, got {self.fusion!r}"),
             (isinstance(self.modalities, (list, tuple)) and len(self.modalities) > 0
-             and set(self.modalities) <= {"image", "objects"} and len(set(self.modalities)) == len(self.modalities),
-             f"modalities must be a non-empty list of distinct names from [image, objects], got {self.modalities!r}"),
+             and set(self.modalities) <= set(MODALITIES) and len(set(self.modalities)) == len(self.modalities),
+             f"modalities must be a non-empty list of distinct names from [{', '.join(MODALITIES)}], got {self.modalities!r}"),
             (self.object_preset in ("micro", "small"), f"object_preset must be micro or small, got {self.object_preset!r}"),
+            (self.imu_preset in ("micro", "small"), f"imu_preset must be micro or small, got {self.imu_preset!r}"),
+            (isinstance(self.imu_only_epochs, int) and self.imu_only_epochs >= 1,
+             f"imu_only_epochs must be a positive integer, got {self.imu_only_epochs!r}"),
             (self.image_pooling in ("mean", "attention"), f"image_pooling must be mean or attention, got {self.image_pooling!r}"),
             (isinstance(self.fusion_epochs, int) and self.fusion_epochs >= 1, f"fusion_epochs must be a positive integer, got {self.fusion_epochs!r}"),
             (isinstance(self.fusion_freeze_epochs, int) and self.fusion_freeze_epochs >= 0,

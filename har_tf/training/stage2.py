@@ -1,15 +1,20 @@
-"""Stage 2: late fusion of the stage-1 pose encoder with a frozen image backbone, trained on cached features.
+"""Stage 2: late fusion of the stage-1 pose encoder with the other modalities of ``config.modalities``.
 
-1. The frozen :class:`~har_tf.models.image_encoder.FrameEncoder` encodes every stored RGB frame once;
-   the features are cached on disk (:mod:`har_tf.data.feature_cache`) and reused by later runs.
-2. ``fusion.head`` (pose encoder + image pooling + fusion MLP + the pose branch's own head) trains
-   through ``model.fit`` on (pose, cached features): first with the pose encoder frozen for
+1. ``image``: the frozen :class:`~har_tf.models.image_encoder.FrameEncoder` encodes every stored
+   frame once; the features are cached on disk (:mod:`har_tf.data.feature_cache`) and reused by
+   later runs. ``objects``: the data's detections become object features. ``imu``: the data's raw
+   sensor samples go to an :class:`~har_tf.models.inertial_encoder.InertialEncoder` whose
+   per-channel normalisation is set from the training split.
+2. ``fusion.head`` (pose encoder + the branches' encoders + fusion layers + the pose branch's own
+   head) trains through ``model.fit``: first with the pose encoder frozen for
    ``fusion_freeze_epochs``, then fine-tuned at ``fusion_learning_rate * finetune_lr_scale``.
-3. The image-only baseline (mean of the frame features, one linear layer) trains on the same cache.
+3. Single-modality baselines: image only (mean of the frame features, one linear layer, on the same
+   cache) and inertial only (an inertial encoder and one linear layer on the sensor samples).
 
-Outputs in the run folder: ``fusion_model.keras`` (raw pose + raw frames in), ``fusion/`` (its
-metrics.json, curves, confusion matrix, report, predictions), ``image_only/`` (the same for the
-baseline) and ``summary.json`` / ``summary.md`` (pose-only, image-only and fused side by side).
+Outputs in the run folder: ``fusion_model.keras`` (raw pose + raw frames / detections / sensor
+samples in), ``fusion/`` (its metrics.json, curves, confusion matrix, report, predictions),
+``image_only/`` and ``imu_only/`` (the same for the baselines) and ``summary.json`` / ``summary.md``
+(pose-only, each baseline and fused side by side).
 """
 
 from __future__ import annotations
@@ -29,8 +34,9 @@ from har_tf.data.pose_npz import PoseDataset
 from har_tf.errors import InvalidInputError
 from har_tf.io import save_keras_atomic, save_weights_atomic
 from har_tf.models.classifier import PoseClassifier
-from har_tf.models.fusion import MultiModalFusionModel, image_only_classifier, pose_head_layers
+from har_tf.models.fusion import MultiModalFusionModel, image_only_classifier, imu_only_classifier, pose_head_layers
 from har_tf.models.image_encoder import FrameEncoder, crop_boxes_layer
+from har_tf.models.inertial_encoder import InertialEncoder, check_imu_batch
 from har_tf.training.callbacks import EpochTimes, SafeBackupAndRestore
 from har_tf.training.config import TrainConfig
 from har_tf.training.evaluation import write_evaluation
@@ -85,15 +91,39 @@ def object_arrays(dataset: PoseDataset, num_frames: int) -> tuple[dict[str, np.n
     return arrays, names
 
 
+def imu_arrays(dataset: PoseDataset) -> dict[str, np.ndarray]:
+    """Each split's raw sensor samples ``(N, S, D)`` (checked: the same S and D in every split, one clip
+    per pose sequence, no infinite values)."""
+    missing = [f"imu_{s}" for s in dataset.splits if f"imu_{s}" not in dataset.extras]
+    if missing:
+        raise InvalidInputError(f"the imu modality needs the sensor samples of every split ({', '.join(missing)} "
+                                "missing): float32 (N, S, D) arrays imu_<split> in the data")  # fmt: skip
+    first = np.asarray(dataset.extras[f"imu_{dataset.splits[0]}"])
+    samples, channels = (first.shape[1], first.shape[2]) if first.ndim == 3 else (None, None)
+    return {s: check_imu_batch(dataset.extras[f"imu_{s}"], samples, channels, batch=len(dataset.split(s)[1]),
+                               name=f"imu_{s}") for s in dataset.splits}  # fmt: skip
+
+
+def inertial_encoder_for(config: TrainConfig, dataset: PoseDataset, imu_train: np.ndarray) -> InertialEncoder:
+    """An inertial encoder of ``config.imu_preset`` for the data's S and D, normalised on the training split."""
+    names = dataset.extras.get("imu_channels")
+    names = None if names is None or len(names) != imu_train.shape[2] else [str(n) for n in names]
+    encoder = InertialEncoder.from_preset(config.imu_preset, imu_train.shape[1], imu_train.shape[2],
+                                          channel_names=names)  # fmt: skip
+    encoder.adapt(imu_train)
+    return encoder
+
+
 def build_fusion(config: TrainConfig, pose_model: PoseClassifier, encoder: FrameEncoder | None,
-                 dataset: PoseDataset, object_encoder: keras.Model | None = None) -> MultiModalFusionModel:  # fmt: skip
+                 dataset: PoseDataset, object_encoder: keras.Model | None = None,
+                 inertial_encoder: keras.Model | None = None) -> MultiModalFusionModel:  # fmt: skip
     """The fusion model around the stage-1 pose backbone; the pose branch's head starts from stage 1's."""
     class_names = list(dataset.class_names)
     fusion = MultiModalFusionModel(pose_model.backbone, encoder, len(class_names), class_names=class_names,
                                    layout=dataset.layout.to_dict(), frame_indices=dataset.extras.get("frame_indices"),
                                    fusion=config.fusion, image_pooling=config.image_pooling,
                                    hidden_dim=config.fusion_hidden_dim, dropout=config.fusion_dropout,
-                                   object_encoder=object_encoder)  # fmt: skip
+                                   object_encoder=object_encoder, inertial_encoder=inertial_encoder)  # fmt: skip
     pose_head_layers(fusion.head)[0].set_weights(pose_model.get_layer("probabilities").get_weights())
     return fusion
 
@@ -136,9 +166,28 @@ def train_image_only(features: dict, splits: dict, num_classes: int, config: Tra
     return model
 
 
+def train_imu_only(imu: dict, splits: dict, num_classes: int, config: TrainConfig, dataset: PoseDataset) -> keras.Model:
+    """The inertial-only baseline: a fresh inertial encoder (``config.imu_preset``, normalised on the
+    training split) and a linear softmax layer, trained on the sensor samples alone."""
+    keras.utils.set_random_seed(config.seed)
+    model = imu_only_classifier(inertial_encoder_for(config, dataset, imu["train"]), num_classes,
+                                dropout=config.fusion_dropout)  # fmt: skip
+    steps = int(np.ceil(len(imu["train"]) / config.batch_size)) * config.imu_only_epochs
+    schedule = keras.optimizers.schedules.CosineDecay(config.fusion_learning_rate, decay_steps=max(steps, 1), alpha=0.05)
+    model.compile(optimizer=keras.optimizers.AdamW(schedule, weight_decay=config.weight_decay, clipnorm=1.0),
+                  loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
+                  metrics=["accuracy"])  # fmt: skip
+    y = {s: keras.utils.to_categorical(splits[s][1], num_classes) for s in splits}
+    val = (imu["val"], y["val"]) if "val" in splits else None
+    callbacks = [keras.callbacks.EarlyStopping("val_accuracy", patience=15, restore_best_weights=True)] if val else []
+    model.fit(imu["train"], y["train"], validation_data=val, epochs=config.imu_only_epochs,
+              batch_size=config.batch_size, verbose=0, callbacks=callbacks)  # fmt: skip
+    return model
+
+
 def train_stage2(config: TrainConfig, out_dir: str | Path, dataset: PoseDataset, pose_model: PoseClassifier,
                  cache_dir=None, verbose: int | None = None, pose_metrics: dict | None = None) -> dict:  # fmt: skip
-    """Train the fusion model and the image-only baseline; write the run folder; return the summary."""
+    """Train the fusion model and the single-modality baselines; write the run folder; return the summary."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     check_model_matches(pose_model, dataset)
@@ -159,6 +208,10 @@ def train_stage2(config: TrainConfig, out_dir: str | Path, dataset: PoseDataset,
     encoder, features, cache_file, from_cache = None, {}, None, False
     extras = {s: {} for s in splits}
     if "image" in config.modalities:
+        if config.image_crop != "none" and "z" in dataset.channels:
+            raise InvalidInputError(f"image_crop {config.image_crop!r} finds boxes from poses in the frames' pixels, but "
+                                    f"this data's poses are 3D ({dataset.channels!r}): use image_crop none (whole "
+                                    "frames; a converter can crop the frames around the person)")  # fmt: skip
         encoder = frame_encoder_for(config, dataset)
         from har_tf.models.image_encoder import CROP_WORDS
 
@@ -190,11 +243,22 @@ def train_stage2(config: TrainConfig, out_dir: str | Path, dataset: PoseDataset,
                                                    class_names=object_names)  # fmt: skip
         print(f"object features: {objects['train'].shape[2]} detection slots per frame, classes {object_names[1:]}",
               flush=True)  # fmt: skip
+    inertial_encoder, imu = None, None
+    if "imu" in config.modalities:
+        imu = imu_arrays(dataset)
+        imu.setdefault("test", imu.get("val"))
+        for s in splits:
+            extras[s]["imu"] = imu[s]
+        inertial_encoder = inertial_encoder_for(config, dataset, imu["train"])
+        rate = dataset.extras.get("imu_rate_hz")
+        print(f"inertial samples: S = {imu['train'].shape[1]} samples of D = {imu['train'].shape[2]} channels per clip"
+              + (f" ({float(rate):.1f} Hz)" if rate is not None else "") + f", {config.imu_preset} encoder", flush=True)
 
-    fusion = build_fusion(config, pose_model, encoder, dataset, object_encoder)
+    fusion = build_fusion(config, pose_model, encoder, dataset, object_encoder, inertial_encoder)
     head = fusion.head
     sampling = choose_sampling(config, splits["train"][0])
-    common = dict(num_frames=config.num_frames, batch_size=config.batch_size, sampling=sampling)
+    common = dict(num_frames=config.num_frames, batch_size=config.batch_size, sampling=sampling,
+                  channels=dataset.channels)  # fmt: skip
 
     def pipeline(split, training=False):
         x, y = splits[split]
@@ -253,6 +317,7 @@ def train_stage2(config: TrainConfig, out_dir: str | Path, dataset: PoseDataset,
     extra = {"model": "fusion", "fusion": config.fusion, "modalities": list(fusion.modalities),
              "backbone": encoder.backbone_name if encoder else None,
              "image_size": encoder.image_size if encoder else None, "parameters": int(fusion.count_params()),
+             "imu_preset": config.imu_preset if inertial_encoder else None,
              "training_seconds": round(fit_seconds, 1), "feature_seconds": round(feature_seconds, 1),
              "features_from_cache": bool(from_cache), "cached_epoch_seconds": cached_epoch, "notes": notes}  # fmt: skip
     fused_result = {"metrics": fused, "probabilities": predicted["probabilities"]}
@@ -268,13 +333,24 @@ def train_stage2(config: TrainConfig, out_dir: str | Path, dataset: PoseDataset,
                                        "parameters": int(image_model.count_params())}, "image only on test")  # fmt: skip
         save_keras_atomic(image_model, out / "image_only" / "image_only_head.keras")
 
-    summary = summarise(pose_metrics, pose_branch, image_only, fused, extra)
+    imu_only = None
+    if inertial_encoder is not None:
+        imu_model = train_imu_only(imu, splits, k, config, dataset)
+        imu_probabilities = imu_model.predict(imu["test"], verbose=0)
+        imu_only = _metrics(y_test, imu_probabilities, class_names, dataset)
+        write_evaluation(out / "imu_only", {"metrics": imu_only, "probabilities": imu_probabilities}, y_test,
+                         class_names, {"model": "imu_only", "imu_preset": config.imu_preset,
+                                       "parameters": int(imu_model.count_params())}, "inertial only on test")  # fmt: skip
+        save_keras_atomic(imu_model, out / "imu_only" / "imu_only_model.keras")
+
+    summary = summarise(pose_metrics, pose_branch, image_only, fused, extra, imu_only=imu_only)
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     (out / "summary.md").write_text(summary_table(summary) + "\n")
     return summary
 
 
-def summarise(pose_metrics: dict | None, pose_branch: dict, image_only: dict | None, fused: dict, extra: dict) -> dict:
+def summarise(pose_metrics: dict | None, pose_branch: dict, image_only: dict | None, fused: dict, extra: dict,
+              imu_only: dict | None = None) -> dict:  # fmt: skip
     """Accuracy, macro-F1 and in-group accuracy of each model on the test split."""
 
     def row(metrics):
@@ -287,8 +363,11 @@ def summarise(pose_metrics: dict | None, pose_branch: dict, image_only: dict | N
     rows["pose branch (after stage 2)"] = row(pose_branch)
     if image_only is not None:
         rows["image_only"] = row(image_only)
+    if imu_only is not None:
+        rows["imu_only"] = row(imu_only)
     rows["fused"] = row(fused)
-    return {"models": rows, **{k: extra.get(k) for k in ("modalities", "backbone", "image_size", "feature_seconds",
+    return {"models": rows, **{k: extra.get(k) for k in ("modalities", "backbone", "image_size", "imu_preset",
+                                                   "feature_seconds",
                                                    "features_from_cache", "cached_epoch_seconds",
                                                    "training_seconds")}}  # fmt: skip
 

@@ -1,4 +1,5 @@
-"""MultiModalFusionModel: outputs, save/load, the pose-only fall-back, and a frozen image encoder under fit."""
+"""MultiModalFusionModel: outputs, save/load, the pose-only fall-back, a frozen image encoder under fit, and the
+inertial branch."""
 
 from __future__ import annotations
 
@@ -7,8 +8,9 @@ import numpy as np
 import pytest
 
 from har_tf.errors import InvalidInputError
-from har_tf.models.fusion import MultiModalFusionModel, image_only_classifier
+from har_tf.models.fusion import MultiModalFusionModel, answers_from_pose_branch, image_only_classifier, imu_only_classifier
 from har_tf.models.image_encoder import FrameEncoder
+from har_tf.models.inertial_encoder import InertialEncoder
 from har_tf.models.pose_former import PoseFormerFactorized
 
 T, J, F, SIZE, K = 8, 17, 3, 48, 4
@@ -89,3 +91,97 @@ def test_image_only_baseline_is_one_linear_layer_on_mean_features():
     model = image_only_classifier(F, 1280, K)
     assert model.count_params() == 1280 * K + K
     assert model.output_shape == (None, K)
+
+
+# --- the inertial branch -------------------------------------------------------------------------
+S, D = 24, 6
+
+
+def _imu(n=4, seed=0):
+    imu = np.random.default_rng(seed).normal(0.0, 1.0, (n, S, D)).astype(np.float32)
+    imu[:, :2] = np.nan  # missing samples
+    return imu
+
+
+def _imu_model(encoder=None, fusion="residual", seed=0):
+    keras.utils.set_random_seed(seed)
+    backbone = PoseFormerFactorized.from_preset("micro", "coco17", num_frames=T, num_channels=3)
+    inertial = InertialEncoder.from_preset("micro", S, D)
+    inertial.adapt(_imu(8, seed=9) * 2.0 + 0.5)
+    return MultiModalFusionModel(backbone, encoder, K, class_names=list("abcd"), fusion=fusion,
+                                 inertial_encoder=inertial)  # fmt: skip
+
+
+@pytest.mark.parametrize(("image", "fusion"), [(False, "residual"), (False, "concat"), (True, "residual"),
+                                               (True, "concat")])  # fmt: skip
+def test_imu_branch_fuses_with_and_without_images_and_round_trips(encoder, tmp_path, image, fusion):
+    model = _imu_model(encoder if image else None, fusion)
+    assert model.modalities == ("pose",) + (("image",) if image else ()) + ("imu",)
+    inputs = {"pose": _inputs()["pose"], "imu": _imu()}
+    if image:
+        inputs["frames"] = _inputs()["frames"]
+    assert set(model.input) == set(inputs) and set(model.head.input) >= {"pose", "imu"}
+    out = model.predict(inputs, verbose=0)
+    for value in out.values():
+        assert value.shape == (4, K) and np.isfinite(value).all()
+    np.testing.assert_allclose(model.predict_proba(inputs["pose"], inputs.get("frames"), imu=inputs["imu"]),
+                               out["probabilities"], atol=1e-6)  # fmt: skip
+    if image and fusion == "concat":
+        return  # saving a model with the image backbone is slow: one round trip with images is enough
+    model.save(tmp_path / "fusion.keras")
+    loaded = keras.saving.load_model(tmp_path / "fusion.keras", safe_mode=True)
+    assert loaded.modalities == model.modalities and isinstance(loaded.inertial_encoder, InertialEncoder)
+    again = loaded.predict(inputs, verbose=0)
+    for key in out:
+        np.testing.assert_array_equal(again[key], out[key])
+
+
+def test_residual_fusion_without_a_sensor_is_the_pose_branch(encoder):
+    model = _imu_model()
+    pose, imu = _inputs()["pose"], _imu()
+    pose_only = model.pose_only_model().predict(pose, verbose=0)
+    out = model.predict({"pose": pose, "imu": np.zeros_like(imu)}, verbose=0)
+    np.testing.assert_allclose(out["probabilities"], pose_only, atol=1e-6)
+    np.testing.assert_allclose(model.predict_proba(pose), pose_only, atol=1e-6)  # imu=None: no sensor
+    assert not np.allclose(model.predict_proba(pose, imu=imu), pose_only, atol=1e-4)
+    # image + imu, residual: no frames but a sensor still counts; no frames and no sensor is the pose branch
+    both = _imu_model(encoder)
+    with_imu = both.predict({"pose": pose, "frames": np.zeros((4, F, SIZE, SIZE, 3), np.uint8), "imu": imu},
+                            verbose=0)["probabilities"]  # fmt: skip
+    np.testing.assert_allclose(both.predict_proba(pose, imu=imu), with_imu, atol=1e-6)
+    np.testing.assert_allclose(both.predict_proba(pose), both.pose_only_model().predict(pose, verbose=0), atol=1e-6)
+
+
+def test_imu_inputs_are_checked(encoder):
+    model, pose = _imu_model(), _inputs()["pose"]
+    for bad, message in [(_imu()[..., :3], "D = 3 channels but the model takes D = 6"),
+                         (_imu()[:, :10], "S = 10 samples per clip but the model takes S = 24"),
+                         (np.full((4, S, D), np.inf, np.float32), "infinite values"),
+                         (_imu(n=2), "2 clips but the poses have 4")]:  # fmt: skip
+        with pytest.raises(InvalidInputError, match=message):
+            model.predict_proba(pose, imu=bad)
+    with pytest.raises(InvalidInputError, match="has no inertial branch"):
+        _model(encoder).predict_proba(pose, imu=_imu())
+    xyz = PoseFormerFactorized.from_preset("micro", "kinect_v1", num_frames=T, num_channels=3, channels="xyz")
+    with pytest.raises(InvalidInputError, match="takes 3D poses \\('xyz'\\): use crop 'none'"):
+        MultiModalFusionModel(xyz, encoder, K)  # the encoder crops around the hands
+    with pytest.raises(InvalidInputError, match="at least one of a frame_encoder, an object_encoder or an inertial"):
+        MultiModalFusionModel(PoseFormerFactorized.from_preset("micro", "coco17", num_frames=T, num_channels=3),
+                              None, K)  # fmt: skip
+
+
+def test_answers_from_pose_branch_rule():
+    # image branch without frames: the pose branch, unless residual and another branch was given
+    assert answers_from_pose_branch(True, False, "residual", False, False, has_imu=True, imu_given=False)
+    assert not answers_from_pose_branch(True, False, "residual", False, False, has_imu=True, imu_given=True)
+    assert answers_from_pose_branch(True, False, "concat", False, False, has_imu=True, imu_given=True)
+    assert not answers_from_pose_branch(False, False, "residual", False, False, has_imu=True, imu_given=False)
+    assert answers_from_pose_branch(True, True, "concat", False, True)  # the object rule is unchanged
+    assert not answers_from_pose_branch(True, True, "residual", False, True)
+
+
+def test_imu_only_baseline_is_the_encoder_and_one_linear_layer():
+    inertial = InertialEncoder.from_preset("micro", S, D)
+    model = imu_only_classifier(inertial, K)
+    assert model.output_shape == (None, K)
+    assert model.count_params() == inertial.count_params() + inertial.embedding_dim * K + K

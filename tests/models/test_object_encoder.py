@@ -165,7 +165,7 @@ def test_residual_fusion_without_a_modality_is_the_result_of_the_others(frame_en
 
 def test_fusion_refuses_a_model_without_branches_and_gated_objects(frame_encoder):
     backbone = PoseFormerFactorized.from_preset("micro", "coco17", num_frames=T, num_channels=3)
-    with pytest.raises(InvalidInputError, match="needs a frame_encoder, an object_encoder or both"):
+    with pytest.raises(InvalidInputError, match="needs at least one of a frame_encoder, an object_encoder"):
         MultiModalFusionModel(backbone, None, 4)
     with pytest.raises(InvalidInputError, match="'gated' fuses the pose with images only"):
         MultiModalFusionModel(backbone, frame_encoder, 4, fusion="gated", object_encoder=_encoder())

@@ -59,6 +59,6 @@ def test_objects_modality_needs_detections_in_the_data(dataset, tmp_path):
 
 def test_config_refuses_unknown_modalities():
     with pytest.raises(InvalidInputError, match="modalities must be a non-empty list"):
-        TrainConfig(modalities=["imu"])
+        TrainConfig(modalities=["audio"])
     with pytest.raises(InvalidInputError, match="modalities must be a non-empty list"):
         TrainConfig(modalities=[])
