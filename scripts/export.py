@@ -8,14 +8,15 @@
 
 SavedModel: ``OUT/<version>/`` (next version number by default), built in a temporary folder and
 renamed into place when checked, plus ``OUT/models.config`` for ``tensorflow_model_server
---model_config_file``. Signatures ``serving_default`` (pose [+ frames] -> probabilities),
+--model_config_file``. Signatures ``serving_default`` (pose [+ frames] [+ objects] [+ imu] -> probabilities),
 ``pose_only`` and ``topk`` (class_ids, class_names, scores). TFLite: ``OUT/tflite/<model>_<quant>.tflite``
 (``_b1`` with ``--batch-one``) and a ``.json`` beside each with classes, shapes and the parity report.
 
 Parity: every export is run on held-out clips of ``--data`` (default: the data the model was trained
 on, from the ``config.json`` beside it) and must agree with the Keras model's top-1 class on at least
 99% of them (fp32, fp16, SavedModel) or 97% (int8, int8_full); otherwise nothing is written and the
-command fails. int8_full calibrates on clips of the training split.
+command fails. int8_full calibrates on clips of the training split. The clips carry the data's objects
+and wearable-sensor samples (``objects_<split>``, ``imu_<split>``) for a model with those branches.
 """
 
 from __future__ import annotations

@@ -19,6 +19,12 @@ SSD detector or a TF Object Detection API SavedModel folder; ``--detector-labels
 when the model does not carry them) or ``--detections DIR`` (the video's detections JSON folder,
 har_tf/data/detections.py). Without either it runs as with no detections. ``--out`` then also shows the
 boxes the model used, with their class names.
+
+A fusion model with an inertial branch takes a wrist sensor's recording: ``--imu samples.csv``, one line
+per sample, its time in seconds from the video's first frame then the sensor's D values (accelerometer
+x, y, z in g, then gyroscope x, y, z in deg/s for a 6-axis sensor), comma separated, a first line of
+column names allowed; each window gets the samples of its frames' span resampled to the model's S
+(har_tf/inference/imu_buffer.py). Without it the model runs as with no sensor.
 """
 
 from __future__ import annotations
@@ -56,6 +62,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--min-score", type=float, default=0.3, help="drop detections scoring less (default 0.3)")
     parser.add_argument("--detections", type=Path, default=None,
                         help="the video's detections JSON folder (instead of --detector), for an object branch")
+    parser.add_argument("--imu", type=Path, default=None,
+                        help="a wrist sensor's CSV (t in seconds from the first frame, then its values) for a model "
+                             "with an inertial branch")  # fmt: skip
     parser.add_argument("--pose-only", action="store_true", help="use the fusion model's pose branch alone")
     parser.add_argument("--max-frames", type=int, default=None, help="stop after this many frames")
     parser.add_argument("--num-threads", type=int, default=None, help="TFLite threads (default: all cores)")
@@ -81,12 +90,15 @@ def main(argv=None) -> int:
         VideoReader(args.video, max_frames=1).close()
     model = WindowModel.load(args.model, num_threads=args.num_threads, embedder=args.embedder)
     detector = object_detector(args, model)
+    imu = sensor_samples(args, model)
     estimator = make_estimator(args.estimator, args.pose_model, args.num_threads, track=not args.no_track)
     objects = {"detector": detector, "use_objects": not args.pose_only} if model.takes_objects else {}
+    if model.takes_imu:
+        objects["use_imu"] = not args.pose_only
     recogniser = StreamingRecognizer(model, estimator, stride=args.stride, smoothing=args.smoothing,
                                      embed_every=args.embed_every, use_frames=not args.pose_only,
                                      **objects)  # fmt: skip
-    frames = recogniser.frames(args.video, args.max_frames)
+    frames = recogniser.frames(args.video, args.max_frames, imu=imu)
     first_frame, first = next(frames)  # opens the video: bad input fails here, before any output file exists
     writer = None
     if args.out is not None:
@@ -136,6 +148,9 @@ def main(argv=None) -> int:
     if model.takes_objects:
         timeline["objects"] = {"object_classes": list(model.object_classes), "max_objects": model.max_objects,
                                "source": str(args.detector or args.detections or "none")}  # fmt: skip
+    if model.takes_imu:
+        timeline["imu"] = {"imu_shape": list(model.imu_shape), "source": str(args.imu or "none"),
+                           "samples": 0 if imu is None else len(imu)}  # fmt: skip
     timeline_out.close(timeline)
     print(f"{recogniser.frames_seen} frames, {timeline_out.count} windows in {seconds:.1f} s "
           f"({recogniser.frames_seen / max(seconds, 1e-9):.1f} frames/s)")  # fmt: skip
@@ -177,6 +192,20 @@ def object_detector(args: argparse.Namespace, model):
         raise InvalidInputError(f"{args.detector} carries no label names: pass --detector-labels coco (TF2 Detection "
                                 "Zoo / TF Hub models) or a labels file")  # fmt: skip
     return detector
+
+
+def sensor_samples(args: argparse.Namespace, model):
+    """The ``--imu`` recording's rows ``[t, values]`` (None without it), with a one-line error when the model
+    cannot use it."""
+    from har_tf.errors import InvalidInputError
+
+    if args.imu is None:
+        return None
+    if not model.takes_imu:
+        raise InvalidInputError(f"--imu needs a model with an inertial branch, but {args.model} has none")
+    from har_tf.inference.imu_buffer import read_imu_csv
+
+    return read_imu_csv(args.imu, model.imu_shape[1])
 
 
 def _chain(first_frame, first, rest):

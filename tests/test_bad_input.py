@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from har_tf.errors import DataFormatError, HARError, InvalidInputError, MissingFileError
+from har_tf.inference.imu_buffer import IMUBuffer, resample_clip
 from tests.conftest import EXPORT_CLASSES, EXPORT_F, EXPORT_SIZE, EXPORT_T, export_inputs
 
 
@@ -99,6 +100,87 @@ def test_frames_for_a_pose_only_model(files):
 
     with pytest.raises(InvalidInputError, match="pose-only model: it takes no frames"):
         HARPredictor.load(files / "pose_model.keras").predict_proba(_pose(), _frames())
+
+
+# --- wearable-sensor samples (imu) handed to a model with an inertial branch, or to a stream --------------
+IMU_S, IMU_D = 16, 6
+
+
+@pytest.fixture(scope="module")
+def imu_predictor(tmp_path_factory):
+    """A pose + imu fusion model (micro presets, S = 16 samples of 6 channels) behind HARPredictor."""
+    import keras
+
+    from har_tf.inference import HARPredictor
+    from har_tf.models import MultiModalFusionModel, PoseFormerFactorized
+    from har_tf.models.inertial_encoder import InertialEncoder
+
+    keras.utils.set_random_seed(7)
+    backbone = PoseFormerFactorized.from_preset("micro", "coco17", num_frames=EXPORT_T)
+    model = MultiModalFusionModel(backbone, None, len(EXPORT_CLASSES), class_names=EXPORT_CLASSES, fusion="residual",
+                                  inertial_encoder=InertialEncoder.from_preset("micro", IMU_S, IMU_D))  # fmt: skip
+    path = tmp_path_factory.mktemp("bad_imu") / "imu_model.keras"
+    model.save(path)
+    return HARPredictor.load(path, device="cpu")
+
+
+def _imu(n: int = 2) -> np.ndarray:
+    return np.random.default_rng(3).normal(0, 1, (n, IMU_S, IMU_D)).astype(np.float32)
+
+
+IMU_CASES = {
+    "imu with the wrong channel count": (lambda: _imu()[..., :3], "imu has D = 3 channels but the model takes D = 6"),
+    "imu with another number of samples": (lambda: _imu()[:, :10],
+                                           "imu has S = 10 samples per clip but the model takes S = 16"),
+    "imu for another number of clips": (lambda: _imu(3), "imu has 3 clips but the poses have 2"),
+    "imu of the wrong rank": (lambda: _imu()[0, 0], "imu must be (N, S, D)"),
+    "infinite imu values": (lambda: _with(_imu(), (1, 4, 2), np.inf),
+                            "imu holds infinite values (first at clip 1, sample 4, channel 2)"),
+    "imu as strings": (lambda: np.full((2, IMU_S, IMU_D), "a"), "imu must hold float sensor samples"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(IMU_CASES))
+def test_bad_imu(imu_predictor, case):
+    make, message = IMU_CASES[case]
+    with pytest.raises(InvalidInputError) as caught:
+        imu_predictor.predict_proba(_pose(), imu=make())
+    assert message in str(caught.value)
+
+
+def test_imu_for_a_model_without_an_inertial_branch(predictor):
+    with pytest.raises(InvalidInputError, match=r"this model \(pose \+ image\) has no inertial branch: it takes no imu"):
+        predictor.predict_proba(_pose(), imu=_imu())
+
+
+def test_accepted_nan_marks_a_missing_sensor_sample(imu_predictor):
+    missing = _with(_imu(), (0, slice(3, 7)), np.nan)  # samples 3-6 of clip 0 missing
+    probabilities = imu_predictor.predict_proba(_pose(), imu=missing)
+    assert np.isfinite(probabilities).all()
+    np.testing.assert_allclose(probabilities, imu_predictor.predict_proba(_pose(), imu=np.nan_to_num(missing, nan=0.0)),
+                               atol=1e-6)  # fmt: skip
+
+
+STREAM_IMU_CASES = {  # raw time-stamped samples pushed to a stream's sensor buffer: rows [t, 6 values]
+    "sensor samples with the wrong channel count": (
+        lambda buffer: buffer.push(np.ones((4, 5)) * np.arange(4)[:, None]), "have D = 4 channels"),
+    "NaN sensor samples": (lambda buffer: buffer.push(_with(np.ones((4, 7)) * np.arange(4)[:, None], (2, 3), np.nan)),
+                           "NaN or infinite values (first at sample 2, channel 2)"),
+    "time stamps that go back": (lambda buffer: buffer.push(np.ones((4, 7)) * np.array([[0], [1], [3], [2]])),
+                                 "time stamps must increase, but sample 3 at 2 s does not come after sample 2"),
+    "a sensor too slow to resample": (lambda buffer: buffer.push(np.ones((12, 7)) * np.arange(12)[:, None]),
+                                      "samples come every 1 s (1 Hz), further apart than max_gap_s"),
+    "a rate that is not a rate": (lambda buffer: resample_clip(np.ones((20, 6)), -50, IMU_S),
+                                  "rate must be a positive number of samples per second (Hz), got -50"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", sorted(STREAM_IMU_CASES))
+def test_bad_sensor_streams(case):
+    make, message = STREAM_IMU_CASES[case]
+    with pytest.raises(InvalidInputError) as caught:
+        make(IMUBuffer(IMU_D))
+    assert message in str(caught.value)
 
 
 # --- training data and models --------------------------------------------------------------------------

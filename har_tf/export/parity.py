@@ -36,7 +36,7 @@ def check_parity(report: dict, what: str) -> None:
 
 
 def keras_probabilities(model: keras.Model, samples: dict[str, np.ndarray], batch_size: int = 32) -> np.ndarray:
-    """The Keras model's probabilities for raw samples (``pose`` [+ ``frames``] [+ ``objects``]: the ones
+    """The Keras model's probabilities for raw samples (``pose`` [+ ``frames``] [+ ``objects``] [+ ``imu``]: the ones
     the model takes are fed, others ignored), batch by batch in a traced graph (``predict``: an eager call
     keeps every intermediate tensor of the batch, 10 GB for 32 clips of 16 crops through a backbone)."""
     names = list(model.input) if isinstance(model.input, dict) else None

@@ -10,6 +10,7 @@ from har_tf.data.pose_npz import PoseDataset
 from har_tf.data.preprocessing import center_window, sequence_lengths
 from har_tf.errors import InvalidInputError
 from har_tf.export.servable import ServingSpec
+from har_tf.models.inertial_encoder import check_imu_batch
 
 
 def export_samples(dataset: PoseDataset, split: str, spec: ServingSpec, limit: int | None = 64,
@@ -17,8 +18,10 @@ def export_samples(dataset: PoseDataset, split: str, spec: ServingSpec, limit: i
     """Up to ``limit`` clips of ``split`` as the export's raw inputs: ``pose`` float32 (N, T, J, C) in
     pixels (the centre T frames of longer sequences) and, for a model with an image branch, ``frames``
     uint8 (N, F, H, W, 3), for one with an object branch ``objects`` float32 (N, T, K, 6): the data's
-    ``objects_<split>``, or all zeros (no detections) when it has none. The clips are a seeded random
-    subset, in dataset order."""
+    ``objects_<split>``, or all zeros (no detections) when it has none, and for one with an inertial
+    branch ``imu`` float32 (N, S, D): the data's raw sensor samples ``imu_<split>`` (S samples over each
+    clip), or all zeros (no sensor) when it has none. The clips are a seeded random subset, in dataset
+    order."""
     x, _ = dataset.split(split)
     num_frames, joints, channels = spec.pose_shape
     if x.shape[2:] != (joints, channels):
@@ -43,7 +46,17 @@ def export_samples(dataset: PoseDataset, split: str, spec: ServingSpec, limit: i
         samples["frames"] = frames
     if spec.objects_shape is not None:
         samples["objects"] = _objects(dataset, split, spec, chosen, x.shape[1])
+    if spec.imu_shape is not None:
+        samples["imu"] = _imu(dataset, split, spec, chosen)
     return samples
+
+
+def _imu(dataset: PoseDataset, split: str, spec: ServingSpec, chosen: np.ndarray) -> np.ndarray:
+    """The chosen clips' raw sensor samples ``(N, S, D)``, checked; zeros when the split has none."""
+    imu = dataset.extras.get(f"imu_{split}")
+    if imu is None:
+        return np.zeros((len(chosen), *spec.imu_shape), np.float32)
+    return check_imu_batch(np.asarray(imu)[chosen], *spec.imu_shape, batch=len(chosen), name=f"imu_{split}")
 
 
 def _objects(dataset: PoseDataset, split: str, spec: ServingSpec, chosen: np.ndarray, data_frames: int) -> np.ndarray:

@@ -4,7 +4,8 @@ Signatures (inputs and outputs by name, dynamic batch):
 
 - ``serving_default``: ``pose`` float32 (B, T, J, C) raw pixels [+ ``frames`` uint8 (B, F, H, W, 3)
   for a model with an image branch] [+ ``objects`` float32 (B, T, K, 6) raw detections for a model
-  with an object branch] -> ``probabilities`` float32 (B, K);
+  with an object branch] [+ ``imu`` float32 (B, S, D) raw sensor samples for a model with an inertial
+  branch] -> ``probabilities`` float32 (B, K);
 - ``pose_only``: ``pose`` -> ``probabilities`` (a fusion model's pose branch, for clips without frames);
 - ``topk``: the ``serving_default`` inputs -> ``class_ids`` int32 (B, k), ``class_names`` string
   (B, k), ``scores`` float32 (B, k), best first.
@@ -37,12 +38,14 @@ INFO_FILE = Path("assets.extra") / "export_info.json"
 
 def input_specs(spec: ServingSpec, batch_size: int | None = None, with_frames: bool = True) -> list[tf.TensorSpec]:
     """The named input specs: ``pose`` and, for a fusion model's fused signatures (``with_frames``),
-    ``frames`` and/or ``objects`` (whichever the model takes)."""
+    ``frames``, ``objects`` and/or ``imu`` (whichever the model takes)."""
     specs = [tf.TensorSpec((batch_size, *spec.pose_shape), tf.float32, name="pose")]
     if with_frames and spec.frames_shape is not None:
         specs.append(tf.TensorSpec((batch_size, *spec.frames_shape), tf.uint8, name="frames"))
     if with_frames and spec.objects_shape is not None:
         specs.append(tf.TensorSpec((batch_size, *spec.objects_shape), tf.float32, name="objects"))
+    if with_frames and spec.imu_shape is not None:
+        specs.append(tf.TensorSpec((batch_size, *spec.imu_shape), tf.float32, name="imu"))
     return specs
 
 

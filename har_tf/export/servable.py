@@ -4,11 +4,11 @@ A stage-1 :class:`~har_tf.models.PoseClassifier` is trained on normalised poses;
 :class:`~har_tf.models.layers.PoseNormalization` (the training pipeline's own normalisation, as a
 layer) in front, so every export takes raw pixel poses. A
 :class:`~har_tf.models.MultiModalFusionModel` already takes raw poses, uint8 frames and/or raw
-object detections (whichever branches it has).
+object detections and/or raw wearable-sensor samples (whichever branches it has).
 
 Two functions per model, both Keras models on raw inputs:
 
-- ``full``: ``{"pose"[, "frames"][, "objects"]}`` -> ``probabilities`` (fused for a fusion model);
+- ``full``: ``{"pose"[, "frames"][, "objects"][, "imu"]}`` -> ``probabilities`` (fused for a fusion model);
 - ``pose_only``: ``pose`` -> ``probabilities`` (the fusion model's pose branch: the fall-back when a
   clip has no frames; the same as ``full`` for a pose classifier).
 
@@ -44,6 +44,9 @@ class ServingSpec:
     objects_shape: tuple[int, int, int] | None = None  # (T, K, 6) float32 raw detections, object branch only
     object_classes: tuple[str, ...] | None = None  # the object classes ("none" first), object branch only
     fusion: str | None = None  # the fusion mode (concat, gated, residual), fusion models only
+    imu_shape: tuple[int, int] | None = None  # (S, D) float32 raw sensor samples, inertial branch only
+    imu_channels: tuple[str, ...] | None = None  # the D channel names, when the model records them
+    pose_channels: str | None = None  # what the C pose values are: xy, xyc, xyz or xyzc (None: from C)
 
     @property
     def num_classes(self) -> int:
@@ -51,15 +54,17 @@ class ServingSpec:
 
     @property
     def modalities(self) -> tuple[str, ...]:
-        """``("pose",)`` plus ``"image"`` and/or ``"objects"``, as :attr:`MultiModalFusionModel.modalities`."""
-        return ("pose",) + (("image",) if self.frames_shape is not None else ()) + (
-            ("objects",) if self.objects_shape is not None else ())
+        """``("pose",)`` plus ``"image"``, ``"objects"`` and/or ``"imu"``, as
+        :attr:`MultiModalFusionModel.modalities`."""
+        present = {"image": self.frames_shape, "objects": self.objects_shape, "imu": self.imu_shape}
+        return ("pose",) + tuple(name for name, shape in present.items() if shape is not None)
 
     @property
     def input_names(self) -> tuple[str, ...]:
-        """The inputs of the full model (``serving_default``): ``pose`` [, ``frames``] [, ``objects``]."""
-        return ("pose",) + (("frames",) if self.frames_shape is not None else ()) + (
-            ("objects",) if self.objects_shape is not None else ())
+        """The inputs of the full model (``serving_default``): ``pose`` [, ``frames``] [, ``objects``]
+        [, ``imu``]."""
+        present = {"frames": self.frames_shape, "objects": self.objects_shape, "imu": self.imu_shape}
+        return ("pose",) + tuple(name for name, shape in present.items() if shape is not None)
 
     def to_dict(self) -> dict:
         return {"kind": self.kind, "pose_shape": list(self.pose_shape),
@@ -67,17 +72,22 @@ class ServingSpec:
                 "class_names": list(self.class_names), "layout": self.layout,
                 "objects_shape": None if self.objects_shape is None else list(self.objects_shape),
                 "object_classes": None if self.object_classes is None else list(self.object_classes),
-                "fusion": self.fusion}  # fmt: skip
+                "fusion": self.fusion, "imu_shape": None if self.imu_shape is None else list(self.imu_shape),
+                "imu_channels": None if self.imu_channels is None else list(self.imu_channels),
+                "pose_channels": self.pose_channels}  # fmt: skip
 
     @classmethod
     def from_dict(cls, data: dict) -> ServingSpec:
         frames, objects, names = data.get("frames_shape"), data.get("objects_shape"), data.get("object_classes")
+        imu, channels = data.get("imu_shape"), data.get("imu_channels")
         return cls(kind=str(data["kind"]), pose_shape=tuple(int(v) for v in data["pose_shape"]),
                    frames_shape=None if frames is None else tuple(int(v) for v in frames),
                    class_names=tuple(str(c) for c in data["class_names"]), layout=str(data.get("layout", "")),
                    objects_shape=None if objects is None else tuple(int(v) for v in objects),
                    object_classes=None if names is None else tuple(str(c) for c in names),
-                   fusion=data.get("fusion"))  # fmt: skip
+                   fusion=data.get("fusion"), imu_shape=None if imu is None else tuple(int(v) for v in imu),
+                   imu_channels=None if channels is None else tuple(str(c) for c in channels),
+                   pose_channels=data.get("pose_channels"))  # fmt: skip
 
 
 @dataclasses.dataclass
@@ -110,11 +120,12 @@ def make_servable(model: keras.Model, layout: str | JointLayout | None = None,
             raise InvalidInputError(f"the model takes {shape[1]} joints but layout {layout.name!r} has "
                                     f"{layout.num_joints}")  # fmt: skip
         pose = keras.Input(shape, name="pose")
-        normalized = PoseNormalization(layout, normalize_mode, name="pose_normalization")(pose)
+        channels = getattr(model.backbone, "channels", None)
+        normalized = PoseNormalization(layout, normalize_mode, channels=channels, name="pose_normalization")(pose)
         probabilities = layers.Identity(name="probabilities")(model(normalized))
         raw = keras.Model(pose, probabilities, name="pose_classifier_raw")
         names = model.class_names or [str(i) for i in range(model.num_classes)]
-        return Servable(raw, raw, ServingSpec("pose", shape, None, tuple(names), layout.name))
+        return Servable(raw, raw, ServingSpec("pose", shape, None, tuple(names), layout.name, pose_channels=channels))
     raise InvalidInputError(f"expected a PoseClassifier or a MultiModalFusionModel (as written by "
                             f"scripts/train.py), got {type(model).__name__}")  # fmt: skip
 
@@ -124,33 +135,39 @@ def _shape(model: keras.Model, name: str) -> tuple[int, ...] | None:
 
 
 def fusion_spec(model: MultiModalFusionModel) -> ServingSpec:
-    """The :class:`ServingSpec` of a fusion model: its inputs (pose and whichever of frames / objects it
-    takes), classes, layout, object classes and fusion mode."""
+    """The :class:`ServingSpec` of a fusion model: its inputs (pose and whichever of frames / objects / imu
+    it takes), classes, layout, object classes, sensor channel names and fusion mode."""
     names = model.class_names or [str(i) for i in range(model.num_classes)]
-    object_classes = None
+    object_classes = imu_channels = None
     if model.object_encoder is not None:
         encoder = model.object_encoder
         object_classes = tuple(encoder.class_names or [str(i) for i in range(encoder.num_classes)])
+    if model.inertial_encoder is not None and model.inertial_encoder.channel_names:
+        imu_channels = tuple(model.inertial_encoder.channel_names)
     return ServingSpec("fusion", _shape(model, "pose"), _shape(model, "frames"), tuple(names),
                        JointLayout.from_dict(model.layout).name, objects_shape=_shape(model, "objects"),
-                       object_classes=object_classes, fusion=model.fusion)  # fmt: skip
+                       object_classes=object_classes, fusion=model.fusion, imu_shape=_shape(model, "imu"),
+                       imu_channels=imu_channels, pose_channels=model.normalization.channels)  # fmt: skip
 
 
 def serving_feed(spec: ServingSpec, pose: np.ndarray, frames: np.ndarray | None = None,
-                 objects: np.ndarray | None = None) -> tuple[str, dict[str, np.ndarray]]:  # fmt: skip
+                 objects: np.ndarray | None = None,
+                 imu: np.ndarray | None = None) -> tuple[str, dict[str, np.ndarray]]:  # fmt: skip
     """The signature that answers checked clips, and its feed.
 
     - A model with an image branch given no frames answers from ``pose_only`` (the pose branch),
-      unless it also fuses objects with ``fusion="residual"`` and objects were given: then
-      ``serving_default`` gets all-zero frames (= no frames), so the objects still count. This is
-      :meth:`MultiModalFusionModel.predict_proba`'s rule. (An export without its ``export_info`` does
-      not record the fusion mode, and counts as not residual.)
-    - A model with an object branch given no objects gets all-zero objects (= no detections).
+      unless it also fuses objects or imu with ``fusion="residual"`` and those were given: then
+      ``serving_default`` gets all-zero frames (= no frames), so the objects / sensor samples still
+      count. This is :meth:`MultiModalFusionModel.predict_proba`'s rule. (An export without its
+      ``export_info`` does not record the fusion mode, and counts as not residual.)
+    - A model with an object branch given no objects gets all-zero objects (= no detections); one
+      with an inertial branch given no imu gets all-zero samples (= no sensor).
     - A pose classifier answers from ``pose_only`` (the same function as ``serving_default``).
     """
     n = len(pose)
     pose_only = answers_from_pose_branch(spec.frames_shape is not None, spec.objects_shape is not None,
-                                         spec.fusion, frames is not None, objects is not None)  # fmt: skip
+                                         spec.fusion, frames is not None, objects is not None,
+                                         spec.imu_shape is not None, imu is not None)  # fmt: skip
     if spec.kind == "pose" or pose_only:
         return "pose_only", {"pose": pose}
     feed = {"pose": pose}
@@ -158,6 +175,8 @@ def serving_feed(spec: ServingSpec, pose: np.ndarray, frames: np.ndarray | None 
         feed["frames"] = np.zeros((n, *spec.frames_shape), np.uint8) if frames is None else frames
     if spec.objects_shape is not None:
         feed["objects"] = np.zeros((n, *spec.objects_shape), np.float32) if objects is None else objects
+    if spec.imu_shape is not None:
+        feed["imu"] = np.zeros((n, *spec.imu_shape), np.float32) if imu is None else imu
     return "serving_default", feed
 
 

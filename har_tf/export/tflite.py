@@ -14,7 +14,7 @@
   per-channel quantisation tables (11 kB); the ``small`` preset's int8 is 34% of fp32 (trained);
 - ``int8_full``: full-integer quantisation of weights and activations, calibrated on a
   representative dataset (clips of the training split), with the layers of :data:`FLOAT_SCOPES`
-  kept in float32; the inputs and outputs stay float32 pose / float32 probabilities, so callers
+  (and the tensors of :data:`FLOAT_PATTERNS`) kept in float32; the inputs and outputs stay float32 pose / float32 probabilities, so callers
   feed the same arrays as to every other export. Pose and fusion models (both signatures); the
   float layers' tensors get no int8 range at all (:func:`_drop_ranges`), which is what keeps the
   fused answers (see there). The main job's fusion model (EfficientNet-Lite0 on 16 hand crops a
@@ -23,7 +23,7 @@
   :class:`~har_tf.models.image_encoder.TimeDistributed`.)
 
 Built-in ops only (no Flex delegate). One ``.tflite`` file holds the ``serving_default`` signature
-(``pose`` plus the ``frames`` and/or ``objects`` the model takes) and, for a fusion model,
+(``pose`` plus the ``frames``, ``objects`` and/or ``imu`` the model takes) and, for a fusion model,
 ``pose_only`` (the fall-back for clips without frames). The batch is
 dynamic, or fixed to 1 (``batch_size=1``) for devices. Every export is checked against the Keras
 model on held-out clips (:func:`export_tflite`); a ``.json`` file beside the ``.tflite`` holds the
@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 import warnings
 from collections.abc import Iterator
@@ -64,10 +65,16 @@ INT8_CONSTANT_MIN_ELEMENTS = 1024  # the converter's threshold for quantising we
 #   joints' range), the masked mean that pools the pose embedding and the classifier head: on the
 #   main job's pose model (trained at lr 3e-3) top-1 agreement was 96.0% with them in int8, under the
 #   97% bar, and 99.0% with them float (200 held-out clips, 100 calibration clips); the same for the fusion
-#   model's pose head (``pose_probabilities``, its ``pose_only`` signature): 97.0% in int8, 99.0% float.
+#   model's pose head (``pose_probabilities``, its ``pose_only`` signature): 97.0% in int8, 99.0% float;
+# - the inertial branch's presence test (``imu_presence``) and its encoder's per-channel normalisation
+#   (:data:`FLOAT_PATTERNS`): both read the raw sensor samples, accelerometer in g (a few units) and
+#   gyroscope in deg/s (hundreds) in one tensor: one int8 scale would round the accelerations to 0.
 FLOAT_SCOPES = ("pose_normalization", "crop_boxes", "person_crop", "object_features", "object_tokens",
                 "frames_presence", "image_presence", "objects_presence", "norm1", "norm2", "final_norm",
-                "image_embedding", "pose_streams", "pose_embedding", "probabilities", "pose_probabilities")
+                "image_embedding", "pose_streams", "pose_embedding", "probabilities", "pose_probabilities",
+                "imu_presence")
+# Tensor names kept float as well (the layer name alone, ``normalization``, is too common to be a scope).
+FLOAT_PATTERNS = (re.compile(r"/inertial_encoder[^/]*/normalization"),)
 
 
 def signature_names(spec: ServingSpec) -> tuple[str, ...]:
@@ -78,7 +85,7 @@ def _representative(samples: dict[str, np.ndarray], names: tuple[str, ...] = ("s
     """One clip at a time, as the converter's calibration expects: the inputs, or for a model with several
     signatures ``(signature, inputs)`` for each (``pose_only`` gets the pose alone)."""
     for i in range(len(samples["pose"])):
-        clip = {k: v[i:i + 1] for k, v in samples.items() if k in ("pose", "frames", "objects")}
+        clip = {k: v[i:i + 1] for k, v in samples.items() if k in ("pose", "frames", "objects", "imu")}
         if len(names) == 1:
             yield clip
             continue
@@ -155,7 +162,8 @@ def _full_integer(converter, representative: dict, names: tuple[str, ...] = ("se
     float_model = flatbuffer_utils.read_model_from_bytearray(bytearray(converter().convert()))
     tensor_names = sorted({tensor.name.decode() for subgraph in float_model.subgraphs for tensor in subgraph.tensors
                            if tensor.name})  # every signature's subgraph  # fmt: skip
-    keep_float = [n for n in tensor_names if any(f"/{scope}" in n for scope in FLOAT_SCOPES)]
+    keep_float = [n for n in tensor_names if any(f"/{scope}" in n for scope in FLOAT_SCOPES)
+                  or any(pattern.search(n) for pattern in FLOAT_PATTERNS)]
     made = converter()
     made.representative_dataset = lambda: _representative(representative, names)
     made.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8, tf.lite.OpsSet.TFLITE_BUILTINS]

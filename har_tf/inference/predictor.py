@@ -5,15 +5,20 @@
     best = predictor.topk(pose, frames, k=3)                      # ClassScores per clip
     likely = predictor.threshold(pose, thr=0.2)                   # every class >= 0.2, no frames
     fused = predictor.predict_proba(pose, objects=objects)        # a model with an object branch
+    fused = predictor.predict_proba(pose, imu=imu)                # a model with an inertial branch
 
 Poses are raw pixels from a pose estimator, float32 ``(N, T, J, C)`` or one clip ``(T, J, C)``;
 frames are uint8 RGB ``(N, F, H, W, 3)`` or ``(F, H, W, 3)``; objects are raw detections float32
 ``(N, T, K, 6)`` or ``(T, K, 6)``, rows ``[class_id, x1, y1, x2, y2, score]`` (see
-:mod:`har_tf.data.objects`). Missing modalities (:func:`~har_tf.export.servable.serving_feed`): a
-model with an image branch given no frames answers from its pose branch (or, with
-``fusion="residual"`` and objects given, from pose + objects); a model with an object branch given
-no objects sees all-zero objects, i.e. no detections. A model refuses the frames or objects of a
-branch it does not have.
+:mod:`har_tf.data.objects`); imu is raw wearable-sensor samples float32 ``(N, S, D)`` or ``(S, D)``,
+S samples evenly spaced from the clip's first pose frame to its last (for a 6-axis sensor the
+accelerometer in g, then the gyroscope in deg/s; NaN marks a missing sample; resample a recording
+with :mod:`har_tf.inference.imu_buffer`). Missing modalities
+(:func:`~har_tf.export.servable.serving_feed`): a model with an image branch given no frames answers
+from its pose branch (or, with ``fusion="residual"`` and objects or imu given, from the pose and
+those); a model with an object branch given no objects sees all-zero objects, i.e. no detections; one
+with an inertial branch given no imu sees all-zero samples, i.e. no sensor. A model refuses the
+frames, objects or imu of a branch it does not have.
 Keras and SavedModel run on a GPU when TensorFlow sees one (``device="auto"``), else on the CPU;
 ``device="cpu"``/``"gpu"``/``"/GPU:1"`` chooses. TFLite runs on the CPU.
 """
@@ -33,6 +38,7 @@ from har_tf.export.saved_model import read_export_info, run_signature, versions
 from har_tf.export.servable import ServingSpec, in_batches, make_servable, serving_feed
 from har_tf.export.tflite import TFLiteRunner, read_tflite_info
 from har_tf.inference.results import ClassScores, above_threshold, top_k
+from har_tf.models.inertial_encoder import check_imu_batch
 
 
 def resolve_device(device: str = "auto") -> str:
@@ -90,9 +96,10 @@ class _SavedModelBackend:
         outputs = self.loaded.signatures["serving_default"].structured_outputs["probabilities"]
         frames = tuple(inputs["frames"].shape[1:]) if "frames" in inputs else None
         objects = tuple(inputs["objects"].shape[1:]) if "objects" in inputs else None
+        imu = tuple(inputs["imu"].shape[1:]) if "imu" in inputs else None
         k = int(outputs.shape[-1])
-        return ServingSpec("fusion" if frames or objects else "pose", tuple(inputs["pose"].shape[1:]), frames,
-                           tuple(str(i) for i in range(k)), "", objects_shape=objects)  # fmt: skip
+        return ServingSpec("fusion" if frames or objects or imu else "pose", tuple(inputs["pose"].shape[1:]), frames,
+                           tuple(str(i) for i in range(k)), "", objects_shape=objects, imu_shape=imu)  # fmt: skip
 
     def __call__(self, feed: dict, signature: str) -> np.ndarray:
         return run_signature(self.loaded.signatures[signature], feed)
@@ -109,10 +116,11 @@ class _TFLiteBackend:
         outputs = self.runner.output_details("serving_default")["probabilities"]
         frames = tuple(int(v) for v in details["frames"]["shape"][1:]) if "frames" in details else None
         objects = tuple(int(v) for v in details["objects"]["shape"][1:]) if "objects" in details else None
+        imu = tuple(int(v) for v in details["imu"]["shape"][1:]) if "imu" in details else None
         k = int(outputs["shape"][-1])
-        return ServingSpec("fusion" if frames or objects else "pose",
+        return ServingSpec("fusion" if frames or objects or imu else "pose",
                            tuple(int(v) for v in details["pose"]["shape"][1:]), frames,
-                           tuple(str(i) for i in range(k)), "", objects_shape=objects)  # fmt: skip
+                           tuple(str(i) for i in range(k)), "", objects_shape=objects, imu_shape=imu)  # fmt: skip
 
     def __call__(self, feed: dict, signature: str) -> np.ndarray:
         if signature == "pose_only" and "pose_only" not in self.runner.signatures:
@@ -171,13 +179,17 @@ class HARPredictor:
         return self.spec.objects_shape is not None
 
     @property
+    def takes_imu(self) -> bool:
+        return self.spec.imu_shape is not None
+
+    @property
     def modalities(self) -> tuple[str, ...]:
         """The branches of the model, pose first: e.g. ``("pose", "objects")``."""
         return self.spec.modalities
 
-    def _inputs(self, pose, frames, objects) -> tuple[str, dict, bool]:
+    def _inputs(self, pose, frames, objects, imu=None) -> tuple[str, dict, bool]:
         """The signature that answers, its checked feed, and whether one clip was given."""
-        pose, single = check_pose_batch(pose, self.spec.pose_shape)
+        pose, single = check_pose_batch(pose, self.spec.pose_shape, channels=self.spec.pose_channels)
         if frames is not None:
             if not self.takes_frames:
                 raise InvalidInputError("this is a pose-only model: it takes no frames (pass frames=None)"
@@ -187,7 +199,9 @@ class HARPredictor:
             frames = check_frames_batch(frames, self.spec.frames_shape, len(pose), single)
         if objects is not None:
             objects = self._objects(objects, len(pose))
-        signature, feed = serving_feed(self.spec, pose, frames, objects)
+        if imu is not None:
+            imu = self._imu(imu, len(pose))
+        signature, feed = serving_feed(self.spec, pose, frames, objects, imu)
         return signature, feed, single
 
     def _objects(self, objects, count: int) -> np.ndarray:
@@ -198,29 +212,37 @@ class HARPredictor:
         classes = None if self.spec.object_classes is None else len(self.spec.object_classes)
         return check_objects_batch(objects, num_frames, classes, slots, count)
 
-    def predict_proba(self, pose, frames=None, objects=None) -> np.ndarray:
+    def _imu(self, imu, count: int) -> np.ndarray:
+        if not self.takes_imu:
+            raise InvalidInputError(f"this model ({' + '.join(self.modalities)}) has no inertial branch: it takes no "
+                                    "imu (pass imu=None)")  # fmt: skip
+        return check_imu_batch(imu, *self.spec.imu_shape, batch=count)
+
+    def predict_proba(self, pose, frames=None, objects=None, imu=None) -> np.ndarray:
         """Class probabilities ``(N, K)``, or ``(K,)`` for one clip: fused over the modalities given,
         with missing ones as the module docstring says (no frames: the pose branch; no objects: no
-        detections)."""
-        signature, feed, single = self._inputs(pose, frames, objects)
+        detections; no imu: no sensor)."""
+        signature, feed, single = self._inputs(pose, frames, objects, imu)
         with tf.device(self.device):
             probabilities = in_batches(lambda chunk: self._backend(chunk, signature), feed, self.batch_size)
         return probabilities[0] if single else probabilities
 
-    def topk(self, pose, frames=None, k: int = 5, objects=None) -> list[ClassScores] | ClassScores:
+    def topk(self, pose, frames=None, k: int = 5, objects=None, imu=None) -> list[ClassScores] | ClassScores:
         """The ``k`` most probable classes (ids, names, probabilities), per clip."""
-        probabilities = self.predict_proba(pose, frames, objects)
+        probabilities = self.predict_proba(pose, frames, objects, imu)
         result = top_k(np.atleast_2d(probabilities), self.class_names, k)
         return result[0] if probabilities.ndim == 1 else result
 
-    def threshold(self, pose, frames=None, thr: float = 0.1, objects=None) -> list[ClassScores] | ClassScores:
+    def threshold(self, pose, frames=None, thr: float = 0.1, objects=None,
+                  imu=None) -> list[ClassScores] | ClassScores:  # fmt: skip
         """Every class whose probability is at least ``thr``, best first, per clip (possibly none)."""
-        probabilities = self.predict_proba(pose, frames, objects)
+        probabilities = self.predict_proba(pose, frames, objects, imu)
         result = above_threshold(np.atleast_2d(probabilities), self.class_names, thr)
         return result[0] if probabilities.ndim == 1 else result
 
     def __repr__(self) -> str:
         objects = f", objects {self.spec.objects_shape}" if self.takes_objects else ""
+        objects += f", imu {self.spec.imu_shape}" if self.takes_imu else ""
         return (f"HARPredictor({self.format} {self.spec.kind} model, {self.spec.num_classes} classes, "
                 f"pose {self.spec.pose_shape}, frames {self.spec.frames_shape}{objects}, device {self.device}, "
                 f"{self.source})")  # fmt: skip

@@ -4,19 +4,20 @@
     client.predict_proba(pose, frames)                  # REST, row ("instances") format
     client.topk(pose, frames, k=3, protocol="grpc")     # gRPC PredictRequest on port 8500
     client.predict_proba(pose, objects=objects)         # a model with an object branch
+    client.predict_proba(pose, imu=imu)                 # a model with an inertial branch
 
 REST: ``POST http://HOST:8501/v1/models/NAME[/versions/N]:predict`` with either the row format
 ``{"signature_name": ..., "instances": [{"pose": ..., "frames": ...}, ...]}`` (answered with
 ``{"predictions": [...]}``) or the columnar format ``{"signature_name": ..., "inputs": {"pose": [...],
 "frames": [...]}}`` (answered with ``{"outputs": ...}``). gRPC: ``tensorflow.serving.PredictionService/
 Predict`` with a ``PredictRequest`` (``tensorflow-serving-api``). Requests carry ``objects``
-(raw detections ``(N, T, K, 6)``) when given.
+(raw detections ``(N, T, K, 6)``) and ``imu`` (raw sensor samples ``(N, S, D)``) when given.
 
 Which signature answers: a client that knows the model (:meth:`ServingClient.from_export`, or
 ``spec=``) follows :func:`~har_tf.export.servable.serving_feed`, as :class:`HARPredictor` does (the
-same answers: missing objects are sent as zeros, missing frames go to ``pose_only``), and refuses
-the frames or objects of a branch the model does not have. Without it, clips with neither frames
-nor objects go to ``pose_only`` and others to ``serving_default`` with what was given.
+same answers: missing objects or imu are sent as zeros, missing frames go to ``pose_only``), and
+refuses the frames, objects or imu of a branch the model does not have. Without it, clips with only
+poses go to ``pose_only`` and others to ``serving_default`` with what was given.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from har_tf.errors import HARError, InvalidInputError
 from har_tf.export.saved_model import read_export_info, versions
 from har_tf.export.servable import ServingSpec, serving_feed
 from har_tf.inference.results import ClassScores, above_threshold, top_k
+from har_tf.models.inertial_encoder import check_imu_batch
 
 REQUEST_FORMATS = ("instances", "inputs")
 PROTOCOLS = ("rest", "grpc")
@@ -71,15 +73,16 @@ class ServingClient:
 
     # --- request bodies ----------------------------------------------------------------------------
     @staticmethod
-    def signature_for(frames, objects=None) -> str:
+    def signature_for(frames, objects=None, imu=None) -> str:
         """The signature for a model the client does not know: ``pose_only`` for poses alone."""
-        return "pose_only" if frames is None and objects is None else "serving_default"
+        return "pose_only" if frames is None and objects is None and imu is None else "serving_default"
 
-    def _batch(self, pose, frames, objects=None) -> tuple[str, dict[str, np.ndarray]]:
+    def _batch(self, pose, frames, objects=None, imu=None) -> tuple[str, dict[str, np.ndarray]]:
         """The signature and the checked input columns of a request."""
         if np.ndim(pose) != 4:
             raise InvalidInputError(f"pose must be a batch (N, T, J, C), got shape {np.shape(pose)}")
-        pose, _ = check_pose_batch(pose, None if self.spec is None else self.spec.pose_shape)
+        pose, _ = check_pose_batch(pose, None if self.spec is None else self.spec.pose_shape,
+                                   channels=None if self.spec is None else self.spec.pose_channels)
         if frames is not None:
             if self.spec is not None and self.spec.frames_shape is None:
                 raise InvalidInputError(f"model {self.model_name!r} ({' + '.join(self.spec.modalities)}) has no image "
@@ -90,10 +93,12 @@ class ServingClient:
             frames = frames.astype(np.uint8)
         if objects is not None:
             objects = self._objects(objects, pose.shape[1], len(pose))
+        if imu is not None:
+            imu = self._imu(imu, len(pose))
         if self.spec is not None:
-            return serving_feed(self.spec, pose, frames, objects)
-        columns = {"pose": pose, "frames": frames, "objects": objects}
-        return self.signature_for(frames, objects), {k: v for k, v in columns.items() if v is not None}
+            return serving_feed(self.spec, pose, frames, objects, imu)
+        columns = {"pose": pose, "frames": frames, "objects": objects, "imu": imu}
+        return self.signature_for(frames, objects, imu), {k: v for k, v in columns.items() if v is not None}
 
     def _objects(self, objects, num_frames: int, count: int) -> np.ndarray:
         if self.spec is None:
@@ -104,15 +109,23 @@ class ServingClient:
         classes = None if self.spec.object_classes is None else len(self.spec.object_classes)
         return check_objects_batch(objects, num_frames, classes, self.spec.objects_shape[1], count)
 
+    def _imu(self, imu, count: int) -> np.ndarray:
+        if self.spec is None:
+            return check_imu_batch(imu, batch=count)
+        if self.spec.imu_shape is None:
+            raise InvalidInputError(f"model {self.model_name!r} ({' + '.join(self.spec.modalities)}) has no inertial "
+                                    "branch: it takes no imu (pass imu=None)")  # fmt: skip
+        return check_imu_batch(imu, *self.spec.imu_shape, batch=count)
+
     def rest_url(self) -> str:
         version = f"/versions/{self.version}" if self.version is not None else ""
         return f"http://{self.host}:{self.rest_port}/v1/models/{self.model_name}{version}:predict"
 
-    def rest_body(self, pose, frames=None, request_format: str = "instances", objects=None) -> dict:
+    def rest_body(self, pose, frames=None, request_format: str = "instances", objects=None, imu=None) -> dict:
         """The JSON body of a REST predict request in TF Serving's row or columnar format."""
         if request_format not in REQUEST_FORMATS:
             raise InvalidInputError(f"request_format must be one of {REQUEST_FORMATS}, got {request_format!r}")
-        signature, columns = self._batch(pose, frames, objects)
+        signature, columns = self._batch(pose, frames, objects, imu)
         body = {"signature_name": signature}
         if request_format == "instances":
             body["instances"] = [{k: v[i].tolist() for k, v in columns.items()} for i in range(len(pose))]
@@ -120,12 +133,12 @@ class ServingClient:
             body["inputs"] = {k: v.tolist() for k, v in columns.items()}
         return body
 
-    def grpc_request(self, pose, frames=None, objects=None):
+    def grpc_request(self, pose, frames=None, objects=None, imu=None):
         """A ``tensorflow.serving.PredictRequest`` for the clips."""
         import tensorflow as tf
         from tensorflow_serving.apis import predict_pb2
 
-        signature, columns = self._batch(pose, frames, objects)
+        signature, columns = self._batch(pose, frames, objects, imu)
         request = predict_pb2.PredictRequest()
         request.model_spec.name = self.model_name
         request.model_spec.signature_name = signature
@@ -185,19 +198,20 @@ class ServingClient:
         return tf.make_ndarray(response.outputs["probabilities"])
 
     def predict_proba(self, pose, frames=None, objects=None, protocol: str = "rest",
-                      request_format: str = "instances") -> np.ndarray:  # fmt: skip
-        """``probabilities`` (N, K) for a batch of raw clips, fused over the frames and objects given
+                      request_format: str = "instances", imu=None) -> np.ndarray:  # fmt: skip
+        """``probabilities`` (N, K) for a batch of raw clips, fused over the frames, objects and imu given
         (missing ones as the module docstring says)."""
         if protocol not in PROTOCOLS:
             raise InvalidInputError(f"protocol must be one of {PROTOCOLS}, got {protocol!r}")
         if protocol == "grpc":
-            return self._grpc(self.grpc_request(pose, frames, objects))
-        return self.parse_rest_response(self.post(self.rest_body(pose, frames, request_format, objects)))
+            return self._grpc(self.grpc_request(pose, frames, objects, imu))
+        return self.parse_rest_response(self.post(self.rest_body(pose, frames, request_format, objects, imu)))
 
     def _names(self, k: int) -> tuple[str, ...]:
         return self.class_names if self.class_names is not None else tuple(str(i) for i in range(k))
 
     def topk(self, pose, frames=None, k: int = 5, objects=None, **kwargs) -> list[ClassScores]:
+        """The ``k`` most probable classes per clip (``imu=``, ``protocol=``... as :meth:`predict_proba`)."""
         probabilities = self.predict_proba(pose, frames, objects, **kwargs)
         return top_k(probabilities, self._names(probabilities.shape[-1]), k)
 

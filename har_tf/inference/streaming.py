@@ -31,6 +31,19 @@ the pose, ordered by nearness to the person's box and cut to the model's K (or `
 and kept in a ring buffer beside the poses: window ``[s, s + T)`` gets their ``(T, K, 6)`` objects. A
 frame without detections has zero rows; a model with an object branch given no detector and no objects
 classifies as with no detections at all (with ``fusion="residual"``: the answer without the branch).
+
+Wearable sensor: for a fusion model with an inertial branch, ``push(frame, imu=samples)`` gives the
+sensor samples that came since the last frame, each with its time stamp in seconds (rows ``(N, 1 + D)``
+``[t, v_1..v_D]`` or a tuple ``(timestamps, values)``), at the sensor's own rate; they go to a
+time-stamped ring buffer (:class:`~har_tf.inference.imu_buffer.IMUBuffer`: the last ``imu_capacity``
+samples). A frame's time is ``push(..., timestamp=t)`` on the sensor's clock, by default its index /
+``fps`` (the first frame at 0 s). Window ``[s, s + T)`` gets the samples from the time of frame ``s``
+to the time of frame ``s + T - 1`` resampled linearly to the model's S samples
+(:func:`~har_tf.inference.imu_buffer.resample_window`): the ``imu`` the model takes offline for those
+T frames. Time without samples (a gap longer than ``imu_max_gap_s``) reads as missing samples, a
+window without any as "no sensor" (all zeros), which is also what a model with an inertial branch
+gets when no samples are pushed; ``use_imu=False`` leaves the branch out (with no other branch used:
+the pose branch alone).
 """
 
 from __future__ import annotations
@@ -48,6 +61,7 @@ from har_tf.data.video import Letterbox, VideoReader
 from har_tf.errors import InvalidInputError
 from har_tf.inference.detection import (ObjectDetector, class_map_by_name, detect_frame, frame_objects,
                                         letterbox_detections)  # fmt: skip
+from har_tf.inference.imu_buffer import CAPACITY, MAX_GAP_S, IMUBuffer, as_samples
 from har_tf.inference.pose.base import PoseEstimator, main_person
 from har_tf.inference.results import ClassScores, top_k
 from har_tf.inference.window_model import WindowModel
@@ -145,11 +159,14 @@ class StreamingRecognizer:
     def __init__(self, model: WindowModel, estimator: PoseEstimator, stride: int = 5, smoothing: float = 0.0,
                  embed_every: int = 1, fps: float = 30.0, use_frames: bool = True, history: int = 10_000,
                  detector: Callable[[np.ndarray], Detections] | None = None, max_objects: int | None = None,
-                 class_map: dict[int, int] | None = None, use_objects: bool = True):  # fmt: skip
+                 class_map: dict[int, int] | None = None, use_objects: bool = True, use_imu: bool = True,
+                 imu_capacity: int = CAPACITY, imu_max_gap_s: float = MAX_GAP_S):  # fmt: skip
         """``detector``, ``max_objects`` (at most this many of the model's K slots filled per frame; default
         K), ``class_map`` (detector class id -> the model's object class id; default by name) and
         ``use_objects`` (False: no object branch, with ``use_frames=False`` the pose branch alone) are
-        for a model with an object branch (see the module docstring)."""
+        for a model with an object branch; ``use_imu`` (False: no inertial branch), ``imu_capacity``
+        (sensor samples kept) and ``imu_max_gap_s`` (samples further apart leave a gap) for a model with
+        an inertial branch (see the module docstring)."""
         if not isinstance(stride, (int, np.integer)) or stride < 1:
             raise InvalidInputError(f"stride must be a positive number of frames, got {stride!r}")
         if not 0.0 <= float(smoothing) < 1.0:
@@ -162,6 +179,9 @@ class StreamingRecognizer:
         self.history = int(history)
         self.use_frames = bool(use_frames) and model.takes_frames
         self.use_objects = bool(use_objects) and model.takes_objects
+        self.use_imu = bool(use_imu) and model.takes_imu
+        if model.takes_imu:  # checks the settings now
+            self._imu = IMUBuffer(model.imu_shape[1], imu_capacity, imu_max_gap_s)
         self.detector, self.class_map = detector, class_map
         self.max_objects = self._check_objects_settings(detector, max_objects, class_map)
         self._class_maps: dict = {}
@@ -203,14 +223,21 @@ class StreamingRecognizer:
         return int(max_objects)
 
     def _branches(self) -> str:
-        return "a pose + image fusion model" if self.model.takes_frames else "a pose-only model"
+        model = self.model
+        present = {"image": model.takes_frames, "objects": model.takes_objects, "imu": model.takes_imu}
+        names = [name for name, taken in present.items() if taken]
+        return f"a {' + '.join(['pose', *names])} fusion model" if names else "a pose-only model"
 
     def reset(self) -> None:
-        """Start a new stream (clears the buffer, the smoothing, the estimator's track and the detector's
+        """Start a new stream (clears the buffers, the smoothing, the estimator's track and the detector's
         state; keeps the latency)."""
         T = self.model.num_frames
         self._poses: deque = deque(maxlen=T)
         self._objects: deque = deque(maxlen=T)
+        self._times: deque = deque(maxlen=T)  # the frames' times (s): the windows' sensor spans
+        self._stamp: tuple[float, int] | None = None  # the last time stamp given, and its frame
+        if self.model.takes_imu:
+            self._imu.clear()
         self._embeddings: dict[int, np.ndarray] = {}
         self._letterbox: Letterbox | None = None
         self._smoothed: np.ndarray | None = None
@@ -222,16 +249,27 @@ class StreamingRecognizer:
 
     # --- one frame ---------------------------------------------------------------------------------
 
-    def push(self, frame: np.ndarray, decode_seconds: float | None = None, objects=None) -> FrameResult:
+    def push(self, frame: np.ndarray, decode_seconds: float | None = None, objects=None, imu=None,
+             timestamp: float | None = None) -> FrameResult:  # fmt: skip
         """Take the next RGB frame (uint8 ``(H, W, 3)``, the same size as the stream's first).
 
         ``objects``: this frame's detections given by the caller instead of the detector (a model with an
         object branch only): a :class:`Detections` (mapped by its names, or taken as the model's object
         class ids when it has none) or rows ``(N, 6)`` ``[class_id, x1, y1, x2, y2, score]`` in the model's
-        object class ids; boxes in the frame's pixels."""
+        object class ids; boxes in the frame's pixels.
+
+        ``imu``: the wearable sensor's samples since the previous frame (a model with an inertial branch
+        only), rows ``(N, 1 + D)`` ``[t, v_1..v_D]`` or ``(timestamps (N,), values (N, D))``, times in
+        seconds, increasing; ``timestamp``: this frame's time on the same clock (default: its index /
+        ``fps``, or that many frame periods after the last time stamp given)."""
         if objects is not None and not self.model.takes_objects:
             raise InvalidInputError(f"this model has no object branch ({self._branches()}): push() takes no "
                                     "objects")  # fmt: skip
+        if imu is not None and not self.model.takes_imu:
+            raise InvalidInputError(f"this model has no inertial branch ({self._branches()}): push() takes no imu")
+        now = self._frame_time(timestamp)
+        if imu is not None and self.use_imu:
+            self._imu.push(imu)
         self.latency.start_frame()
         if decode_seconds is not None:
             self.latency.add("decode", decode_seconds)
@@ -255,6 +293,7 @@ class StreamingRecognizer:
         if self.use_objects:
             kept = self._frame_objects(n, frame, objects, square_pose)
         self._poses.append(square_pose)
+        self._times.append(now)
         self.frames_seen += 1
         window = None
         T = self.model.num_frames
@@ -271,9 +310,29 @@ class StreamingRecognizer:
             self._poses.append(np.zeros_like(self._poses[-1]))
         while self.use_objects and len(self._objects) < self.model.num_frames:
             self._objects.append(np.zeros((self.model.max_objects, 6), np.float32))
+        while len(self._times) < self.model.num_frames:  # the missing frames' times, one period apart
+            self._times.append(self._times[-1] + 1.0 / self.fps)
         return self._classify(0, padded=True)
 
     # --- helpers -----------------------------------------------------------------------------------
+
+    def _frame_time(self, timestamp: float | None) -> float:
+        """The next frame's time in seconds: ``timestamp`` (checked), or frame periods after the last one given."""
+        n = self.frames_seen
+        if timestamp is None:
+            last, frame = self._stamp if self._stamp is not None else (0.0, 0)
+            return last + (n - frame) / self.fps
+        try:
+            now = float(timestamp)
+        except (TypeError, ValueError):
+            now = float("nan")
+        if not np.isfinite(now):
+            raise InvalidInputError(f"a frame's timestamp must be a finite number of seconds, got {timestamp!r}")
+        if self._times and now <= self._times[-1]:
+            raise InvalidInputError(f"frame timestamps must increase: frame {n} at {now:.6g} s comes after frame "
+                                    f"{n - 1} at {self._times[-1]:.6g} s")  # fmt: skip
+        self._stamp = (now, n)
+        return now
 
     def _frame_objects(self, n: int, frame: np.ndarray, given, square_pose: np.ndarray) -> np.ndarray:
         """Keep frame ``n``'s ``(K, 6)`` objects (in the square) for the windows; return them in the video's
@@ -346,18 +405,23 @@ class StreamingRecognizer:
         if self.use_frames:
             last = self.frames_seen - 1
             features = np.stack([self._feature_at(min(start + i, last)) for i in self.model.frame_indices])
-        if self.model.takes_objects and not (self.use_objects or self.use_frames):
+        extra = {}
+        if self.use_objects:
+            extra["objects"] = np.stack(self._objects)
+        if self.use_imu:
+            extra["imu"] = self._imu.window(self._times[0], self._times[-1], self.model.imu_shape[0])
+        if (self.model.takes_objects or self.model.takes_imu) and not (extra or self.use_frames):
             probabilities = np.asarray(self.model.classify_pose(poses), np.float32)
-        elif self.use_objects:
-            probabilities = np.asarray(self.model.classify(poses, features, np.stack(self._objects)), np.float32)
         else:
-            probabilities = np.asarray(self.model.classify(poses, features), np.float32)
+            probabilities = np.asarray(self.model.classify(poses, features, **extra), np.float32)
         if self.smoothing and self._smoothed is not None:
             probabilities = self.smoothing * self._smoothed + (1.0 - self.smoothing) * probabilities
         self._smoothed = probabilities
         end = start + self.model.num_frames - 1 if not padded else self.frames_seen - 1
-        window = WindowResult(start, end, start / self.fps, (end + 1) / self.fps, probabilities,
-                              self.model.class_names, padded)  # fmt: skip
+        times = (start / self.fps, (end + 1) / self.fps)
+        if self._stamp is not None:  # time stamps given: the first frame's and one period after the last's
+            times = (self._times[0], self._times[end - start] + 1.0 / self.fps)
+        window = WindowResult(start, end, *times, probabilities, self.model.class_names, padded)
         self.windows.append(window)
         if len(self.windows) > self.history:
             del self.windows[: len(self.windows) - self.history]
@@ -370,24 +434,36 @@ class StreamingRecognizer:
 
     # --- a whole source ----------------------------------------------------------------------------
 
-    def frames(self, source: str | int | os.PathLike, max_frames: int | None = None) -> Iterator[tuple[np.ndarray, FrameResult]]:
+    def frames(self, source: str | int | os.PathLike, max_frames: int | None = None,
+               imu=None) -> Iterator[tuple[np.ndarray, FrameResult]]:  # fmt: skip
         """Run over a video file, webcam index or stream URL: ``(frame, FrameResult)`` per frame, and a
-        final flush for a short stream (its window is in :attr:`windows`)."""
+        final flush for a short stream (its window is in :attr:`windows`). ``imu``: a recording's sensor
+        samples (a model with an inertial branch; the forms of :meth:`push`), times in seconds from the
+        first frame: each frame gets the samples up to its time (its index / the video's rate)."""
+        if imu is not None and not self.model.takes_imu:
+            raise InvalidInputError(f"this model has no inertial branch ({self._branches()}): it takes no imu")
+        times, values = (None, None) if imu is None else as_samples(imu, self.model.imu_shape[1])
         self.reset()
         with VideoReader(source, max_frames=max_frames) as reader:
             self.fps = reader.info.fps
+            done = 0  # the samples pushed so far
             while True:
                 start = time.perf_counter()
                 frame = reader.read()
                 if frame is None:
                     break
-                yield frame, self.push(frame, decode_seconds=time.perf_counter() - start)
+                seconds, samples = time.perf_counter() - start, None
+                if times is not None:
+                    upto = int(np.searchsorted(times, self.frames_seen / self.fps, side="right"))
+                    samples, done = ((times[done:upto], values[done:upto]) if upto > done else None), upto
+                yield frame, self.push(frame, decode_seconds=seconds, imu=samples)
         self.flush()
 
     def run(self, source: str | int | os.PathLike, max_frames: int | None = None,
-            on_frame: Callable[[np.ndarray, FrameResult], None] | None = None) -> list[WindowResult]:  # fmt: skip
+            on_frame: Callable[[np.ndarray, FrameResult], None] | None = None,
+            imu=None) -> list[WindowResult]:  # fmt: skip
         """Every window of a source (see :meth:`frames`); ``on_frame`` sees each frame and its result."""
-        for frame, result in self.frames(source, max_frames):
+        for frame, result in self.frames(source, max_frames, imu):
             if on_frame is not None:
                 on_frame(frame, result)
         return list(self.windows)
