@@ -38,6 +38,7 @@ from har_tf.data.pose_npz import SPLITS, PoseDataset
 from har_tf.data.preprocessing import NORMALIZE_MODES, SAMPLING_MODES, preprocess_sequence, sequence_lengths
 from har_tf.errors import DataFormatError, MissingFileError, expect
 from har_tf.io import atomic_write, read_json
+from har_tf.skeleton.channels import resolve_channels
 from har_tf.skeleton.layouts import JointLayout
 
 MANIFEST = "manifest.json"
@@ -119,14 +120,16 @@ def write_tfrecords(dataset: PoseDataset, out_dir: str | os.PathLike, clips_per_
         rows = ((x[i], int(y[i]), {n: a[i] for n, a in split_extras.items()}) for i in range(len(x)))
         splits[split] = write_split(out, split, rows, clips_per_shard)
     return write_manifest(out, dataset.layout, dataset.class_names, dataset.num_channels, splits, extra_specs,
-                          {k: v.tolist() for k, v in dataset.extras.items() if k in ("object_classes",)})  # fmt: skip
+                          {k: v.tolist() for k, v in dataset.extras.items() if k in ("object_classes",)},
+                          channels=dataset.channels)  # fmt: skip
 
 
 def write_manifest(out_dir: str | os.PathLike, layout: JointLayout, class_names, num_channels: int, splits: dict,
-                   extras: dict | None = None, info: dict | None = None) -> Path:  # fmt: skip
-    """Write ``manifest.json`` (atomically, last)."""
+                   extras: dict | None = None, info: dict | None = None, channels: str | None = None) -> Path:  # fmt: skip
+    """Write ``manifest.json`` (atomically, last); ``channels`` describes the pose values (default: from C)."""
     manifest = {"version": FORMAT_VERSION, "layout": layout.to_dict(), "class_names": [str(c) for c in class_names],
-                "num_channels": int(num_channels), "splits": splits, "extras": extras or {}, **(info or {})}  # fmt: skip
+                "num_channels": int(num_channels), "channels": resolve_channels(channels, int(num_channels)),
+                "splits": splits, "extras": extras or {}, **(info or {})}  # fmt: skip
     path = Path(out_dir) / MANIFEST
     with atomic_write(path, "w", encoding="utf-8") as handle:
         json.dump(manifest, handle, indent=2)
@@ -152,6 +155,7 @@ class TFRecordData:
             self.layout = JointLayout.from_dict(self.manifest["layout"])
             self.class_names = tuple(self.manifest["class_names"])
             self.num_channels = int(self.manifest["num_channels"])
+            self.channels = resolve_channels(self.manifest.get("channels"), self.num_channels)
             self.splits = {s: v for s, v in self.manifest["splits"].items() if v["count"] > 0}
         except (KeyError, TypeError, AttributeError) as err:
             raise DataFormatError(f"{path}: not a TFRecord dataset manifest ({err!r})") from None
@@ -220,7 +224,7 @@ class TFRecordData:
             augment = AugmentConfig()
         elif augment is False:
             augment = AugmentConfig.disabled()
-        layout, parse = self.layout, self._parse(tuple(extras))
+        layout, channels, parse = self.layout, self.channels, self._parse(tuple(extras))
         files = [str(self.folder / s) for s in self.splits[split]["shards"]]
 
         def inputs(pose, values):
@@ -238,14 +242,14 @@ class TFRecordData:
             def train(example, example_seed):
                 pose, length, label, values = example
                 pose = augment_example(pose, length, example_seed, layout, augment, num_frames,
-                                       sampling=sampling, normalize_mode=normalize_mode)  # fmt: skip
+                                       sampling=sampling, normalize_mode=normalize_mode, channels=channels)  # fmt: skip
                 return inputs(pose, values), label
 
             ds = tf.data.Dataset.zip((ds, seeds)).map(train, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
         else:
             def evaluate(pose, length, label, values):
                 pose = preprocess_sequence(pose, length, layout, num_frames, sampling=sampling,
-                                           normalize_mode=normalize_mode)  # fmt: skip
+                                           normalize_mode=normalize_mode, channels=channels)  # fmt: skip
                 return inputs(pose, values), label
 
             ds = tf.data.TFRecordDataset(files).map(parse).map(evaluate, num_parallel_calls=tf.data.AUTOTUNE,

@@ -105,7 +105,7 @@ def records_for_training(records: TFRecordData) -> tuple[PoseDataset, dict, list
     if evaluation == "val":
         notes.append("no test split in the data: metrics.json reports the validation split")
     labels = np.fromiter((int(label) for _, _, label, _ in records.records("train").as_numpy_iterator()), np.int64)
-    dataset = PoseDataset(x_test, y_test, records.class_names, records.layout)
+    dataset = PoseDataset(x_test, y_test, records.class_names, records.layout, channels=records.channels)
     splits = {"train": (None, labels), "val": records.arrays("val") if "val" in records.splits else None,
               "test": (x_test, y_test)}  # fmt: skip
     if splits["val"] is None:

@@ -102,3 +102,20 @@ def test_large_data_job_trains_from_records_and_from_memory(tmp_path):
     for source in ("tfrecord", "memory"):
         result = train_epoch(str(tmp_path / "big"), source=source, batch_size=32, shuffle_buffer=16)
         assert result["clips"] == 96 and result["peak_rss_mb"] > 0
+
+
+def test_3d_channels_travel_with_the_records(tmp_path):
+    rng = np.random.default_rng(0)
+    x = rng.uniform(-0.5, 0.5, (6, 12, 20, 3)).astype(np.float32)
+    x[..., 2] += 2.5  # depth in metres: read as a confidence, every joint would be refused
+    y = np.arange(6) % 2
+    dataset = PoseDataset(x[:4], y[:4], ["a", "b"], "kinect_v1", x_test=x[4:], y_test=y[4:], channels="xyz")
+    write_tfrecords(dataset, tmp_path)
+    data = TFRecordData(tmp_path)
+    assert data.channels == "xyz" and data.manifest["channels"] == "xyz"
+    ours = np.concatenate([p.numpy() for p, _ in data.dataset("test", num_frames=8, batch_size=2)])
+    reference = np.concatenate([p.numpy() for p, _ in make_pose_dataset(*dataset.split("test"), "kinect_v1",
+                                                                           num_frames=8, batch_size=2,
+                                                                           channels="xyz")])  # fmt: skip
+    np.testing.assert_array_equal(ours, reference)
+    assert np.abs(ours[..., 2]).max() < 5  # z normalised like x and y, not kept as a confidence
