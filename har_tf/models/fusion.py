@@ -86,6 +86,32 @@ class PresenceMask(layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
+class ModalityDropout(layers.Layer):
+    """While training, zeroes a whole modality's embedding ``(B, D)`` for a random share ``rate`` of the
+    clips (no rescaling: zero means "this modality is absent"); the identity at inference.
+
+    Applied to the pose embedding on the fused path, it makes the other branches classify on their own
+    for those clips: a stage-1 pose encoder that already fits every training clip would otherwise
+    leave the fusion head nothing to learn from them (modality dropout, as in ModDrop).
+    """
+
+    def __init__(self, rate: float = 0.0, seed: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.rate, self.seed = float(rate), seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def call(self, x, training=None):
+        if not training or self.rate == 0.0:
+            return x
+        keep = ops.floor(1.0 - self.rate + keras.random.uniform((ops.shape(x)[0], 1), seed=self.seed_generator,
+                                                                dtype=x.dtype))  # fmt: skip
+        return x * keep
+
+    def get_config(self):
+        return {**super().get_config(), "rate": self.rate, "seed": self.seed}
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
 class ResidualLogits(layers.Layer):
     """``softmax(pose_logits + sum_m presence_m * correction_m)``: each present modality corrects the pose
     branch's logits; a missing one (presence 0) changes nothing, so with none present the output is
@@ -104,9 +130,13 @@ class ResidualLogits(layers.Layer):
 def build_fusion_head(pose_backbone: keras.Model, num_frames: int | None, feature_dim: int | None, num_classes: int,
                       fusion: str = "concat", image_pooling: str = "mean", hidden_dim: int = 128,
                       dropout: float = 0.3, object_encoder: keras.Model | None = None,
-                      inertial_encoder: keras.Model | None = None, name: str = "fusion_head") -> keras.Model:  # fmt: skip
+                      inertial_encoder: keras.Model | None = None, pose_dropout: float = 0.0,
+                      name: str = "fusion_head") -> keras.Model:  # fmt: skip
     """The trainable part: pose backbone + the other branches' encoders + the fusion layers, with the
     pose branch's own head beside it.
+
+    ``pose_dropout``: the share of training clips whose pose embedding the fused path sees as zeros
+    (:class:`ModalityDropout`; ``concat`` and ``residual``); the pose branch's own head always sees it.
 
     Inputs: ``pose`` (normalised), ``frame_features`` (B, F, D) when ``num_frames`` is given (the image
     branch), ``object_features`` (B, T, K, 12) when ``object_encoder`` is given (the object branch),
@@ -144,24 +174,30 @@ def build_fusion_head(pose_backbone: keras.Model, num_frames: int | None, featur
     if fusion == "gated" and list(branches) != ["image"]:
         raise InvalidInputError(f"fusion 'gated' fuses the pose with images only; for {sorted(branches)} use "
                                 "'concat' or 'residual'")  # fmt: skip
+    if pose_dropout and fusion == "gated":
+        raise InvalidInputError("pose_dropout works with fusion 'concat' or 'residual', not 'gated'")
     pose_embedding = pose_backbone(pose)
+    fused_pose = (ModalityDropout(pose_dropout, name="pose_dropout")(pose_embedding) if pose_dropout
+                  else pose_embedding)  # fmt: skip
 
     if fusion == "residual":
-        pose_logits = layers.Dense(num_classes, name="pose_logits")(pose_embedding)
+        logits_layer = layers.Dense(num_classes, name="pose_logits")
+        pose_logits = logits_layer(pose_embedding)
+        fused_logits = logits_layer(fused_pose) if pose_dropout else pose_logits
         corrections, presences = [], []
         for modality, (embedding, presence) in branches.items():
-            both = layers.Concatenate(name=f"{modality}_concat")([pose_embedding, embedding])
+            both = layers.Concatenate(name=f"{modality}_concat")([fused_pose, embedding])
             both = layers.Dropout(dropout, name=f"{modality}_dropout")(both)
             hidden = layers.Dense(hidden_dim, activation="relu", name=f"{modality}_mlp")(both)
             hidden = layers.Dropout(dropout, name=f"{modality}_head_dropout")(hidden)
             corrections.append(layers.Dense(num_classes, name=f"{modality}_correction")(hidden))
             presences.append(presence)
-        outputs = {"probabilities": ResidualLogits(name="probabilities")(pose_logits, corrections, presences),
+        outputs = {"probabilities": ResidualLogits(name="probabilities")(fused_logits, corrections, presences),
                    "pose_probabilities": layers.Softmax(name="pose_probabilities")(pose_logits)}  # fmt: skip
         return keras.Model(inputs, outputs, name=name)
 
     if fusion == "concat":
-        parts = [pose_embedding]
+        parts = [fused_pose]
         for modality, (embedding, presence) in branches.items():
             parts += [embedding] if modality == "image" else [embedding, presence]
         fused = layers.Concatenate(name="concat")(parts)
@@ -232,13 +268,16 @@ class MultiModalFusionModel(keras.Model):
         object_encoder: an :class:`~har_tf.models.object_encoder.ObjectEncoder`, or None.
         inertial_encoder: an :class:`~har_tf.models.inertial_encoder.InertialEncoder` (its
             normalisation adapted to the training data), or None.
+        pose_dropout: the share of training clips whose pose embedding the fused path sees as zeros
+            (:class:`ModalityDropout`), so that the other branches learn to classify on their own; no
+            effect at inference.
     """
 
     def __init__(self, pose_backbone: keras.Model, frame_encoder: FrameEncoder | None, num_classes: int,
                  class_names=None, layout=None, frame_indices=None, normalize_mode: str = "sequence",
                  fusion: str = "concat", image_pooling: str = "mean", hidden_dim: int = 128, dropout: float = 0.3,
                  object_encoder: keras.Model | None = None, inertial_encoder: keras.Model | None = None,
-                 **kwargs):  # fmt: skip
+                 pose_dropout: float = 0.0, **kwargs):  # fmt: skip
         if class_names is not None and len(class_names) != num_classes:
             raise InvalidInputError(f"{len(class_names)} class names for {num_classes} classes")
         if frame_encoder is None and object_encoder is None and inertial_encoder is None:
@@ -268,7 +307,7 @@ class MultiModalFusionModel(keras.Model):
         head = build_fusion_head(
             pose_backbone, frame_encoder.num_frames if frame_encoder else None,
             frame_encoder.feature_dim if frame_encoder else None, num_classes, fusion, image_pooling, hidden_dim,
-            dropout, object_encoder=object_encoder, inertial_encoder=inertial_encoder,
+            dropout, object_encoder=object_encoder, inertial_encoder=inertial_encoder, pose_dropout=pose_dropout,
         )  # fmt: skip
         normalize = PoseNormalization(layout, normalize_mode, channels=channels, name="pose_normalization")
         boxes = None
@@ -308,6 +347,7 @@ class MultiModalFusionModel(keras.Model):
         self.layout = normalize.layout.to_dict()
         self.frame_indices, self.normalize_mode = frame_indices, normalize_mode
         self.fusion, self.image_pooling, self.hidden_dim, self.dropout = fusion, image_pooling, hidden_dim, dropout
+        self.pose_dropout = float(pose_dropout)
 
     @property
     def modalities(self) -> tuple[str, ...]:
@@ -372,6 +412,7 @@ class MultiModalFusionModel(keras.Model):
             "num_classes": self.num_classes, "class_names": self.class_names, "layout": self.layout,
             "frame_indices": self.frame_indices, "normalize_mode": self.normalize_mode, "fusion": self.fusion,
             "image_pooling": self.image_pooling, "hidden_dim": self.hidden_dim, "dropout": self.dropout,
+            **({"pose_dropout": self.pose_dropout} if self.pose_dropout else {}),
         }  # fmt: skip
 
     @classmethod

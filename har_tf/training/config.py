@@ -61,6 +61,10 @@ class TrainConfig(DictConfig):
             square around the person) or ``none`` (the whole frame).
         fusion, image_pooling, fusion_hidden_dim, fusion_dropout: the fusion head (``concat``,
             ``gated`` (image only) or ``residual``; ``mean`` or ``attention`` over the frames).
+        fusion_pose_dropout: the share of stage-2 training clips whose pose embedding the fused path
+            sees as zeros, so that the other branches learn to classify on their own (``concat`` and
+            ``residual``; 0 = off). It matters when the stage-1 pose model already fits every training
+            clip, as on small real sets.
         fusion_epochs, fusion_freeze_epochs, fusion_learning_rate, finetune_lr_scale: stage 2 runs
             ``fusion_epochs`` epochs; during the first ``fusion_freeze_epochs`` (at most all of them)
             the pose encoder is frozen, then it is fine-tuned at ``fusion_learning_rate * finetune_lr_scale``.
@@ -106,6 +110,7 @@ class TrainConfig(DictConfig):
     image_pooling: str = "mean"
     fusion_hidden_dim: int = 128
     fusion_dropout: float = 0.5
+    fusion_pose_dropout: float = 0.0
     fusion_epochs: int = 30
     fusion_freeze_epochs: int = 20
     fusion_learning_rate: float = 2e-3
@@ -140,6 +145,9 @@ class TrainConfig(DictConfig):
              and set(self.modalities) <= set(MODALITIES) and len(set(self.modalities)) == len(self.modalities),
              f"modalities must be a non-empty list of distinct names from [{', '.join(MODALITIES)}], got {self.modalities!r}"),
             (self.object_preset in ("micro", "small"), f"object_preset must be micro or small, got {self.object_preset!r}"),
+            (isinstance(self.fusion_pose_dropout, (int, float)) and 0 <= self.fusion_pose_dropout < 1
+             and not (self.fusion_pose_dropout and self.fusion == "gated"),
+             f"fusion_pose_dropout must be in [0, 1) with fusion concat or residual, got {self.fusion_pose_dropout!r}"),
             (self.imu_preset in ("micro", "small"), f"imu_preset must be micro or small, got {self.imu_preset!r}"),
             (isinstance(self.imu_only_epochs, int) and self.imu_only_epochs >= 1,
              f"imu_only_epochs must be a positive integer, got {self.imu_only_epochs!r}"),

@@ -123,7 +123,8 @@ def build_fusion(config: TrainConfig, pose_model: PoseClassifier, encoder: Frame
                                    layout=dataset.layout.to_dict(), frame_indices=dataset.extras.get("frame_indices"),
                                    fusion=config.fusion, image_pooling=config.image_pooling,
                                    hidden_dim=config.fusion_hidden_dim, dropout=config.fusion_dropout,
-                                   object_encoder=object_encoder, inertial_encoder=inertial_encoder)  # fmt: skip
+                                   object_encoder=object_encoder, inertial_encoder=inertial_encoder,
+                                   pose_dropout=config.fusion_pose_dropout)  # fmt: skip
     pose_head_layers(fusion.head)[0].set_weights(pose_model.get_layer("probabilities").get_weights())
     return fusion
 

@@ -103,19 +103,19 @@ def _imu(n=4, seed=0):
     return imu
 
 
-def _imu_model(encoder=None, fusion="residual", seed=0):
+def _imu_model(encoder=None, fusion="residual", seed=0, **kwargs):
     keras.utils.set_random_seed(seed)
     backbone = PoseFormerFactorized.from_preset("micro", "coco17", num_frames=T, num_channels=3)
     inertial = InertialEncoder.from_preset("micro", S, D)
     inertial.adapt(_imu(8, seed=9) * 2.0 + 0.5)
     return MultiModalFusionModel(backbone, encoder, K, class_names=list("abcd"), fusion=fusion,
-                                 inertial_encoder=inertial)  # fmt: skip
+                                 inertial_encoder=inertial, **kwargs)  # fmt: skip
 
 
 @pytest.mark.parametrize(("image", "fusion"), [(False, "residual"), (False, "concat"), (True, "residual"),
                                                (True, "concat")])  # fmt: skip
 def test_imu_branch_fuses_with_and_without_images_and_round_trips(encoder, tmp_path, image, fusion):
-    model = _imu_model(encoder if image else None, fusion)
+    model = _imu_model(encoder if image else None, fusion, pose_dropout=0.0 if image else 0.3)
     assert model.modalities == ("pose",) + (("image",) if image else ()) + ("imu",)
     inputs = {"pose": _inputs()["pose"], "imu": _imu()}
     if image:
@@ -131,13 +131,14 @@ def test_imu_branch_fuses_with_and_without_images_and_round_trips(encoder, tmp_p
     model.save(tmp_path / "fusion.keras")
     loaded = keras.saving.load_model(tmp_path / "fusion.keras", safe_mode=True)
     assert loaded.modalities == model.modalities and isinstance(loaded.inertial_encoder, InertialEncoder)
+    assert loaded.pose_dropout == model.pose_dropout
     again = loaded.predict(inputs, verbose=0)
     for key in out:
         np.testing.assert_array_equal(again[key], out[key])
 
 
 def test_residual_fusion_without_a_sensor_is_the_pose_branch(encoder):
-    model = _imu_model()
+    model = _imu_model(pose_dropout=0.5)  # training-only: at inference the pose branch answers as without it
     pose, imu = _inputs()["pose"], _imu()
     pose_only = model.pose_only_model().predict(pose, verbose=0)
     out = model.predict({"pose": pose, "imu": np.zeros_like(imu)}, verbose=0)
@@ -185,3 +186,16 @@ def test_imu_only_baseline_is_the_encoder_and_one_linear_layer():
     model = imu_only_classifier(inertial, K)
     assert model.output_shape == (None, K)
     assert model.count_params() == inertial.count_params() + inertial.embedding_dim * K + K
+
+
+def test_pose_dropout_zeroes_whole_clips_in_training_only():
+    from har_tf.models.fusion import ModalityDropout
+
+    layer = ModalityDropout(0.5, seed=1)
+    x = np.ones((400, 8), np.float32)
+    np.testing.assert_array_equal(layer(x, training=False), x)
+    out = np.asarray(layer(x, training=True))
+    rows = out.sum(axis=1)
+    assert set(np.unique(rows)) == {0.0, 8.0} and 0.35 < (rows == 0).mean() < 0.65  # whole clips, no rescaling
+    restored = ModalityDropout.from_config(layer.get_config())
+    assert restored.rate == 0.5 and restored.seed == 1
