@@ -43,7 +43,7 @@ class ServingSpec:
     layout: str
     objects_shape: tuple[int, int, int] | None = None  # (T, K, 6) float32 raw detections, object branch only
     object_classes: tuple[str, ...] | None = None  # the object classes ("none" first), object branch only
-    fusion: str | None = None  # the fusion mode (concat, gated, residual), fusion models only
+    fusion: str | None = None  # the fusion mode (concat, gated, residual, sum), fusion models only
     imu_shape: tuple[int, int] | None = None  # (S, D) float32 raw sensor samples, inertial branch only
     imu_channels: tuple[str, ...] | None = None  # the D channel names, when the model records them
     pose_channels: str | None = None  # what the C pose values are: xy, xyc, xyz or xyzc (None: from C)

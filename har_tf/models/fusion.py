@@ -32,7 +32,8 @@ from har_tf.models.inertial_encoder import check_imu_batch, valid_samples
 from har_tf.models.layers import PACKAGE, PoseNormalization
 from har_tf.models.object_encoder import ObjectFeatures
 
-FUSION_MODES = ("concat", "gated", "residual")
+FUSION_MODES = ("concat", "gated", "residual", "sum")
+ADDITIVE_MODES = ("residual", "sum")  # a branch adds logits, so a missing one (presence 0) adds nothing
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
@@ -173,20 +174,21 @@ def build_fusion_head(pose_backbone: keras.Model, num_frames: int | None, featur
                                 "or imu")  # fmt: skip
     if fusion == "gated" and list(branches) != ["image"]:
         raise InvalidInputError(f"fusion 'gated' fuses the pose with images only; for {sorted(branches)} use "
-                                "'concat' or 'residual'")  # fmt: skip
+                                "'concat', 'residual' or 'sum'")  # fmt: skip
     if pose_dropout and fusion == "gated":
-        raise InvalidInputError("pose_dropout works with fusion 'concat' or 'residual', not 'gated'")
+        raise InvalidInputError("pose_dropout works with fusion 'concat', 'residual' or 'sum', not 'gated'")
     pose_embedding = pose_backbone(pose)
     fused_pose = (ModalityDropout(pose_dropout, name="pose_dropout")(pose_embedding) if pose_dropout
                   else pose_embedding)  # fmt: skip
 
-    if fusion == "residual":
+    if fusion in ADDITIVE_MODES:
         logits_layer = layers.Dense(num_classes, name="pose_logits")
         pose_logits = logits_layer(pose_embedding)
         fused_logits = logits_layer(fused_pose) if pose_dropout else pose_logits
         corrections, presences = [], []
         for modality, (embedding, presence) in branches.items():
-            both = layers.Concatenate(name=f"{modality}_concat")([fused_pose, embedding])
+            both = (layers.Concatenate(name=f"{modality}_concat")([fused_pose, embedding]) if fusion == "residual"
+                    else embedding)  # fmt: skip
             both = layers.Dropout(dropout, name=f"{modality}_dropout")(both)
             hidden = layers.Dense(hidden_dim, activation="relu", name=f"{modality}_mlp")(both)
             hidden = layers.Dropout(dropout, name=f"{modality}_head_dropout")(hidden)
@@ -224,7 +226,7 @@ def answers_from_pose_branch(has_image: bool, has_objects: bool, fusion: str, fr
     rule that :meth:`MultiModalFusionModel.predict_proba`, the exports' feed and the streaming windows
     follow."""
     others_given = (has_objects and objects_given) or (has_imu and imu_given)
-    return has_image and not frames_given and not (fusion == "residual" and others_given)
+    return has_image and not frames_given and not (fusion in ADDITIVE_MODES and others_given)
 
 
 def pose_head_layers(head: keras.Model) -> list[layers.Layer]:
@@ -262,7 +264,9 @@ class MultiModalFusionModel(keras.Model):
         fusion: ``concat`` (concatenation, dropout, an MLP), ``gated`` (a learned per-feature gate
             between the projected pose and image embeddings; image branch only) or ``residual``
             (each branch adds a correction to the pose branch's logits, computed from its embedding
-            and the pose embedding; a missing branch adds nothing).
+            and the pose embedding; a missing branch adds nothing) or ``sum`` (as ``residual``, but
+            each branch's logits come from its own embedding alone: a product of experts, whose
+            branches learn to classify on their own with ``pose_dropout``).
         image_pooling: ``mean`` or ``attention`` over the frames.
         hidden_dim, dropout: the fusion MLP's width and dropout.
         object_encoder: an :class:`~har_tf.models.object_encoder.ObjectEncoder`, or None.
@@ -324,7 +328,7 @@ class MultiModalFusionModel(keras.Model):
             frames = keras.Input((frame_encoder.num_frames, size, size, 3), dtype="uint8", name="frames")
             encoder_inputs = frames if boxes is None else {"frames": frames, "boxes": boxes(pose)}
             features = frame_encoder(encoder_inputs)
-            if fusion == "residual":  # an all-zero clip of frames means "no frames": zero features, no correction
+            if fusion in ADDITIVE_MODES:  # an all-zero clip of frames means "no frames": zero features, no correction
                 features = PresenceMask(name="frames_presence")(features, frames)
             inputs["frames"], head_inputs["frame_features"] = frames, features
         if object_encoder is not None:

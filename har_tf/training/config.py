@@ -60,10 +60,10 @@ class TrainConfig(DictConfig):
             fills the crop of its hand), ``hands`` (one square around both wrists), ``person`` (a
             square around the person) or ``none`` (the whole frame).
         fusion, image_pooling, fusion_hidden_dim, fusion_dropout: the fusion head (``concat``,
-            ``gated`` (image only) or ``residual``; ``mean`` or ``attention`` over the frames).
+            ``gated`` (image only), ``residual`` or ``sum``; ``mean`` or ``attention`` over the frames).
         fusion_pose_dropout: the share of stage-2 training clips whose pose embedding the fused path
-            sees as zeros, so that the other branches learn to classify on their own (``concat`` and
-            ``residual``; 0 = off). It matters when the stage-1 pose model already fits every training
+            sees as zeros, so that the other branches learn to classify on their own (``concat``,
+            ``residual`` and ``sum``; 0 = off). It matters when the stage-1 pose model already fits every training
             clip, as on small real sets.
         fusion_epochs, fusion_freeze_epochs, fusion_learning_rate, finetune_lr_scale: stage 2 runs
             ``fusion_epochs`` epochs; during the first ``fusion_freeze_epochs`` (at most all of them)
@@ -140,7 +140,8 @@ class TrainConfig(DictConfig):
             (self.class_weights in ("auto", "none"), f"class_weights must be auto or none, got {self.class_weights!r}"),
             (self.image_crop in CROP_MODES,
              f"image_crop must be {', '.join(CROP_MODES[:-1])} or {CROP_MODES[-1]}, got {self.image_crop!r}"),
-            (self.fusion in ("concat", "gated", "residual"), f"fusion must be concat, gated or residual, got {self.fusion!r}"),
+            (self.fusion in ("concat", "gated", "residual", "sum"),
+             f"fusion must be concat, gated, residual or sum, got {self.fusion!r}"),
             (isinstance(self.modalities, (list, tuple)) and len(self.modalities) > 0
              and set(self.modalities) <= set(MODALITIES) and len(set(self.modalities)) == len(self.modalities),
              f"modalities must be a non-empty list of distinct names from [{', '.join(MODALITIES)}], got {self.modalities!r}"),

@@ -199,3 +199,19 @@ def test_pose_dropout_zeroes_whole_clips_in_training_only():
     assert set(np.unique(rows)) == {0.0, 8.0} and 0.35 < (rows == 0).mean() < 0.65  # whole clips, no rescaling
     restored = ModalityDropout.from_config(layer.get_config())
     assert restored.rate == 0.5 and restored.seed == 1
+
+
+def test_sum_fusion_is_a_product_of_experts():
+    model = _imu_model(fusion="sum", pose_dropout=0.5)
+    imu = _imu()
+    poses = [_inputs(seed=s)["pose"] for s in (0, 1)]
+    # log p_fused - log p_pose is the inertial branch's logits (up to a constant per clip): the same whatever the pose
+    shifts = []
+    for pose in poses:
+        fused = np.log(model.predict_proba(pose, imu=imu))
+        shift = fused - np.log(model.pose_only_model().predict(pose, verbose=0))
+        shifts.append(shift - shift.mean(axis=1, keepdims=True))
+    np.testing.assert_allclose(shifts[0], shifts[1], atol=1e-4)
+    assert np.abs(shifts[0]).max() > 1e-3
+    np.testing.assert_allclose(model.predict_proba(poses[0]), model.pose_only_model().predict(poses[0], verbose=0),
+                               atol=1e-6)  # no sensor: the pose branch  # fmt: skip
