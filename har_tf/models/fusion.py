@@ -187,11 +187,13 @@ def build_fusion_head(pose_backbone: keras.Model, num_frames: int | None, featur
         fused_logits = logits_layer(fused_pose) if pose_dropout else pose_logits
         corrections, presences = [], []
         for modality, (embedding, presence) in branches.items():
-            both = (layers.Concatenate(name=f"{modality}_concat")([fused_pose, embedding]) if fusion == "residual"
-                    else embedding)  # fmt: skip
-            both = layers.Dropout(dropout, name=f"{modality}_dropout")(both)
-            hidden = layers.Dense(hidden_dim, activation="relu", name=f"{modality}_mlp")(both)
-            hidden = layers.Dropout(dropout, name=f"{modality}_head_dropout")(hidden)
+            if fusion == "sum":  # the branch's own linear classifier on its embedding
+                hidden = layers.Dropout(dropout, name=f"{modality}_dropout")(embedding)
+            else:
+                both = layers.Concatenate(name=f"{modality}_concat")([fused_pose, embedding])
+                both = layers.Dropout(dropout, name=f"{modality}_dropout")(both)
+                hidden = layers.Dense(hidden_dim, activation="relu", name=f"{modality}_mlp")(both)
+                hidden = layers.Dropout(dropout, name=f"{modality}_head_dropout")(hidden)
             corrections.append(layers.Dense(num_classes, name=f"{modality}_correction")(hidden))
             presences.append(presence)
         outputs = {"probabilities": ResidualLogits(name="probabilities")(fused_logits, corrections, presences),
@@ -265,8 +267,9 @@ class MultiModalFusionModel(keras.Model):
             between the projected pose and image embeddings; image branch only) or ``residual``
             (each branch adds a correction to the pose branch's logits, computed from its embedding
             and the pose embedding; a missing branch adds nothing) or ``sum`` (as ``residual``, but
-            each branch's logits come from its own embedding alone: a product of experts, whose
-            branches learn to classify on their own with ``pose_dropout``).
+            each branch's logits are a linear classifier on its own embedding: a product of experts,
+            whose branches learn to classify on their own with ``pose_dropout``; stage 2 starts the
+            inertial branch from the trained inertial-only baseline).
         image_pooling: ``mean`` or ``attention`` over the frames.
         hidden_dim, dropout: the fusion MLP's width and dropout.
         object_encoder: an :class:`~har_tf.models.object_encoder.ObjectEncoder`, or None.

@@ -186,6 +186,14 @@ def train_imu_only(imu: dict, splits: dict, num_classes: int, config: TrainConfi
     return model
 
 
+def start_from_imu_only(fusion: MultiModalFusionModel, imu_model: keras.Model) -> None:
+    """Copy the trained inertial-only baseline (encoder and linear head) into a ``sum`` fusion model's
+    inertial branch, so that fusion starts as the product of the pose and inertial experts."""
+    trained = next(layer for layer in imu_model.layers if isinstance(layer, InertialEncoder))
+    fusion.inertial_encoder.set_weights(trained.get_weights())
+    fusion.head.get_layer("imu_correction").set_weights(imu_model.get_layer("probabilities").get_weights())
+
+
 def train_stage2(config: TrainConfig, out_dir: str | Path, dataset: PoseDataset, pose_model: PoseClassifier,
                  cache_dir=None, verbose: int | None = None, pose_metrics: dict | None = None) -> dict:  # fmt: skip
     """Train the fusion model and the single-modality baselines; write the run folder; return the summary."""
@@ -251,12 +259,16 @@ def train_stage2(config: TrainConfig, out_dir: str | Path, dataset: PoseDataset,
         for s in splits:
             extras[s]["imu"] = imu[s]
         inertial_encoder = inertial_encoder_for(config, dataset, imu["train"])
+        imu_model = train_imu_only(imu, splits, k, config, dataset)  # the baseline, and the sum fusion's start
         rate = dataset.extras.get("imu_rate_hz")
         print(f"inertial samples: S = {imu['train'].shape[1]} samples of D = {imu['train'].shape[2]} channels per clip"
               + (f" ({float(rate):.1f} Hz)" if rate is not None else "") + f", {config.imu_preset} encoder", flush=True)
 
     fusion = build_fusion(config, pose_model, encoder, dataset, object_encoder, inertial_encoder)
     head = fusion.head
+    if inertial_encoder is not None and config.fusion == "sum":
+        start_from_imu_only(fusion, imu_model)
+        print("  the inertial branch starts from the inertial-only baseline (sum fusion: a product of experts)", flush=True)
     sampling = choose_sampling(config, splits["train"][0])
     common = dict(num_frames=config.num_frames, batch_size=config.batch_size, sampling=sampling,
                   channels=dataset.channels)  # fmt: skip
@@ -336,7 +348,6 @@ def train_stage2(config: TrainConfig, out_dir: str | Path, dataset: PoseDataset,
 
     imu_only = None
     if inertial_encoder is not None:
-        imu_model = train_imu_only(imu, splits, k, config, dataset)
         imu_probabilities = imu_model.predict(imu["test"], verbose=0)
         imu_only = _metrics(y_test, imu_probabilities, class_names, dataset)
         write_evaluation(out / "imu_only", {"metrics": imu_only, "probabilities": imu_probabilities}, y_test,

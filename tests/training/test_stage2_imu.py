@@ -121,3 +121,28 @@ def test_config_takes_imu_and_refuses_unknown_modalities():
             TrainConfig(modalities=bad)
     with pytest.raises(InvalidInputError, match="imu_preset must be micro or small"):
         TrainConfig(imu_preset="huge")
+
+
+def test_sum_fusion_starts_as_the_product_of_the_pose_and_inertial_experts():
+    from har_tf.models.fusion import MultiModalFusionModel, imu_only_classifier, pose_head_layers
+    from har_tf.models.inertial_encoder import InertialEncoder
+    from har_tf.models.pose_former import PoseFormerFactorized
+    from har_tf.training.stage2 import start_from_imu_only
+
+    keras.utils.set_random_seed(0)
+    backbone = PoseFormerFactorized.from_preset("micro", "coco17", num_frames=8)
+    fusion = MultiModalFusionModel(backbone, None, 4, fusion="sum", pose_dropout=0.5,
+                                   inertial_encoder=InertialEncoder.from_preset("micro", S, D))  # fmt: skip
+    trained = InertialEncoder.from_preset("micro", S, D)
+    trained.adapt(_imu(16, 1) * 3.0 + 1.0)
+    imu_model = imu_only_classifier(trained, 4)
+    imu_model.get_layer("probabilities").set_weights([np.random.default_rng(2).normal(size=(trained.embedding_dim, 4)),
+                                                      np.arange(4.0)])  # fmt: skip
+    start_from_imu_only(fusion, imu_model)
+    pose = np.random.default_rng(3).uniform(100, 400, (3, 8, 17, 3)).astype(np.float32)
+    pose[..., 2] = 0.9
+    imu = _imu(3, 4) + 1.0
+    expert = fusion.pose_only_model().predict(pose, verbose=0) * imu_model.predict(imu, verbose=0)
+    np.testing.assert_allclose(fusion.predict_proba(pose, imu=imu), expert / expert.sum(axis=1, keepdims=True),
+                               atol=1e-5)  # fmt: skip
+    assert pose_head_layers(fusion.head)[0].name == "pose_logits"
