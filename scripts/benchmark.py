@@ -10,6 +10,7 @@
         --fusion-model RUN/fusion_model.keras --out DIR
     python scripts/benchmark.py --suite streaming --fusion-model RUN/fusion_model.keras --out DIR
     python scripts/benchmark.py --suite long_video --fusion-model RUN/fusion_model.keras --out DIR  # memory
+    python scripts/benchmark.py --suite modalities --data utd_mhad.npz --config configs/utd_mhad.yaml --out DIR
 
 Without ``--suite`` (or with ``--suite all``), one run measures: each model (PoseFormerFactorized
 micro/small/base, FullAttentionTransformer small, LSTMLite, the fusion model, the image-only model; fresh
@@ -29,7 +30,10 @@ image backbone per frame, stage-2 epoch time with and without the cache on the d
 (size, parity on ``--samples`` held-out clips and latency of every export of trained ``.keras`` files;
 exports kept under ``OUT/exports``), ``streaming`` (a trained fusion model over every clip of
 ``--videos`` in several configurations), ``long_video`` (peak memory of ``scripts/predict_video.py`` on
-``--video`` looped to ``--frames`` frames against a tenth of them). See ``har_tf.benchmarks``.
+``--video`` looped to ``--frames`` frames against a tenth of them), ``modalities`` (on a multimodal
+``--data`` set such as UTD-MHAD, with the ``--config`` recipe, over ``--seeds``: the skeleton in 3D
+and 2D, depth, inertial, each fused with the skeleton and all three; accuracy and macro-F1 mean ± sd,
+the best fused model's confusion matrix, each branch's parameters and latency). See ``har_tf.benchmarks``.
 """
 
 from __future__ import annotations
@@ -88,6 +92,11 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="all and streaming: MoveNet .tflite (default ../shared/models)")
     parser.add_argument("--stride", type=int, default=5,
                         help="all and streaming: frames between predictions (default 5)")
+    parser.add_argument("--data", type=Path, default=None,
+                        help="modalities suite: a multimodal dataset NPZ (e.g. from scripts/convert_utd_mhad.py)")
+    parser.add_argument("--config", type=Path, default=None,
+                        help="modalities suite: the training recipe, YAML or JSON (e.g. configs/utd_mhad.yaml)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=None, help="modalities suite: seeds (default 0 1 2)")
     parser.add_argument("--threads", type=int, default=0,
                         help="TensorFlow intra-op threads (default 0: TensorFlow's choice); TFLite threads (default 2)")
     args = parser.parse_args(argv)

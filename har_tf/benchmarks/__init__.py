@@ -12,6 +12,8 @@ markdown)``, registered in :data:`har_tf.benchmarks.suites.SUITES`. Modules:
 - :mod:`~har_tf.benchmarks.fusion`: image backbones and the stage-2 feature cache (suite ``fusion``);
 - :mod:`~har_tf.benchmarks.export`: SavedModel and TFLite exports (suite ``export``; untrained latency);
 - :mod:`~har_tf.benchmarks.streaming`: the streaming recogniser on real clips (suite ``streaming``);
+- :mod:`~har_tf.benchmarks.modalities`: each modality and its fusion with the skeleton on a real
+  multimodal set, over seeds (suite ``modalities``);
 - :mod:`~har_tf.benchmarks.training`: stage-1 and stage-2 training throughput;
 - :mod:`~har_tf.benchmarks.memory`: jobs run in a fresh child process, their peak RSS;
 - :mod:`~har_tf.benchmarks.plots`: the PNG figures;

@@ -10,12 +10,14 @@ from har_tf.benchmarks.cost import suite_cost
 from har_tf.benchmarks.export import suite_export
 from har_tf.benchmarks.fusion import suite_fusion
 from har_tf.benchmarks.long_video import suite_long_video
+from har_tf.benchmarks.modalities import suite_modalities
 from har_tf.benchmarks.streaming import suite_streaming
 
 Suite = Callable[[argparse.Namespace, dict], tuple[dict, str]]
 
 SUITES: dict[str, Suite] = {"all": suite_all, "cost": suite_cost, "fusion": suite_fusion, "export": suite_export,
-                            "streaming": suite_streaming, "long_video": suite_long_video}  # fmt: skip
+                            "streaming": suite_streaming, "long_video": suite_long_video,
+                            "modalities": suite_modalities}  # fmt: skip
 """Suite name -> function. ``all`` is the all-in-one run; the others are the detailed suites."""
 
 
