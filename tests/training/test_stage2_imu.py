@@ -60,6 +60,7 @@ def _config(**overrides) -> TrainConfig:
                           "fusion": "residual", "imu_only_epochs": 2, **overrides})  # fmt: skip
 
 
+@pytest.mark.slow
 def test_imu_stage2_writes_the_run_and_falls_back_without_a_sensor(dataset, tmp_path):
     config = _config()
     pose_model = build_classifier(config, dataset)
@@ -88,11 +89,17 @@ def test_imu_stage2_writes_the_run_and_falls_back_without_a_sensor(dataset, tmp_
 
 def test_imu_stage2_on_padded_3d_poses_without_a_val_split(tmp_path):
     dataset = _xyz_dataset()
-    config = _config(fusion="concat", num_frames=16, sampling="resample", fusion_epochs=1, imu_only_epochs=1)
+    # the UTD-MHAD recipe's fusion: sum, with pose dropout, the inertial branch started from the baseline
+    config = _config(fusion="sum", fusion_pose_dropout=0.5, num_frames=16, sampling="resample", fusion_epochs=1,
+                     imu_only_epochs=1)  # fmt: skip
     summary = train_stage2(config, tmp_path, dataset, build_classifier(config, dataset), verbose=0)
     assert summary["modalities"] == ["pose", "imu"] and "imu_only" in summary["models"]
     model = keras.saving.load_model(tmp_path / "fusion_model.keras", safe_mode=True)
     assert model.input["pose"].shape[1:] == (16, 20, 3) and model.normalization.channels == "xyz"
+    assert model.fusion == "sum" and model.pose_dropout == 0.5
+    x, imu = dataset.x_test[:, :16], dataset.extras["imu_test"]
+    np.testing.assert_allclose(model.predict_proba(x, imu=np.zeros_like(imu)),
+                               model.pose_only_model().predict(x, verbose=0), atol=1e-6)  # no sensor: the pose branch
 
 
 def test_image_crops_need_pixel_poses(tmp_path):
