@@ -13,6 +13,18 @@ from har_tf.errors import InvalidInputError
 from har_tf.skeleton.channels import describe_channels, has_confidence, resolve_channels, spatial_dims
 
 
+def numeric_array(values, name: str, shape: str, kinds: str = "fiu", what: str = "numbers") -> np.ndarray:
+    """``values`` as a NumPy array of numbers, or a one-line error: ragged input (``name`` must be a
+    rectangular array ``shape``), or a dtype whose kind is not in ``kinds`` (``name`` must hold ``what``)."""
+    try:
+        array = np.asarray(values)
+    except (ValueError, TypeError) as err:  # ragged nested lists
+        raise InvalidInputError(f"{name} must be a rectangular array {shape}, got ragged input ({err})") from None
+    if array.dtype.kind not in kinds:
+        raise InvalidInputError(f"{name} must hold {what}, got dtype {array.dtype}")
+    return array
+
+
 def check_pose_batch(pose, expected: tuple[int, int, int] | None = None, name: str = "pose",
                      channels: str | None = None) -> tuple[np.ndarray, bool]:  # fmt: skip
     """Raw poses as float32 ``(N, T, J, C)``, and whether one clip ``(T, J, C)`` was given.
@@ -24,12 +36,7 @@ def check_pose_batch(pose, expected: tuple[int, int, int] | None = None, name: s
     missing joint), confidences outside [0, 1] (only for channels with a confidence), and a clip in
     which every joint of every frame is missing (nothing to classify).
     """
-    try:
-        array = np.asarray(pose)
-    except (ValueError, TypeError) as err:  # ragged nested lists
-        raise InvalidInputError(f"{name} must be a rectangular array (N, T, J, C), got ragged input ({err})") from None
-    if array.dtype.kind not in "fiub":
-        raise InvalidInputError(f"{name} must hold numbers (float32 pixels), got dtype {array.dtype}")
+    array = numeric_array(pose, name, "(N, T, J, C)", "fiub", "numbers (float32 pixels)")
     if array.ndim not in (3, 4):
         raise InvalidInputError(f"{name} must be (N, T, J, C) or one clip (T, J, C), got {array.ndim} dimensions "
                                 f"{array.shape}")  # fmt: skip

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from har_tf.data.checks import numeric_array
 from har_tf.errors import InvalidInputError
 from har_tf.skeleton.layouts import JointLayout, get_layout
 
@@ -38,12 +39,7 @@ def check_objects_batch(objects, num_frames: int | None, num_classes: int | None
     infinite values (``num_frames=None`` takes any T), class ids that are not whole numbers in ``[0, num_classes)``, scores outside
     [0, 1], and boxes with ``x2 < x1`` or ``y2 < y1`` in a valid slot.
     """
-    try:
-        array = np.asarray(objects)
-    except (ValueError, TypeError) as err:
-        raise InvalidInputError(f"{name} must be a rectangular array (N, T, K, 6), got ragged input ({err})") from None
-    if array.dtype.kind not in "fiub":
-        raise InvalidInputError(f"{name} must hold numbers, got dtype {array.dtype}")
+    array = numeric_array(objects, name, "(N, T, K, 6)", "fiub")
     if array.ndim == 3:
         array = array[None]
     if array.ndim != 4 or array.shape[-1] != len(OBJECT_FIELDS):

@@ -31,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
+from har_tf.data.checks import numeric_array
 from har_tf.errors import DataFormatError, InvalidInputError, MissingFileError
 
 MAX_GAP_S = 0.25  # samples further apart than this leave a gap between them (a wrist sensor: 5-20 ms apart)
@@ -49,7 +50,7 @@ def as_samples(samples, num_channels: int, name: str = "imu samples") -> tuple[n
         if len(samples) != 2:
             raise InvalidInputError(f"{name} must be (timestamps, values) or rows [t, v_1..v_D], got a tuple of "
                                     f"{len(samples)}")  # fmt: skip
-        times, values = _numbers(samples[0], name), _numbers(samples[1], name)
+        times, values = numeric_array(samples[0], name, "of numbers"), numeric_array(samples[1], name, "of numbers")
         values = values[None] if values.ndim == 1 and times.ndim == 0 else values
         times = times.reshape(-1) if times.ndim == 0 else times
         if values.ndim != 2 or times.ndim != 1 or len(times) != len(values):
@@ -59,7 +60,7 @@ def as_samples(samples, num_channels: int, name: str = "imu samples") -> tuple[n
             raise InvalidInputError(f"{name} have D = {values.shape[1]} channels but the model takes D = {num_channels}"
                                     f"{_channel_hint(num_channels)}")  # fmt: skip
     else:
-        rows = _numbers(samples, name)
+        rows = numeric_array(samples, name, "of numbers")
         rows = rows.reshape(0, 1 + num_channels) if rows.size == 0 else rows[None] if rows.ndim == 1 else rows
         if rows.ndim != 2:
             raise InvalidInputError(f"{name} must be rows (N, {1 + num_channels}) [t, v_1..v_{num_channels}] or a "
@@ -124,7 +125,7 @@ def resample_clip(values, rate_hz: float, num_samples: int, name: str = "imu") -
     if not np.isfinite(rate) or rate <= 0:
         raise InvalidInputError(f"the {name} rate must be a positive number of samples per second (Hz), got "
                                 f"{rate_hz!r}")  # fmt: skip
-    array = _numbers(values, name)
+    array = numeric_array(values, name, "of numbers")
     if array.ndim != 2 or len(array) < 2:
         raise InvalidInputError(f"{name} must be samples (N, D) with N >= 2 to resample at {rate:g} Hz, got shape "
                                 f"{array.shape}")  # fmt: skip
@@ -257,16 +258,6 @@ class IMUBuffer:
                                     "Hz); give the buffer a larger capacity")  # fmt: skip
         times, values = self.samples()
         return resample_window(times, values, t_start, t_end, num_samples, self.max_gap_s)
-
-
-def _numbers(values, name: str) -> np.ndarray:
-    try:
-        array = np.asarray(values)
-    except (ValueError, TypeError) as err:
-        raise InvalidInputError(f"{name} must be a rectangular array of numbers, got ragged input ({err})") from None
-    if array.dtype.kind not in "fiu":
-        raise InvalidInputError(f"{name} must hold numbers, got dtype {array.dtype}")
-    return array
 
 
 def _check_increasing(times: np.ndarray, name: str) -> None:

@@ -29,7 +29,7 @@ from keras import layers, ops
 from har_tf.errors import InvalidInputError
 from har_tf.models.image_encoder import FrameEncoder, TemporalPooling, crop_boxes_layer
 from har_tf.models.inertial_encoder import check_imu_batch, valid_samples
-from har_tf.models.layers import PACKAGE, PoseNormalization
+from har_tf.models.layers import PACKAGE, PoseNormalization, StochasticDepth, example_keep_mask
 from har_tf.models.object_encoder import ObjectFeatures
 
 FUSION_MODES = ("concat", "gated", "residual", "sum")
@@ -87,7 +87,7 @@ class PresenceMask(layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
-class ModalityDropout(layers.Layer):
+class ModalityDropout(StochasticDepth):
     """While training, zeroes a whole modality's embedding ``(B, D)`` for a random share ``rate`` of the
     clips (no rescaling: zero means "this modality is absent"); the identity at inference.
 
@@ -96,20 +96,10 @@ class ModalityDropout(layers.Layer):
     leave the fusion head nothing to learn from them (modality dropout, as in ModDrop).
     """
 
-    def __init__(self, rate: float = 0.0, seed: int | None = None, **kwargs):
-        super().__init__(**kwargs)
-        self.rate, self.seed = float(rate), seed
-        self.seed_generator = keras.random.SeedGenerator(seed)
-
     def call(self, x, training=None):
         if not training or self.rate == 0.0:
             return x
-        keep = ops.floor(1.0 - self.rate + keras.random.uniform((ops.shape(x)[0], 1), seed=self.seed_generator,
-                                                                dtype=x.dtype))  # fmt: skip
-        return x * keep
-
-    def get_config(self):
-        return {**super().get_config(), "rate": self.rate, "seed": self.seed}
+        return x * example_keep_mask(x, self.rate, self.seed_generator)
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)

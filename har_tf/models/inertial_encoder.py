@@ -21,6 +21,7 @@ import keras
 import numpy as np
 from keras import layers, ops
 
+from har_tf.data.checks import numeric_array
 from har_tf.errors import InvalidInputError
 from har_tf.models.layers import PACKAGE, MaskedMeanPooling, TransformerSubBlock
 from har_tf.models.object_encoder import MaskedTemporalPositions
@@ -45,12 +46,7 @@ def check_imu_batch(imu, num_samples: int | None = None, num_channels: int | Non
     ``num_channels``, N other than ``batch`` (each when given) and infinite values (NaN is allowed:
     it marks a missing sample; an all-zero clip means "no sensor").
     """
-    try:
-        array = np.asarray(imu)
-    except (ValueError, TypeError) as err:
-        raise InvalidInputError(f"{name} must be a rectangular array (N, S, D), got ragged input ({err})") from None
-    if array.dtype.kind not in "fiu":
-        raise InvalidInputError(f"{name} must hold float sensor samples, got dtype {array.dtype}")
+    array = numeric_array(imu, name, "(N, S, D)", what="float sensor samples")
     if array.ndim == 2:
         array = array[None]
     if array.ndim != 3:

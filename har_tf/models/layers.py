@@ -163,6 +163,12 @@ class FactorizedPositionEmbedding(layers.Layer):
         return {**super().get_config(), "initializer_range": self.initializer_range}
 
 
+def example_keep_mask(x, rate: float, seed_generator):
+    """Float ``(B, 1, ..., 1)`` of 0 (probability ``rate``) and 1 per example of ``x``: drops whole examples."""
+    shape = (ops.shape(x)[0],) + (1,) * (len(x.shape) - 1)
+    return ops.floor(1.0 - rate + keras.random.uniform(shape, seed=seed_generator, dtype=x.dtype))
+
+
 @keras.saving.register_keras_serializable(package=PACKAGE)
 class StochasticDepth(layers.Layer):
     """Drops a whole residual branch per example with probability ``rate`` while training."""
@@ -175,10 +181,7 @@ class StochasticDepth(layers.Layer):
     def call(self, x, training=None):
         if not training or self.rate == 0.0:
             return x
-        keep = 1.0 - self.rate
-        shape = (ops.shape(x)[0],) + (1,) * (len(x.shape) - 1)
-        mask = ops.floor(keep + keras.random.uniform(shape, seed=self.seed_generator, dtype=x.dtype))
-        return x / keep * mask
+        return x / (1.0 - self.rate) * example_keep_mask(x, self.rate, self.seed_generator)
 
     def get_config(self):
         return {**super().get_config(), "rate": self.rate, "seed": self.seed}
