@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import METRICS_KEYS, REPO_ROOT, kill_when
 
 # Tiny settings: 12 classes x 3 training clips, 2 + 4 epochs, 32 px crops.
@@ -37,6 +39,7 @@ def _last_val_loss(csv: Path) -> float:
     return float(rows[-1].split(",")[header.split(",").index("val_loss")])
 
 
+@pytest.mark.slow  # about 4 minutes on 2 cores: the longest test
 def test_main_job_runs_both_stages_then_resumes_after_kills_in_each_and_ends_alike(tmp_path):
     config = tmp_path / "config.json"
     config.write_text(json.dumps(SETTINGS))
