@@ -8,6 +8,10 @@ Per seed, with the recipe of ``--config`` (every setting chosen on training subj
 - stage 2 on the 3D skeleton model fused with the depth (or RGB) frames, with the inertial sensor, and
   with both; stage 2 also trains the image-only and the inertial-only baselines on the same data.
 
+Each seed's runs are kept under ``OUT/seed<N>/``; rerunning the same command reuses the runs that
+finished with the same settings (so an interrupted benchmark goes on, and seeds can run in parallel
+processes into the same ``OUT``).
+
 The report gives accuracy and macro-F1 (mean ± sd over the seeds) of every row, whether the best fused
 model beats the best single modality by more than the seed spread, the confusion matrix of the best
 fused model, and the parameters and per-clip CPU latency (batch 1) of each branch.
@@ -17,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import shutil
 from pathlib import Path
 
@@ -66,6 +71,16 @@ def _row(name: str, runs: list[dict]) -> dict:
     f1, f1_sd = _mean_sd([r["macro_f1"] for r in runs])
     return {"row": name, "label": ROW_NAMES[name], "accuracy_mean": acc, "accuracy_sd": acc_sd,
             "macro_f1_mean": f1, "macro_f1_sd": f1_sd, "accuracy_per_seed": [r["accuracy"] for r in runs]}  # fmt: skip
+
+
+def finished_stage1(run: Path, config) -> bool:
+    """Did an earlier run finish stage 1 in ``run`` with the same settings? (Then its figures are reused.)"""
+    files = [run / "pose_model.keras", run / "metrics.json", run / "config.json"]
+    if not all(f.is_file() for f in files) or (run / "backup").exists():
+        return False
+    saved = json.loads((run / "config.json").read_text())
+    saved.pop("resolved_sampling", None)
+    return saved == json.loads(json.dumps(config.to_dict()))
 
 
 def branch_costs(fusion_path: Path, runs: int, warmup: int) -> list[dict]:
@@ -133,19 +148,25 @@ def suite_modalities(args: argparse.Namespace, machine: dict) -> tuple[dict, str
     for seed in seeds:
         run = out / f"seed{seed}"
         config = dataclasses.replace(base, seed=seed)
+        fresh = not finished_stage1(run / "skeleton", config)  # a rerun reuses the runs that finished
         with watch.section(f"seed {seed}: skeleton"):
-            pose_metrics = train_stage1(config, run / "skeleton", dataset=dataset, verbose=0)
+            pose_metrics = (train_stage1(config, run / "skeleton", dataset=dataset, verbose=0) if fresh
+                            else json.loads((run / "skeleton" / "metrics.json").read_text()))  # fmt: skip
         keep("skeleton", pose_metrics)
         if flat is not None:
             with watch.section(f"seed {seed}: skeleton, 2D projection"):
-                keep("skeleton_2d", train_stage1(config, run / "skeleton_2d", dataset=flat, verbose=0))
+                keep("skeleton_2d", train_stage1(config, run / "skeleton_2d", dataset=flat, verbose=0)
+                     if not finished_stage1(run / "skeleton_2d", config)
+                     else json.loads((run / "skeleton_2d" / "metrics.json").read_text()))  # fmt: skip
         pose_model = run / "skeleton" / "pose_model.keras"
         for combo in fusions:
             name = "+".join(combo)
+            done = run / f"fused_{name}" / "summary.json"
             with watch.section(f"seed {seed}: skeleton + {name}"):
-                summary = train_stage2(dataclasses.replace(config, modalities=combo), run / f"fused_{name}", dataset,
-                                       load_keras_model(pose_model), cache_dir=args.cache_dir, verbose=0,
-                                       pose_metrics=pose_metrics)  # fmt: skip
+                summary = (train_stage2(dataclasses.replace(config, modalities=combo), run / f"fused_{name}", dataset,
+                                        load_keras_model(pose_model), cache_dir=args.cache_dir, verbose=0,
+                                        pose_metrics=pose_metrics) if fresh or not done.is_file()
+                           else json.loads(done.read_text()))  # fmt: skip
             models = summary["models"]
             keep(name, models["fused"])
             for baseline in ("image_only", "imu_only"):

@@ -1,13 +1,17 @@
-"""The modalities suite's parts that need no training: the 2D projection, the rows and the report."""
+"""The modalities suite's parts that need no training: the 2D projection, the rows, the report and the
+reuse of finished runs."""
 
 from __future__ import annotations
+
+import json
 
 import numpy as np
 import pytest
 
-from har_tf.benchmarks.modalities import _row, modalities_markdown, xy_projection
+from har_tf.benchmarks.modalities import _row, finished_stage1, modalities_markdown, xy_projection
 from har_tf.data.pose_npz import PoseDataset
 from har_tf.errors import InvalidInputError
+from har_tf.training.config import TrainConfig
 
 
 def _dataset(channels: str) -> PoseDataset:
@@ -44,3 +48,15 @@ def test_rows_and_report():
     text = modalities_markdown(result)
     assert "| **skeleton + inertial** | 92.0% ± 2.0% | 90.0%, 92.0%, 94.0% |" in text
     assert "+7.0%, more than the seed spread (2.0%)" in text and "| inertial encoder | 1,234 | 1.5 (2) |" in text
+
+
+def test_a_rerun_reuses_only_stage1_runs_that_finished_with_the_same_settings(tmp_path):
+    config = TrainConfig(epochs=3)
+    assert not finished_stage1(tmp_path, config)
+    for name in ("pose_model.keras", "metrics.json"):
+        (tmp_path / name).write_text("{}")
+    (tmp_path / "config.json").write_text(json.dumps({**config.to_dict(), "resolved_sampling": "resample"}))
+    assert finished_stage1(tmp_path, config)
+    assert not finished_stage1(tmp_path, TrainConfig(epochs=4))  # other settings: trained again
+    (tmp_path / "backup").mkdir()
+    assert not finished_stage1(tmp_path, config)  # an interrupted run: trained again
