@@ -89,18 +89,6 @@ def summarise_data(dataset, origin: dict, out: Path, check: bool, seconds: float
     print(f"wrote {out / 'data_summary.json'} and {out / 'data_preview.png'}")
 
 
-def stage1_finished(out: Path, config) -> bool:
-    """Did an earlier run of the same command finish stage 1 in ``out``? (Its model, metrics and config are
-    there, with the same settings, and no interrupted-training backup is left.) Then a rerun goes on with
-    stage 2 instead of training stage 1 again: rerunning a killed main job resumes it."""
-    files = [out / "pose_model.keras", out / "metrics.json", out / "config.json"]
-    if not all(f.is_file() for f in files) or (out / "backup").exists():
-        return False
-    saved = json.loads((out / "config.json").read_text())
-    saved.pop("resolved_sampling", None)
-    return saved == json.loads(json.dumps(config.to_dict()))
-
-
 def run_stage2(config, dataset, out: Path, pose_model_path: Path, cache_dir, pose_metrics) -> None:
     from har_tf.errors import MissingFileError
     from har_tf.models.saving import load_keras_model
@@ -145,7 +133,7 @@ def main(argv=None) -> int:
     from har_tf.data.tfrecords import is_tfrecord_folder
     from har_tf.errors import InvalidInputError
     from har_tf.training.config import load_train_config
-    from har_tf.training.stage1 import load_training_data, train_stage1
+    from har_tf.training.stage1 import load_training_data, stage1_finished, train_stage1
 
     overrides = {"data": args.data, "epochs": args.epochs, "batch_size": args.batch_size, "preset": args.preset,
                  "model": args.model, "seed": args.seed, "strategy": args.strategy, "fusion_epochs": args.fusion_epochs,

@@ -73,16 +73,6 @@ def _row(name: str, runs: list[dict]) -> dict:
             "macro_f1_mean": f1, "macro_f1_sd": f1_sd, "accuracy_per_seed": [r["accuracy"] for r in runs]}  # fmt: skip
 
 
-def finished_stage1(run: Path, config) -> bool:
-    """Did an earlier run finish stage 1 in ``run`` with the same settings? (Then its figures are reused.)"""
-    files = [run / "pose_model.keras", run / "metrics.json", run / "config.json"]
-    if not all(f.is_file() for f in files) or (run / "backup").exists():
-        return False
-    saved = json.loads((run / "config.json").read_text())
-    saved.pop("resolved_sampling", None)
-    return saved == json.loads(json.dumps(config.to_dict()))
-
-
 def branch_costs(fusion_path: Path, runs: int, warmup: int) -> list[dict]:
     """Parameters and batch-1 CPU latency of each branch of a trained fusion model, and of the whole."""
     import tensorflow as tf
@@ -121,7 +111,7 @@ def suite_modalities(args: argparse.Namespace, machine: dict) -> tuple[dict, str
     from har_tf.data.pose_npz import load_pose_npz
     from har_tf.models.saving import load_keras_model
     from har_tf.training.config import load_train_config
-    from har_tf.training.stage1 import train_stage1
+    from har_tf.training.stage1 import stage1_finished, train_stage1
     from har_tf.training.stage2 import train_stage2
 
     if args.data is None:
@@ -148,7 +138,7 @@ def suite_modalities(args: argparse.Namespace, machine: dict) -> tuple[dict, str
     for seed in seeds:
         run = out / f"seed{seed}"
         config = dataclasses.replace(base, seed=seed)
-        fresh = not finished_stage1(run / "skeleton", config)  # a rerun reuses the runs that finished
+        fresh = not stage1_finished(run / "skeleton", config)  # a rerun reuses the runs that finished
         with watch.section(f"seed {seed}: skeleton"):
             pose_metrics = (train_stage1(config, run / "skeleton", dataset=dataset, verbose=0) if fresh
                             else json.loads((run / "skeleton" / "metrics.json").read_text()))  # fmt: skip
@@ -156,7 +146,7 @@ def suite_modalities(args: argparse.Namespace, machine: dict) -> tuple[dict, str
         if flat is not None:
             with watch.section(f"seed {seed}: skeleton, 2D projection"):
                 keep("skeleton_2d", train_stage1(config, run / "skeleton_2d", dataset=flat, verbose=0)
-                     if not finished_stage1(run / "skeleton_2d", config)
+                     if not stage1_finished(run / "skeleton_2d", config)
                      else json.loads((run / "skeleton_2d" / "metrics.json").read_text()))  # fmt: skip
         pose_model = run / "skeleton" / "pose_model.keras"
         for combo in fusions:

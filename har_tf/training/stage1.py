@@ -49,6 +49,17 @@ def load_training_data(config: TrainConfig, cache_dir=None) -> tuple[PoseDataset
     return load_pose_npz(config.data), {"source": config.data}
 
 
+def stage1_finished(run: Path, config: TrainConfig) -> bool:
+    """Did an earlier run finish stage 1 in ``run`` with the same settings? (Its model, metrics and config are
+    there, with the same settings, and no interrupted-training backup is left: a rerun can keep it.)"""
+    files = [run / "pose_model.keras", run / "metrics.json", run / "config.json"]
+    if not all(f.is_file() for f in files) or (run / "backup").exists():
+        return False
+    saved = json.loads((run / "config.json").read_text())
+    saved.pop("resolved_sampling", None)
+    return saved == json.loads(json.dumps(config.to_dict()))
+
+
 def split_for_training(dataset: PoseDataset, config: TrainConfig) -> tuple[dict, list[str]]:
     """Train / val / test arrays; a missing validation split is held out of train (by subject when known).
 

@@ -8,10 +8,11 @@ import json
 import numpy as np
 import pytest
 
-from har_tf.benchmarks.modalities import _row, finished_stage1, modalities_markdown, xy_projection
+from har_tf.benchmarks.modalities import _row, modalities_markdown, xy_projection
 from har_tf.data.pose_npz import PoseDataset
 from har_tf.errors import InvalidInputError
 from har_tf.training.config import TrainConfig
+from har_tf.training.stage1 import stage1_finished
 
 
 def _dataset(channels: str) -> PoseDataset:
@@ -52,11 +53,11 @@ def test_rows_and_report():
 
 def test_a_rerun_reuses_only_stage1_runs_that_finished_with_the_same_settings(tmp_path):
     config = TrainConfig(epochs=3)
-    assert not finished_stage1(tmp_path, config)
+    assert not stage1_finished(tmp_path, config)
     for name in ("pose_model.keras", "metrics.json"):
         (tmp_path / name).write_text("{}")
     (tmp_path / "config.json").write_text(json.dumps({**config.to_dict(), "resolved_sampling": "resample"}))
-    assert finished_stage1(tmp_path, config)
-    assert not finished_stage1(tmp_path, TrainConfig(epochs=4))  # other settings: trained again
+    assert stage1_finished(tmp_path, config)
+    assert not stage1_finished(tmp_path, TrainConfig(epochs=4))  # other settings: trained again
     (tmp_path / "backup").mkdir()
-    assert not finished_stage1(tmp_path, config)  # an interrupted run: trained again
+    assert not stage1_finished(tmp_path, config)  # an interrupted run: trained again
