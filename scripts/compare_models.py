@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-MODELS = ("poseformer", "full_attention", "lstm_lite")
+MODELS = ("poseformer", "full_attention", "lstm_lite", "ddnet")
 
 
 def _spread(values: list[float | None], percent: bool = True) -> str:

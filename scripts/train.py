@@ -47,7 +47,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--epochs", type=int, default=None)
     parser.add_argument("--batch-size", type=int, default=None)
     parser.add_argument("--preset", choices=("micro", "small", "base"), default=None)
-    parser.add_argument("--model", choices=("poseformer", "full_attention", "lstm_lite"), default=None)
+    parser.add_argument("--model", choices=("poseformer", "full_attention", "lstm_lite", "ddnet"), default=None)
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--fusion-epochs", type=int, default=None)
     parser.add_argument("--modalities", nargs="+", choices=("image", "objects", "imu"), default=None,

@@ -6,13 +6,19 @@
 - :class:`FullAttentionTransformer`: the same joint and position embeddings and width as the
   factorized model, but every attention layer attends over all T·J tokens (O(T²·J²)). Each layer has
   two attention sub-blocks, like a factorized block, so the two have the same number of parameters.
+- :class:`DDNet`: DD-Net (Yang et al. 2019, "Make Skeleton-based Action Recognition Model Smaller,
+  Faster and Better"): joint collection distances (JCD, :class:`JointCollectionDistances`) and
+  two-scale global motion (:class:`TwoScaleMotion`) through a 1D CNN over time, the small
+  skeleton model of choice for datasets of a few hundred clips.
 """
 
 from __future__ import annotations
 
 import keras
+import numpy as np
 from keras import layers, ops
 
+from har_tf.errors import InvalidInputError
 from har_tf.models.layers import (
     PACKAGE,
     FactorizedPositionEmbedding,
@@ -22,7 +28,7 @@ from har_tf.models.layers import (
     TransformerSubBlock,
 )
 from har_tf.models.pose_former import preset_config, stream_parents
-from har_tf.skeleton.channels import channel_count, resolve_channels
+from har_tf.skeleton.channels import channel_count, resolve_channels, spatial_dims
 from har_tf.skeleton.layouts import JointLayout, get_layout
 
 
@@ -145,3 +151,185 @@ class FullAttentionTransformer(_PoseBackbone):
         return cls(num_joints=layout.num_joints, num_frames=num_frames, num_channels=num_channels,
                    streams=tuple(streams), parents=parents, layout=layout.name, channels=channels,
                    **preset_config(preset, **overrides))  # fmt: skip
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class JointCollectionDistances(layers.Layer):
+    """DD-Net's JCD: ``pose`` (B, T, J, C) and ``valid`` (B, T, J) -> (B, T, J(J-1)/2).
+
+    Per frame, the Euclidean distance between every pair of joints ``i < j`` (row-major upper
+    triangle), over the pose's coordinates (``channels`` without the confidence). Normalised per clip
+    as DD-Net does, ``(d - m) / m`` with ``m`` the mean distance over the clip's pairs, here taken
+    over valid pairs only; a pair with a missing joint gives 0, so no output depends on the values a
+    missing joint carries.
+    """
+
+    def __init__(self, num_joints: int, channels: str | None = None, **kwargs):
+        super().__init__(**kwargs)
+        if int(num_joints) < 2:
+            raise InvalidInputError(f"joint distances need at least 2 joints, got num_joints={num_joints}")
+        self.num_joints = int(num_joints)
+        self.channels = None if channels is None else resolve_channels(channels)
+        first, second = np.triu_indices(self.num_joints, k=1)
+        self.first, self.second = first.astype("int32"), second.astype("int32")
+
+    def call(self, pose, valid):
+        dims = spatial_dims(resolve_channels(self.channels, pose.shape[-1]))
+        coords = ops.where(ops.expand_dims(valid, -1), pose, ops.zeros_like(pose))[..., :dims]
+        delta = ops.take(coords, self.first, axis=2) - ops.take(coords, self.second, axis=2)
+        distance = ops.sqrt(ops.maximum(ops.sum(ops.square(delta), axis=-1), 1e-12))
+        pair_valid = ops.logical_and(ops.take(valid, self.first, axis=2), ops.take(valid, self.second, axis=2))
+        pair_weight = ops.cast(pair_valid, distance.dtype)
+        distance = distance * pair_weight
+        count = ops.sum(pair_weight, axis=(1, 2), keepdims=True)
+        mean = ops.sum(distance, axis=(1, 2), keepdims=True) / ops.maximum(count, 1.0)
+        scale = ops.where(mean > 0, mean, ops.ones_like(mean))
+        return (distance - mean) / scale * pair_weight
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[:2]) + (self.num_joints * (self.num_joints - 1) // 2,)
+
+    def get_config(self) -> dict:
+        config = {**super().get_config(), "num_joints": self.num_joints}
+        return {**config, "channels": self.channels} if self.channels is not None else config
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class TwoScaleMotion(layers.Layer):
+    """DD-Net's global motion: ``pose`` (B, T, J, C), ``valid`` (B, T, J) -> slow (B, T, J·D), fast (B, T//2, J·D).
+
+    ``slow[t] = P[t] - P[t-1]`` and ``fast[k] = P[2k] - P[2k-2]`` over the D coordinates, the first
+    frame of each zero; zero where either frame misses the joint.
+    """
+
+    def __init__(self, channels: str | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.channels = None if channels is None else resolve_channels(channels)
+
+    def _dims(self, num_channels) -> int:
+        return spatial_dims(resolve_channels(self.channels, num_channels))
+
+    @staticmethod
+    def _motion(coords, weight):
+        motion = (coords[:, 1:] - coords[:, :-1]) * weight[:, 1:] * weight[:, :-1]
+        motion = ops.concatenate([ops.zeros_like(coords[:, :1]), motion], axis=1)
+        _, frames, joints, dims = motion.shape
+        return ops.reshape(motion, (-1, frames, joints * dims))
+
+    def call(self, pose, valid):
+        weight = ops.cast(ops.expand_dims(valid, -1), pose.dtype)
+        coords = ops.where(ops.expand_dims(valid, -1), pose, ops.zeros_like(pose))
+        coords = coords[..., : self._dims(pose.shape[-1])]
+        frames = coords.shape[1]
+        fast_idx = np.arange(0, 2 * (frames // 2), 2, dtype="int32")
+        fast = self._motion(ops.take(coords, fast_idx, axis=1), ops.take(weight, fast_idx, axis=1))
+        return self._motion(coords, weight), fast
+
+    def compute_output_shape(self, input_shape):
+        batch, frames, joints, channels = input_shape
+        width = joints * self._dims(channels)
+        return (batch, frames, width), (batch, None if frames is None else frames // 2, width)
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        return {**config, "channels": self.channels} if self.channels is not None else config
+
+
+DDNET_PRESETS: dict[str, dict] = {"micro": {"filters": 8}, "small": {"filters": 16}, "base": {"filters": 64}}
+
+
+def _conv_unit(filters: int, kernel: int, name: str) -> list[layers.Layer]:
+    """DD-Net's Conv1D (no bias, same padding) - BatchNorm - LeakyReLU(0.2)."""
+    return [layers.Conv1D(filters, kernel, padding="same", use_bias=False, name=f"{name}_conv"),
+            layers.BatchNormalization(name=f"{name}_bn"), layers.LeakyReLU(0.2, name=f"{name}_act")]  # fmt: skip
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class DDNet(_PoseBackbone):
+    """DD-Net: ``pose`` (B, T, J, C) -> (B, embedding_dim) from JCD and two-scale motion, 1D CNN over time.
+
+    Three streams (JCD, slow motion, fast motion) are each embedded by Conv1D 2f (k1), f (k3), f (k1)
+    units; the JCD and slow streams are max-pooled to the fast stream's T//2 frames. Their
+    concatenation goes through blocks of two Conv1D (k3) units of 2f, 4f and 8f filters, max-pooled
+    by 2 between blocks (a pool is skipped once one frame is left), a global max over time and two
+    Dense ``embedding_dim`` units (dropout between them): the embedding. The paper puts dropout 0.5
+    before the softmax; :class:`~har_tf.models.classifier.PoseClassifier`'s ``dropout`` does that.
+    ``filters`` f = 64 is the paper's JHMDB model (about 1.8 M parameters for 15 2D joints).
+    Missing joints are zeroed and no feature depends on their values. ``channels`` (``xy``,
+    ``xyc``, ``xyz``, ``xyzc``; ``None`` = C's default) describes the C values; confidence is not used.
+    """
+
+    _config_keys = ("num_joints", "num_frames", "num_channels", "filters", "embedding_dim", "spatial_dropout",
+                    "dropout", "layout", "channels")  # fmt: skip
+
+    def __init__(self, num_joints: int, num_frames: int = 30, num_channels: int | None = None, filters: int = 64,
+                 embedding_dim: int = 128, spatial_dropout: float = 0.1, dropout: float = 0.5,
+                 layout: str | None = None, channels: str | None = None, **kwargs):  # fmt: skip
+        num_channels = channel_count(num_channels, channels)
+        channels = resolve_channels(channels, num_channels)
+        if int(num_frames) < 2:
+            raise InvalidInputError(f"DD-Net needs at least 2 frames (its fast motion skips every other), "
+                                    f"got num_frames={num_frames}")
+        f = int(filters)
+        # === Layers ===
+        validity = JointValidity(channels, name="joint_validity")
+        jcd = JointCollectionDistances(num_joints, channels, name="joint_distances")
+        motion = TwoScaleMotion(channels, name="global_motion")
+        streams = {}
+        for stream in ("jcd", "slow", "fast"):
+            units = []
+            for i, (width, kernel) in enumerate(((2 * f, 1), (f, 3), (f, 1))):
+                units += _conv_unit(width, kernel, f"{stream}_{i}")
+                if i < 2:
+                    units.append(layers.SpatialDropout1D(spatial_dropout, name=f"{stream}_{i}_dropout"))
+            if stream != "fast":
+                units.append(layers.MaxPooling1D(2, name=f"{stream}_pool"))
+            units.append(layers.SpatialDropout1D(spatial_dropout, name=f"{stream}_2_dropout"))
+            streams[stream] = units
+        concat = layers.Concatenate(name="streams")
+        body, length = [], num_frames // 2
+        for i, width in enumerate((2 * f, 4 * f, 8 * f)):
+            body += _conv_unit(width, 3, f"block{i}_0") + _conv_unit(width, 3, f"block{i}_1")
+            if i < 2 and length >= 2:
+                body.append(layers.MaxPooling1D(2, name=f"block{i}_pool"))
+                length //= 2
+            body.append(layers.SpatialDropout1D(spatial_dropout, name=f"block{i}_dropout"))
+        global_pool = layers.GlobalMaxPooling1D(name="global_max")
+        head = [layers.Dense(embedding_dim, use_bias=False, name="dense_0"),
+                layers.BatchNormalization(name="dense_0_bn"), layers.LeakyReLU(0.2, name="dense_0_act"),
+                layers.Dropout(dropout, name="dense_0_dropout"),
+                layers.Dense(embedding_dim, use_bias=False, name="dense_1"),
+                layers.BatchNormalization(name="dense_1_bn"), layers.LeakyReLU(0.2, name="pose_embedding")]  # fmt: skip
+
+        # === Functional Model ===
+        pose = keras.Input((num_frames, num_joints, num_channels), name="pose")
+        valid = validity(pose)
+        slow, fast = motion(pose, valid)
+        features = []
+        for stream, x in (("jcd", jcd(pose, valid)), ("slow", slow), ("fast", fast)):
+            for layer in streams[stream]:
+                x = layer(x)
+            features.append(x)
+        x = concat(features)
+        for layer in body:
+            x = layer(x)
+        x = global_pool(x)
+        for layer in head:
+            x = layer(x)
+        super().__init__(inputs=pose, outputs=x, **kwargs)
+
+        # === Config ===
+        self.num_joints, self.num_frames, self.num_channels = num_joints, num_frames, num_channels
+        self.filters, self.embedding_dim = filters, embedding_dim
+        self.spatial_dropout, self.dropout = spatial_dropout, dropout
+        self.layout, self.channels = layout, channels
+
+    @classmethod
+    def from_preset(cls, preset: str, layout: str | JointLayout, num_frames: int = 30,
+                    num_channels: int | None = None, channels: str | None = None, **overrides) -> DDNet:  # fmt: skip
+        """A DD-Net of a named size: ``micro`` (f = 8), ``small`` (f = 16) or ``base`` (f = 64, the paper's)."""
+        if preset not in DDNET_PRESETS:
+            raise InvalidInputError(f"unknown DD-Net preset {preset!r}; choose one of {sorted(DDNET_PRESETS)}")
+        layout = get_layout(layout)
+        return cls(num_joints=layout.num_joints, num_frames=num_frames, num_channels=num_channels,
+                   layout=layout.name, channels=channels, **{**DDNET_PRESETS[preset], **overrides})  # fmt: skip

@@ -91,13 +91,16 @@ class PoseStreams(layers.Layer):
     """Input streams derived from the pose, concatenated on the channel axis.
 
     ``joints``: the pose itself (missing joints zeroed); ``velocities``: frame-to-frame motion of each
-    joint (zero where either frame misses it); ``bones``: each joint minus its parent joint (zero
-    where either is missing), with ``parents`` given per joint (-1 for the root). Velocities and
-    bones cover every coordinate of the pose's ``channels`` (x, y; x, y, z for 3D poses; ``None``:
-    C's default, so x, y), each adding that many channels.
+    joint (zero where either frame misses it); ``velocities2``: motion over two frames (the faster
+    scale of two-scale motion); ``bones``: each joint minus its parent joint (zero where either is
+    missing), with ``parents`` given per joint (-1 for the root); ``distances``: each joint's distance
+    to every joint of its frame (J channels, zero for a pair with a missing joint): a joint's row of
+    the frame's joint-distance matrix, unchanged by where the person stands or how the view turns.
+    Velocities and bones cover every coordinate of the pose's ``channels`` (x, y; x, y, z for 3D
+    poses; ``None``: C's default, so x, y), each adding that many channels.
     """
 
-    STREAMS = ("joints", "velocities", "bones")
+    STREAMS = ("joints", "velocities", "velocities2", "bones", "distances")
 
     def __init__(self, streams=("joints",), parents=None, channels: str | None = None, **kwargs):
         super().__init__(**kwargs)
@@ -124,15 +127,25 @@ class PoseStreams(layers.Layer):
             both = maskf[:, 1:] * maskf[:, :-1]
             motion = (xy[:, 1:] - xy[:, :-1]) * both
             out.append(ops.concatenate([ops.zeros_like(xy[:, :1]), motion], axis=1))
+        if "velocities2" in self.streams:
+            both = maskf[:, 2:] * maskf[:, :-2]
+            motion = (xy[:, 2:] - xy[:, :-2]) * both
+            out.append(ops.concatenate([ops.zeros_like(xy[:, :2]), motion], axis=1))
         if "bones" in self.streams:
             parent_idx = [p if p >= 0 else j for j, p in enumerate(self.parents)]
             parent_xy = ops.take(xy, parent_idx, axis=2)
             parent_ok = ops.take(maskf, parent_idx, axis=2)
             out.append((xy - parent_xy) * maskf * parent_ok)
+        if "distances" in self.streams:
+            squared = ops.sum(ops.square(ops.expand_dims(xy, 3) - ops.expand_dims(xy, 2)), axis=-1)
+            pairs = maskf * ops.swapaxes(maskf, -1, -2)  # (B, T, J, J): both joints present
+            out.append(ops.sqrt(squared * pairs + 1e-12) * pairs)
         return ops.concatenate(out, axis=-1) if len(out) > 1 else out[0]
 
     def compute_output_shape(self, input_shape):
-        extra = self._spatial_dims(input_shape[-1]) * (("velocities" in self.streams) + ("bones" in self.streams))
+        motions = ("velocities" in self.streams) + ("velocities2" in self.streams) + ("bones" in self.streams)
+        extra = self._spatial_dims(input_shape[-1]) * motions
+        extra += input_shape[-2] if "distances" in self.streams else 0
         joints = input_shape[-1] if "joints" in self.streams else 0
         return tuple(input_shape[:-1]) + (joints + extra,)
 

@@ -14,7 +14,8 @@ from har_tf.data.augmentation import AugmentConfig
 from har_tf.errors import DataFormatError, InvalidInputError, MissingFileError
 from har_tf.models.image_encoder import CROP_MODES
 
-MODELS = ("poseformer", "full_attention", "lstm_lite")
+MODELS = ("poseformer", "full_attention", "lstm_lite", "ddnet")
+AUTO_VALIDATION_CLIPS = 2000  # val_fraction auto: below this many training clips, train on all of them
 MODALITIES = ("image", "objects", "imu")  # the branches stage 2 can fuse with the pose
 
 
@@ -25,24 +26,35 @@ class TrainConfig(DictConfig):
     Attributes:
         data: ``"synthetic"``, the path of a pose dataset NPZ, or a sharded TFRecord folder
             (:mod:`har_tf.data.tfrecords`; stage 1 streams its training split).
-        model: ``poseformer`` (default), ``full_attention`` or ``lstm_lite``.
+        model: ``poseformer`` (default), ``full_attention``, ``lstm_lite`` or ``ddnet`` (DD-Net at the
+            paper's size, f = 64, whatever ``preset``; it has its own streams and dropout, so ``streams``
+            and ``dropout`` do not apply).
         preset: size of the transformer models (``micro``, ``small``, ``base``).
         streams: pose streams fed to PoseFormerFactorized (``joints``, ``velocities``, ``bones``).
         num_frames: T of the model; sequences are resampled or windowed to it.
         sampling: ``resample`` (whole sequence to T), ``window`` (T consecutive frames: random in
-            training, the centre one for evaluation) or ``auto`` (``window`` when the data's
-            sequences are at least twice T long, else ``resample``).
-        epochs, batch_size, learning_rate, weight_decay, warmup_epochs, label_smoothing: optimisation
+            training, the centre one for evaluation) or ``auto``: ``resample`` for trimmed actions
+            (median sequence shorter than ``4 * num_frames``, so that a window would miss part of
+            the action), ``window`` for long recordings.
+        epochs: a number, or ``auto``: enough epochs for about ``train_steps`` optimiser steps
+            (``ceil(train_steps / steps_per_epoch)``, at least ``min_epochs``), so a small dataset gets
+            as many updates as a large one and a large one is not over-trained; the learning-rate
+            schedule (linear warm-up, cosine decay) spans the epochs chosen.
+        train_steps, min_epochs: the rule of ``epochs: auto``.
+        batch_size, learning_rate, weight_decay, warmup_epochs, label_smoothing: optimisation
             (AdamW, linear warm-up then cosine decay).
         ema_momentum: keep an exponential moving average of the weights with this momentum (AdamW's
             ``use_ema``) and evaluate, checkpoint and save the averaged weights; ``None``: off.
-        early_stopping_patience: epochs without a better validation accuracy before stopping.
+        early_stopping_patience: epochs without a lower validation loss before stopping (the best
+            epoch's weights are kept); ``None``: a fifth of the epochs, at least 10.
         time_budget_minutes: stop training after this much wall-clock time (``None``: no limit); used
             to compare models at the same compute budget.
         val_fraction: share of the training split held out for validation when the data has none
-            (whole subjects when ``subject_train`` is present). ``0`` trains on the whole training
-            split with no validation (the data must then have a test split): no early stopping,
-            and the saved model is the final epoch's.
+            (whole subjects when ``subject_train`` has at least 3, else the same share of each class).
+            ``0`` trains on the whole training split with no validation (the data must then have a
+            test split): no early stopping, and the saved model is the final epoch's. ``auto``: 0
+            when the data has a test split and fewer than ``AUTO_VALIDATION_CLIPS`` training clips
+            (a held-out share of a small set costs more than early stopping gains), else 0.1.
         class_weights: ``auto`` (balanced weights when classes are unbalanced by more than 1.5x) or ``none``.
         strategy: ``default`` (one device), ``mirrored`` (every GPU of this machine), ``multiworker``
             (several machines, ``TF_CONFIG``) or ``tpu``; see :mod:`har_tf.training.distribute`.
@@ -87,7 +99,9 @@ class TrainConfig(DictConfig):
     streams: tuple[str, ...] = ("joints", "velocities", "bones")
     num_frames: int = 30
     sampling: str = "auto"
-    epochs: int = 30
+    epochs: int | str = "auto"
+    train_steps: int = 2000
+    min_epochs: int = 10
     batch_size: int = 32
     learning_rate: float = 3e-3
     weight_decay: float = 0.05
@@ -95,9 +109,9 @@ class TrainConfig(DictConfig):
     label_smoothing: float = 0.1
     dropout: float = 0.1
     ema_momentum: float | None = None
-    early_stopping_patience: int = 15
+    early_stopping_patience: int | None = None
     time_budget_minutes: float | None = None
-    val_fraction: float = 0.15
+    val_fraction: float | str = "auto"
     class_weights: str = "auto"
     seed: int = 0
     strategy: str = "default"
@@ -125,12 +139,18 @@ class TrainConfig(DictConfig):
         checks = [
             (self.model in MODELS, f"model must be one of {MODELS}, got {self.model!r}"),
             (self.sampling in ("auto", "resample", "window"), f"sampling must be auto, resample or window, got {self.sampling!r}"),
-            (isinstance(self.epochs, int) and self.epochs >= 1, f"epochs must be a positive integer, got {self.epochs!r}"),
+            (self.epochs == "auto" or (isinstance(self.epochs, int) and not isinstance(self.epochs, bool) and self.epochs >= 1),
+             f"epochs must be a positive integer or auto, got {self.epochs!r}"),
+            (isinstance(self.train_steps, int) and self.train_steps >= 1, f"train_steps must be a positive integer, got {self.train_steps!r}"),
+            (isinstance(self.min_epochs, int) and self.min_epochs >= 1, f"min_epochs must be a positive integer, got {self.min_epochs!r}"),
+            (self.early_stopping_patience is None or (isinstance(self.early_stopping_patience, int) and self.early_stopping_patience >= 1),
+             f"early_stopping_patience must be a positive integer or null, got {self.early_stopping_patience!r}"),
             (isinstance(self.batch_size, int) and self.batch_size >= 1, f"batch_size must be a positive integer, got {self.batch_size!r}"),
             (isinstance(self.num_frames, int) and self.num_frames >= 2, f"num_frames must be an integer >= 2, got {self.num_frames!r}"),
             (0 < _number(self.learning_rate) < 1, f"learning_rate must be a number in (0, 1), got {self.learning_rate!r}"),
             (0 <= _number(self.label_smoothing) < 1, f"label_smoothing must be a number in [0, 1), got {self.label_smoothing!r}"),
-            (0 <= _number(self.val_fraction) < 1, f"val_fraction must be a number in [0, 1), got {self.val_fraction!r}"),
+            (self.val_fraction == "auto" or 0 <= _number(self.val_fraction) < 1,
+             f"val_fraction must be a number in [0, 1) or auto, got {self.val_fraction!r}"),
             (self.ema_momentum is None or 0 < _number(self.ema_momentum) < 1,
              f"ema_momentum must be null or a number in (0, 1), got {self.ema_momentum!r}"),
             (self.time_budget_minutes is None or _number(self.time_budget_minutes) > 0,

@@ -26,17 +26,18 @@ from har_tf.data.preprocessing import sequence_lengths
 from har_tf.data.synthetic import SyntheticConfig, load_or_generate
 from har_tf.data.tfrecords import TFRecordData, is_tfrecord_folder
 from har_tf.errors import InvalidInputError
-from har_tf.models.baselines import FullAttentionTransformer, LSTMLite
+from har_tf.models.baselines import DDNet, FullAttentionTransformer, LSTMLite
 from har_tf.models.classifier import PoseClassifier
 from har_tf.models.pose_former import PoseFormerFactorized, stream_parents
 from har_tf.io import save_keras_atomic
 from har_tf.skeleton.channels import describe_channels, resolve_channels
 from har_tf.training.callbacks import SafeBackupAndRestore, TimeBudget
-from har_tf.training.config import TrainConfig
+from har_tf.training.config import AUTO_VALIDATION_CLIPS, TrainConfig
 from har_tf.training.distribute import fit_multiworker, make_strategy, worker_index
 from har_tf.training.evaluation import evaluate_classifier, write_evaluation
 from har_tf.training.reports import plot_training_curves
 
+AUTO_WINDOW_LENGTHS = 4  # sampling auto: sequences this many times num_frames long are long recordings
 
 
 def load_training_data(config: TrainConfig, cache_dir=None) -> tuple[PoseDataset, dict]:
@@ -56,7 +57,7 @@ def stage1_finished(run: Path, config: TrainConfig) -> bool:
     if not all(f.is_file() for f in files) or (run / "backup").exists():
         return False
     saved = json.loads((run / "config.json").read_text())
-    saved.pop("resolved_sampling", None)
+    saved = {k: v for k, v in saved.items() if not k.startswith("resolved_")}
     return saved == json.loads(json.dumps(config.to_dict()))
 
 
@@ -68,7 +69,11 @@ def split_for_training(dataset: PoseDataset, config: TrainConfig) -> tuple[dict,
     """
     notes: list[str] = []
     splits = {s: dataset.split(s) for s in dataset.splits}
-    if "val" not in splits and config.val_fraction == 0:
+    fraction = validation_fraction(config, dataset)
+    if config.val_fraction == "auto" and "val" not in splits:
+        notes.append(f"val_fraction auto: {fraction:g} ({len(splits['train'][1])} training sequences"
+                     f"{', a test split' if 'test' in splits else ', no test split'})")  # fmt: skip
+    if "val" not in splits and fraction == 0:
         if "test" not in splits:
             raise InvalidInputError("val_fraction 0 needs a test split in the data to report on; this data has "
                                     f"only {list(dataset.splits)}: use a val_fraction above 0")  # fmt: skip
@@ -81,7 +86,7 @@ def split_for_training(dataset: PoseDataset, config: TrainConfig) -> tuple[dict,
         subjects = dataset.extras.get("subject_train")
         if subjects is not None and len(np.unique(subjects)) >= 3:
             people = rng.permutation(np.unique(subjects))
-            count = max(1, int(round(config.val_fraction * len(people))))
+            count = max(1, int(round(fraction * len(people))))
             held = np.isin(subjects, people[:count])
             notes.append(f"no validation split in the data: held out {held.sum()} training sequences of "
                          f"{count} subjects {sorted(people[:count].tolist())} for validation")  # fmt: skip
@@ -89,9 +94,9 @@ def split_for_training(dataset: PoseDataset, config: TrainConfig) -> tuple[dict,
             held = np.zeros(len(y), bool)
             for label in np.unique(y):
                 idx = rng.permutation(np.flatnonzero(y == label))
-                held[idx[: max(1, int(round(config.val_fraction * len(idx))))]] = True
+                held[idx[: max(1, int(round(fraction * len(idx))))]] = True
             notes.append(f"no validation split in the data: held out {held.sum()} training sequences "
-                         f"({config.val_fraction:.0%} of each class) for validation")  # fmt: skip
+                         f"({fraction:.0%} of each class, stratified) for validation")  # fmt: skip
         splits["train"], splits["val"] = (x[~held], y[~held]), (x[held], y[held])
     if "test" not in splits:
         splits["test"] = splits["val"]
@@ -124,10 +129,37 @@ def records_for_training(records: TFRecordData) -> tuple[PoseDataset, dict, list
     return dataset, splits, notes
 
 
+def validation_fraction(config: TrainConfig, dataset: PoseDataset) -> float:
+    """``config.val_fraction``, with ``auto`` resolved: 0 for a small dataset that has a test split, else 0.1."""
+    if config.val_fraction != "auto":
+        return float(config.val_fraction)
+    small = len(dataset.split("train")[1]) < AUTO_VALIDATION_CLIPS
+    return 0.0 if small and "test" in dataset.splits else 0.1
+
+
 def choose_sampling(config: TrainConfig, x: np.ndarray) -> str:
+    """``config.sampling``, with ``auto`` resolved: ``resample`` for trimmed actions (median length under
+    ``AUTO_WINDOW_LENGTHS * num_frames``), ``window`` for long recordings."""
     if config.sampling != "auto":
         return config.sampling
-    return "window" if np.median(sequence_lengths(x)) >= 2 * config.num_frames else "resample"
+    return "window" if np.median(sequence_lengths(x)) >= AUTO_WINDOW_LENGTHS * config.num_frames else "resample"
+
+
+def training_schedule(config: TrainConfig, num_train: int, global_batch: int) -> tuple[int, int, str]:
+    """Epochs, early-stopping patience and a one-line account of the rule, for ``num_train`` clips.
+
+    ``epochs: auto`` gives ``ceil(train_steps / steps_per_epoch)`` epochs, at least ``min_epochs``.
+    """
+    steps = int(np.ceil(num_train / global_batch))
+    if config.epochs == "auto":
+        epochs = max(config.min_epochs, int(np.ceil(config.train_steps / steps)))
+        rule = (f"epochs auto: {epochs} epochs of {steps} steps ({epochs * steps} optimiser steps; "
+                f"the rule aims for {config.train_steps}, at least {config.min_epochs} epochs)")  # fmt: skip
+    else:
+        epochs = config.epochs
+        rule = f"{epochs} epochs of {steps} steps ({epochs * steps} optimiser steps)"
+    patience = config.early_stopping_patience or max(10, epochs // 5)
+    return epochs, patience, rule
 
 
 def build_classifier(config: TrainConfig, dataset: PoseDataset) -> PoseClassifier:
@@ -141,12 +173,16 @@ def build_classifier(config: TrainConfig, dataset: PoseDataset) -> PoseClassifie
         backbone = FullAttentionTransformer.from_preset(config.preset, layout, num_frames=config.num_frames,
                                                         num_channels=channels, streams=config.streams,
                                                         dropout=config.dropout, channels=described)  # fmt: skip
+    elif config.model == "ddnet":  # the paper's size and its own dropout; streams and preset do not apply
+        backbone = DDNet.from_preset("base", layout, num_frames=config.num_frames, num_channels=channels,
+                                     channels=described)  # fmt: skip
     else:
         backbone = LSTMLite(layout.num_joints, config.num_frames, channels, streams=config.streams,
                             parents=stream_parents(layout, config.streams), layout=layout.name,
                             channels=described)  # fmt: skip
+    dropout = backbone.dropout if config.model == "ddnet" else config.dropout
     return PoseClassifier(backbone, dataset.num_classes, class_names=list(dataset.class_names),
-                          dropout=config.dropout)  # fmt: skip
+                          dropout=dropout)  # fmt: skip
 
 
 def _class_weights(y: np.ndarray, num_classes: int, mode: str) -> dict[int, float] | None:
@@ -189,7 +225,12 @@ def train_stage1(config: TrainConfig, out_dir: str | Path, dataset: PoseDataset 
     common = dict(num_frames=config.num_frames, batch_size=global_batch, sampling=sampling)
     channels = dict(channels=dataset.channels)
     steps = int(np.ceil(len(splits["train"][1]) / global_batch))  # labels only for TFRecord data
-    (out / "config.json").write_text(json.dumps({**config.to_dict(), "resolved_sampling": sampling}, indent=2))
+    epochs, patience, rule = training_schedule(config, len(splits["train"][1]), global_batch)
+    notes.append(rule)
+    print(rule, flush=True)
+    resolved = {"resolved_sampling": sampling, "resolved_epochs": epochs, "resolved_patience": patience}
+    (out / "config.json").write_text(json.dumps({**config.to_dict(), **resolved}, indent=2))
+    config = dataclasses.replace(config, epochs=epochs, early_stopping_patience=patience)
     if config.strategy == "multiworker":
         if records is not None:
             raise InvalidInputError("strategy 'multiworker' reads the data from an NPZ (each worker its shard); "
@@ -210,8 +251,8 @@ def train_stage1(config: TrainConfig, out_dir: str | Path, dataset: PoseDataset 
         model.compile(optimizer=_optimizer(config, steps), metrics=["accuracy"],
                       loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing))  # fmt: skip
     selection = [
-        keras.callbacks.ModelCheckpoint(str(out / "pose_model.keras"), monitor="val_accuracy", save_best_only=True),
-        keras.callbacks.EarlyStopping(monitor="val_accuracy", patience=config.early_stopping_patience,
+        keras.callbacks.ModelCheckpoint(str(out / "pose_model.keras"), monitor="val_loss", save_best_only=True),
+        keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.early_stopping_patience,
                                       restore_best_weights=True),  # fmt: skip
     ] if val is not None else [keras.callbacks.ModelCheckpoint(str(out / "pose_model.keras"))]
     callbacks = [
@@ -227,7 +268,8 @@ def train_stage1(config: TrainConfig, out_dir: str | Path, dataset: PoseDataset 
     budget = TimeBudget(config.time_budget_minutes) if config.time_budget_minutes else None
     if budget is not None:
         callbacks.append(budget)
-    print(f"training {config.model} ({config.preset if config.model != 'lstm_lite' else 'lstm'}, "
+    size = {"lstm_lite": "lstm", "ddnet": "f=64"}.get(config.model, config.preset)
+    print(f"training {config.model} ({size}, "
           f"{model.count_params():,} parameters) on {len(splits['train'][1])} sequences, "
           f"validating on {len(splits['val'][1]) if val is not None else 'none'}, sampling={sampling}", flush=True)  # fmt: skip
     start = time.perf_counter()

@@ -10,11 +10,12 @@ import pytest
 
 from har_tf.models.baselines import FullAttentionTransformer, LSTMLite
 from har_tf.models.classifier import PoseClassifier
+from har_tf.models.layers import PoseStreams, valid_joints
 from har_tf.models.pose_former import PRESETS, PoseFormerFactorized
 from har_tf.skeleton.layouts import bone_parents, custom_layout, get_layout
 
 CUSTOM15 = custom_layout([f"joint_{i}" for i in range(15)], [(i, i + 1) for i in range(14)])
-ALL_STREAMS = ("joints", "velocities", "bones")
+ALL_STREAMS = PoseStreams.STREAMS
 
 
 def _poses(num_joints: int, channels: int = 3, batch: int = 3, frames: int = 30, seed: int = 0) -> np.ndarray:
@@ -68,6 +69,21 @@ def test_masked_joints_do_not_change_outputs(make):
     visible = x.copy()
     visible[:, :, 6, 0] += 1.0  # a visible joint does matter
     assert not np.allclose(np.asarray(model(x)), np.asarray(model(visible)))
+
+
+def test_distance_and_two_frame_motion_streams_match_numpy():
+    x = _poses(17, frames=6)
+    x[0, 2, 5, 2] = 0.0  # joint 5 missing in frame 2
+    layer = PoseStreams(("velocities2", "distances"), channels="xyc")
+    out = np.asarray(layer(x, valid_joints(x, "xyc")))
+    assert out.shape == (3, 6, 17, 2 + 17) == layer.compute_output_shape(x.shape)
+    xy = x[..., :2]
+    np.testing.assert_allclose(out[1, 4, :, :2], xy[1, 4] - xy[1, 2], atol=1e-6)
+    assert not out[:, :2, :, :2].any(), "the first two frames have no two-frame motion"
+    assert not out[0, 4, 5, :2].any() and not out[0, 2, 5].any(), "a missing joint moves nowhere"
+    distances = np.linalg.norm(xy[1, 3][:, None] - xy[1, 3][None], axis=-1)
+    np.testing.assert_allclose(out[1, 3, :, 2:], distances, atol=1e-5)
+    assert not out[0, 2, :, 2 + 5].any(), "no distance to a missing joint"
 
 
 def test_missing_as_zeros_with_two_channels():
