@@ -249,7 +249,7 @@ def test_malformed_openpose_json(tmp_path):
 
 @pytest.mark.parametrize("settings, message", [
     ({"epochz": 3}, "unknown TrainConfig settings ['epochz']"),
-    ({"epochs": "ten"}, "epochs must be a positive integer, got 'ten'"),
+    ({"epochs": "ten"}, "epochs must be a positive integer or auto, got 'ten'"),
     ({"learning_rate": "fast"}, "learning_rate must be a number in (0, 1), got 'fast'"),
 ])  # fmt: skip
 def test_config_file_with_unknown_keys_or_wrong_types(tmp_path, settings, message):

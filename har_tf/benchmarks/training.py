@@ -74,14 +74,14 @@ def stage1_throughput(cache_dir: str | Path | None = None, steps: int = 30, pres
 
     from har_tf.data.pipeline import make_pose_dataset
     from har_tf.training.config import TrainConfig
-    from har_tf.training.stage1 import build_classifier, choose_sampling
+    from har_tf.training.stage1 import build_classifier, choose_sampling, training_augmentation
 
     config = TrainConfig(preset=preset)
     dataset = training_dataset(cache_dir, clips_per_class)
     keras.utils.set_random_seed(config.seed)
     x, y = dataset.split("train")
     data = make_pose_dataset(x, y, dataset.layout, num_frames=config.num_frames, batch_size=config.batch_size,
-                             training=True, seed=config.seed, augment=config.augment_config(),
+                             training=True, seed=config.seed, augment=training_augmentation(config, dataset, x, y)[0],
                              sampling=choose_sampling(config, x))  # fmt: skip
     k = dataset.num_classes
     import tensorflow as tf

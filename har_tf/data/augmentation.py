@@ -64,7 +64,8 @@ class AugmentConfig(DictConfig):
         scale_range: x and y (and z for 3D poses) scale factors, drawn independently (anisotropic)
             in this range.
         shear: horizontal shear factor drawn in ``[-shear, shear]``.
-        flip_prob: probability of a horizontal (left/right) flip.
+        flip_prob: probability of a horizontal (left/right) flip, or ``auto``: decided from the training
+            clips by :func:`har_tf.data.laterality.resolve_flip` (off when the actions are lateralised).
         jitter_std: std of Gaussian noise added to x, y (normalised units: torso length ~ 1).
         joint_dropout: probability that a joint is dropped (set missing) in a frame.
         temporal_crop: fraction of the true sequence length kept, drawn in this range (``"window"``
@@ -77,7 +78,7 @@ class AugmentConfig(DictConfig):
     rotation_deg: float = 15.0
     scale_range: tuple[float, float] | None = (0.85, 1.15)
     shear: float = 0.15
-    flip_prob: float = 0.5
+    flip_prob: float | str = 0.5
     jitter_std: float = 0.01
     joint_dropout: float = 0.05
     temporal_crop: tuple[float, float] | None = (0.8, 1.0)
@@ -91,9 +92,16 @@ class AugmentConfig(DictConfig):
                 raise InvalidInputError(f"AugmentConfig.{name} must be a finite number >= 0, got {value!r}")
             setattr(self, name, value)
         for name in ("flip_prob", "joint_dropout"):
-            value = float(getattr(self, name) or 0.0)
+            if name == "flip_prob" and self.flip_prob == "auto":
+                continue  # decided from the training clips: har_tf.data.laterality.resolve_flip
+            raw = getattr(self, name)
+            try:
+                value = float(raw or 0.0)
+            except (TypeError, ValueError):
+                value = float("nan")
             if not 0.0 <= value <= 1.0:
-                raise InvalidInputError(f"AugmentConfig.{name} must be a probability in [0, 1], got {value!r}")
+                allowed = "a probability in [0, 1]" + (" or auto" if name == "flip_prob" else "")
+                raise InvalidInputError(f"AugmentConfig.{name} must be {allowed}, got {raw!r}")
             setattr(self, name, value)
         self.scale_range = _range(self.scale_range, "scale_range", 0.0)
         self.speed_range = _range(self.speed_range, "speed_range", 0.0)
@@ -302,6 +310,9 @@ def augment_example(
     yaw = _dims(pose, channels) == 3 and config.vertical_rotation_deg > 0
     if config.rotation_deg or config.scale_range is not None or config.shear or yaw:
         pose = random_affine(pose, seed, config, valid, channels)
+    if config.flip_prob == "auto":
+        raise InvalidInputError("flip_prob auto is decided from the training clips (har_tf.data.laterality.resolve_flip) "
+                                "before augmenting; give a probability here")  # fmt: skip
     if config.flip_prob > 0:
         flipped = flip_horizontal(pose, layout, valid, channels)
         do_flip = _uniform(seeds[_FLIP], 0.0, 1.0) < config.flip_prob

@@ -60,7 +60,9 @@ class TrainConfig(DictConfig):
             (several machines, ``TF_CONFIG``) or ``tpu``; see :mod:`har_tf.training.distribute`.
             ``batch_size`` is per replica.
         seed: seeds data order, augmentation, the held-out split and weight initialisation.
-        augment: :class:`~har_tf.data.augmentation.AugmentConfig` settings.
+        augment: :class:`~har_tf.data.augmentation.AugmentConfig` settings; ``flip_prob`` defaults to
+            ``auto`` here (off when the training clips' actions are lateralised, see
+            :mod:`har_tf.data.laterality`).
         synthetic_clips_per_class: train/val/test clips per class of the synthetic data.
         backbone, image_size: stage 2's frozen image backbone (a name of
             ``har_tf.models.BACKBONES``, a SavedModel directory or a TF Hub handle) and the size
@@ -115,7 +117,7 @@ class TrainConfig(DictConfig):
     class_weights: str = "auto"
     seed: int = 0
     strategy: str = "default"
-    augment: dict = dataclasses.field(default_factory=lambda: AugmentConfig().to_dict())
+    augment: dict = dataclasses.field(default_factory=lambda: AugmentConfig(flip_prob="auto").to_dict())
     synthetic_clips_per_class: tuple[int, int, int] = (80, 12, 25)
     backbone: str = "efficientnet_lite0"
     image_size: int | None = 96
@@ -191,7 +193,7 @@ class TrainConfig(DictConfig):
         self.augment_config()  # validates the augmentation settings now, not mid-run
 
     def augment_config(self) -> AugmentConfig:
-        return AugmentConfig.from_dict(dict(self.augment))
+        return AugmentConfig.from_dict({"flip_prob": "auto", **dict(self.augment)})  # stage 1 decides flips by the data
 
 
 def _number(value) -> float:

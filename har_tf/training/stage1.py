@@ -20,6 +20,8 @@ import numpy as np
 import tensorflow as tf
 from sklearn.utils.class_weight import compute_class_weight
 
+from har_tf.data.augmentation import AugmentConfig
+from har_tf.data.laterality import AUTO_FLIP_PROB, resolve_flip
 from har_tf.data.pipeline import make_pose_dataset
 from har_tf.data.pose_npz import PoseDataset, load_pose_npz
 from har_tf.data.preprocessing import sequence_lengths
@@ -145,6 +147,17 @@ def choose_sampling(config: TrainConfig, x: np.ndarray) -> str:
     return "window" if np.median(sequence_lengths(x)) >= AUTO_WINDOW_LENGTHS * config.num_frames else "resample"
 
 
+def training_augmentation(config: TrainConfig, dataset: PoseDataset, x: np.ndarray | None,
+                          y: np.ndarray) -> tuple[AugmentConfig, str | None]:  # fmt: skip
+    """The augmentation of ``config``, ``flip_prob: auto`` decided from the training clips ``x``, ``y``
+    (:func:`~har_tf.data.laterality.resolve_flip`), and a note when it was decided."""
+    augment = config.augment_config()
+    if x is None and augment.flip_prob == "auto":  # streamed TFRecord data is not read ahead
+        return (dataclasses.replace(augment, flip_prob=AUTO_FLIP_PROB),
+                f"flip_prob auto: {AUTO_FLIP_PROB} (streamed training data is not inspected)")  # fmt: skip
+    return resolve_flip(augment, x, y, dataset.layout, dataset.channels, dataset.class_names)
+
+
 def training_schedule(config: TrainConfig, num_train: int, global_batch: int) -> tuple[int, int, str]:
     """Epochs, early-stopping patience and a one-line account of the rule, for ``num_train`` clips.
 
@@ -228,20 +241,25 @@ def train_stage1(config: TrainConfig, out_dir: str | Path, dataset: PoseDataset 
     epochs, patience, rule = training_schedule(config, len(splits["train"][1]), global_batch)
     notes.append(rule)
     print(rule, flush=True)
-    resolved = {"resolved_sampling": sampling, "resolved_epochs": epochs, "resolved_patience": patience}
+    augment, flip_note = training_augmentation(config, dataset, *splits["train"])
+    if flip_note:
+        notes.append(flip_note)
+        print(flip_note, flush=True)
+    resolved = {"resolved_sampling": sampling, "resolved_epochs": epochs, "resolved_patience": patience,
+                "resolved_flip_prob": augment.flip_prob}  # fmt: skip
     (out / "config.json").write_text(json.dumps({**config.to_dict(), **resolved}, indent=2))
     config = dataclasses.replace(config, epochs=epochs, early_stopping_patience=patience)
     if config.strategy == "multiworker":
         if records is not None:
             raise InvalidInputError("strategy 'multiworker' reads the data from an NPZ (each worker its shard); "
                                     "TFRecord folders train with the other strategies")  # fmt: skip
-        return _train_multiworker(config, out, dataset, splits, sampling, notes, strategy, verbose)
+        return _train_multiworker(config, out, dataset, splits, sampling, augment, notes, strategy, verbose)
     if records is not None:
-        train = records.dataset("train", training=True, seed=config.seed, augment=config.augment_config(),
+        train = records.dataset("train", training=True, seed=config.seed, augment=augment,
                                 **common).map(_one_hot(k))  # fmt: skip
     else:
         train = make_pose_dataset(*splits["train"], layout, training=True, seed=config.seed,
-                                  augment=config.augment_config(), **common, **channels).map(_one_hot(k))  # fmt: skip
+                                  augment=augment, **common, **channels).map(_one_hot(k))  # fmt: skip
     val = None
     if splits["val"]:
         val = make_pose_dataset(*splits["val"], layout, **common, **channels).map(_one_hot(k))
@@ -299,7 +317,7 @@ def _optimizer(config: TrainConfig, steps_per_epoch: int) -> keras.optimizers.Op
 
 
 def _train_multiworker(config: TrainConfig, out: Path, dataset: PoseDataset, splits: dict, sampling: str,
-                       notes: list[str], strategy, verbose: int | None) -> dict:  # fmt: skip
+                       augment: AugmentConfig, notes: list[str], strategy, verbose: int | None) -> dict:  # fmt: skip
     """Stage 1 on several machines: a custom loop (see :mod:`har_tf.training.distribute`). The chief
     (worker 0) writes the run folder; worker ``i`` writes its copy under ``OUT/workers/<i>/``."""
     index = worker_index(strategy)
@@ -327,7 +345,7 @@ def _train_multiworker(config: TrainConfig, out: Path, dataset: PoseDataset, spl
         return model, optimizer, loss
 
     def make_dataset(shards: int, shard: int, per_replica_batch: int):
-        return make_pose_dataset(x, y, dataset.layout, training=True, seed=config.seed, augment=config.augment_config(),
+        return make_pose_dataset(x, y, dataset.layout, training=True, seed=config.seed, augment=augment,
                                  num_frames=config.num_frames, batch_size=per_replica_batch, sampling=sampling,
                                  drop_remainder=True, shard=(shards, shard),
                                  channels=dataset.channels).map(_one_hot(k)).repeat()  # fmt: skip

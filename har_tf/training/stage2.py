@@ -273,10 +273,12 @@ def train_stage2(config: TrainConfig, out_dir: str | Path, dataset: PoseDataset,
     common = dict(num_frames=config.num_frames, batch_size=config.batch_size, sampling=sampling,
                   channels=dataset.channels)  # fmt: skip
 
+    augment, _ = training_augmentation(config, dataset, *splits["train"])
+
     def pipeline(split, training=False):
         x, y = splits[split]
         return make_pose_dataset(x, y, dataset.layout, training=training, seed=config.seed,
-                                 augment=config.augment_config(), extras=extras[split],
+                                 augment=augment, extras=extras[split],
                                  **common).map(fusion_targets(k))  # fmt: skip
 
     train = pipeline("train", training=True)

@@ -8,6 +8,9 @@ import pytest
 from har_tf.data.pose_npz import PoseDataset
 from har_tf.errors import InvalidInputError
 from har_tf.training.config import AUTO_VALIDATION_CLIPS, TrainConfig
+from har_tf.data.laterality import lateralised_classes, resolve_flip
+from har_tf.data.augmentation import AugmentConfig
+from har_tf.skeleton.layouts import get_layout
 from har_tf.training.stage1 import (
     choose_sampling,
     split_for_training,
@@ -71,3 +74,33 @@ def test_sampling_auto_resamples_trimmed_actions_and_windows_long_recordings(len
     x = _dataset(4, frames=length).x_train
     assert choose_sampling(TrainConfig(num_frames=30), x) == expected
     assert choose_sampling(TrainConfig(num_frames=30, sampling="window"), x) == "window"
+
+
+def _waving(hands: list[int], clips: int = 6, frames: int = 20) -> np.ndarray:
+    """Clips of a still person (coco17, pixels, confidence 1) moving the given joints up and down."""
+    still = random_pixel_pose("coco17", frames=1, seed=3)[0]
+    x = np.repeat(still[None, None], clips, 0).repeat(frames, 1).astype(np.float32)
+    x[..., 2] = 1.0
+    t = np.arange(frames)
+    for i in range(clips):
+        for joint in hands:
+            x[i, :, joint, 1] += 30 * np.sin(t / 3 + i)
+    return x
+
+
+def test_flip_auto_is_off_for_one_handed_actions_and_on_for_two_handed_ones():
+    layout = get_layout("coco17")  # wrists: 9 left, 10 right
+    right, both = _waving([10]), _waving([9, 10])
+    x, y = np.concatenate([right, both]), np.repeat([0, 1], 6)
+    assert lateralised_classes(x, y, layout, "xyc") == [0]
+    off, note = resolve_flip(AugmentConfig(flip_prob="auto"), x, y, layout, "xyc", ["wave_right", "clap"])
+    assert off.flip_prob == 0.0 and "1 of 2 classes" in note and "wave_right" in note
+    x2, y2 = np.concatenate([both, _waving([9, 10])]), np.repeat([0, 1], 6)
+    on, _ = resolve_flip(AugmentConfig(flip_prob="auto"), x2, y2, layout, "xyc")
+    assert on.flip_prob == 0.5
+    kept, note = resolve_flip(AugmentConfig(flip_prob=0.3), x, y, layout, "xyc")
+    assert kept.flip_prob == 0.3 and note is None
+    assert TrainConfig().augment_config().flip_prob == "auto"
+    assert TrainConfig(augment={"rotation_deg": 5}).augment_config().flip_prob == "auto"
+    with pytest.raises(InvalidInputError, match="flip_prob must be a probability in \\[0, 1\\] or auto"):
+        AugmentConfig(flip_prob="sometimes")
