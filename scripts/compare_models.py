@@ -8,10 +8,11 @@
 Each run gets its own folder (``OUT/<model>/`` or, with several seeds, ``OUT/<model>/seed<k>/``, as
 written by ``scripts/train.py --stage pose``). ``OUT/comparison.json`` holds every run;
 ``OUT/comparison.md`` has one row per model: test accuracy (centre window), macro-F1 and
-sequence-level accuracy as mean ± standard deviation over the seeds, parameters, training time and
-epochs. Only ``model`` and ``seed`` differ between runs; everything else comes from the same config.
+sequence-level accuracy as mean ± standard deviation over the seeds, parameters, training time,
+epochs and the latency of one clip (batch 1, median of up to 50 calls on this machine's CPU). Only ``model`` and ``seed`` differ between runs; everything else comes from the same config.
 ``--time-budget`` gives every run the same wall-clock limit (minutes), for models too slow to
-finish the epoch budget.
+finish the epoch budget. A rerun into the same ``--out`` keeps the runs that finished with the same
+settings and trains the others (interrupted runs resume from their last epoch).
 """
 
 from __future__ import annotations
@@ -40,8 +41,8 @@ def _spread(values: list[float | None], percent: bool = True) -> str:
 def summarise(rows: list[dict]) -> str:
     """The Markdown table: one line per model, mean ± sd over its seeds."""
     seeds = sorted({r["seed"] for r in rows})
-    lines = [f"| model | test accuracy | macro-F1 | sequence-level accuracy | parameters | training time | epochs |",
-             "|---|---|---|---|---|---|---|"]  # fmt: skip
+    lines = ["| model | test accuracy | macro-F1 | sequence-level accuracy | parameters | training time | epochs | "
+             "latency per clip |", "|---|---|---|---|---|---|---|---|"]  # fmt: skip
     for model in dict.fromkeys(r["model"] for r in rows):
         runs = [r for r in rows if r["model"] == model]
         minutes = np.mean([r["training_seconds"] for r in runs]) / 60
@@ -49,13 +50,25 @@ def summarise(rows: list[dict]) -> str:
         lines.append(f"| {model} | {_spread([r['accuracy'] for r in runs])} | "
                      f"{_spread([r['macro_f1'] for r in runs], percent=False)} | "
                      f"{_spread([r['sequence_accuracy'] for r in runs])} | {runs[0]['parameters']:,} | "
-                     f"{minutes:.1f} min | {epochs} |")  # fmt: skip
+                     f"{minutes:.1f} min | {epochs} | {np.mean([r['latency_ms'] for r in runs]):.1f} ms |")  # fmt: skip
     if len(seeds) > 1:
         lines += ["", f"Mean ± standard deviation over seeds {', '.join(map(str, seeds))}; per seed:", ""]
         for r in rows:
             seq = f", sequence level {r['sequence_accuracy']:.1%}" if r["sequence_accuracy"] is not None else ""
             lines.append(f"- {r['model']} seed {r['seed']}: {r['accuracy']:.1%}{seq}, {r['epochs_run']} epochs")
     return "\n".join(lines)
+
+
+def clip_latency_ms(model_path: Path) -> float:
+    """Median milliseconds of one clip through the saved model (batch 1, after warm-up)."""
+    import keras
+
+    from har_tf.benchmarks.timing import time_call
+
+    model = keras.saving.load_model(model_path, safe_mode=True)
+    clip = np.zeros((1, *model.input_shape[1:]), np.float32)
+    clip[..., -1] = 1.0
+    return round(time_call(lambda: model.predict_on_batch(clip), runs=50, max_seconds=5.0)["median_ms"], 2)
 
 
 def main(argv=None) -> int:
@@ -70,12 +83,13 @@ def main(argv=None) -> int:
     parser.add_argument("--preset", choices=("micro", "small", "base"), default=None)
     parser.add_argument("--clips-per-class", type=int, nargs=3, default=None, metavar=("TRAIN", "VAL", "TEST"))
     parser.add_argument("--cache-dir", type=Path, default=None)
+    parser.add_argument("--data", default=None, help="a pose dataset NPZ (default: the config's, else synthetic)")
     args = parser.parse_args(argv)
 
     from har_tf.training.config import load_train_config
-    from har_tf.training.stage1 import load_training_data, train_stage1
+    from har_tf.training.stage1 import load_training_data, stage1_finished, train_stage1
 
-    base = {"epochs": args.epochs, "preset": args.preset, "time_budget_minutes": args.time_budget,
+    base = {"data": args.data, "epochs": args.epochs, "preset": args.preset, "time_budget_minutes": args.time_budget,
             "synthetic_clips_per_class": tuple(args.clips_per_class) if args.clips_per_class else None}  # fmt: skip
     config = load_train_config(args.config, base)
     seeds = args.seeds or [config.seed]
@@ -85,13 +99,18 @@ def main(argv=None) -> int:
         for seed in seeds:
             run_config = load_train_config(args.config, {**base, "model": name, "seed": seed})
             folder = args.out / name / (f"seed{seed}" if len(seeds) > 1 else "")
-            print(f"=== {name}, seed {seed} ===", flush=True)
-            metrics = train_stage1(run_config, folder, dataset=dataset)
+            if stage1_finished(folder, run_config):
+                print(f"=== {name}, seed {seed}: finished earlier with the same settings, kept ===", flush=True)
+                metrics = json.loads((folder / "metrics.json").read_text())
+            else:
+                print(f"=== {name}, seed {seed} ===", flush=True)
+                metrics = train_stage1(run_config, folder, dataset=dataset)
+            latency = clip_latency_ms(folder / "pose_model.keras")
             rows.append({
                 "model": name, "seed": seed, "accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"],
                 "sequence_accuracy": metrics.get("sequence_level", {}).get("accuracy"),
                 "parameters": metrics["parameters"], "training_seconds": metrics["training_seconds"],
-                "epochs_run": metrics.get("epochs_run"), "notes": metrics.get("notes", []),
+                "epochs_run": metrics.get("epochs_run"), "latency_ms": latency, "notes": metrics.get("notes", []),
             })  # fmt: skip
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "comparison.json").write_text(json.dumps({"config": config.to_dict(), "seeds": seeds,

@@ -156,6 +156,40 @@ class PoseStreams(layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
+class StreamNormalization(layers.Layer):
+    """Batch normalisation of each channel of ``(B, T, J, C)`` stream features over the present joints;
+    missing joints stay zero, and take no part in the statistics."""
+
+    def __init__(self, momentum: float = 0.99, epsilon: float = 1e-3, **kwargs):
+        super().__init__(**kwargs)
+        self.momentum, self.epsilon = momentum, epsilon
+
+    def build(self, input_shape):
+        channels = input_shape[-1]
+        self.gamma = self.add_weight(shape=(channels,), initializer="ones", name="gamma")
+        self.beta = self.add_weight(shape=(channels,), initializer="zeros", name="beta")
+        self.moving_mean = self.add_weight(shape=(channels,), initializer="zeros", trainable=False, name="moving_mean")
+        self.moving_variance = self.add_weight(shape=(channels,), initializer="ones", trainable=False,
+                                               name="moving_variance")  # fmt: skip
+
+    def call(self, x, valid, training=None):
+        maskf = ops.cast(ops.expand_dims(valid, -1), x.dtype)
+        if training:
+            count = ops.maximum(ops.sum(maskf, axis=(0, 1, 2)), 1.0)
+            mean = ops.sum(x * maskf, axis=(0, 1, 2)) / count
+            variance = ops.sum(ops.square(x - mean) * maskf, axis=(0, 1, 2)) / count
+            self.moving_mean.assign(self.momentum * self.moving_mean + (1 - self.momentum) * mean)
+            self.moving_variance.assign(self.momentum * self.moving_variance + (1 - self.momentum) * variance)
+        else:
+            mean, variance = self.moving_mean, self.moving_variance
+        normed = (x - mean) * ops.rsqrt(variance + self.epsilon) * self.gamma + self.beta
+        return normed * maskf
+
+    def get_config(self):
+        return {**super().get_config(), "momentum": self.momentum, "epsilon": self.epsilon}
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
 class FactorizedPositionEmbedding(layers.Layer):
     """Adds a learnable spatial embedding per joint ``(J, D)`` and temporal one per frame ``(T, D)``."""
 
@@ -308,6 +342,21 @@ class FactorizedBlock(layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), **self.sub_config}
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class MaskedMaxPooling(layers.Layer):
+    """Maximum over the valid tokens: ``(B, ..., D)`` with mask ``(B, ...)`` -> ``(B, D)`` (0 when none is valid)."""
+
+    def call(self, x, valid):
+        mask = ops.expand_dims(valid, -1)
+        axes = tuple(range(1, len(x.shape) - 1))
+        floor = ops.min(x, axis=axes, keepdims=True) - 1.0  # a bounded stand-in for -inf (int8 exports)
+        top = ops.max(ops.where(mask, x, floor), axis=axes)
+        return ops.where(ops.any(mask, axis=axes), top, ops.zeros_like(top))
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], input_shape[-1])
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)

@@ -16,8 +16,10 @@ from har_tf.models.layers import (
     FactorizedBlock,
     FactorizedPositionEmbedding,
     JointValidity,
+    MaskedMaxPooling,
     MaskedMeanPooling,
     PoseStreams,
+    StreamNormalization,
 )
 from har_tf.skeleton.channels import channel_count, resolve_channels
 from har_tf.skeleton.layouts import JointLayout, bone_parents, get_layout
@@ -54,6 +56,13 @@ class PoseFormerFactorized(keras.Model):
         streams: input streams derived from the pose: any of ``joints``, ``velocities``, ``bones``.
         parents: parent joint per joint for the ``bones`` stream (see :func:`bone_parents`).
         layout: name of the joint layout the model was trained on (recorded, checked by callers).
+        pooling: ``mean`` (the mean of the valid tokens) or ``mean_max`` (their mean and maximum side by
+            side: the embedding is twice ``hidden_dim`` wide; the maximum keeps a short burst of motion).
+        stream_norm: batch-normalise each stream channel (over clips, frames and joints) before the joint
+            embedding, so that small-valued streams (velocities are hundredths of the pose's scale)
+            weigh as much as the joints from the first step; missing joints stay zero.
+        temporal_kernel: when above 1, a depthwise convolution over this many frames of each joint's
+            embedding before the attention blocks (local motion, as a CNN sees it); 0 or 1: none.
         channels: what the C values are (``xy``, ``xyc``, ``xyz``, ``xyzc``); ``None`` = ``xy`` for
             C = 2, ``xyc`` for C = 3, ``xyzc`` for C = 4. Validity and streams follow it.
     """
@@ -74,15 +83,23 @@ class PoseFormerFactorized(keras.Model):
         parents: tuple[int, ...] | None = None,
         layout: str | None = None,
         channels: str | None = None,
+        pooling: str = "mean",
+        temporal_kernel: int = 0,
+        stream_norm: bool = False,
         **kwargs,
     ):
+        if pooling not in ("mean", "mean_max"):
+            raise ValueError(f"pooling must be mean or mean_max, got {pooling!r}")
         num_channels = channel_count(num_channels, channels)
         channels = resolve_channels(channels, num_channels)
         # === Layers ===
         validity = JointValidity(channels, name="joint_validity")
         stream_layer = PoseStreams(streams, parents, channels, name="pose_streams")
+        input_norm = StreamNormalization(name="stream_norm") if stream_norm else None
         joint_embedding = layers.Dense(hidden_dim, name="joint_embedding")
         positions = FactorizedPositionEmbedding(name="position_embedding")
+        local = (layers.DepthwiseConv2D((temporal_kernel, 1), padding="same", name="temporal_conv")
+                 if temporal_kernel > 1 else None)  # fmt: skip
         embedding_dropout = layers.Dropout(dropout, name="embedding_dropout")
         blocks = [
             FactorizedBlock(num_heads, mlp_ratio, dropout, attention_dropout,
@@ -90,15 +107,24 @@ class PoseFormerFactorized(keras.Model):
             for i in range(num_layers)
         ]  # fmt: skip
         final_norm = layers.LayerNormalization(epsilon=1e-6, name="final_norm")
-        pooling = MaskedMeanPooling(name="pose_embedding")
+        mean_pool = MaskedMeanPooling(name="pose_embedding" if pooling == "mean" else "mean_pooling")
+        max_pool = MaskedMaxPooling(name="max_pooling") if pooling == "mean_max" else None
+        joined = layers.Concatenate(name="pose_embedding") if pooling == "mean_max" else None
 
         # === Functional Model ===
         pose = keras.Input((num_frames, num_joints, num_channels), name="pose")
         valid = validity(pose)
-        x = embedding_dropout(positions(joint_embedding(stream_layer(pose, valid))))
+        x = stream_layer(pose, valid)
+        if input_norm is not None:
+            x = input_norm(x, valid)
+        x = joint_embedding(x)
+        if local is not None:
+            x = x + local(x)
+        x = embedding_dropout(positions(x))
         for block in blocks:
             x = block(x, valid)
-        embedding = pooling(final_norm(x), valid)
+        x = final_norm(x)
+        embedding = mean_pool(x, valid) if max_pool is None else joined([mean_pool(x, valid), max_pool(x, valid)])
         super().__init__(inputs=pose, outputs=embedding, **kwargs)
 
         # === Config ===
@@ -108,10 +134,11 @@ class PoseFormerFactorized(keras.Model):
         self.streams = tuple(streams)
         self.parents = None if parents is None else tuple(int(p) for p in parents)
         self.layout, self.channels = layout, channels
+        self.pooling, self.temporal_kernel, self.stream_norm = pooling, int(temporal_kernel), bool(stream_norm)
 
     @property
     def embedding_dim(self) -> int:
-        return self.hidden_dim
+        return self.hidden_dim * (2 if self.pooling == "mean_max" else 1)
 
     def get_config(self) -> dict:
         return {
@@ -121,7 +148,8 @@ class PoseFormerFactorized(keras.Model):
             "mlp_ratio": self.mlp_ratio, "dropout": self.dropout, "attention_dropout": self.attention_dropout,
             "drop_path": self.drop_path, "streams": list(self.streams),
             "parents": None if self.parents is None else list(self.parents), "layout": self.layout,
-            "channels": self.channels,
+            "channels": self.channels, "pooling": self.pooling, "temporal_kernel": self.temporal_kernel,
+            "stream_norm": self.stream_norm,
         }  # fmt: skip
 
     @classmethod

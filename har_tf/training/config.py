@@ -30,7 +30,11 @@ class TrainConfig(DictConfig):
             paper's size, f = 64, whatever ``preset``; it has its own streams and dropout, so ``streams``
             and ``dropout`` do not apply).
         preset: size of the transformer models (``micro``, ``small``, ``base``).
-        streams: pose streams fed to PoseFormerFactorized (``joints``, ``velocities``, ``bones``).
+        streams: pose streams fed to PoseFormerFactorized (``joints``, ``velocities``, ``velocities2``,
+            ``bones``, ``distances``; see :class:`~har_tf.models.layers.PoseStreams`).
+        dropout, drop_path, pooling, temporal_kernel: PoseFormerFactorized's regularisation (dropout,
+            stochastic depth), its pooling (``mean`` or ``mean_max``) and its temporal convolution
+            (frames; 0 = none).
         num_frames: T of the model; sequences are resampled or windowed to it.
         sampling: ``resample`` (whole sequence to T), ``window`` (T consecutive frames: random in
             training, the centre one for evaluation) or ``auto``: ``resample`` for trimmed actions
@@ -110,6 +114,10 @@ class TrainConfig(DictConfig):
     warmup_epochs: int = 2
     label_smoothing: float = 0.1
     dropout: float = 0.1
+    drop_path: float = 0.1
+    pooling: str = "mean"
+    temporal_kernel: int = 0
+    stream_norm: bool = False
     ema_momentum: float | None = None
     early_stopping_patience: int | None = None
     time_budget_minutes: float | None = None
@@ -174,6 +182,10 @@ class TrainConfig(DictConfig):
             (self.imu_preset in ("micro", "small"), f"imu_preset must be micro or small, got {self.imu_preset!r}"),
             (isinstance(self.imu_only_epochs, int) and self.imu_only_epochs >= 1,
              f"imu_only_epochs must be a positive integer, got {self.imu_only_epochs!r}"),
+            (self.pooling in ("mean", "mean_max"), f"pooling must be mean or mean_max, got {self.pooling!r}"),
+            (isinstance(self.temporal_kernel, int) and self.temporal_kernel >= 0,
+             f"temporal_kernel must be an integer >= 0, got {self.temporal_kernel!r}"),
+            (0 <= _number(self.drop_path) < 1, f"drop_path must be a number in [0, 1), got {self.drop_path!r}"),
             (self.image_pooling in ("mean", "attention"), f"image_pooling must be mean or attention, got {self.image_pooling!r}"),
             (isinstance(self.fusion_epochs, int) and self.fusion_epochs >= 1, f"fusion_epochs must be a positive integer, got {self.fusion_epochs!r}"),
             (isinstance(self.fusion_freeze_epochs, int) and self.fusion_freeze_epochs >= 0,

@@ -181,7 +181,10 @@ def build_classifier(config: TrainConfig, dataset: PoseDataset) -> PoseClassifie
     if config.model == "poseformer":
         backbone = PoseFormerFactorized.from_preset(config.preset, layout, num_frames=config.num_frames,
                                                     num_channels=channels, streams=config.streams,
-                                                    dropout=config.dropout, channels=described)  # fmt: skip
+                                                    dropout=config.dropout, channels=described,
+                                                    drop_path=config.drop_path, pooling=config.pooling,
+                                                    temporal_kernel=config.temporal_kernel,
+                                                    stream_norm=config.stream_norm)  # fmt: skip
     elif config.model == "full_attention":
         backbone = FullAttentionTransformer.from_preset(config.preset, layout, num_frames=config.num_frames,
                                                         num_channels=channels, streams=config.streams,

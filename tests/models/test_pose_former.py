@@ -54,9 +54,11 @@ def test_any_number_of_frames():
 
 @pytest.mark.parametrize("make", [
     lambda: _micro("coco17"),
+    lambda: PoseFormerFactorized.from_preset("micro", "coco17", streams=ALL_STREAMS, dropout=0.0, drop_path=0.0,
+                                             pooling="mean_max", temporal_kernel=3, stream_norm=True),
     lambda: FullAttentionTransformer.from_preset("micro", "coco17", dropout=0.0),
     lambda: LSTMLite(17, units=16, layout="coco17"),
-], ids=["factorized", "full-attention", "lstm-lite"])  # fmt: skip
+], ids=["factorized", "factorized-conv-meanmax", "full-attention", "lstm-lite"])  # fmt: skip
 def test_masked_joints_do_not_change_outputs(make):
     model = make()
     x = _poses(17)
@@ -95,9 +97,10 @@ def test_missing_as_zeros_with_two_channels():
 
 @pytest.mark.parametrize("make", [
     lambda: _micro("body25"),
+    lambda: PoseFormerFactorized.from_preset("micro", "body25", pooling="mean_max", temporal_kernel=3, stream_norm=True),
     lambda: FullAttentionTransformer.from_preset("micro", "body25", streams=ALL_STREAMS),
     lambda: LSTMLite(25, units=16, streams=ALL_STREAMS, parents=bone_parents("body25"), layout="body25"),
-], ids=["factorized", "full-attention", "lstm-lite"])  # fmt: skip
+], ids=["factorized", "factorized-conv-meanmax", "full-attention", "lstm-lite"])  # fmt: skip
 def test_keras_save_load_round_trip_is_exact(tmp_path, make):
     classifier = PoseClassifier(make(), 4, class_names=["a", "b", "c", "d"])
     x = _poses(25)
@@ -215,3 +218,17 @@ def test_transformer_mlp_reads_dense_weights_and_exports_as_two_fully_connected_
     ops = sorted(names[max(c.builtinCode, c.deprecatedBuiltinCode)]
                  for c in (tflite.operatorCodes[op.opcodeIndex] for op in tflite.subgraphs[0].operators))  # fmt: skip
     assert ops == ["FULLY_CONNECTED", "FULLY_CONNECTED", "GELU"], ops
+
+
+def test_stream_normalization_learns_statistics_of_present_joints_only():
+    from har_tf.models.layers import StreamNormalization
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(3.0, 2.0, (4, 10, 5, 2)).astype(np.float32)
+    valid = np.ones((4, 10, 5), bool)
+    valid[:, :, 0] = False
+    x[:, :, 0] = 1e6  # junk in a missing joint: not in the statistics
+    layer = StreamNormalization(momentum=0.0)
+    out = np.asarray(layer(x, valid, training=True))
+    np.testing.assert_allclose(layer.moving_mean.numpy(), x[:, :, 1:].reshape(-1, 2).mean(0), rtol=1e-4)
+    assert not out[:, :, 0].any() and abs(out[:, :, 1:].std() - 1.0) < 0.05
