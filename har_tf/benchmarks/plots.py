@@ -8,7 +8,7 @@ from pathlib import Path
 FORMAT_ORDER = ("keras", "savedmodel", "tflite_fp32", "tflite_fp16", "tflite_int8", "tflite_int8_full")
 SHORT_NAMES = {"poseformer_micro": "factorized\nmicro", "poseformer_small": "factorized\nsmall",
                "poseformer_base": "factorized\nbase", "full_attention_small": "full attention\nsmall",
-               "lstm_lite": "LSTM-lite", "fusion": "fusion", "image_only": "image-only"}  # fmt: skip
+               "lstm_lite": "LSTM-lite", "ddnet": "DD-Net", "fusion": "fusion", "image_only": "image-only"}  # fmt: skip
 
 
 def _pyplot():

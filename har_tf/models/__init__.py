@@ -3,7 +3,7 @@ encoder (frozen ImageNet CNN per frame), the object and inertial (wearable senso
 late-fusion model.
 """
 
-from har_tf.models.baselines import FullAttentionTransformer, LSTMLite
+from har_tf.models.baselines import DDNet, FullAttentionTransformer, LSTMLite
 from har_tf.models.classifier import PoseClassifier
 from har_tf.models.cost import attention_flops, count_params, measure_latency, model_flops
 from har_tf.models.efficientnet_lite import efficientnet_lite0
@@ -14,7 +14,7 @@ from har_tf.models.object_encoder import ObjectEncoder
 from har_tf.models.pose_former import PRESETS, PoseFormerFactorized
 
 __all__ = [
-    "BACKBONES", "PRESETS", "FrameEncoder", "FullAttentionTransformer", "InertialEncoder", "LSTMLite",
+    "BACKBONES", "DDNet", "PRESETS", "FrameEncoder", "FullAttentionTransformer", "InertialEncoder", "LSTMLite",
     "MultiModalFusionModel", "ObjectEncoder", "PoseClassifier", "PoseFormerFactorized", "TemporalPooling", "attention_flops", "build_frame_backbone",
     "count_params", "efficientnet_lite0", "image_only_classifier", "measure_latency", "model_flops",
 ]  # fmt: skip

@@ -102,11 +102,11 @@ class TrainConfig(DictConfig):
     data: str = "synthetic"
     model: str = "poseformer"
     preset: str = "micro"
-    streams: tuple[str, ...] = ("joints", "velocities", "bones")
+    streams: tuple[str, ...] = ("joints", "velocities", "velocities2", "bones", "distances")
     num_frames: int = 30
     sampling: str = "auto"
     epochs: int | str = "auto"
-    train_steps: int = 2000
+    train_steps: int = 1000
     min_epochs: int = 10
     batch_size: int = 32
     learning_rate: float = 3e-3
@@ -115,9 +115,9 @@ class TrainConfig(DictConfig):
     label_smoothing: float = 0.1
     dropout: float = 0.1
     drop_path: float = 0.1
-    pooling: str = "mean"
-    temporal_kernel: int = 0
-    stream_norm: bool = False
+    pooling: str = "mean_max"
+    temporal_kernel: int = 5
+    stream_norm: bool = True
     ema_momentum: float | None = None
     early_stopping_patience: int | None = None
     time_budget_minutes: float | None = None
@@ -185,6 +185,7 @@ class TrainConfig(DictConfig):
             (self.pooling in ("mean", "mean_max"), f"pooling must be mean or mean_max, got {self.pooling!r}"),
             (isinstance(self.temporal_kernel, int) and self.temporal_kernel >= 0,
              f"temporal_kernel must be an integer >= 0, got {self.temporal_kernel!r}"),
+            (isinstance(self.stream_norm, bool), f"stream_norm must be true or false, got {self.stream_norm!r}"),
             (0 <= _number(self.drop_path) < 1, f"drop_path must be a number in [0, 1), got {self.drop_path!r}"),
             (self.image_pooling in ("mean", "attention"), f"image_pooling must be mean or attention, got {self.image_pooling!r}"),
             (isinstance(self.fusion_epochs, int) and self.fusion_epochs >= 1, f"fusion_epochs must be a positive integer, got {self.fusion_epochs!r}"),

@@ -86,6 +86,11 @@ def test_compare_models_tabulates_each_model_over_seeds(tmp_path):
     table = (tmp_path / "cmp" / "comparison.md").read_text()
     mean = 100 * (rows[0]["accuracy"] + rows[1]["accuracy"]) / 2
     assert f"| poseformer | {mean:.1f}% ± " in table and "| lstm_lite |" in table
+    assert all(r["latency_ms"] > 0 for r in rows)
+    again = run_script("compare_models.py", "--models", "poseformer", "--preset", "micro", "--epochs", "1", "--seeds",
+                       "0", "1", "--clips-per-class", "4", "2", "2", "--out", str(tmp_path / "cmp"),
+                       "--cache-dir", str(tmp_path / "cache"))  # fmt: skip
+    assert again.returncode == 0 and "finished earlier with the same settings, kept" in again.stdout
 
 
 # The main job on a small setting, both stages and the feature cache: tests/training/test_resume_after_kill.py
