@@ -126,14 +126,18 @@ def export_inputs(n: int = 24, seed: int = 0, frames: bool = True) -> dict:
 
 @pytest.fixture(scope="session")
 def tiny_pose_classifier():
-    """A PoseClassifier (PoseFormerFactorized micro, 3 streams, COCO-17, T = 8, 4 classes)."""
+    """A PoseClassifier (PoseFormerFactorized micro with stage 1's default streams, pooling, temporal
+    convolution and stream normalisation, COCO-17, T = 8, 4 classes)."""
     import keras
 
     from har_tf.models import PoseClassifier, PoseFormerFactorized
+    from har_tf.training.config import TrainConfig
 
     keras.utils.set_random_seed(0)  # the same weights in every test process
-    backbone = PoseFormerFactorized.from_preset("micro", "coco17", num_frames=EXPORT_T,
-                                                streams=("joints", "velocities", "bones"))  # fmt: skip
+    defaults = TrainConfig()
+    backbone = PoseFormerFactorized.from_preset("micro", "coco17", num_frames=EXPORT_T, streams=defaults.streams,
+                                                pooling=defaults.pooling, temporal_kernel=defaults.temporal_kernel,
+                                                stream_norm=defaults.stream_norm)  # fmt: skip
     model = PoseClassifier(backbone, len(EXPORT_CLASSES), class_names=EXPORT_CLASSES)
     _sharpen(model.get_layer("probabilities"))
     return model
