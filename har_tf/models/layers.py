@@ -168,9 +168,12 @@ class StreamNormalization(layers.Layer):
         channels = input_shape[-1]
         self.gamma = self.add_weight(shape=(channels,), initializer="ones", name="gamma")
         self.beta = self.add_weight(shape=(channels,), initializer="zeros", name="beta")
-        self.moving_mean = self.add_weight(shape=(channels,), initializer="zeros", trainable=False, name="moving_mean")
+        # "mean" aggregation: under a distribution strategy the replicas' updates are averaged, so every
+        # worker keeps the same statistics
+        self.moving_mean = self.add_weight(shape=(channels,), initializer="zeros", trainable=False,
+                                           aggregation="mean", name="moving_mean")  # fmt: skip
         self.moving_variance = self.add_weight(shape=(channels,), initializer="ones", trainable=False,
-                                               name="moving_variance")  # fmt: skip
+                                               aggregation="mean", name="moving_variance")  # fmt: skip
 
     def call(self, x, valid, training=None):
         maskf = ops.cast(ops.expand_dims(valid, -1), x.dtype)

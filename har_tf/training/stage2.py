@@ -42,7 +42,7 @@ from har_tf.training.config import TrainConfig
 from har_tf.training.evaluation import write_evaluation
 from har_tf.training.metrics import classification_metrics, group_accuracy
 from har_tf.training.reports import plot_training_curves
-from har_tf.training.stage1 import check_model_matches, choose_sampling
+from har_tf.training.stage1 import check_model_matches, choose_sampling, training_augmentation
 
 OUTPUTS = ("probabilities", "pose_probabilities")
 
