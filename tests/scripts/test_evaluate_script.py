@@ -19,7 +19,7 @@ def _run(*args: str):
 
 def _long_sequences(tmp_path, layout="body25", joints=25) -> Path:
     rng = np.random.default_rng(0)
-    x = rng.uniform(50, 400, (9, 100, joints, 3)).astype(np.float32)
+    x = rng.uniform(50, 400, (9, 130, joints, 3)).astype(np.float32)  # long recordings: 130 >= 4 T frames
     x[..., 2] = 1.0
     x[0, 70:] = 0.0  # one shorter sequence, zero-padded
     y = np.array([0, 1, 2] * 3)
