@@ -1,6 +1,6 @@
 """Stage 1: train a pose classifier through ``model.fit`` and write everything a user looks at.
 
-Outputs in the run folder: ``pose_model.keras`` (best validation accuracy; the final epoch with
+Outputs in the run folder: ``pose_model.keras`` (lowest validation loss; the final epoch with
 ``val_fraction 0``), ``config.json``,
 ``history.csv``, ``training_curves.png``, ``metrics.json`` (test split), ``confusion_matrix.png``,
 ``classification_report.txt``, ``predictions.csv``, ``logs/`` (TensorBoard) and, while training runs,
