@@ -13,7 +13,8 @@ import dataclasses
 import numpy as np
 
 from har_tf.data.augmentation import AugmentConfig
-from har_tf.skeleton.channels import has_confidence, resolve_channels, spatial_dims
+from har_tf.data.preprocessing import joint_validity
+from har_tf.skeleton.channels import resolve_channels, spatial_dims
 from har_tf.skeleton.layouts import JointLayout
 
 LATERAL_SHARE = 0.8  # a class is lateralised when this share of its clips favours the same side ...
@@ -28,8 +29,7 @@ def side_motion_ratio(x: np.ndarray, layout: JointLayout, channels: str | None =
     flip pairs; motion is the summed frame-to-frame displacement of joints present in both frames."""
     channels = resolve_channels(channels, x.shape[-1])
     coords = x[..., : spatial_dims(channels)].astype(np.float64)
-    valid = np.isfinite(x).all(-1)
-    valid &= (x[..., -1] > 0) if has_confidence(channels) else (np.nan_to_num(coords) != 0).any(-1)
+    valid = np.asarray(joint_validity(x, channels))
     step = np.linalg.norm(np.nan_to_num(np.diff(coords, axis=1)), axis=-1) * (valid[:, 1:] & valid[:, :-1])
     motion = step.sum(axis=1)  # (N, J)
     left = [a for a, _ in layout.flip_pairs]

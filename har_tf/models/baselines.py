@@ -26,6 +26,7 @@ from har_tf.models.layers import (
     MaskedMeanPooling,
     PoseStreams,
     TransformerSubBlock,
+    frame_motion,
 )
 from har_tf.models.pose_former import preset_config, stream_parents
 from har_tf.skeleton.channels import channel_count, resolve_channels, spatial_dims
@@ -211,8 +212,7 @@ class TwoScaleMotion(layers.Layer):
 
     @staticmethod
     def _motion(coords, weight):
-        motion = (coords[:, 1:] - coords[:, :-1]) * weight[:, 1:] * weight[:, :-1]
-        motion = ops.concatenate([ops.zeros_like(coords[:, :1]), motion], axis=1)
+        motion = frame_motion(coords, weight)
         _, frames, joints, dims = motion.shape
         return ops.reshape(motion, (-1, frames, joints * dims))
 

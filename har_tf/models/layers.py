@@ -86,6 +86,13 @@ class PoseNormalization(layers.Layer):
         return {**config, "channels": self.channels} if self.channels is not None else config
 
 
+def frame_motion(coords, maskf, step: int = 1):
+    """``coords[t] - coords[t - step]`` of ``(B, T, J, D)`` joints, zero for the first ``step`` frames and
+    wherever either frame misses the joint (``maskf``: ``(B, T, J, 1)`` of 0/1)."""
+    motion = (coords[:, step:] - coords[:, :-step]) * maskf[:, step:] * maskf[:, :-step]
+    return ops.concatenate([ops.zeros_like(coords[:, :step]), motion], axis=1)
+
+
 @keras.saving.register_keras_serializable(package=PACKAGE)
 class PoseStreams(layers.Layer):
     """Input streams derived from the pose, concatenated on the channel axis.
@@ -124,13 +131,9 @@ class PoseStreams(layers.Layer):
         if "joints" in self.streams:
             out.append(pose)
         if "velocities" in self.streams:
-            both = maskf[:, 1:] * maskf[:, :-1]
-            motion = (xy[:, 1:] - xy[:, :-1]) * both
-            out.append(ops.concatenate([ops.zeros_like(xy[:, :1]), motion], axis=1))
+            out.append(frame_motion(xy, maskf, 1))
         if "velocities2" in self.streams:
-            both = maskf[:, 2:] * maskf[:, :-2]
-            motion = (xy[:, 2:] - xy[:, :-2]) * both
-            out.append(ops.concatenate([ops.zeros_like(xy[:, :2]), motion], axis=1))
+            out.append(frame_motion(xy, maskf, 2))
         if "bones" in self.streams:
             parent_idx = [p if p >= 0 else j for j, p in enumerate(self.parents)]
             parent_xy = ops.take(xy, parent_idx, axis=2)
