@@ -28,6 +28,14 @@ class ExportError(HARError, RuntimeError):
     """An export could not be written, or its outputs do not match the Keras model's."""
 
 
+class OutputError(HARError, OSError):
+    """An output file or folder cannot be written (a full disk, a read-only place, a file where a folder goes)."""
+
+
+class RunFolderBusyError(HARError, RuntimeError):
+    """Another live process holds the run folder's lock."""
+
+
 def expect(condition: bool, message: str, error: type[HARError] = InvalidInputError) -> None:
     """Raise ``error(message)`` unless ``condition`` holds."""
     if not condition:

@@ -44,6 +44,7 @@ from pathlib import Path
 
 from har_tf.benchmarks.suites import SUITES
 from har_tf.errors import InvalidInputError
+from har_tf.io import check_output_dir
 
 PRESET_CHOICES = ("micro", "small", "base")
 SUITE_DEFAULTS = {"runs": 50, "warmup": 5, "max_seconds": 30.0}  # the detailed suites'; `all` has its own
@@ -120,8 +121,13 @@ def parse_args(argv=None) -> argparse.Namespace:
         raise InvalidInputError("--quick and --full exclude each other")
     if args.full and args.suite != "all":
         raise InvalidInputError("--full applies to the all-in-one run (no --suite, or --suite all)")
-    if args.out.exists() and not args.out.is_dir():
-        raise InvalidInputError(f"--out {args.out} exists and is not a folder")
+    check_output_dir(args.out, "--out")
+    if args.cache_dir is not None:
+        check_output_dir(args.cache_dir, "--cache-dir")
+    if args.samples < 1:
+        raise InvalidInputError(f"--samples must be at least 1, got {args.samples}")
+    if args.image_size is not None and args.image_size < 32:
+        raise InvalidInputError(f"--image-size must be at least 32, got {args.image_size}")
     if args.suite != "all":
         for name, value in SUITE_DEFAULTS.items():
             if getattr(args, name) is None:

@@ -86,6 +86,28 @@ def main(argv=None) -> int:
     parser.add_argument("--data", default=None, help="a pose dataset NPZ (default: the config's, else synthetic)")
     args = parser.parse_args(argv)
 
+    from har_tf.cli import check_at_least
+    from har_tf.io import check_output_dir, run_folder_lock
+
+    check_at_least("--epochs", args.epochs, 1)
+    for seed in args.seeds or ():
+        check_at_least("--seeds", seed, 0)
+    for count in args.clips_per_class or ():
+        check_at_least("--clips-per-class", count, 1)
+    if args.time_budget is not None and not args.time_budget > 0:
+        from har_tf.errors import InvalidInputError
+
+        raise InvalidInputError(f"--time-budget must be a positive number of minutes, got {args.time_budget}")
+    check_output_dir(args.out, "--out")
+    if args.cache_dir is not None:
+        check_output_dir(args.cache_dir, "--cache-dir")
+    with run_folder_lock(args.out):
+        return compare(args)
+
+
+def compare(args: argparse.Namespace) -> int:
+    """Train (or keep) every model and seed into ``args.out`` and write the comparison table."""
+    from har_tf.io import write_text_atomic
     from har_tf.training.config import load_train_config
     from har_tf.training.stage1 import load_training_data, stage1_finished, train_stage1
 
@@ -112,11 +134,10 @@ def main(argv=None) -> int:
                 "parameters": metrics["parameters"], "training_seconds": metrics["training_seconds"],
                 "epochs_run": metrics.get("epochs_run"), "latency_ms": latency, "notes": metrics.get("notes", []),
             })  # fmt: skip
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "comparison.json").write_text(json.dumps({"config": config.to_dict(), "seeds": seeds,
-                                                          "results": rows}, indent=2))  # fmt: skip
+    write_text_atomic(args.out / "comparison.json", json.dumps({"config": config.to_dict(), "seeds": seeds,
+                                                                 "results": rows}, indent=2))  # fmt: skip
     table = summarise(rows)
-    (args.out / "comparison.md").write_text(table + "\n")
+    write_text_atomic(args.out / "comparison.md", table + "\n")
     print(table)
     return 0
 

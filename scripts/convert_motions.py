@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 from har_tf.cli import run_cli
+from har_tf.io import check_output_file
 from har_tf.data.motions import convert_motions
 
 
@@ -24,6 +25,7 @@ def main(argv: list[str] | None = None) -> int:
         help="pad/centre-crop every sequence to this many frames (default: the longest sequence)",
     )  # fmt: skip
     args = parser.parse_args(argv)
+    check_output_file(args.out, "--out")
     start = time.perf_counter()
     dataset = convert_motions(args.src, args.out, max_frames=args.max_frames)
     seconds = time.perf_counter() - start

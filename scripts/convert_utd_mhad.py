@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from har_tf.cli import run_cli
+from har_tf.io import check_output_file
 from har_tf.data.depth import DEPTH_CROPS
 from har_tf.data.utd_mhad import POSE_CHANNELS, STANDARD_TEST_SUBJECTS, convert_utd_mhad
 
@@ -36,6 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--actions", nargs="+", default=None, help="only these actions (numbers 1-27 or names)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
+    check_output_file(args.out, "--out")
     start = time.perf_counter()
     dataset = convert_utd_mhad(
         args.root, args.out, test_subjects=args.test_subjects, val_subjects=args.val_subjects, frames=args.frames,

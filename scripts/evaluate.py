@@ -26,11 +26,15 @@ def main(argv=None) -> int:
     parser.add_argument("--cache-dir", type=Path, default=None, help="synthetic data cache (default ~/.cache/har_tf)")
     args = parser.parse_args(argv)
 
+    from har_tf.io import check_output_dir
     from har_tf.models.saving import load_keras_model
     from har_tf.training.config import TrainConfig
     from har_tf.training.evaluation import evaluate_classifier, write_evaluation
     from har_tf.training.stage1 import check_model_matches, choose_sampling, load_training_data
 
+    check_output_dir(args.out, "--out")
+    if args.cache_dir is not None:
+        check_output_dir(args.cache_dir, "--cache-dir")
     model = load_keras_model(args.model)
     num_frames = int(model.input_shape[1])
     config = TrainConfig(data=args.data, num_frames=num_frames, sampling=args.sampling)

@@ -50,14 +50,26 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    from har_tf.cli import check_at_least, check_between
     from har_tf.errors import InvalidInputError
     from har_tf.export import export_samples, export_saved_model, export_tflite, held_out_split, make_servable
+    from har_tf.io import check_output_dir
     from har_tf.models.saving import load_keras_model
     from har_tf.training.config import run_config
     from har_tf.training.stage1 import load_training_data
 
     if args.samples < 1 or args.calibration < 1:
         raise InvalidInputError("--samples and --calibration must be at least 1")
+    check_between("--min-agreement", args.min_agreement, 0.0, 1.0)
+    check_at_least("--top-k", args.top_k, 1)
+    check_at_least("--version", args.version, 1)
+    check_output_dir(args.out, "--out")
+    if args.cache_dir is not None:
+        check_output_dir(args.cache_dir, "--cache-dir")
+    if "savedmodel" in args.format and args.version is not None and (args.out / str(args.version)).exists() \
+            and not args.force:
+        raise InvalidInputError(f"{args.out / str(args.version)} already exists: pass --force to replace it, or "
+                                "leave --version out to write the next version")  # fmt: skip
     model = load_keras_model(args.model)
     config = run_config(args.model, args.data)
     dataset, _ = load_training_data(config, args.cache_dir)

@@ -132,7 +132,18 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     from tqdm.auto import tqdm
 
+    from har_tf.cli import check_at_least, check_between
     from har_tf.inference.extraction import ExtractionConfig, extract_dataset, summary_lines
+    from har_tf.io import check_output_dir, check_output_file
+
+    for option, value, low in (("--workers", args.workers, 1), ("--threads", args.threads, 1),
+                               ("--max-frames", args.max_frames, 1), ("--max-objects", args.max_objects, 1)):  # fmt: skip
+        check_at_least(option, value, low)
+    check_between("--min-score", args.min_score, 0.0, 1.0)
+    check_output_file(args.out, "--out")
+    parts = args.out.with_suffix(".parts")
+    if parts.exists() and not parts.is_dir():
+        check_output_dir(parts, "the resume folder")
 
     config = ExtractionConfig(num_frames=args.num_frames, stride=args.stride, frames_per_clip=args.frames_per_clip,
                               image_size=args.image_size, test_fraction=args.test_fraction, seed=args.seed,

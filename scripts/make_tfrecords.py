@@ -36,10 +36,16 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    from har_tf.cli import check_at_least
     from har_tf.data.tfrecords import write_tfrecords
+    from har_tf.io import check_output_dir
     from har_tf.training.config import load_train_config
     from har_tf.training.stage1 import load_training_data
 
+    check_at_least("--clips-per-shard", args.clips_per_shard, 1)
+    check_output_dir(args.out, "--out")
+    if args.cache_dir is not None:
+        check_output_dir(args.cache_dir, "--cache-dir")
     config = load_train_config(args.config, {"data": args.data})
     start = time.perf_counter()
     dataset, _ = load_training_data(config, args.cache_dir)

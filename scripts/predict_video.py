@@ -78,14 +78,12 @@ def main(argv=None) -> int:
     from tqdm import tqdm
 
     from har_tf.data.video import VideoReader
-    from har_tf.errors import InvalidInputError
     from har_tf.inference.pose import make_estimator
     from har_tf.inference.rendering import AnnotatedVideoWriter, TimelineWriter, annotate_frame
     from har_tf.inference.streaming import StreamingRecognizer
     from har_tf.inference.window_model import WindowModel
 
-    if args.top_k < 1:
-        raise InvalidInputError(f"--top-k must be at least 1, got {args.top_k}")
+    check_arguments(args)
     if "://" not in args.video and not args.video.isdigit():  # a file: check it before loading the models
         VideoReader(args.video, max_frames=1).close()
     model = WindowModel.load(args.model, num_threads=args.num_threads, embedder=args.embedder)
@@ -162,6 +160,30 @@ def main(argv=None) -> int:
         if path is not None:
             print(f"wrote {path}")
     return 0
+
+
+def check_arguments(args: argparse.Namespace) -> None:
+    """The numbers and output paths, checked before any model is loaded or frame read."""
+    from har_tf.cli import check_at_least, check_between
+    from har_tf.errors import InvalidInputError
+    from har_tf.io import check_output_file
+
+    for option, value, low in (("--top-k", args.top_k, 1), ("--stride", args.stride, 1),
+                               ("--embed-every", args.embed_every, 1), ("--max-frames", args.max_frames, 1),
+                               ("--num-threads", args.num_threads, 1)):  # fmt: skip
+        check_at_least(option, value, low)
+    check_between("--smoothing", args.smoothing, 0.0, 1.0, high_open=True)
+    check_between("--min-score", args.min_score, 0.0, 1.0)
+    if args.out is not None:
+        from har_tf.inference.rendering import CODECS
+
+        if args.out.suffix.lower() not in CODECS:
+            raise InvalidInputError(f"--out {args.out}: the annotated video must end in {sorted(CODECS)}")
+        check_output_file(args.out, "--out")
+    if args.json is not None:
+        check_output_file(args.json, "--json")
+    if args.out is not None and args.json is not None and args.out.resolve() == args.json.resolve():
+        raise InvalidInputError(f"--out and --json name the same file {args.out}")
 
 
 def object_detector(args: argparse.Namespace, model):

@@ -17,9 +17,12 @@ Writes into ``--out`` (default ``saved_models/<run>``): ``data_summary.json``, `
 what the config's ``modalities`` need (frames for ``image``, as the synthetic data has;
 detections for ``objects``; sensor samples for ``imu``); the frame features are cached.
 
-Interrupted (a crash, a kill)? Rerun the same command with the same ``--out``: stage 1 resumes from
-its last finished epoch (BackupAndRestore), a finished stage 1 is kept, and stage 2 resumes its
-frozen or fine-tuning phase from the last finished epoch.
+Interrupted (a crash, a kill, Ctrl-C)? Rerun the same command with the same ``--out``: stage 1 resumes
+from its last finished epoch (BackupAndRestore), and stage 2 resumes its frozen or fine-tuning phase
+from the last finished epoch. A stage 1 that finished in ``--out`` with the same settings is kept
+(``--stage all`` and ``--stage pose`` say so and go on); with other settings it is trained again
+from the start, replacing its history and metrics. One run at a time per ``--out``: a second run
+into a folder in use is refused (``OUT/.run.lock``; a lock left by a killed run is taken over).
 """
 
 from __future__ import annotations
@@ -128,12 +131,36 @@ def report_stage1(metrics: dict, out: Path, config) -> None:
     print(f"wrote {out / 'pose_model.keras'}, {out / 'metrics.json'} and the plots in {out}")
 
 
+def run_lock_name(config) -> str:
+    """The run folder's lock: one per machine of a multi-worker run (they share ``--out``)."""
+    from har_tf.io import LOCK_NAME
+    from har_tf.training.distribute import check_tf_config
+
+    if config.strategy != "multiworker":
+        return LOCK_NAME
+    return f"{LOCK_NAME}.worker{int(check_tf_config()['task']['index'])}"
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
-    from har_tf.data.tfrecords import is_tfrecord_folder
-    from har_tf.errors import InvalidInputError
+    from har_tf.cli import check_at_least
+    from har_tf.io import check_output_dir, run_folder_lock
+
+    for option, value, low in (("--epochs", args.epochs, 1), ("--batch-size", args.batch_size, 1),
+                               ("--fusion-epochs", args.fusion_epochs, 1), ("--image-size", args.image_size, 32),
+                               ("--seed", args.seed, 0)):  # fmt: skip
+        check_at_least(option, value, low)
+    for count in args.clips_per_class or ():
+        check_at_least("--clips-per-class", count, 1)
+    if args.out is not None:
+        check_output_dir(args.out, "--out")
+    if args.cache_dir is not None:
+        check_output_dir(args.cache_dir, "--cache-dir")
+    if args.pose_model is not None and not args.pose_model.is_file():
+        from har_tf.errors import MissingFileError
+
+        raise MissingFileError(f"--pose-model {args.pose_model}: no such file (a stage-1 pose_model.keras)")
     from har_tf.training.config import load_train_config
-    from har_tf.training.stage1 import load_training_data, stage1_finished, train_stage1
 
     overrides = {"data": args.data, "epochs": args.epochs, "batch_size": args.batch_size, "preset": args.preset,
                  "model": args.model, "seed": args.seed, "strategy": args.strategy, "fusion_epochs": args.fusion_epochs,
@@ -141,7 +168,16 @@ def main(argv=None) -> int:
                  "synthetic_clips_per_class": tuple(args.clips_per_class) if args.clips_per_class else None}  # fmt: skip
     config = load_train_config(args.config, overrides)
     out = args.out or REPO_ROOT / "saved_models" / datetime.now().strftime("run-%Y%m%d-%H%M%S")
-    out.mkdir(parents=True, exist_ok=True)
+    check_output_dir(out, "--out")
+    with run_folder_lock(out, run_lock_name(config)):
+        return run(args, config, out)
+
+
+def run(args: argparse.Namespace, config, out: Path) -> int:
+    """The stages ``args.stage`` asks for, into the (locked) run folder ``out``."""
+    from har_tf.data.tfrecords import is_tfrecord_folder
+    from har_tf.errors import InvalidInputError
+    from har_tf.training.stage1 import check_trainable, load_training_data, stage1_finished, train_stage1
 
     start = time.perf_counter()
     print(f"data: {config.data} ...", flush=True)
@@ -155,12 +191,15 @@ def main(argv=None) -> int:
     dataset, origin = load_training_data(config, args.cache_dir)
     how = "loaded from cache" if origin.get("from_cache") else "generated" if "from_cache" in origin else "loaded"
     print(f"{how} {origin.get('cache_file', config.data)} in {time.perf_counter() - start:.1f} s")
+    if args.stage in ("all", "pose"):
+        check_trainable(dataset)
     if args.stage in ("all", "data"):
         summarise_data(dataset, origin, out, not args.no_check, time.perf_counter() - start)
     metrics = None
-    if args.stage == "all" and stage1_finished(out, config):
+    if args.stage in ("all", "pose") and stage1_finished(out, config):
         metrics = json.loads((out / "metrics.json").read_text())
-        print(f"stage 1 had finished in {out} (same settings): kept; delete {out / 'metrics.json'} to train it again")
+        print(f"stage 1 already finished in {out} (same settings): kept; delete {out / 'metrics.json'} to train it "
+              "again")  # fmt: skip
     elif args.stage in ("all", "pose"):
         metrics = train_stage1(config, out, dataset=dataset)
         report_stage1(metrics, out, config)

@@ -39,7 +39,7 @@ def check_objects_batch(objects, num_frames: int | None, num_classes: int | None
     infinite values (``num_frames=None`` takes any T), class ids that are not whole numbers in ``[0, num_classes)``, scores outside
     [0, 1], and boxes with ``x2 < x1`` or ``y2 < y1`` in a valid slot.
     """
-    array = numeric_array(objects, name, "(N, T, K, 6)", "fiub")
+    array = numeric_array(objects, name, "(N, T, K, 6)", "fiu")
     if array.ndim == 3:
         array = array[None]
     if array.ndim != 4 or array.shape[-1] != len(OBJECT_FIELDS):

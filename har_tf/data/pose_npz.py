@@ -29,9 +29,13 @@ key                dtype / shape               meaning
 
 Sequences may be shorter than T: pad them with frames of all zeros at the end (a frame of all zeros
 is padding). A missing joint has confidence 0 (``xyc``, ``xyzc``), is all zeros, or is NaN.
-Coordinates are in any unit (pixels are typical; metres for 3D skeletons): normalisation happens in
-the pipeline. Every other array in the file is kept in
-:attr:`PoseDataset.extras` (for example ``subject_train`` or the frames of a multimodal dataset).
+Coordinates are in any unit (pixels are typical; metres for 3D skeletons) within +-1e6: normalisation
+happens in the pipeline. Refused when read (:mod:`har_tf.data.checks` has the rule for each kind of
+bad value, the same as the predictor's): infinite values, coordinates beyond +-1e6, confidences outside
+[0, 1], a split in which every joint is missing, labels outside ``0 ... K-1`` and repeated or empty
+class names; clips in which every joint is missing are kept and counted in :meth:`PoseDataset.summary`.
+Every other array in the file is kept in :attr:`PoseDataset.extras` (for example ``subject_train`` or
+the frames of a multimodal dataset).
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ from pathlib import Path
 
 import numpy as np
 
+from har_tf.data.checks import check_training_poses, empty_clips, numeric_array
 from har_tf.errors import DataFormatError, InvalidInputError, MissingFileError
 from har_tf.io import atomic_write
 from har_tf.skeleton.channels import CHANNELS, resolve_channels
@@ -76,7 +81,7 @@ class PoseDataset:
     channels: str | None = None
 
     def __post_init__(self) -> None:
-        self.class_names = tuple(str(c) for c in self.class_names)
+        self.class_names = _distinct_class_names(self.class_names)
         self.layout = get_layout(self.layout)
         first = None
         for split in SPLITS:
@@ -128,7 +133,9 @@ class PoseDataset:
         for split in self.splits:
             x, y = self.split(split)
             counts = np.bincount(y, minlength=self.num_classes)
-            lines.append(f"  {split:5s} {x.shape[0]:6d} sequences of T={x.shape[1]}, per class {counts.tolist()}")
+            empty = int(empty_clips(x, self.channels).sum())
+            note = f", {empty} with every joint missing" if empty else ""
+            lines.append(f"  {split:5s} {x.shape[0]:6d} sequences of T={x.shape[1]}, per class {counts.tolist()}{note}")
         lines.append("  classes: " + ", ".join(self.class_names))
         return "\n".join(lines)
 
@@ -237,11 +244,12 @@ def check_pose_arrays(
     """Validate pose sequences ``(N, T, J, C)`` and their labels; return float32 and int64 copies.
 
     Without ``channels`` C must be 2 (x, y) or 3 (x, y, confidence); with it, C must be its length.
-    Raises ``error`` with a message naming what was expected and what came.
+    The values follow :func:`har_tf.data.checks.check_training_poses` (the predictor's rules; NaN marks a
+    missing joint, a split with every joint missing is refused). Raises ``error`` with a message naming
+    what was expected and what came.
     """
-    x, y = np.asarray(x), np.asarray(y)
-    if x.dtype.kind not in "fiu":
-        raise error(f"{name} must hold numbers, got dtype {x.dtype}")
+    x = numeric_array(x, name, "(N, T, J, C)", "fiu", "numbers (float32 pixels)", error=error)
+    y = numeric_array(y, label_name, f"({len(x) if x.ndim else 0},)", "fiub", "integer class indices", error=error)
     shape_rule = f"{name} must have shape (N, T, J, C) with C = 2 (x, y) or 3 (x, y, confidence), got {x.shape}"
     if x.ndim != 4:
         raise error(shape_rule)
@@ -271,7 +279,23 @@ def check_pose_arrays(
         )
     if y.size and y.min() < 0:
         raise error(f"{label_name} must hold class indices >= 0, got minimum {y.min()}")
-    return x.astype(np.float32, copy=False), y.astype(np.int64, copy=False)
+    x = x.astype(np.float32, copy=False)
+    check_training_poses(x, name, channels, error)
+    return x, y.astype(np.int64, copy=False)
+
+
+def _distinct_class_names(names) -> tuple[str, ...]:
+    """The class names as a tuple of str, refused when one is empty or appears twice."""
+    if isinstance(names, str):
+        raise DataFormatError(f"class_names must be a list of names, got the string {names!r}")
+    names = tuple(str(c) for c in names)
+    for i, name in enumerate(names):
+        if not name.strip():
+            raise DataFormatError(f"class name {i} is empty: every class needs a name")
+        if name in names[:i]:
+            raise DataFormatError(f"class_names must be distinct, but {name!r} is class {names.index(name)} and "
+                                  f"class {i}")  # fmt: skip
+    return names
 
 
 def _dataset_channels(channels: str | None, num_channels: int) -> str:

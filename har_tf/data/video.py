@@ -2,7 +2,8 @@
 
 - :class:`VideoReader`: RGB uint8 frames from a file path, a webcam index (``0`` or ``"0"``) or a
   stream URL (``rtsp://``, ``http://``), with clear errors for a missing file, a file OpenCV cannot
-  decode, or a video without frames.
+  decode, a still image (a PNG, JPEG, ... even under a video name) and a video with fewer than
+  ``MIN_VIDEO_FRAMES`` (2) frames: a still image is not a video.
 - :class:`Letterbox`: a frame of any size scaled into a ``size`` x ``size`` square with grey bars
   (the aspect ratio kept), and keypoints mapped between the video's pixels and the square's. The
   multimodal models take square frames (the synthetic data's 224 x 224) with the pose in the same
@@ -22,6 +23,9 @@ import numpy as np
 from har_tf.errors import DataFormatError, InvalidInputError, MissingFileError
 
 PAD_VALUE = 114  # the grey of the letterbox bars (the YOLO / MoveNet convention)
+MIN_VIDEO_FRAMES = 2  # fewer decodable frames: a still image, not a video
+_IMAGE_SIGNATURES = ((b"\x89PNG\r\n\x1a\n", "PNG"), (b"\xff\xd8\xff", "JPEG"), (b"BM", "BMP"),
+                     (b"II*\x00", "TIFF"), (b"MM\x00*", "TIFF"))  # fmt: skip
 
 
 def _is_stream(source: str) -> bool:
@@ -43,12 +47,17 @@ class VideoReader:
     """RGB uint8 ``(H, W, 3)`` frames of a video file, a webcam index or a stream URL.
 
     Use as an iterator (``for frame in VideoReader(path)``) or call :meth:`read` for one frame.
-    Opening checks that the source exists and yields a first frame: a missing file raises
-    :class:`~har_tf.errors.MissingFileError`, a file OpenCV cannot decode or one with zero frames
-    :class:`~har_tf.errors.DataFormatError`.
+    Opening checks that the source exists and yields at least ``MIN_VIDEO_FRAMES`` frames: a missing
+    file raises :class:`~har_tf.errors.MissingFileError`; a file OpenCV cannot decode, a still image
+    and a video of fewer frames :class:`~har_tf.errors.DataFormatError`. ``max_frames`` (None: every
+    frame) must be a positive whole number.
     """
 
     def __init__(self, source: str | int | os.PathLike, max_frames: int | None = None):
+        if max_frames is not None and (isinstance(max_frames, bool) or not isinstance(max_frames, (int, np.integer))
+                                       or max_frames < 1):  # fmt: skip
+            raise InvalidInputError(f"max_frames must be a positive whole number of frames (or None for every frame), "
+                                    f"got {max_frames!r}")  # fmt: skip
         self.source = str(source)
         index = int(self.source) if self.source.isdigit() else None
         if index is None and not _is_stream(self.source):
@@ -59,16 +68,30 @@ class VideoReader:
                 raise InvalidInputError(f"expected a video file, got a directory: {path}")
             if path.stat().st_size == 0:
                 raise DataFormatError(f"the video file is empty (0 bytes): {path}")
+        image = None if index is not None or _is_stream(self.source) else _image_kind(Path(self.source))
         self._capture = cv2.VideoCapture(index if index is not None else self.source)
+        if not self._capture.isOpened() and image is not None:
+            raise _still_image(self.source, image)
         if not self._capture.isOpened():
             what = f"webcam {index}" if index is not None else self.source
             raise DataFormatError(f"OpenCV could not open {what}: not a readable video (corrupt file, unknown codec "
                                   "or unreachable stream)")  # fmt: skip
-        ok, first = self._capture.read()
-        if not ok or first is None:
+        self._pending: list[np.ndarray] = []  # frames read at opening, not yet returned
+        while len(self._pending) < MIN_VIDEO_FRAMES:
+            ok, frame = self._capture.read()
+            if not ok or frame is None:
+                break
+            self._pending.append(frame)
+        if not self._pending:
             self._capture.release()
             raise DataFormatError(f"the video {self.source} has no decodable frames (zero frames or a corrupt stream)")
-        self._pending: np.ndarray | None = first
+        if len(self._pending) < MIN_VIDEO_FRAMES:
+            self._capture.release()
+            if image is not None:
+                raise _still_image(self.source, image)
+            raise DataFormatError(f"{self.source} has only {len(self._pending)} decodable frame (a still image?), "
+                                  f"not a video: a video needs at least {MIN_VIDEO_FRAMES} frames")  # fmt: skip
+        first = self._pending[0]
         self.max_frames = max_frames
         self.frames_read = 0
         fps = float(self._capture.get(cv2.CAP_PROP_FPS) or 0.0)
@@ -80,8 +103,8 @@ class VideoReader:
         """The next RGB frame, or None at the end of the video (or after ``max_frames``)."""
         if self.max_frames is not None and self.frames_read >= self.max_frames:
             return None
-        if self._pending is not None:
-            frame, self._pending = self._pending, None
+        if self._pending:
+            frame = self._pending.pop(0)
         else:
             ok, frame = self._capture.read()
             if not ok or frame is None:
@@ -103,6 +126,23 @@ class VideoReader:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _still_image(source: str, kind: str) -> DataFormatError:
+    return DataFormatError(f"{source} is a {kind} image, not a video: give a video file (.mp4, .avi, ...) of at "
+                           f"least {MIN_VIDEO_FRAMES} frames")  # fmt: skip
+
+
+def _image_kind(path: Path) -> str | None:
+    """The still-image format of a file by its first bytes (PNG, JPEG, BMP, TIFF, WebP), or None."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(16)
+    except OSError:
+        return None
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "WebP"
+    return next((kind for signature, kind in _IMAGE_SIGNATURES if head.startswith(signature)), None)
 
 
 def read_video(source: str | os.PathLike, max_frames: int | None = None) -> tuple[np.ndarray, VideoInfo]:

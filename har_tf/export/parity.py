@@ -27,6 +27,24 @@ def parity_report(reference: np.ndarray, candidate: np.ndarray, min_agreement: f
     }
 
 
+def check_min_agreement(min_agreement) -> float:
+    """``min_agreement`` as a float in [0, 1]; one :class:`InvalidInputError` line otherwise."""
+    try:
+        value = float(min_agreement)
+    except (TypeError, ValueError):
+        value = float("nan")
+    if isinstance(min_agreement, bool) or not 0.0 <= value <= 1.0:
+        raise InvalidInputError(f"min_agreement (--min-agreement) must be a share in [0, 1], got {min_agreement!r}")
+    return value
+
+
+def check_top_k(top_k) -> int:
+    """``top_k`` as a positive int; one :class:`InvalidInputError` line otherwise."""
+    if isinstance(top_k, bool) or not isinstance(top_k, (int, np.integer)) or top_k < 1:
+        raise InvalidInputError(f"top_k (--top-k) must be a positive integer, got {top_k!r}")
+    return int(top_k)
+
+
 def check_parity(report: dict, what: str) -> None:
     """Raise :class:`ExportError` when the report's top-1 agreement is under its threshold."""
     if not report["passed"]:

@@ -29,8 +29,9 @@ import numpy as np
 import tensorflow as tf
 
 from har_tf.errors import ExportError, InvalidInputError
-from har_tf.export.parity import MIN_AGREEMENT, check_parity, signature_parity
+from har_tf.export.parity import MIN_AGREEMENT, check_min_agreement, check_parity, check_top_k, signature_parity
 from har_tf.export.servable import Servable, ServingSpec, in_batches
+from har_tf.io import is_write_failure, write_failure, write_text_atomic, writing
 
 SIGNATURES = ("serving_default", "pose_only", "topk")
 INFO_FILE = Path("assets.extra") / "export_info.json"
@@ -143,13 +144,17 @@ def export_saved_model(servable: Servable, base: str | os.PathLike, *, samples: 
     base = Path(base)
     if version is not None and (not isinstance(version, int) or version < 1):
         raise InvalidInputError(f"the version must be a positive integer, got {version!r}")
+    min_agreement, top_k = check_min_agreement(min_agreement), check_top_k(top_k)
+    if base.exists() and not base.is_dir():
+        raise InvalidInputError(f"{base} is an existing file; expected the TF Serving model folder")
     version = version if version is not None else next_version(base)
     final = base / str(version)
     if final.exists() and not force:
         raise ExportError(f"{final} already exists: pass force=True (--force) to replace it, or leave the version "
                           f"out to write version {next_version(base)}")  # fmt: skip
-    base.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{version}-", dir=base))
+    with writing(base, "SavedModel folder"):
+        base.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{version}-", dir=base))
     try:
         write_saved_model(servable, tmp, SIGNATURES, top_k)
         info = {"format": "savedmodel", "version": version, "signatures": list(SIGNATURES),
@@ -159,13 +164,16 @@ def export_saved_model(servable: Servable, base: str | os.PathLike, *, samples: 
             info["parity"] = saved_model_parity(servable, tmp, samples, min_agreement)
             for name, report in info["parity"].items():
                 check_parity(report, f"SavedModel signature {name!r}")
-        (tmp / INFO_FILE).parent.mkdir(parents=True, exist_ok=True)
-        (tmp / INFO_FILE).write_text(json.dumps(info, indent=2))
-        _move_into_place(tmp, final)
-    except BaseException:
+        with writing(final, "SavedModel"):
+            (tmp / INFO_FILE).parent.mkdir(parents=True, exist_ok=True)
+            (tmp / INFO_FILE).write_text(json.dumps(info, indent=2))
+            _move_into_place(tmp, final)
+    except BaseException as err:
         shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(err, Exception) and is_write_failure(err):  # e.g. a full disk while TensorFlow writes
+            raise write_failure(err, final, "SavedModel") from None
         raise
-    (base / "models.config").write_text(models_config(base.name, f"/models/{base.name}"))
+    write_text_atomic(base / "models.config", models_config(base.name, f"/models/{base.name}"))
     return final
 
 

@@ -45,7 +45,7 @@ import numpy as np
 import tensorflow as tf
 
 from har_tf.errors import ExportError, InvalidInputError, MissingFileError
-from har_tf.export.parity import MIN_AGREEMENT, check_parity, signature_parity
+from har_tf.export.parity import MIN_AGREEMENT, check_min_agreement, check_parity, signature_parity
 from har_tf.export.saved_model import add_endpoints
 from har_tf.export.servable import Servable, ServingSpec, in_batches
 from har_tf.io import atomic_write
@@ -355,7 +355,9 @@ def export_tflite(servable: Servable, path: str | os.PathLike, *, quantization: 
     path = Path(path)
     if path.suffix != ".tflite":
         raise InvalidInputError(f"the TFLite file name must end in .tflite, got {path.name}")
-    min_agreement = MIN_AGREEMENT[quantization] if min_agreement is None else float(min_agreement)
+    if quantization not in QUANTIZATIONS:
+        raise InvalidInputError(f"quantization must be one of {QUANTIZATIONS}, got {quantization!r}")
+    min_agreement = MIN_AGREEMENT[quantization] if min_agreement is None else check_min_agreement(min_agreement)
     content = convert_to_tflite(servable, quantization, representative, batch_size)
     parity = tflite_parity(servable, TFLiteRunner(content), samples, min_agreement)
     for name, report in parity.items():

@@ -77,10 +77,11 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from har_tf.config import DictConfig
+from har_tf.data.checks import positive_int
+from har_tf.data.detections import check_class_names
 from har_tf.data.frames import encode_jpeg, frame_indices
 from har_tf.data.pose_npz import PoseDataset, read_npz, save_npz_atomic
 from har_tf.data.video import Letterbox, VideoReader
-from har_tf.data.detections import check_class_names
 from har_tf.errors import DataFormatError, HARError, InvalidInputError, MissingFileError, expect
 from har_tf.inference.detection import (AnnotationDetector, ObjectDetector, class_map_by_name, detect_frame,
                                         frame_objects, letterbox_detections)  # fmt: skip
@@ -266,7 +267,8 @@ def extract_video(path: str | os.PathLike, estimator: PoseEstimator, config: Ext
     a ``detector`` (its classes mapped to the dataset's by ``class_map``) also ``objects`` (M, K, 6) in
     square pixels (see the module docstring).
 
-    Raises :class:`~har_tf.errors.HARError` for a video that cannot be read (see ``VideoReader``)."""
+    Raises :class:`~har_tf.errors.HARError` for a video that cannot be read, a still image or one of fewer than
+    2 frames (see ``VideoReader``)."""
     start = time.perf_counter()
     estimator.reset()
     if detector is not None and hasattr(detector, "reset"):
@@ -752,8 +754,7 @@ def extract_dataset(
     """
     config = config or ExtractionConfig()
     warn = warn or log.warning
-    if workers < 1:
-        raise InvalidInputError(f"workers must be at least 1, got {workers}")
+    workers = positive_int(workers, "workers", "a positive number of processes")
     out = Path(out)
     if out.is_dir():
         raise InvalidInputError(f"the output must be an .npz file path, got a folder: {out}")

@@ -31,14 +31,16 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from har_tf.data.checks import check_frames_batch, check_pose_batch
+from har_tf.data.checks import check_frames_batch, check_pose_batch, positive_int, probability
 from har_tf.data.objects import check_objects_batch
+from har_tf.data.preprocessing import NORMALIZE_MODES
 from har_tf.errors import DataFormatError, InvalidInputError, MissingFileError
 from har_tf.export.saved_model import read_export_info, run_signature, versions
 from har_tf.export.servable import ServingSpec, in_batches, make_servable, serving_feed
 from har_tf.export.tflite import TFLiteRunner, read_tflite_info
 from har_tf.inference.results import ClassScores, above_threshold, top_k
 from har_tf.models.inertial_encoder import check_imu_batch
+from har_tf.skeleton.layouts import get_layout
 
 
 def resolve_device(device: str = "auto") -> str:
@@ -146,7 +148,15 @@ class HARPredictor:
              num_threads: int | None = None) -> HARPredictor:  # fmt: skip
         """Open ``path``: a ``.keras`` file, a ``.tflite`` file, a SavedModel version folder, or a TF
         Serving base folder (its latest version). ``layout``/``normalize_mode`` only matter for a
-        ``.keras`` pose classifier whose layout is custom."""
+        ``.keras`` pose classifier whose layout is custom. Every argument is checked before the model is
+        read."""
+        if normalize_mode not in NORMALIZE_MODES:
+            raise InvalidInputError(f"normalize_mode must be one of {NORMALIZE_MODES}, got {normalize_mode!r}")
+        if layout is not None:
+            layout = get_layout(layout)
+        if num_threads is not None:
+            num_threads = positive_int(num_threads, "num_threads", "a positive number of CPU threads (or None)")
+        resolved = resolve_device(device)
         path = Path(path)
         if not path.exists():
             raise MissingFileError(f"no model at {path}")
@@ -157,13 +167,13 @@ class HARPredictor:
                                       f"folder with numbered versions")  # fmt: skip
             path = path / str(found[-1])
         if path.is_dir():
-            return cls(_SavedModelBackend(path), resolve_device(device), str(path), "savedmodel")
+            return cls(_SavedModelBackend(path), resolved, str(path), "savedmodel")
         if path.suffix == ".tflite":
-            if resolve_device(device).startswith("/GPU") and str(device).lower() != "auto":
+            if resolved.startswith("/GPU") and str(device).lower() != "auto":
                 raise InvalidInputError("TFLite models run on the CPU here (no GPU delegate); use device='cpu'")
             return cls(_TFLiteBackend(path, num_threads), "/CPU:0", str(path), "tflite")
         if path.suffix == ".keras":
-            return cls(_KerasBackend(path, layout, normalize_mode), resolve_device(device), str(path), "keras")
+            return cls(_KerasBackend(path, layout, normalize_mode), resolved, str(path), "keras")
         raise DataFormatError(f"{path}: expected a .keras file, a .tflite file or a SavedModel folder")
 
     @property
@@ -228,14 +238,18 @@ class HARPredictor:
         return probabilities[0] if single else probabilities
 
     def topk(self, pose, frames=None, k: int = 5, objects=None, imu=None) -> list[ClassScores] | ClassScores:
-        """The ``k`` most probable classes (ids, names, probabilities), per clip."""
+        """The ``k`` most probable classes (ids, names, probabilities), per clip (``k`` >= 1; more than
+        the model's classes gives them all)."""
+        k = positive_int(k, "k", "a positive integer")
         probabilities = self.predict_proba(pose, frames, objects, imu)
         result = top_k(np.atleast_2d(probabilities), self.class_names, k)
         return result[0] if probabilities.ndim == 1 else result
 
     def threshold(self, pose, frames=None, thr: float = 0.1, objects=None,
                   imu=None) -> list[ClassScores] | ClassScores:  # fmt: skip
-        """Every class whose probability is at least ``thr``, best first, per clip (possibly none)."""
+        """Every class whose probability is at least ``thr`` (a number in [0, 1]), best first, per clip
+        (possibly none)."""
+        thr = probability(thr, "the threshold")
         probabilities = self.predict_proba(pose, frames, objects, imu)
         result = above_threshold(np.atleast_2d(probabilities), self.class_names, thr)
         return result[0] if probabilities.ndim == 1 else result

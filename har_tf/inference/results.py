@@ -6,7 +6,7 @@ import dataclasses
 
 import numpy as np
 
-from har_tf.errors import InvalidInputError
+from har_tf.data.checks import positive_int, probability
 
 
 @dataclasses.dataclass(frozen=True)
@@ -32,9 +32,7 @@ def _ranked(p: np.ndarray, keep: np.ndarray, class_names) -> ClassScores:
 def top_k(probabilities: np.ndarray, class_names, k: int = 5) -> list[ClassScores]:
     """The ``k`` most probable classes of each row of ``(N, K)`` probabilities."""
     probabilities = np.asarray(probabilities)
-    if not isinstance(k, (int, np.integer)) or k < 1:
-        raise InvalidInputError(f"k must be a positive integer, got {k!r}")
-    k = min(int(k), probabilities.shape[-1])
+    k = min(positive_int(k, "k", "a positive integer"), probabilities.shape[-1])
     out = []
     for p in probabilities:
         keep = np.zeros(len(p), bool)
@@ -45,6 +43,5 @@ def top_k(probabilities: np.ndarray, class_names, k: int = 5) -> list[ClassScore
 
 def above_threshold(probabilities: np.ndarray, class_names, threshold: float = 0.1) -> list[ClassScores]:
     """Every class with probability at least ``threshold``, per row, best first (possibly none)."""
-    if not 0.0 <= float(threshold) <= 1.0:
-        raise InvalidInputError(f"the threshold must be a probability in [0, 1], got {threshold!r}")
+    threshold = probability(threshold, "the threshold")
     return [_ranked(p, p >= threshold, class_names) for p in np.asarray(probabilities)]

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from har_tf.data.checks import check_pose_batch
+from har_tf.data.checks import check_frames_batch, check_pose_batch, positive_int, probability
 from har_tf.data.objects import check_objects_batch
 from har_tf.errors import HARError, InvalidInputError
 from har_tf.export.saved_model import read_export_info, versions
@@ -54,7 +54,14 @@ class ServingClient:
     def __init__(self, model_name: str, class_names=None, host: str = "127.0.0.1", rest_port: int = 8501,
                  grpc_port: int = 8500, version: int | None = None, timeout: float = 10.0,
                  spec: ServingSpec | None = None):  # fmt: skip
-        self.model_name, self.host, self.rest_port, self.grpc_port = model_name, host, int(rest_port), int(grpc_port)
+        if not isinstance(model_name, str) or not model_name or "/" in model_name:
+            raise InvalidInputError(f"model_name must be a TF Serving model name (no '/'), got {model_name!r}")
+        rest_port, grpc_port = _port(rest_port, "rest_port"), _port(grpc_port, "grpc_port")
+        if version is not None:
+            version = positive_int(version, "version", "a positive model version number (or None for the latest)")
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout < float("inf"):
+            raise InvalidInputError(f"timeout must be a positive number of seconds, got {timeout!r}")
+        self.model_name, self.host, self.rest_port, self.grpc_port = model_name, host, rest_port, grpc_port
         self.version, self.timeout, self.spec = version, float(timeout), spec
         if class_names is None and spec is not None:
             class_names = spec.class_names
@@ -87,10 +94,8 @@ class ServingClient:
             if self.spec is not None and self.spec.frames_shape is None:
                 raise InvalidInputError(f"model {self.model_name!r} ({' + '.join(self.spec.modalities)}) has no image "
                                         "branch: it takes no frames (pass frames=None)")  # fmt: skip
-            frames = np.asarray(frames)
-            if frames.ndim != 5 or len(frames) != len(pose):
-                raise InvalidInputError(f"frames must be uint8 (N, F, H, W, 3) with N = {len(pose)}, got {frames.shape}")
-            frames = frames.astype(np.uint8)
+            frames = check_frames_batch(frames, None if self.spec is None else self.spec.frames_shape, len(pose),
+                                        single=False)  # fmt: skip
         if objects is not None:
             objects = self._objects(objects, pose.shape[1], len(pose))
         if imu is not None:
@@ -212,10 +217,13 @@ class ServingClient:
 
     def topk(self, pose, frames=None, k: int = 5, objects=None, **kwargs) -> list[ClassScores]:
         """The ``k`` most probable classes per clip (``imu=``, ``protocol=``... as :meth:`predict_proba`)."""
+        k = positive_int(k, "k", "a positive integer")
         probabilities = self.predict_proba(pose, frames, objects, **kwargs)
         return top_k(probabilities, self._names(probabilities.shape[-1]), k)
 
     def threshold(self, pose, frames=None, thr: float = 0.1, objects=None, **kwargs) -> list[ClassScores]:
+        """Every class whose probability is at least ``thr`` (a number in [0, 1]) per clip, best first."""
+        thr = probability(thr, "the threshold")
         probabilities = self.predict_proba(pose, frames, objects, **kwargs)
         return above_threshold(probabilities, self._names(probabilities.shape[-1]), thr)
 
@@ -223,3 +231,9 @@ class ServingClient:
         if self._channel is not None:
             self._channel.close()
             self._channel = None
+
+
+def _port(value, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not 1 <= value <= 65535:
+        raise InvalidInputError(f"{name} must be a TCP port number in 1..65535, got {value!r}")
+    return int(value)

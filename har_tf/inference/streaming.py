@@ -56,6 +56,7 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 
+from har_tf.data.checks import check_frame, positive_int
 from har_tf.data.detections import Detections, objects_to_detections
 from har_tf.data.video import Letterbox, VideoReader
 from har_tf.errors import InvalidInputError
@@ -115,7 +116,7 @@ class LatencyRecorder:
 
     def __init__(self, max_frames: int = 20_000) -> None:
         self.frames: list[dict[str, float]] = []
-        self.max_frames, self.dropped = int(max_frames), 0
+        self.max_frames, self.dropped = positive_int(max_frames, "max_frames", "a positive number of frames"), 0
 
     def start_frame(self) -> None:
         if len(self.frames) >= self.max_frames:
@@ -167,16 +168,18 @@ class StreamingRecognizer:
         for a model with an object branch; ``use_imu`` (False: no inertial branch), ``imu_capacity``
         (sensor samples kept) and ``imu_max_gap_s`` (samples further apart leave a gap) for a model with
         an inertial branch (see the module docstring)."""
-        if not isinstance(stride, (int, np.integer)) or stride < 1:
-            raise InvalidInputError(f"stride must be a positive number of frames, got {stride!r}")
-        if not 0.0 <= float(smoothing) < 1.0:
-            raise InvalidInputError(f"smoothing must be in [0, 1) (0 = none), got {smoothing!r}")
-        if not isinstance(embed_every, (int, np.integer)) or embed_every < 1:
-            raise InvalidInputError(f"embed_every must be a positive integer, got {embed_every!r}")
-        self.model, self.estimator = model, estimator
-        self.stride, self.smoothing, self.embed_every = int(stride), float(smoothing), int(embed_every)
-        self.fps = float(fps) if fps and fps > 0 else 30.0
-        self.history = int(history)
+        self.stride = positive_int(stride, "stride", "a positive number of frames")
+        if isinstance(smoothing, bool) or not isinstance(smoothing, (int, float, np.number)) or not (
+                0.0 <= smoothing < 1.0):  # fmt: skip
+            raise InvalidInputError(f"smoothing must be a number in [0, 1) (0 = none), got {smoothing!r}")
+        self.embed_every = positive_int(embed_every, "embed_every", "a positive integer")
+        if fps is not None and (isinstance(fps, bool) or not isinstance(fps, (int, float, np.number))
+                                or not 0 < fps < float("inf")):  # fmt: skip
+            raise InvalidInputError(f"fps must be a positive number of frames per second (or None for 30), got "
+                                    f"{fps!r}")  # fmt: skip
+        self.history = positive_int(history, "history", "a positive number of windows")
+        self.model, self.estimator, self.smoothing = model, estimator, float(smoothing)
+        self.fps = float(fps) if fps else 30.0
         self.use_frames = bool(use_frames) and model.takes_frames
         self.use_objects = bool(use_objects) and model.takes_objects
         self.use_imu = bool(use_imu) and model.takes_imu
@@ -251,7 +254,8 @@ class StreamingRecognizer:
 
     def push(self, frame: np.ndarray, decode_seconds: float | None = None, objects=None, imu=None,
              timestamp: float | None = None) -> FrameResult:  # fmt: skip
-        """Take the next RGB frame (uint8 ``(H, W, 3)``, the same size as the stream's first).
+        """Take the next RGB frame (uint8 ``(H, W, 3)``, the same size as the stream's first; anything else is
+        refused, never cast: :func:`~har_tf.data.checks.check_frame`).
 
         ``objects``: this frame's detections given by the caller instead of the detector (a model with an
         object branch only): a :class:`Detections` (mapped by its names, or taken as the model's object
@@ -267,6 +271,11 @@ class StreamingRecognizer:
                                     "objects")  # fmt: skip
         if imu is not None and not self.model.takes_imu:
             raise InvalidInputError(f"this model has no inertial branch ({self._branches()}): push() takes no imu")
+        frame = check_frame(frame, f"frame {self.frames_seen}")
+        if self._letterbox is not None and frame.shape[:2] != (self._letterbox.height, self._letterbox.width):
+            raise InvalidInputError(f"frame {self.frames_seen} is {frame.shape[0]}x{frame.shape[1]} pixels but the "
+                                    f"stream's first frame was {self._letterbox.height}x{self._letterbox.width}: "
+                                    "every frame of a stream has the same size")  # fmt: skip
         now = self._frame_time(timestamp)
         if imu is not None and self.use_imu:
             self._imu.push(imu)

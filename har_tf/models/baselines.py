@@ -22,6 +22,7 @@ from har_tf.errors import InvalidInputError
 from har_tf.models.layers import (
     PACKAGE,
     FactorizedPositionEmbedding,
+    JointCollectionDistances,
     JointValidity,
     MaskedMeanPooling,
     PoseStreams,
@@ -152,47 +153,6 @@ class FullAttentionTransformer(_PoseBackbone):
         return cls(num_joints=layout.num_joints, num_frames=num_frames, num_channels=num_channels,
                    streams=tuple(streams), parents=parents, layout=layout.name, channels=channels,
                    **preset_config(preset, **overrides))  # fmt: skip
-
-
-@keras.saving.register_keras_serializable(package=PACKAGE)
-class JointCollectionDistances(layers.Layer):
-    """DD-Net's JCD: ``pose`` (B, T, J, C) and ``valid`` (B, T, J) -> (B, T, J(J-1)/2).
-
-    Per frame, the Euclidean distance between every pair of joints ``i < j`` (row-major upper
-    triangle), over the pose's coordinates (``channels`` without the confidence). Normalised per clip
-    as DD-Net does, ``(d - m) / m`` with ``m`` the mean distance over the clip's pairs, here taken
-    over valid pairs only; a pair with a missing joint gives 0, so no output depends on the values a
-    missing joint carries.
-    """
-
-    def __init__(self, num_joints: int, channels: str | None = None, **kwargs):
-        super().__init__(**kwargs)
-        if int(num_joints) < 2:
-            raise InvalidInputError(f"joint distances need at least 2 joints, got num_joints={num_joints}")
-        self.num_joints = int(num_joints)
-        self.channels = None if channels is None else resolve_channels(channels)
-        first, second = np.triu_indices(self.num_joints, k=1)
-        self.first, self.second = first.astype("int32"), second.astype("int32")
-
-    def call(self, pose, valid):
-        dims = spatial_dims(resolve_channels(self.channels, pose.shape[-1]))
-        coords = ops.where(ops.expand_dims(valid, -1), pose, ops.zeros_like(pose))[..., :dims]
-        delta = ops.take(coords, self.first, axis=2) - ops.take(coords, self.second, axis=2)
-        distance = ops.sqrt(ops.maximum(ops.sum(ops.square(delta), axis=-1), 1e-12))
-        pair_valid = ops.logical_and(ops.take(valid, self.first, axis=2), ops.take(valid, self.second, axis=2))
-        pair_weight = ops.cast(pair_valid, distance.dtype)
-        distance = distance * pair_weight
-        count = ops.sum(pair_weight, axis=(1, 2), keepdims=True)
-        mean = ops.sum(distance, axis=(1, 2), keepdims=True) / ops.maximum(count, 1.0)
-        scale = ops.where(mean > 0, mean, ops.ones_like(mean))
-        return (distance - mean) / scale * pair_weight
-
-    def compute_output_shape(self, input_shape):
-        return tuple(input_shape[:2]) + (self.num_joints * (self.num_joints - 1) // 2,)
-
-    def get_config(self) -> dict:
-        config = {**super().get_config(), "num_joints": self.num_joints}
-        return {**config, "channels": self.channels} if self.channels is not None else config
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)

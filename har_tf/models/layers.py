@@ -11,8 +11,10 @@ zeroed), so no output depends on the values a missing joint carries.
 from __future__ import annotations
 
 import keras
+import numpy as np
 from keras import layers, ops
 
+from har_tf.errors import InvalidInputError
 from har_tf.skeleton.channels import has_confidence, resolve_channels, spatial_dims
 
 PACKAGE = "har_tf"
@@ -156,6 +158,64 @@ class PoseStreams(layers.Layer):
         config = {**super().get_config(), "streams": list(self.streams),
                   "parents": None if self.parents is None else list(self.parents)}  # fmt: skip
         return {**config, "channels": self.channels} if self.channels is not None else config
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class JointCollectionDistances(layers.Layer):
+    """DD-Net's JCD: ``pose`` (B, T, J, C) and ``valid`` (B, T, J) -> (B, T, J(J-1)/2).
+
+    Per frame, the Euclidean distance between every pair of joints ``i < j`` (row-major upper
+    triangle), over the pose's coordinates (``channels`` without the confidence). Normalised per clip
+    as DD-Net does, ``(d - m) / m`` with ``m`` the mean distance over the clip's pairs, here taken
+    over valid pairs only; a pair with a missing joint gives 0, so no output depends on the values a
+    missing joint carries.
+    """
+
+    def __init__(self, num_joints: int, channels: str | None = None, **kwargs):
+        super().__init__(**kwargs)
+        if int(num_joints) < 2:
+            raise InvalidInputError(f"joint distances need at least 2 joints, got num_joints={num_joints}")
+        self.num_joints = int(num_joints)
+        self.channels = None if channels is None else resolve_channels(channels)
+        first, second = np.triu_indices(self.num_joints, k=1)
+        self.first, self.second = first.astype("int32"), second.astype("int32")
+
+    def call(self, pose, valid):
+        dims = spatial_dims(resolve_channels(self.channels, pose.shape[-1]))
+        coords = ops.where(ops.expand_dims(valid, -1), pose, ops.zeros_like(pose))[..., :dims]
+        delta = ops.take(coords, self.first, axis=2) - ops.take(coords, self.second, axis=2)
+        distance = ops.sqrt(ops.maximum(ops.sum(ops.square(delta), axis=-1), 1e-12))
+        pair_valid = ops.logical_and(ops.take(valid, self.first, axis=2), ops.take(valid, self.second, axis=2))
+        pair_weight = ops.cast(pair_valid, distance.dtype)
+        distance = distance * pair_weight
+        count = ops.sum(pair_weight, axis=(1, 2), keepdims=True)
+        mean = ops.sum(distance, axis=(1, 2), keepdims=True) / ops.maximum(count, 1.0)
+        scale = ops.where(mean > 0, mean, ops.ones_like(mean))
+        return (distance - mean) / scale * pair_weight
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[:2]) + (self.num_joints * (self.num_joints - 1) // 2,)
+
+    def get_config(self) -> dict:
+        config = {**super().get_config(), "num_joints": self.num_joints}
+        return {**config, "channels": self.channels} if self.channels is not None else config
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class AppendFrameToken(layers.Layer):
+    """Adds one token per frame after the joints: ``x`` (B, T, J, D), ``valid`` (B, T, J) and
+    ``frame`` (B, T, D) -> tokens (B, T, J + 1, D) and validity (B, T, J + 1); a frame token is
+    valid when any joint of its frame is."""
+
+    def call(self, x, valid, frame):
+        frame_valid = ops.any(valid, axis=-1, keepdims=True)
+        frame = frame * ops.cast(frame_valid, frame.dtype)
+        tokens = ops.concatenate([x, ops.expand_dims(frame, 2)], axis=2)
+        return tokens, ops.concatenate([valid, frame_valid], axis=-1)
+
+    def compute_output_shape(self, x_shape, valid_shape, frame_shape):
+        batch, frames, joints, dim = x_shape
+        return (batch, frames, joints + 1, dim), (batch, frames, joints + 1)
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
@@ -348,6 +408,32 @@ class FactorizedBlock(layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), **self.sub_config}
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class TemporalPooling(layers.Layer):
+    """Halves the frames: ``x`` (B, T, J, D), ``valid`` (B, T, J) -> (B, ceil(T/2), J, D) and its validity.
+
+    Each output token is the mean of the valid tokens among two consecutive frames of its joint (an odd
+    last frame stands alone); it is valid when either of them is.
+    """
+
+    def call(self, x, valid):
+        frames = x.shape[1]
+        if frames % 2:
+            x = ops.concatenate([x, ops.zeros_like(x[:, :1])], axis=1)
+            valid = ops.concatenate([valid, ops.zeros_like(valid[:, :1])], axis=1)
+        _, padded, joints, dim = x.shape
+        maskf = ops.cast(ops.expand_dims(valid, -1), x.dtype)
+        total = ops.sum(ops.reshape(x * maskf, (-1, padded // 2, 2, joints, dim)), axis=2)
+        count = ops.sum(ops.reshape(maskf, (-1, padded // 2, 2, joints, 1)), axis=2)
+        pooled_valid = ops.reshape(count > 0, (-1, padded // 2, joints))
+        return total / ops.maximum(count, 1.0), pooled_valid
+
+    def compute_output_shape(self, x_shape, valid_shape):
+        batch, frames, joints, dim = x_shape
+        half = None if frames is None else (frames + 1) // 2
+        return (batch, half, joints, dim), (batch, half, joints)
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)

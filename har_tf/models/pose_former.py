@@ -13,13 +13,16 @@ from keras import layers
 
 from har_tf.models.layers import (
     PACKAGE,
+    AppendFrameToken,
     FactorizedBlock,
     FactorizedPositionEmbedding,
+    JointCollectionDistances,
     JointValidity,
     MaskedMaxPooling,
     MaskedMeanPooling,
     PoseStreams,
     StreamNormalization,
+    TemporalPooling,
 )
 from har_tf.skeleton.channels import channel_count, resolve_channels
 from har_tf.skeleton.layouts import JointLayout, bone_parents, get_layout
@@ -61,6 +64,12 @@ class PoseFormerFactorized(keras.Model):
         stream_norm: batch-normalise each stream channel (over clips, frames and joints) before the joint
             embedding, so that small-valued streams (velocities are hundredths of the pose's scale)
             weigh as much as the joints from the first step; missing joints stay zero.
+        frame_token: add one token per frame, embedded from the frame's joint collection distances
+            (every pair's distance, normalised per clip as DD-Net does), beside the J joint tokens:
+            the whole-body shape of each frame, which spatial attention shares with the joints and
+            temporal attention follows over time.
+        temporal_pooling: halve the frames (a masked mean of frame pairs) after each of the first
+            this many blocks: later blocks see longer spans at lower cost, as a CNN's pooling does.
         temporal_kernel: when above 1, a depthwise convolution over this many frames of each joint's
             embedding before the attention blocks (local motion, as a CNN sees it); 0 or 1: none.
         channels: what the C values are (``xy``, ``xyc``, ``xyz``, ``xyzc``); ``None`` = ``xy`` for
@@ -86,6 +95,8 @@ class PoseFormerFactorized(keras.Model):
         pooling: str = "mean",
         temporal_kernel: int = 0,
         stream_norm: bool = False,
+        frame_token: bool = False,
+        temporal_pooling: int = 0,
         **kwargs,
     ):
         if pooling not in ("mean", "mean_max"):
@@ -97,6 +108,9 @@ class PoseFormerFactorized(keras.Model):
         stream_layer = PoseStreams(streams, parents, channels, name="pose_streams")
         input_norm = StreamNormalization(name="stream_norm") if stream_norm else None
         joint_embedding = layers.Dense(hidden_dim, name="joint_embedding")
+        frame_distances = JointCollectionDistances(num_joints, channels, name="frame_distances") if frame_token else None
+        frame_embedding = layers.Dense(hidden_dim, name="frame_embedding") if frame_token else None
+        append_frame = AppendFrameToken(name="frame_token") if frame_token else None
         positions = FactorizedPositionEmbedding(name="position_embedding")
         local = (layers.DepthwiseConv2D((temporal_kernel, 1), padding="same", name="temporal_conv")
                  if temporal_kernel > 1 else None)  # fmt: skip
@@ -106,6 +120,7 @@ class PoseFormerFactorized(keras.Model):
                             drop_path * i / max(num_layers - 1, 1), name=f"factorized_block_{i}")
             for i in range(num_layers)
         ]  # fmt: skip
+        halvings = [TemporalPooling(name=f"temporal_pooling_{i}") for i in range(min(temporal_pooling, num_layers - 1))]
         final_norm = layers.LayerNormalization(epsilon=1e-6, name="final_norm")
         mean_pool = MaskedMeanPooling(name="pose_embedding" if pooling == "mean" else "mean_pooling")
         max_pool = MaskedMaxPooling(name="max_pooling") if pooling == "mean_max" else None
@@ -118,11 +133,15 @@ class PoseFormerFactorized(keras.Model):
         if input_norm is not None:
             x = input_norm(x, valid)
         x = joint_embedding(x)
+        if append_frame is not None:
+            x, valid = append_frame(x, valid, frame_embedding(frame_distances(pose, valid)))
         if local is not None:
             x = x + local(x)
         x = embedding_dropout(positions(x))
-        for block in blocks:
+        for i, block in enumerate(blocks):
             x = block(x, valid)
+            if i < len(halvings):
+                x, valid = halvings[i](x, valid)
         x = final_norm(x)
         embedding = mean_pool(x, valid) if max_pool is None else joined([mean_pool(x, valid), max_pool(x, valid)])
         super().__init__(inputs=pose, outputs=embedding, **kwargs)
@@ -135,6 +154,7 @@ class PoseFormerFactorized(keras.Model):
         self.parents = None if parents is None else tuple(int(p) for p in parents)
         self.layout, self.channels = layout, channels
         self.pooling, self.temporal_kernel, self.stream_norm = pooling, int(temporal_kernel), bool(stream_norm)
+        self.frame_token, self.temporal_pooling = bool(frame_token), int(temporal_pooling)
 
     @property
     def embedding_dim(self) -> int:
@@ -149,7 +169,8 @@ class PoseFormerFactorized(keras.Model):
             "drop_path": self.drop_path, "streams": list(self.streams),
             "parents": None if self.parents is None else list(self.parents), "layout": self.layout,
             "channels": self.channels, "pooling": self.pooling, "temporal_kernel": self.temporal_kernel,
-            "stream_norm": self.stream_norm,
+            "stream_norm": self.stream_norm, "frame_token": self.frame_token,
+            "temporal_pooling": self.temporal_pooling,
         }  # fmt: skip
 
     @classmethod

@@ -12,7 +12,9 @@ import yaml
 from har_tf.config import DictConfig
 from har_tf.data.augmentation import AugmentConfig
 from har_tf.errors import DataFormatError, InvalidInputError, MissingFileError
-from har_tf.models.image_encoder import CROP_MODES
+from har_tf.models.image_encoder import BACKBONES, CROP_MODES
+from har_tf.models.layers import PoseStreams
+from har_tf.models.pose_former import PRESETS
 
 MODELS = ("poseformer", "full_attention", "lstm_lite", "ddnet")
 AUTO_VALIDATION_CLIPS = 2000  # val_fraction auto: below this many training clips, train on all of them
@@ -118,6 +120,8 @@ class TrainConfig(DictConfig):
     pooling: str = "mean_max"
     temporal_kernel: int = 5
     stream_norm: bool = True
+    frame_token: bool = False
+    temporal_pooling: int = 0
     ema_momentum: float | None = None
     early_stopping_patience: int | None = None
     time_budget_minutes: float | None = None
@@ -186,6 +190,9 @@ class TrainConfig(DictConfig):
             (isinstance(self.temporal_kernel, int) and self.temporal_kernel >= 0,
              f"temporal_kernel must be an integer >= 0, got {self.temporal_kernel!r}"),
             (isinstance(self.stream_norm, bool), f"stream_norm must be true or false, got {self.stream_norm!r}"),
+            (isinstance(self.frame_token, bool), f"frame_token must be true or false, got {self.frame_token!r}"),
+            (isinstance(self.temporal_pooling, int) and self.temporal_pooling >= 0,
+             f"temporal_pooling must be an integer >= 0, got {self.temporal_pooling!r}"),
             (0 <= _number(self.drop_path) < 1, f"drop_path must be a number in [0, 1), got {self.drop_path!r}"),
             (self.image_pooling in ("mean", "attention"), f"image_pooling must be mean or attention, got {self.image_pooling!r}"),
             (isinstance(self.fusion_epochs, int) and self.fusion_epochs >= 1, f"fusion_epochs must be a positive integer, got {self.fusion_epochs!r}"),
@@ -220,7 +227,11 @@ def _number(value) -> float:
 
 
 def load_train_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> TrainConfig:
-    """Defaults, then a YAML/JSON file, then command-line overrides (``None`` values are ignored)."""
+    """Defaults, then a YAML/JSON file, then command-line overrides (``None`` values are ignored).
+
+    Every setting is checked here, before any work: a list where a mapping goes (or the reverse) and a
+    value out of range are one :class:`InvalidInputError` line naming the key.
+    """
     values: dict[str, Any] = {}
     if path is not None:
         path = Path(path)
@@ -229,16 +240,91 @@ def load_train_config(path: str | Path | None = None, overrides: dict[str, Any] 
         try:
             text = path.read_text()
             loaded = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-        except (json.JSONDecodeError, yaml.YAMLError) as err:
+        except (json.JSONDecodeError, yaml.YAMLError, UnicodeDecodeError) as err:
             raise DataFormatError(f"{path}: not valid {'JSON' if path.suffix == '.json' else 'YAML'} ({err})") from None
         if not isinstance(loaded, dict):
-            raise DataFormatError(f"{path}: expected a mapping of settings, got {type(loaded).__name__}")
+            raise DataFormatError(f"{path}: expected a mapping of settings, got {_kind(loaded)}")
         values.update(loaded)
     values.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    _check_kinds(values)
+    if "augment" in values:
+        try:
+            AugmentConfig.from_dict({"flip_prob": "auto", **values["augment"]})
+        except (InvalidInputError, TypeError, ValueError) as err:
+            raise InvalidInputError(f"training config: augment: {err}") from None
     try:
-        return TrainConfig.from_dict(values)
+        config = TrainConfig.from_dict(values)
     except TypeError as err:  # a wrong type that the dataclass itself rejects
         raise InvalidInputError(f"training config: {err}") from None
+    except ValueError as err:  # e.g. the augment mapping's own checks
+        if isinstance(err, InvalidInputError):
+            raise
+        raise InvalidInputError(f"training config: {err}") from None
+    _check_values(config)
+    return config
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, dict):
+        return f"a mapping {value!r}"
+    if isinstance(value, (list, tuple)):
+        return f"a list {list(value)!r}"
+    return f"{type(value).__name__} {value!r}"
+
+
+def _check_kinds(values: dict[str, Any]) -> None:
+    """Each known setting has the shape of its default: a mapping (``augment``), a list (``streams``,
+    ``modalities``, ``synthetic_clips_per_class``) or a single value."""
+    defaults = {f.name: f.default if f.default is not dataclasses.MISSING else f.default_factory()
+                for f in dataclasses.fields(TrainConfig)}  # fmt: skip
+    for key, value in values.items():
+        if key not in defaults:
+            continue  # from_dict names the unknown keys
+        default = defaults[key]
+        if isinstance(default, dict):
+            expected, ok = "a mapping of settings", isinstance(value, dict)
+        elif isinstance(default, (tuple, list)):
+            expected, ok = "a list", isinstance(value, (list, tuple))
+        else:
+            expected, ok = "a single value", not isinstance(value, (dict, list, tuple))
+        if not ok:
+            raise InvalidInputError(f"training config: {key} must be {expected}, got {_kind(value)}")
+
+
+def _integer(value: Any, low: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= low
+
+
+def _check_values(config: TrainConfig) -> None:
+    """The settings the dataclass does not check itself (ranges, names), one line naming the key."""
+    backbone = config.backbone
+    is_handle = isinstance(backbone, str) and ("://" in backbone or backbone.startswith(("hub:", "tfhub.dev",
+                                                                                        "www.kaggle.com")))  # fmt: skip
+    checks = [
+        (config.preset in PRESETS, f"preset must be one of {sorted(PRESETS)}, got {config.preset!r}"),
+        (len(config.streams) > 0 and set(config.streams) <= set(PoseStreams.STREAMS),
+         f"streams must be a non-empty list of names from {list(PoseStreams.STREAMS)}, got {list(config.streams)!r}"),
+        (_integer(config.seed, 0), f"seed must be an integer >= 0, got {config.seed!r}"),
+        (0 <= _number(config.dropout) < 1, f"dropout must be a number in [0, 1), got {config.dropout!r}"),
+        (_number(config.weight_decay) >= 0, f"weight_decay must be a number >= 0, got {config.weight_decay!r}"),
+        (_integer(config.warmup_epochs, 0), f"warmup_epochs must be an integer >= 0, got {config.warmup_epochs!r}"),
+        (len(config.synthetic_clips_per_class) == 3 and all(_integer(n, 1) for n in config.synthetic_clips_per_class),
+         "synthetic_clips_per_class must be 3 positive integers (train, val, test), got "
+         f"{list(config.synthetic_clips_per_class)!r}"),
+        (isinstance(backbone, str) and (backbone in BACKBONES or is_handle or Path(backbone).is_dir()),
+         f"backbone must be one of {sorted(BACKBONES)}, a SavedModel folder or a TF Hub handle, got {backbone!r}"),
+        (_integer(config.fusion_hidden_dim, 1),
+         f"fusion_hidden_dim must be a positive integer, got {config.fusion_hidden_dim!r}"),
+        (0 <= _number(config.fusion_dropout) < 1,
+         f"fusion_dropout must be a number in [0, 1), got {config.fusion_dropout!r}"),
+        (_number(config.pose_loss_weight) >= 0,
+         f"pose_loss_weight must be a number >= 0, got {config.pose_loss_weight!r}"),
+        (isinstance(config.data, str) and config.data != "",
+         f"data must be 'synthetic' or a path, got {config.data!r}"),
+    ]  # fmt: skip
+    for ok, message in checks:
+        if not ok:
+            raise InvalidInputError(f"training config: {message}")
 
 
 def run_config(model_path: str | Path, data: str | None = None) -> TrainConfig:

@@ -19,16 +19,18 @@ from matplotlib.figure import Figure
 from sklearn.metrics import classification_report
 
 from har_tf.errors import InvalidInputError, MissingFileError, expect
+from har_tf.io import atomic_write
 from har_tf.training.metrics import check_labels, check_predictions
 
 _LR_KEYS = ("learning_rate", "lr")
 
 
 def _save(fig: Figure, path: str | os.PathLike, dpi: int = 110) -> Path:
+    """The figure as a PNG, through a temporary file and a rename (never half a PNG)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     FigureCanvasAgg(fig)
-    fig.savefig(path, dpi=dpi, format="png")
+    with atomic_write(path, "wb") as handle:
+        fig.savefig(handle, dpi=dpi, format="png")
     return path
 
 
@@ -115,6 +117,16 @@ def load_history_csv(path: str | os.PathLike) -> dict[str, list[float]]:
     return history
 
 
+def plot_history_if_readable(csv_path: str | os.PathLike, path: str | os.PathLike) -> Path | None:
+    """:func:`plot_training_curves` of a CSVLogger file; a damaged log (e.g. rows of two runs mixed) is a
+    warning and no plot, not a failed run."""
+    try:
+        return plot_training_curves(csv_path, path)
+    except (InvalidInputError, MissingFileError) as err:
+        print(f"warning: no training curves: {err}", flush=True)
+        return None
+
+
 def plot_training_curves(history: Mapping[str, Sequence[float]] | str | os.PathLike, path: str | os.PathLike) -> Path:
     """Write a PNG of every logged quantity vs epoch: one panel per metric (loss first), train and
     ``val_`` together, the best validation epoch marked, and the learning rate (log scale) last.
@@ -197,7 +209,7 @@ def write_predictions_csv(
     order = np.argsort(-p, axis=1, kind="stable")[:, :top_k]  # ties: lower index first, as argmax
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="", encoding="utf-8") as f:
+    with atomic_write(path, "w", encoding="utf-8", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["id", "true", "predicted", "correct", "p_true",
                          *[c for r in range(1, top_k + 1) for c in (f"top{r}", f"top{r}_p")]])  # fmt: skip
@@ -212,6 +224,7 @@ __all__ = [
     "load_history_csv",
     "per_class_report",
     "plot_confusion_matrix",
+    "plot_history_if_readable",
     "plot_training_curves",
     "write_predictions_csv",
 ]

@@ -5,6 +5,10 @@ Outputs in the run folder: ``pose_model.keras`` (lowest validation loss; the fin
 ``history.csv``, ``training_curves.png``, ``metrics.json`` (test split), ``confusion_matrix.png``,
 ``classification_report.txt``, ``predictions.csv``, ``logs/`` (TensorBoard) and, while training runs,
 ``backup/`` (BackupAndRestore: rerunning the same command after a kill resumes from the last epoch).
+
+One run at a time per folder: the folder is locked while stage 1 trains (``.run.lock``, see
+:func:`har_tf.io.run_folder_lock`). A run that starts fresh (no ``backup/`` left by an interrupted one)
+replaces the folder's earlier ``history.csv`` and ``metrics.json``; a resumed one appends to its history.
 """
 
 from __future__ import annotations
@@ -31,13 +35,13 @@ from har_tf.errors import InvalidInputError
 from har_tf.models.baselines import DDNet, FullAttentionTransformer, LSTMLite
 from har_tf.models.classifier import PoseClassifier
 from har_tf.models.pose_former import PoseFormerFactorized, stream_parents
-from har_tf.io import save_keras_atomic
+from har_tf.io import run_folder_lock, save_keras_atomic, write_text_atomic
 from har_tf.skeleton.channels import describe_channels, resolve_channels
-from har_tf.training.callbacks import SafeBackupAndRestore, TimeBudget
+from har_tf.training.callbacks import AtomicModelCheckpoint, SafeBackupAndRestore, TimeBudget
 from har_tf.training.config import AUTO_VALIDATION_CLIPS, TrainConfig
 from har_tf.training.distribute import fit_multiworker, make_strategy, worker_index
 from har_tf.training.evaluation import evaluate_classifier, write_evaluation
-from har_tf.training.reports import plot_training_curves
+from har_tf.training.reports import plot_history_if_readable
 
 AUTO_WINDOW_LENGTHS = 4  # sampling auto: sequences this many times num_frames long are long recordings
 
@@ -55,12 +59,30 @@ def load_training_data(config: TrainConfig, cache_dir=None) -> tuple[PoseDataset
 def stage1_finished(run: Path, config: TrainConfig) -> bool:
     """Did an earlier run finish stage 1 in ``run`` with the same settings? (Its model, metrics and config are
     there, with the same settings, and no interrupted-training backup is left: a rerun can keep it.)"""
+    run = Path(run)
     files = [run / "pose_model.keras", run / "metrics.json", run / "config.json"]
     if not all(f.is_file() for f in files) or (run / "backup").exists():
         return False
-    saved = json.loads((run / "config.json").read_text())
+    try:
+        saved = json.loads((run / "config.json").read_text())
+    except (OSError, ValueError):  # a damaged config.json: the run is not one to keep
+        return False
+    if not isinstance(saved, dict):
+        return False
     saved = {k: v for k, v in saved.items() if not k.startswith("resolved_")}
     return saved == json.loads(json.dumps(config.to_dict()))
+
+
+def check_trainable(dataset: PoseDataset, labels: np.ndarray | None = None) -> None:
+    """A clear error, before any model is built, when the training clips (``labels``, default the data's
+    train split) do not hold at least two classes."""
+    labels = dataset.split("train")[1] if labels is None else labels
+    present = np.unique(np.asarray(labels))
+    names = [str(dataset.class_names[i]) if 0 <= i < len(dataset.class_names) else str(i) for i in present]
+    if len(dataset.class_names) < 2 or len(present) < 2:
+        raise InvalidInputError(f"the training clips hold {len(present)} class{'es' if len(present) != 1 else ''} "
+                                f"{names} of {len(dataset.class_names)} named {list(map(str, dataset.class_names))}: "
+                                "a classifier needs training clips of at least 2 classes")  # fmt: skip
 
 
 def split_for_training(dataset: PoseDataset, config: TrainConfig) -> tuple[dict, list[str]]:
@@ -184,7 +206,9 @@ def build_classifier(config: TrainConfig, dataset: PoseDataset) -> PoseClassifie
                                                     dropout=config.dropout, channels=described,
                                                     drop_path=config.drop_path, pooling=config.pooling,
                                                     temporal_kernel=config.temporal_kernel,
-                                                    stream_norm=config.stream_norm)  # fmt: skip
+                                                    stream_norm=config.stream_norm,
+                                                    frame_token=config.frame_token,
+                                                    temporal_pooling=config.temporal_pooling)  # fmt: skip
     elif config.model == "full_attention":
         backbone = FullAttentionTransformer.from_preset(config.preset, layout, num_frames=config.num_frames,
                                                         num_channels=channels, streams=config.streams,
@@ -218,9 +242,19 @@ def train_stage1(config: TrainConfig, out_dir: str | Path, dataset: PoseDataset 
                  extra_callbacks: list[keras.callbacks.Callback] | None = None) -> dict:  # fmt: skip
     """Train, evaluate on the test split and write the run folder; returns the metrics.
 
-    ``extra_callbacks`` run after the built-in ones (e.g. a notebook's live plot).
+    ``extra_callbacks`` run after the built-in ones (e.g. a notebook's live plot). The folder is locked
+    for the run (a second run into it is refused, :class:`~har_tf.io.RunFolderBusyError`); a multi-worker
+    run locks each worker's own folder.
     """
     out = Path(out_dir)
+    if config.strategy == "multiworker":  # every worker gets the same out: each locks its own run folder
+        return _train_stage1(config, out, dataset, cache_dir, verbose, extra_callbacks)
+    with run_folder_lock(out):
+        return _train_stage1(config, out, dataset, cache_dir, verbose, extra_callbacks)
+
+
+def _train_stage1(config: TrainConfig, out: Path, dataset: PoseDataset | None, cache_dir, verbose: int | None,
+                  extra_callbacks: list[keras.callbacks.Callback] | None) -> dict:  # fmt: skip
     out.mkdir(parents=True, exist_ok=True)
     keras.utils.set_random_seed(config.seed)
     records = None
@@ -230,6 +264,7 @@ def train_stage1(config: TrainConfig, out_dir: str | Path, dataset: PoseDataset 
     else:
         dataset = dataset if dataset is not None else load_training_data(config, cache_dir)[0]
         splits, notes = split_for_training(dataset, config)
+    check_trainable(dataset, splits["train"][1])
     for note in notes:
         print(note, flush=True)
     sampling = choose_sampling(config, splits["test"][0] if records else splits["train"][0])
@@ -250,7 +285,10 @@ def train_stage1(config: TrainConfig, out_dir: str | Path, dataset: PoseDataset 
         print(flip_note, flush=True)
     resolved = {"resolved_sampling": sampling, "resolved_epochs": epochs, "resolved_patience": patience,
                 "resolved_flip_prob": augment.flip_prob}  # fmt: skip
-    (out / "config.json").write_text(json.dumps({**config.to_dict(), **resolved}, indent=2))
+    if config.strategy != "multiworker" and not (out / "backup").is_dir():  # a fresh start: the folder's earlier results are not this run's
+        for stale in ("metrics.json", "history.csv"):
+            (out / stale).unlink(missing_ok=True)
+    write_text_atomic(out / "config.json", json.dumps({**config.to_dict(), **resolved}, indent=2))
     config = dataclasses.replace(config, epochs=epochs, early_stopping_patience=patience)
     if config.strategy == "multiworker":
         if records is not None:
@@ -272,10 +310,10 @@ def train_stage1(config: TrainConfig, out_dir: str | Path, dataset: PoseDataset 
         model.compile(optimizer=_optimizer(config, steps), metrics=["accuracy"],
                       loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing))  # fmt: skip
     selection = [
-        keras.callbacks.ModelCheckpoint(str(out / "pose_model.keras"), monitor="val_loss", save_best_only=True),
+        AtomicModelCheckpoint(out / "pose_model.keras", monitor="val_loss", save_best_only=True),
         keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.early_stopping_patience,
                                       restore_best_weights=True),  # fmt: skip
-    ] if val is not None else [keras.callbacks.ModelCheckpoint(str(out / "pose_model.keras"))]
+    ] if val is not None else [AtomicModelCheckpoint(out / "pose_model.keras")]
     callbacks = [
         SafeBackupAndRestore(str(out / "backup")),
         # with EMA on, the averaged weights are in place from each epoch's end to the next one's
@@ -325,7 +363,12 @@ def _train_multiworker(config: TrainConfig, out: Path, dataset: PoseDataset, spl
     (worker 0) writes the run folder; worker ``i`` writes its copy under ``OUT/workers/<i>/``."""
     index = worker_index(strategy)
     run = out if index == 0 else out / "workers" / str(index)
-    run.mkdir(parents=True, exist_ok=True)
+    with run_folder_lock(run):
+        return _train_worker(config, run, index, dataset, splits, sampling, augment, notes, strategy, verbose)
+
+
+def _train_worker(config: TrainConfig, run: Path, index: int, dataset: PoseDataset, splits: dict, sampling: str,
+                  augment: AugmentConfig, notes: list[str], strategy, verbose: int | None) -> dict:  # fmt: skip
     x, y = splits["train"]
     k, global_batch = dataset.num_classes, config.batch_size * strategy.num_replicas_in_sync
     steps = len(y) // global_batch
@@ -374,7 +417,7 @@ def _evaluate_and_write(config: TrainConfig, out: Path, best: keras.Model, datas
                                  channels=dataset.channels)  # fmt: skip
     history = {}
     if (out / "history.csv").exists():
-        plot_training_curves(out / "history.csv", out / "training_curves.png")
+        plot_history_if_readable(out / "history.csv", out / "training_curves.png")
         history = {"epochs_run": max(len((out / "history.csv").read_text().strip().splitlines()) - 1, 0)}
     extra = {"model": config.model, "preset": config.preset, "parameters": int(best.count_params()),
              "training_seconds": round(seconds, 1), "sampling": sampling, "notes": notes, **history}  # fmt: skip

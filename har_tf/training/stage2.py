@@ -32,7 +32,7 @@ from har_tf.data.feature_cache import cached_frame_features, frames_per_clip
 from har_tf.data.pipeline import make_pose_dataset
 from har_tf.data.pose_npz import PoseDataset
 from har_tf.errors import InvalidInputError
-from har_tf.io import save_keras_atomic, save_weights_atomic
+from har_tf.io import run_folder_lock, save_keras_atomic, save_weights_atomic, write_text_atomic
 from har_tf.models.classifier import PoseClassifier
 from har_tf.models.fusion import MultiModalFusionModel, image_only_classifier, imu_only_classifier, pose_head_layers
 from har_tf.models.image_encoder import FrameEncoder, crop_boxes_layer
@@ -41,7 +41,7 @@ from har_tf.training.callbacks import EpochTimes, SafeBackupAndRestore
 from har_tf.training.config import TrainConfig
 from har_tf.training.evaluation import write_evaluation
 from har_tf.training.metrics import classification_metrics, group_accuracy
-from har_tf.training.reports import plot_training_curves
+from har_tf.training.reports import plot_history_if_readable
 from har_tf.training.stage1 import check_model_matches, choose_sampling, training_augmentation
 
 OUTPUTS = ("probabilities", "pose_probabilities")
@@ -196,8 +196,17 @@ def start_from_imu_only(fusion: MultiModalFusionModel, imu_model: keras.Model) -
 
 def train_stage2(config: TrainConfig, out_dir: str | Path, dataset: PoseDataset, pose_model: PoseClassifier,
                  cache_dir=None, verbose: int | None = None, pose_metrics: dict | None = None) -> dict:  # fmt: skip
-    """Train the fusion model and the single-modality baselines; write the run folder; return the summary."""
+    """Train the fusion model and the single-modality baselines; write the run folder; return the summary.
+
+    The folder is locked for the run (a second run into it is refused, see :func:`har_tf.io.run_folder_lock`).
+    """
     out = Path(out_dir)
+    with run_folder_lock(out):
+        return _train_stage2(config, out, dataset, pose_model, cache_dir, verbose, pose_metrics)
+
+
+def _train_stage2(config: TrainConfig, out: Path, dataset: PoseDataset, pose_model: PoseClassifier, cache_dir,
+                  verbose: int | None, pose_metrics: dict | None) -> dict:  # fmt: skip
     out.mkdir(parents=True, exist_ok=True)
     check_model_matches(pose_model, dataset)
     verbose = verbose if verbose is not None else (1 if sys.stdout.isatty() else 2)
@@ -321,7 +330,7 @@ def train_stage2(config: TrainConfig, out_dir: str | Path, dataset: PoseDataset,
     fit_seconds = time.perf_counter() - fit_start
     save_keras_atomic(fusion, out / "fusion_model.keras")
     marker.unlink(missing_ok=True)
-    plot_training_curves(history_csv, out / "fusion" / "training_curves.png")
+    plot_history_if_readable(history_csv, out / "fusion" / "training_curves.png")
 
     x_test, y_test = splits["test"]
     test_ds = make_pose_dataset(x_test, y_test, dataset.layout, extras=extras["test"], **common)
@@ -358,8 +367,8 @@ def train_stage2(config: TrainConfig, out_dir: str | Path, dataset: PoseDataset,
         save_keras_atomic(imu_model, out / "imu_only" / "imu_only_model.keras")
 
     summary = summarise(pose_metrics, pose_branch, image_only, fused, extra, imu_only=imu_only)
-    (out / "summary.json").write_text(json.dumps(summary, indent=2))
-    (out / "summary.md").write_text(summary_table(summary) + "\n")
+    write_text_atomic(out / "summary.json", json.dumps(summary, indent=2))
+    write_text_atomic(out / "summary.md", summary_table(summary) + "\n")
     return summary
 
 

@@ -18,6 +18,8 @@ from har_tf.training.stage1 import stage1_finished
 def _dataset(channels: str) -> PoseDataset:
     rng = np.random.default_rng(0)
     x = rng.normal(size=(6, 10, 20, len(channels))).astype(np.float32)
+    if channels.endswith("c"):
+        x[..., -1] = rng.uniform(0.2, 1.0, x.shape[:-1])  # confidences
     y = np.arange(6) % 3
     return PoseDataset(x, y, ["a", "b", "c"], "kinect_v1", x_test=x[:3], y_test=y[:3], channels=channels,
                        extras={"subject_train": np.arange(6), "imu_train": np.ones((6, 4, 6), np.float32)})  # fmt: skip

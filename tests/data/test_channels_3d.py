@@ -46,7 +46,11 @@ def test_dataset_round_trip_of_channels(tmp_path):
     assert "C=3 (xyz)" in data.summary()
     loaded = load_pose_npz(data.save(tmp_path / "d.npz"))
     assert loaded.channels == "xyz" and "channels" not in loaded.extras
-    np.savez(tmp_path / "old.npz", x_train=x, y_train=y, layout=np.array(LAYOUT.name))  # no channels key
+    np.savez(tmp_path / "old.npz", x_train=x, y_train=y, layout=np.array(LAYOUT.name))  # no channels key: xyc
+    with pytest.raises(DataFormatError, match=r"confidences must lie in \[0, 1\].*give channels 'xyz'"):
+        load_pose_npz(tmp_path / "old.npz")  # z in metres read as a confidence: refused, with the way out
+    xyc = np.concatenate([x[..., :2], np.full_like(x[..., :1], 0.9)], -1)
+    np.savez(tmp_path / "old.npz", x_train=xyc, y_train=y, layout=np.array(LAYOUT.name))
     assert load_pose_npz(tmp_path / "old.npz").channels == "xyc"
     x4 = np.concatenate([x, np.ones_like(x[..., :1])], -1)
     assert PoseDataset(x4, y, ("a", "b"), LAYOUT, channels="xyzc").num_channels == 4

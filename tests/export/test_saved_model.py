@@ -131,11 +131,20 @@ def test_a_failure_mid_export_leaves_no_version_folder(tiny_pose_classifier, tmp
     assert (base / "1" / "saved_model.pb").is_file()
 
 
-def test_parity_below_the_threshold_fails_loudly_and_writes_nothing(tiny_pose_classifier, tmp_path):
+def test_parity_below_the_threshold_fails_loudly_and_writes_nothing(tiny_pose_classifier, tmp_path, monkeypatch):
+    import har_tf.export.saved_model as saved_model
+
+    failing = {"top1_agreement": 0.5, "num_samples": 24, "min_agreement": 0.99, "max_abs_diff": 0.3, "passed": False}
+    monkeypatch.setattr(saved_model, "saved_model_parity", lambda *args: {"serving_default": failing})
     with pytest.raises(ExportError, match="top-1 agreement .* under the required"):
-        export_saved_model(make_servable(tiny_pose_classifier), tmp_path / "har",
-                           samples=export_inputs(frames=False), min_agreement=1.01)  # fmt: skip
+        export_saved_model(make_servable(tiny_pose_classifier), tmp_path / "har", samples=export_inputs(frames=False))
     assert versions(tmp_path / "har") == []
+
+
+def test_a_threshold_outside_0_1_is_refused_before_the_export(tiny_pose_classifier, tmp_path):
+    with pytest.raises(InvalidInputError, match=r"min_agreement \(--min-agreement\) must be a share in \[0, 1\], got 1.01"):
+        export_saved_model(make_servable(tiny_pose_classifier), tmp_path / "har", min_agreement=1.01)
+    assert not (tmp_path / "har").exists()
 
 
 def test_a_model_of_another_kind_is_refused():

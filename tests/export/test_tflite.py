@@ -177,9 +177,16 @@ def test_int8_full_fusion_model_keeps_the_fused_answers():
     assert FLEX_OR_CUSTOM not in operator_codes(content)
 
 
-def test_parity_failure_is_loud_and_writes_nothing(pose_servable, tmp_path):
+def test_parity_failure_is_loud_and_writes_nothing(pose_servable, tmp_path, monkeypatch):
+    import har_tf.export.tflite as tflite
+
+    failing = {"top1_agreement": 0.5, "num_samples": 4, "min_agreement": 0.99, "max_abs_diff": 0.3, "passed": False}
+    monkeypatch.setattr(tflite, "tflite_parity", lambda *args: {"serving_default": failing})
     path = tmp_path / "pose.tflite"
     with pytest.raises(ExportError, match="TFLite fp32 .* under the required"):
+        export_tflite(pose_servable, path, samples=export_inputs(n=4, frames=False))
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(InvalidInputError, match=r"must be a share in \[0, 1\], got 1.01"):
         export_tflite(pose_servable, path, samples=export_inputs(n=4, frames=False), min_agreement=1.01)
     assert list(tmp_path.iterdir()) == []
 

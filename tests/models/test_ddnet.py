@@ -8,8 +8,9 @@ import pytest
 
 from har_tf.data.pose_npz import PoseDataset
 from har_tf.errors import InvalidInputError
-from har_tf.models.baselines import DDNet, JointCollectionDistances, TwoScaleMotion
+from har_tf.models.baselines import DDNet, TwoScaleMotion
 from har_tf.models.classifier import PoseClassifier
+from har_tf.models.layers import JointCollectionDistances
 from har_tf.skeleton.layouts import custom_layout, get_layout
 from har_tf.training.config import TrainConfig
 from har_tf.training.stage1 import build_classifier

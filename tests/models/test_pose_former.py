@@ -10,7 +10,7 @@ import pytest
 
 from har_tf.models.baselines import FullAttentionTransformer, LSTMLite
 from har_tf.models.classifier import PoseClassifier
-from har_tf.models.layers import PoseStreams, valid_joints
+from har_tf.models.layers import AppendFrameToken, PoseStreams, TemporalPooling, valid_joints
 from har_tf.models.pose_former import PRESETS, PoseFormerFactorized
 from har_tf.skeleton.layouts import bone_parents, custom_layout, get_layout
 
@@ -56,9 +56,11 @@ def test_any_number_of_frames():
     lambda: _micro("coco17"),
     lambda: PoseFormerFactorized.from_preset("micro", "coco17", streams=ALL_STREAMS, dropout=0.0, drop_path=0.0,
                                              pooling="mean_max", temporal_kernel=3, stream_norm=True),
+    lambda: PoseFormerFactorized.from_preset("micro", "coco17", streams=ALL_STREAMS, dropout=0.0, drop_path=0.0,
+                                             frame_token=True, temporal_pooling=1),
     lambda: FullAttentionTransformer.from_preset("micro", "coco17", dropout=0.0),
     lambda: LSTMLite(17, units=16, layout="coco17"),
-], ids=["factorized", "factorized-conv-meanmax", "full-attention", "lstm-lite"])  # fmt: skip
+], ids=["factorized", "factorized-conv-meanmax", "factorized-frame-token-pooling", "full-attention", "lstm-lite"])  # fmt: skip
 def test_masked_joints_do_not_change_outputs(make):
     model = make()
     x = _poses(17)
@@ -97,7 +99,8 @@ def test_missing_as_zeros_with_two_channels():
 
 @pytest.mark.parametrize("make", [
     lambda: _micro("body25"),
-    lambda: PoseFormerFactorized.from_preset("micro", "body25", pooling="mean_max", temporal_kernel=3, stream_norm=True),
+    lambda: PoseFormerFactorized.from_preset("micro", "body25", pooling="mean_max", temporal_kernel=3, stream_norm=True,
+                                             frame_token=True, temporal_pooling=1),
     lambda: FullAttentionTransformer.from_preset("micro", "body25", streams=ALL_STREAMS),
     lambda: LSTMLite(25, units=16, streams=ALL_STREAMS, parents=bone_parents("body25"), layout="body25"),
 ], ids=["factorized", "factorized-conv-meanmax", "full-attention", "lstm-lite"])  # fmt: skip
@@ -232,3 +235,23 @@ def test_stream_normalization_learns_statistics_of_present_joints_only():
     out = np.asarray(layer(x, valid, training=True))
     np.testing.assert_allclose(layer.moving_mean.numpy(), x[:, :, 1:].reshape(-1, 2).mean(0), rtol=1e-4)
     assert not out[:, :, 0].any() and abs(out[:, :, 1:].std() - 1.0) < 0.05
+
+
+def test_temporal_pooling_averages_present_frames_of_each_pair():
+    x = np.arange(5 * 2, dtype="float32").reshape(1, 5, 2, 1)
+    valid = np.ones((1, 5, 2), bool)
+    valid[0, 1, 0] = False  # joint 0 missing in frame 1: its pair (0, 1) keeps frame 0 alone
+    valid[0, 2:4, 1] = False  # joint 1 missing in frames 2 and 3: that pooled token is missing
+    pooled, pooled_valid = (np.asarray(v) for v in TemporalPooling()(x, valid))
+    assert pooled.shape == (1, 3, 2, 1) and pooled_valid.shape == (1, 3, 2)
+    np.testing.assert_allclose(pooled[0, :, 0, 0], [0.0, 5.0, 8.0])  # frames (0), (2, 3), (4) of joint 0
+    np.testing.assert_array_equal(pooled_valid[0], [[True, True], [True, False], [True, True]])
+
+
+def test_frame_token_is_valid_when_any_joint_of_its_frame_is():
+    x = np.ones((1, 3, 2, 4), "float32")
+    valid = np.array([[[True, False], [False, False], [False, True]]])
+    tokens, token_valid = (np.asarray(v) for v in AppendFrameToken()(x, valid, np.full((1, 3, 4), 2.0, "float32")))
+    assert tokens.shape == (1, 3, 3, 4)
+    np.testing.assert_array_equal(token_valid[0, :, 2], [True, False, True])
+    np.testing.assert_array_equal(tokens[0, :, 2, 0], [2.0, 0.0, 2.0])

@@ -34,6 +34,7 @@ def test_main_job_generates_checks_and_summarises_synthetic_data(tmp_path):
 
 def test_main_job_reads_a_user_npz(tmp_path):
     x = np.random.default_rng(0).uniform(1, 100, (6, 20, 17, 3)).astype(np.float32)
+    x[..., 2] /= 100.0  # confidences in [0, 1]
     path = PoseDataset(x, np.array([0, 1, 2] * 2), ["a", "b", "c"], "coco17").save(tmp_path / "mine.npz")
     result = _run("--stage", "data", "--data", str(path), "--out", str(tmp_path / "run"))
     assert result.returncode == 0, result.stderr
