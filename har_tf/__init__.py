@@ -21,8 +21,25 @@ from har_tf.skeleton import BUILTIN_LAYOUTS, JointLayout, convert_pose, custom_l
 __version__ = "0.1.0"
 
 __all__ = [
-    "AugmentConfig", "BUILTIN_LAYOUTS", "DataFormatError", "HARError", "InvalidInputError", "JointLayout",
-    "MissingFileError", "MultiModalFusionModel", "PoseClassifier", "PoseDataset", "PoseFormerFactorized", "SyntheticConfig", "convert_pose", "custom_layout", "get_layout",
-    "load_or_generate", "load_pose_npz", "make_pose_dataset", "make_pose_dataset_from", "normalize_pose",
+    "AugmentConfig",
+    "BUILTIN_LAYOUTS",
+    "DataFormatError",
+    "HARError",
+    "InvalidInputError",
+    "JointLayout",
+    "MissingFileError",
+    "MultiModalFusionModel",
+    "PoseClassifier",
+    "PoseDataset",
+    "PoseFormerFactorized",
+    "SyntheticConfig",
+    "convert_pose",
+    "custom_layout",
+    "get_layout",
+    "load_or_generate",
+    "load_pose_npz",
+    "make_pose_dataset",
+    "make_pose_dataset_from",
+    "normalize_pose",
     "read_openpose_dir",
-]  # fmt: skip
+]

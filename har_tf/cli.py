@@ -78,8 +78,10 @@ def _outcome(err: BaseException) -> int:
     """Print the one line for ``err`` and return the exit code; re-raise what is a bug."""
     if _received or isinstance(err, KeyboardInterrupt):
         signum = _received[0] if _received else getattr(err, "signum", signal.SIGINT)
-        print("interrupted" if signum == signal.SIGINT else f"interrupted ({signal.Signals(signum).name})",
-              file=sys.stderr)  # fmt: skip
+        print(
+            "interrupted" if signum == signal.SIGINT else f"interrupted ({signal.Signals(signum).name})",
+            file=sys.stderr,
+        )
         return 128 + int(signum)
     if isinstance(err, HARError):
         print(f"error: {err}", file=sys.stderr)

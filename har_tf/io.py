@@ -26,8 +26,21 @@ from har_tf.errors import DataFormatError, HARError, InvalidInputError, OutputEr
 MIN_FREE_BYTES = 1 << 20  # an output folder's file system needs at least this much free space to start
 LOCK_NAME = ".run.lock"
 # errors of a write that are the place's fault (full, read-only, not a folder), not a bug
-WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO,
-                          errno.EISDIR, errno.ENOTDIR, errno.EEXIST, errno.ENAMETOOLONG})  # fmt: skip
+WRITE_ERRNOS = frozenset(
+    {
+        errno.ENOSPC,
+        errno.EDQUOT,
+        errno.EFBIG,
+        errno.EROFS,
+        errno.EACCES,
+        errno.EPERM,
+        errno.EIO,
+        errno.EISDIR,
+        errno.ENOTDIR,
+        errno.EEXIST,
+        errno.ENAMETOOLONG,
+    }
+)
 
 
 def _reason(err: BaseException) -> str:
@@ -83,8 +96,9 @@ def _check_place(path: Path, what: str, folder: Path, need: int) -> None:
     except OSError:
         return
     if free < need:
-        raise OutputError(f"{what} {path}: only {free / 2**20:.1f} MiB free in {folder}; at least "
-                          f"{need / 2**20:.1f} MiB needed")  # fmt: skip
+        raise OutputError(
+            f"{what} {path}: only {free / 2**20:.1f} MiB free in {folder}; at least {need / 2**20:.1f} MiB needed"
+        )
 
 
 def _check_parents(path: Path, what: str) -> Path:
@@ -122,8 +136,9 @@ def check_output_dir(path: str | os.PathLike, what: str = "output folder", need:
 
 
 @contextlib.contextmanager
-def atomic_write(path: str | os.PathLike, mode: str = "wb", encoding: str | None = None,
-                 newline: str | None = None) -> Iterator[IO]:
+def atomic_write(
+    path: str | os.PathLike, mode: str = "wb", encoding: str | None = None, newline: str | None = None
+) -> Iterator[IO]:
     """Open a temporary file beside ``path``; on success it replaces ``path`` (with the usual
     permissions), on any error it is removed and ``path`` is left as it was. A write that fails
     because of the place (full disk, read-only) becomes an :class:`OutputError`."""
@@ -257,8 +272,10 @@ def run_folder_lock(folder: str | os.PathLike, name: str = LOCK_NAME) -> Iterato
             continue
         if host != socket.gethostname() or (pid != os.getpid() and _alive(pid)):
             where = f"on {host}" if host != socket.gethostname() else "still running"
-            raise RunFolderBusyError(f"{folder} is in use by another run (process {pid}, {where}): wait for it to "
-                                     f"finish or use another --out; if no run is going on, delete {lock}")  # fmt: skip
+            raise RunFolderBusyError(
+                f"{folder} is in use by another run (process {pid}, {where}): wait for it to "
+                f"finish or use another --out; if no run is going on, delete {lock}"
+            )
         _take_over(lock, pid, f"a lock left by process {pid}, which is no longer running")
     else:
         raise RunFolderBusyError(f"{folder}: could not take its lock {lock}; delete it if no run is going on")

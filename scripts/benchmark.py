@@ -61,45 +61,83 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser = _Parser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--suite", default="all", help=f"which benchmark: {', '.join(SUITES)} (default all)")
     parser.add_argument("--out", type=Path, required=True, help="output folder (benchmark.json, benchmark.md, PNGs)")
-    parser.add_argument("--quick", action="store_true",
-                        help="all: micro only, few runs, one fast export, 40 streamed frames; cost: T sweep (15, 30) "
-                             "and batch 8; fusion: one backbone, a small data set, the frozen phase; streaming: two "
-                             "configurations on two clips")
-    parser.add_argument("--full", action="store_true",
-                        help="all: every export of every model at batch 1 and 32, both stage-2 phases, 50 runs")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="all: micro only, few runs, one fast export, 40 streamed frames; cost: T sweep (15, 30) "
+        "and batch 8; fusion: one backbone, a small data set, the frozen phase; streaming: two "
+        "configurations on two clips",
+    )
+    parser.add_argument(
+        "--full",
+        action="store_true",
+        help="all: every export of every model at batch 1 and 32, both stage-2 phases, 50 runs",
+    )
     parser.add_argument("--runs", type=int, default=None, help="timed calls per latency figure (all: 20, suites: 50)")
     parser.add_argument("--warmup", type=int, default=None, help="untimed calls first (all: 2, suites: 5)")
-    parser.add_argument("--max-seconds", type=float, default=None,
-                        help="all: seconds of timed calls per figure, fewer runs beyond (default 2.5); cost: skip a "
-                             "T-sweep point whose timed runs would take longer (default 30)")
-    parser.add_argument("--preset", default="small",
-                        help=f"cost suite: transformer size, {', '.join(PRESET_CHOICES)} (default small)")
-    parser.add_argument("--image-size", type=int, default=None,
-                        help="fusion suite: backbone input size (default: the training default, 128)")
-    parser.add_argument("--cache-dir", type=Path, default=None,
-                        help="all and fusion: synthetic data and feature cache (default ~/.cache/har_tf)")
+    parser.add_argument(
+        "--max-seconds",
+        type=float,
+        default=None,
+        help="all: seconds of timed calls per figure, fewer runs beyond (default 2.5); cost: skip a "
+        "T-sweep point whose timed runs would take longer (default 30)",
+    )
+    parser.add_argument(
+        "--preset", default="small", help=f"cost suite: transformer size, {', '.join(PRESET_CHOICES)} (default small)"
+    )
+    parser.add_argument(
+        "--image-size",
+        type=int,
+        default=None,
+        help="fusion suite: backbone input size (default: the training default, 128)",
+    )
+    parser.add_argument(
+        "--cache-dir",
+        type=Path,
+        default=None,
+        help="all and fusion: synthetic data and feature cache (default ~/.cache/har_tf)",
+    )
     parser.add_argument("--pose-model", type=Path, default=None, help="export suite: a stage-1 pose_model.keras")
-    parser.add_argument("--fusion-model", type=Path, default=None,
-                        help="export and streaming suites: a fusion_model.keras")
-    parser.add_argument("--samples", type=int, default=200,
-                        help="export suite: held-out clips for parity (default 200)")
-    parser.add_argument("--video", type=Path, default=None,
-                        help="all: the clip streamed (default ../shared/data/videos/ta_chi.mp4)")
-    parser.add_argument("--videos", type=Path, default=None,
-                        help="streaming suite: folder of clips (default ../shared/data/videos)")
-    parser.add_argument("--frames", type=int, default=10_000,
-                        help="long_video suite: frames of the looped video (default 10,000)")
-    parser.add_argument("--movenet", type=Path, default=None,
-                        help="all and streaming: MoveNet .tflite (default ../shared/models)")
-    parser.add_argument("--stride", type=int, default=5,
-                        help="all and streaming: frames between predictions (default 5)")
-    parser.add_argument("--data", type=Path, default=None,
-                        help="modalities suite: a multimodal dataset NPZ (e.g. from scripts/convert_utd_mhad.py)")
-    parser.add_argument("--config", type=Path, default=None,
-                        help="modalities suite: the training recipe, YAML or JSON (e.g. configs/utd_mhad.yaml)")
+    parser.add_argument(
+        "--fusion-model", type=Path, default=None, help="export and streaming suites: a fusion_model.keras"
+    )
+    parser.add_argument(
+        "--samples", type=int, default=200, help="export suite: held-out clips for parity (default 200)"
+    )
+    parser.add_argument(
+        "--video", type=Path, default=None, help="all: the clip streamed (default ../shared/data/videos/ta_chi.mp4)"
+    )
+    parser.add_argument(
+        "--videos", type=Path, default=None, help="streaming suite: folder of clips (default ../shared/data/videos)"
+    )
+    parser.add_argument(
+        "--frames", type=int, default=10_000, help="long_video suite: frames of the looped video (default 10,000)"
+    )
+    parser.add_argument(
+        "--movenet", type=Path, default=None, help="all and streaming: MoveNet .tflite (default ../shared/models)"
+    )
+    parser.add_argument(
+        "--stride", type=int, default=5, help="all and streaming: frames between predictions (default 5)"
+    )
+    parser.add_argument(
+        "--data",
+        type=Path,
+        default=None,
+        help="modalities suite: a multimodal dataset NPZ (e.g. from scripts/convert_utd_mhad.py)",
+    )
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        help="modalities suite: the training recipe, YAML or JSON (e.g. configs/utd_mhad.yaml)",
+    )
     parser.add_argument("--seeds", type=int, nargs="+", default=None, help="modalities suite: seeds (default 0 1 2)")
-    parser.add_argument("--threads", type=int, default=0,
-                        help="TensorFlow intra-op threads (default 0: TensorFlow's choice); TFLite threads (default 2)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=0,
+        help="TensorFlow intra-op threads (default 0: TensorFlow's choice); TFLite threads (default 2)",
+    )
     args = parser.parse_args(argv)
     if args.suite not in SUITES:
         raise InvalidInputError(f"unknown suite {args.suite!r}; choose one of {sorted(SUITES)}")

@@ -1,7 +1,8 @@
 #!/usr/bin/env python
 """Train several pose models with the same data, settings and budget, over one or more seeds, and tabulate them.
 
-    python scripts/compare_models.py --config configs/motions_poseformer.yaml --seeds 0 1 2 --out saved_models/compare_motions
+    python scripts/compare_models.py --config configs/motions_poseformer.yaml --seeds 0 1 2 \
+        --out saved_models/compare_motions
     python scripts/compare_models.py --models poseformer lstm_lite --epochs 20 --out saved_models/compare
     python scripts/compare_models.py --config configs/motions_poseformer.yaml --time-budget 10 --out DIR
 
@@ -9,7 +10,8 @@ Each run gets its own folder (``OUT/<model>/`` or, with several seeds, ``OUT/<mo
 written by ``scripts/train.py --stage pose``). ``OUT/comparison.json`` holds every run;
 ``OUT/comparison.md`` has one row per model: test accuracy (centre window), macro-F1 and
 sequence-level accuracy as mean ± standard deviation over the seeds, parameters, training time,
-epochs and the latency of one clip (batch 1, median of up to 50 calls on this machine's CPU). Only ``model`` and ``seed`` differ between runs; everything else comes from the same config.
+epochs and the latency of one clip (batch 1, median of up to 50 calls on this machine's CPU). Only
+``model`` and ``seed`` differ between runs; everything else comes from the same config.
 ``--time-budget`` gives every run the same wall-clock limit (minutes), for models too slow to
 finish the epoch budget. A rerun into the same ``--out`` keeps the runs that finished with the same
 settings and trains the others (interrupted runs resume from their last epoch).
@@ -41,16 +43,21 @@ def _spread(values: list[float | None], percent: bool = True) -> str:
 def summarise(rows: list[dict]) -> str:
     """The Markdown table: one line per model, mean ± sd over its seeds."""
     seeds = sorted({r["seed"] for r in rows})
-    lines = ["| model | test accuracy | macro-F1 | sequence-level accuracy | parameters | training time | epochs | "
-             "latency per clip |", "|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    lines = [
+        "| model | test accuracy | macro-F1 | sequence-level accuracy | parameters | training time | epochs | "
+        "latency per clip |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for model in dict.fromkeys(r["model"] for r in rows):
         runs = [r for r in rows if r["model"] == model]
         minutes = np.mean([r["training_seconds"] for r in runs]) / 60
         epochs = "/".join(str(r["epochs_run"]) for r in runs)
-        lines.append(f"| {model} | {_spread([r['accuracy'] for r in runs])} | "
-                     f"{_spread([r['macro_f1'] for r in runs], percent=False)} | "
-                     f"{_spread([r['sequence_accuracy'] for r in runs])} | {runs[0]['parameters']:,} | "
-                     f"{minutes:.1f} min | {epochs} | {np.mean([r['latency_ms'] for r in runs]):.1f} ms |")  # fmt: skip
+        lines.append(
+            f"| {model} | {_spread([r['accuracy'] for r in runs])} | "
+            f"{_spread([r['macro_f1'] for r in runs], percent=False)} | "
+            f"{_spread([r['sequence_accuracy'] for r in runs])} | {runs[0]['parameters']:,} | "
+            f"{minutes:.1f} min | {epochs} | {np.mean([r['latency_ms'] for r in runs]):.1f} ms |"
+        )
     if len(seeds) > 1:
         lines += ["", f"Mean ± standard deviation over seeds {', '.join(map(str, seeds))}; per seed:", ""]
         for r in rows:
@@ -78,8 +85,9 @@ def main(argv=None) -> int:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--seeds", type=int, nargs="+", default=None, help="one run per seed (default: the config's)")
     parser.add_argument("--epochs", type=int, default=None)
-    parser.add_argument("--time-budget", type=float, default=None, metavar="MINUTES",
-                        help="wall-clock limit for each run's training")  # fmt: skip
+    parser.add_argument(
+        "--time-budget", type=float, default=None, metavar="MINUTES", help="wall-clock limit for each run's training"
+    )
     parser.add_argument("--preset", choices=("micro", "small", "base"), default=None)
     parser.add_argument("--clips-per-class", type=int, nargs=3, default=None, metavar=("TRAIN", "VAL", "TEST"))
     parser.add_argument("--cache-dir", type=Path, default=None)
@@ -111,8 +119,13 @@ def compare(args: argparse.Namespace) -> int:
     from har_tf.training.config import load_train_config
     from har_tf.training.stage1 import load_training_data, stage1_finished, train_stage1
 
-    base = {"data": args.data, "epochs": args.epochs, "preset": args.preset, "time_budget_minutes": args.time_budget,
-            "synthetic_clips_per_class": tuple(args.clips_per_class) if args.clips_per_class else None}  # fmt: skip
+    base = {
+        "data": args.data,
+        "epochs": args.epochs,
+        "preset": args.preset,
+        "time_budget_minutes": args.time_budget,
+        "synthetic_clips_per_class": tuple(args.clips_per_class) if args.clips_per_class else None,
+    }
     config = load_train_config(args.config, base)
     seeds = args.seeds or [config.seed]
     dataset, _ = load_training_data(config, args.cache_dir)
@@ -128,14 +141,24 @@ def compare(args: argparse.Namespace) -> int:
                 print(f"=== {name}, seed {seed} ===", flush=True)
                 metrics = train_stage1(run_config, folder, dataset=dataset)
             latency = clip_latency_ms(folder / "pose_model.keras")
-            rows.append({
-                "model": name, "seed": seed, "accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"],
-                "sequence_accuracy": metrics.get("sequence_level", {}).get("accuracy"),
-                "parameters": metrics["parameters"], "training_seconds": metrics["training_seconds"],
-                "epochs_run": metrics.get("epochs_run"), "latency_ms": latency, "notes": metrics.get("notes", []),
-            })  # fmt: skip
-    write_text_atomic(args.out / "comparison.json", json.dumps({"config": config.to_dict(), "seeds": seeds,
-                                                                 "results": rows}, indent=2))  # fmt: skip
+            rows.append(
+                {
+                    "model": name,
+                    "seed": seed,
+                    "accuracy": metrics["accuracy"],
+                    "macro_f1": metrics["macro_f1"],
+                    "sequence_accuracy": metrics.get("sequence_level", {}).get("accuracy"),
+                    "parameters": metrics["parameters"],
+                    "training_seconds": metrics["training_seconds"],
+                    "epochs_run": metrics.get("epochs_run"),
+                    "latency_ms": latency,
+                    "notes": metrics.get("notes", []),
+                }
+            )
+    write_text_atomic(
+        args.out / "comparison.json",
+        json.dumps({"config": config.to_dict(), "seeds": seeds, "results": rows}, indent=2),
+    )
     table = summarise(rows)
     write_text_atomic(args.out / "comparison.md", table + "\n")
     print(table)

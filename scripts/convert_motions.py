@@ -12,8 +12,8 @@ import time
 from pathlib import Path
 
 from har_tf.cli import run_cli
-from har_tf.io import check_output_file
 from har_tf.data.motions import convert_motions
+from har_tf.io import check_output_file
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -21,9 +21,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("src", help="the motions NPZ (frames, offsets, split, label, subject)")
     parser.add_argument("--out", default="data/motions_body25_pose.npz", help="output pose dataset NPZ")
     parser.add_argument(
-        "--max-frames", type=int, default=None,
+        "--max-frames",
+        type=int,
+        default=None,
         help="pad/centre-crop every sequence to this many frames (default: the longest sequence)",
-    )  # fmt: skip
+    )
     args = parser.parse_args(argv)
     check_output_file(args.out, "--out")
     start = time.perf_counter()

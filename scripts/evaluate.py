@@ -43,15 +43,30 @@ def main(argv=None) -> int:
     x, y = dataset.split(args.split)
     sampling = choose_sampling(config, x)
     names = list(dataset.class_names)
-    result = evaluate_classifier(model, x, y, dataset.layout, names, num_frames, sampling,
-                                 dataset.extras.get("class_group"),
-                                 [str(g) for g in dataset.extras.get("group_names", [])],
-                                 channels=dataset.channels)  # fmt: skip
-    extra = {"model_file": str(args.model), "data": args.data, "split": args.split, "sampling": sampling,
-             "parameters": int(model.count_params())}  # fmt: skip
+    result = evaluate_classifier(
+        model,
+        x,
+        y,
+        dataset.layout,
+        names,
+        num_frames,
+        sampling,
+        dataset.extras.get("class_group"),
+        [str(g) for g in dataset.extras.get("group_names", [])],
+        channels=dataset.channels,
+    )
+    extra = {
+        "model_file": str(args.model),
+        "data": args.data,
+        "split": args.split,
+        "sampling": sampling,
+        "parameters": int(model.count_params()),
+    }
     metrics = write_evaluation(args.out, result, y, names, extra, f"{args.model.name} on {args.split}")
-    print(f"{args.split}: accuracy {metrics['accuracy']:.1%}, macro-F1 {metrics['macro_f1']:.3f} "
-          f"({metrics['protocol']}, {metrics['num_test']} sequences)")  # fmt: skip
+    print(
+        f"{args.split}: accuracy {metrics['accuracy']:.1%}, macro-F1 {metrics['macro_f1']:.3f} "
+        f"({metrics['protocol']}, {metrics['num_test']} sequences)"
+    )
     if "sequence_level" in metrics:
         print(f"sequence level: accuracy {metrics['sequence_level']['accuracy']:.1%}")
     print(f"wrote {args.out / 'metrics.json'} and the report files in {args.out}")

@@ -40,24 +40,45 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("root", type=Path, help="folder of class folders of videos (ROOT/<class>/<clip>.mp4)")
     parser.add_argument("--out", type=Path, required=True, help="the dataset NPZ to write, e.g. data/mine.npz")
-    parser.add_argument("--estimator", choices=("movenet", "blazepose", "openpose"), default="movenet",
-                        help="pose source: MoveNet (default) or BlazePose on every frame, or precomputed OpenPose JSON")
-    parser.add_argument("--pose-model", default=None,
-                        help="MoveNet: a .tflite file or TF Hub handle; BlazePose: its model folder (default: the "
-                             "fetched cache)")
-    parser.add_argument("--openpose-json", type=Path, default=None,
-                        help="folder of DIR/<class>/<clip>/ OpenPose JSON folders (--estimator openpose)")
-    parser.add_argument("--detections", type=Path, default=None,
-                        help="folder of DIR/<class>/<clip>/ detections JSON folders (objects per frame)")
-    parser.add_argument("--detector", default=None,
-                        help="object detector run on every frame: a .tflite file or a SavedModel folder")
-    parser.add_argument("--detector-labels", default=None,
-                        help="the detector's label map: 'coco' or a text file of one name per line, line 1 = class "
-                             "id 1 (default: what the model file carries)")  # fmt: skip
+    parser.add_argument(
+        "--estimator",
+        choices=("movenet", "blazepose", "openpose"),
+        default="movenet",
+        help="pose source: MoveNet (default) or BlazePose on every frame, or precomputed OpenPose JSON",
+    )
+    parser.add_argument(
+        "--pose-model",
+        default=None,
+        help="MoveNet: a .tflite file or TF Hub handle; BlazePose: its model folder (default: the fetched cache)",
+    )
+    parser.add_argument(
+        "--openpose-json",
+        type=Path,
+        default=None,
+        help="folder of DIR/<class>/<clip>/ OpenPose JSON folders (--estimator openpose)",
+    )
+    parser.add_argument(
+        "--detections",
+        type=Path,
+        default=None,
+        help="folder of DIR/<class>/<clip>/ detections JSON folders (objects per frame)",
+    )
+    parser.add_argument(
+        "--detector", default=None, help="object detector run on every frame: a .tflite file or a SavedModel folder"
+    )
+    parser.add_argument(
+        "--detector-labels",
+        default=None,
+        help="the detector's label map: 'coco' or a text file of one name per line, line 1 = class "
+        "id 1 (default: what the model file carries)",
+    )
     parser.add_argument("--min-score", type=float, default=0.3, help="drop detections scoring less (default 0.3)")
-    parser.add_argument("--object-classes", default=None,
-                        help="the dataset's object classes, comma-separated (cup,phone,book); required with "
-                             "--detections, default with --detector: every class it names")  # fmt: skip
+    parser.add_argument(
+        "--object-classes",
+        default=None,
+        help="the dataset's object classes, comma-separated (cup,phone,book); required with "
+        "--detections, default with --detector: every class it names",
+    )
     parser.add_argument("--max-objects", type=int, default=4, help="K, object rows per frame (default 4)")
     parser.add_argument("--layout", default=None, help="convert the poses to this layout (default: the estimator's)")
     parser.add_argument("--num-frames", type=int, default=30, help="T, pose frames per clip (default 30)")
@@ -68,12 +89,17 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0, help="seed of the train/test split (default 0)")
     parser.add_argument("--max-frames", type=int, default=None, help="read at most this many frames of each video")
     parser.add_argument("--jpeg-quality", type=int, default=90, help="JPEG quality of the stored frames (default 90)")
-    parser.add_argument("--no-track", action="store_true",
-                        help="estimate each frame on its own (default: follow the person from frame to frame)")
-    parser.add_argument("--threads", type=int, default=None,
-                        help="pose model interpreter threads (default: TFLite's; 1 with --workers)")
-    parser.add_argument("--workers", type=int, default=1,
-                        help="videos extracted side by side in separate processes (default 1)")
+    parser.add_argument(
+        "--no-track",
+        action="store_true",
+        help="estimate each frame on its own (default: follow the person from frame to frame)",
+    )
+    parser.add_argument(
+        "--threads", type=int, default=None, help="pose model interpreter threads (default: TFLite's; 1 with --workers)"
+    )
+    parser.add_argument(
+        "--workers", type=int, default=1, help="videos extracted side by side in separate processes (default 1)"
+    )
     parser.add_argument("--keep-parts", action="store_true", help="keep OUT.parts/ (per-video results) after success")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser.parse_args(argv)
@@ -81,20 +107,24 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def pose_source(args: argparse.Namespace):
     """The pose source the arguments name, with a clear error for a missing or misplaced option."""
-    from har_tf.inference.extraction import EstimatorSource, OpenPoseJsonFolders
     from har_tf.errors import InvalidInputError
+    from har_tf.inference.extraction import EstimatorSource, OpenPoseJsonFolders
 
     if args.estimator == "openpose":
         if args.openpose_json is None:
-            raise InvalidInputError("--estimator openpose needs --openpose-json DIR (DIR/<class>/<clip>/ per-frame "
-                                    "OpenPose JSON folders, one per video)")  # fmt: skip
+            raise InvalidInputError(
+                "--estimator openpose needs --openpose-json DIR (DIR/<class>/<clip>/ per-frame "
+                "OpenPose JSON folders, one per video)"
+            )
         return OpenPoseJsonFolders(args.openpose_json)
     if args.openpose_json is not None:
         raise InvalidInputError("--openpose-json is for --estimator openpose")
     if args.estimator == "movenet" and args.pose_model is None:
-        raise InvalidInputError("--estimator movenet needs --pose-model: a local MoveNet .tflite file "
-                                "(movenet_singlepose_lightning_int8.tflite from Kaggle Models / TF Hub "
-                                "google/movenet/tfLite/singlepose-lightning) or a TF Hub handle")  # fmt: skip
+        raise InvalidInputError(
+            "--estimator movenet needs --pose-model: a local MoveNet .tflite file "
+            "(movenet_singlepose_lightning_int8.tflite from Kaggle Models / TF Hub "
+            "google/movenet/tfLite/singlepose-lightning) or a TF Hub handle"
+        )
     threads = 1 if args.threads is None and args.workers > 1 else args.threads
     source = EstimatorSource(args.estimator, args.pose_model, num_threads=threads, track=not args.no_track)
     source.load()  # a wrong model file fails now, not once per video
@@ -116,8 +146,9 @@ def detections_source(args: argparse.Namespace):
         return None
     if args.detections is not None:
         if classes is None:
-            raise InvalidInputError("--detections needs --object-classes (the class names its files use, e.g. "
-                                    "cup,phone,book)")  # fmt: skip
+            raise InvalidInputError(
+                "--detections needs --object-classes (the class names its files use, e.g. cup,phone,book)"
+            )
         return DetectionJsonFolders(args.detections, classes)
     from har_tf.inference.detection import read_label_map
 
@@ -136,8 +167,12 @@ def main(argv=None) -> int:
     from har_tf.inference.extraction import ExtractionConfig, extract_dataset, summary_lines
     from har_tf.io import check_output_dir, check_output_file
 
-    for option, value, low in (("--workers", args.workers, 1), ("--threads", args.threads, 1),
-                               ("--max-frames", args.max_frames, 1), ("--max-objects", args.max_objects, 1)):  # fmt: skip
+    for option, value, low in (
+        ("--workers", args.workers, 1),
+        ("--threads", args.threads, 1),
+        ("--max-frames", args.max_frames, 1),
+        ("--max-objects", args.max_objects, 1),
+    ):
         check_at_least(option, value, low)
     check_between("--min-score", args.min_score, 0.0, 1.0)
     check_output_file(args.out, "--out")
@@ -145,18 +180,35 @@ def main(argv=None) -> int:
     if parts.exists() and not parts.is_dir():
         check_output_dir(parts, "the resume folder")
 
-    config = ExtractionConfig(num_frames=args.num_frames, stride=args.stride, frames_per_clip=args.frames_per_clip,
-                              image_size=args.image_size, test_fraction=args.test_fraction, seed=args.seed,
-                              max_frames=args.max_frames, layout=args.layout,
-                              jpeg_quality=args.jpeg_quality, max_objects=args.max_objects)  # fmt: skip
+    config = ExtractionConfig(
+        num_frames=args.num_frames,
+        stride=args.stride,
+        frames_per_clip=args.frames_per_clip,
+        image_size=args.image_size,
+        test_fraction=args.test_fraction,
+        seed=args.seed,
+        max_frames=args.max_frames,
+        layout=args.layout,
+        jpeg_quality=args.jpeg_quality,
+        max_objects=args.max_objects,
+    )
     detections = detections_source(args)
     source = pose_source(args)
 
     def warn(line: str) -> None:
         tqdm.write(f"warning: {line}", file=sys.stderr)
 
-    result = extract_dataset(args.root, args.out, source, config, workers=args.workers, keep_parts=args.keep_parts,
-                             progress=not args.quiet, warn=warn, detections=detections)  # fmt: skip
+    result = extract_dataset(
+        args.root,
+        args.out,
+        source,
+        config,
+        workers=args.workers,
+        keep_parts=args.keep_parts,
+        progress=not args.quiet,
+        warn=warn,
+        detections=detections,
+    )
     print(result.dataset.summary())
     print("\n".join(summary_lines(result.report)))
     print(f"wrote {result.path} and {result.report_path}")

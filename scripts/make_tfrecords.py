@@ -26,9 +26,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("data", help="'synthetic' (the default data) or a pose dataset NPZ")
     parser.add_argument("--out", type=Path, required=True, help="output folder (its old shards are replaced)")
     parser.add_argument("--clips-per-shard", type=int, default=1024)
-    parser.add_argument("--frame-features", action="store_true",
-                        help="add each clip's frame features (the frozen backbone of the config; computed or "
-                             "read from the feature cache)")  # fmt: skip
+    parser.add_argument(
+        "--frame-features",
+        action="store_true",
+        help="add each clip's frame features (the frozen backbone of the config; computed or "
+        "read from the feature cache)",
+    )
     parser.add_argument("--config", help="YAML or JSON training settings (backbone, image size, crop)")
     parser.add_argument("--cache-dir", help="synthetic data and feature cache folder (default ~/.cache/har_tf)")
     return parser.parse_args(argv)
@@ -55,13 +58,16 @@ def main(argv=None) -> int:
         from har_tf.training.stage2 import crop_boxes, encoder_key, frame_encoder_for
 
         encoder = frame_encoder_for(config, dataset)
-        features, _, _ = cached_frame_features(dataset, encoder, encoder_key(encoder), args.cache_dir,
-                                               boxes=crop_boxes(dataset, encoder, dataset.splits))  # fmt: skip
+        features, _, _ = cached_frame_features(
+            dataset, encoder, encoder_key(encoder), args.cache_dir, boxes=crop_boxes(dataset, encoder, dataset.splits)
+        )
         extras = {split: {"frame_features": features[split]} for split in dataset.splits}
     manifest = write_tfrecords(dataset, args.out, args.clips_per_shard, extras)
     size = sum(f.stat().st_size for f in Path(args.out).glob("*.tfrecord")) / 2**20
-    print(f"wrote {manifest} and {len(list(Path(args.out).glob('*.tfrecord')))} shards ({size:.1f} MB) in "
-          f"{time.perf_counter() - start:.1f} s")  # fmt: skip
+    print(
+        f"wrote {manifest} and {len(list(Path(args.out).glob('*.tfrecord')))} shards ({size:.1f} MB) in "
+        f"{time.perf_counter() - start:.1f} s"
+    )
     return 0
 
 

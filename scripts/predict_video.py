@@ -41,30 +41,55 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("video", help="a video file, a webcam index (0) or a stream URL (rtsp://...)")
     parser.add_argument("--model", type=Path, required=True, help="fusion_model.keras / pose_model.keras or an export")
     parser.add_argument("--estimator", choices=("movenet", "blazepose", "openpose"), default="movenet")
-    parser.add_argument("--pose-model", default=None,
-                        help="MoveNet .tflite or TF Hub handle; BlazePose folder (default: the fetched cache); "
-                             "OpenPose: the folder of per-frame JSON files")  # fmt: skip
+    parser.add_argument(
+        "--pose-model",
+        default=None,
+        help="MoveNet .tflite or TF Hub handle; BlazePose folder (default: the fetched cache); "
+        "OpenPose: the folder of per-frame JSON files",
+    )
     parser.add_argument("--out", type=Path, default=None, help="annotated video (.mp4 or .avi)")
     parser.add_argument("--json", type=Path, default=None, help="timeline JSON")
     parser.add_argument("--stride", type=int, default=5, help="frames between predictions (default 5)")
     parser.add_argument("--smoothing", type=float, default=0.0, help="EMA of probabilities over windows, 0..1")
     parser.add_argument("--top-k", type=int, default=3, help="classes per window in the timeline and on screen")
-    parser.add_argument("--embed-every", type=int, default=1,
-                        help="embed every k-th frame only (faster, approximate; default 1 = exact)")
-    parser.add_argument("--embedder", choices=("keras", "tflite_fp32", "tflite_fp16", "tflite_int8"), default="keras",
-                        help="how a .keras fusion model embeds frames: keras (exact) or converted to TFLite at start "
-                             "(tflite_fp32: same features within 1e-5, about 2.5x faster on a CPU)")  # fmt: skip
-    parser.add_argument("--detector", default=None,
-                        help="object detector for a model with an object branch: a .tflite file or a SavedModel folder")
-    parser.add_argument("--detector-labels", default=None,
-                        help="the detector's label map: 'coco' (TF2 Detection Zoo / TF Hub models) or a text file of "
-                             "one name per line, line 1 = class id 1 (default: what the model file carries)")
+    parser.add_argument(
+        "--embed-every",
+        type=int,
+        default=1,
+        help="embed every k-th frame only (faster, approximate; default 1 = exact)",
+    )
+    parser.add_argument(
+        "--embedder",
+        choices=("keras", "tflite_fp32", "tflite_fp16", "tflite_int8"),
+        default="keras",
+        help="how a .keras fusion model embeds frames: keras (exact) or converted to TFLite at start "
+        "(tflite_fp32: same features within 1e-5, about 2.5x faster on a CPU)",
+    )
+    parser.add_argument(
+        "--detector",
+        default=None,
+        help="object detector for a model with an object branch: a .tflite file or a SavedModel folder",
+    )
+    parser.add_argument(
+        "--detector-labels",
+        default=None,
+        help="the detector's label map: 'coco' (TF2 Detection Zoo / TF Hub models) or a text file of "
+        "one name per line, line 1 = class id 1 (default: what the model file carries)",
+    )
     parser.add_argument("--min-score", type=float, default=0.3, help="drop detections scoring less (default 0.3)")
-    parser.add_argument("--detections", type=Path, default=None,
-                        help="the video's detections JSON folder (instead of --detector), for an object branch")
-    parser.add_argument("--imu", type=Path, default=None,
-                        help="a wrist sensor's CSV (t in seconds from the first frame, then its values) for a model "
-                             "with an inertial branch")  # fmt: skip
+    parser.add_argument(
+        "--detections",
+        type=Path,
+        default=None,
+        help="the video's detections JSON folder (instead of --detector), for an object branch",
+    )
+    parser.add_argument(
+        "--imu",
+        type=Path,
+        default=None,
+        help="a wrist sensor's CSV (t in seconds from the first frame, then its values) for a model "
+        "with an inertial branch",
+    )
     parser.add_argument("--pose-only", action="store_true", help="use the fusion model's pose branch alone")
     parser.add_argument("--max-frames", type=int, default=None, help="stop after this many frames")
     parser.add_argument("--num-threads", type=int, default=None, help="TFLite threads (default: all cores)")
@@ -93,9 +118,15 @@ def main(argv=None) -> int:
     objects = {"detector": detector, "use_objects": not args.pose_only} if model.takes_objects else {}
     if model.takes_imu:
         objects["use_imu"] = not args.pose_only
-    recogniser = StreamingRecognizer(model, estimator, stride=args.stride, smoothing=args.smoothing,
-                                     embed_every=args.embed_every, use_frames=not args.pose_only,
-                                     **objects)  # fmt: skip
+    recogniser = StreamingRecognizer(
+        model,
+        estimator,
+        stride=args.stride,
+        smoothing=args.smoothing,
+        embed_every=args.embed_every,
+        use_frames=not args.pose_only,
+        **objects,
+    )
     frames = recogniser.frames(args.video, args.max_frames, imu=imu)
     first_frame, first = next(frames)  # opens the video: bad input fails here, before any output file exists
     writer = None
@@ -119,8 +150,11 @@ def main(argv=None) -> int:
                 start = time.perf_counter()
                 scores = None if current is None else current.top(min(3, args.top_k))
                 caption = None if current is not None else f"warming up: {recogniser.frames_seen}/{model.num_frames}"
-                writer.write(annotate_frame(frame, result.pose, estimator.layout, scores, caption, result.objects,
-                                            model.object_classes))  # fmt: skip
+                writer.write(
+                    annotate_frame(
+                        frame, result.pose, estimator.layout, scores, caption, result.objects, model.object_classes
+                    )
+                )
                 recogniser.latency.add("render", time.perf_counter() - start)
             progress.update(1)
     except BaseException:
@@ -136,25 +170,44 @@ def main(argv=None) -> int:
     if recogniser.windows and recogniser.windows[-1].padded:  # a short video's one window, from flush()
         timeline_out.add(recogniser.windows[-1].to_dict(args.top_k))
     timeline = {
-        "video": str(args.video), "model": str(args.model), "model_kind": model.description,
-        "estimator": args.estimator, "frames": recogniser.frames_seen, "fps": recogniser.fps,
-        "num_frames": model.num_frames, "stride": args.stride, "smoothing": args.smoothing,
-        "embed_every": args.embed_every, "classes": list(model.class_names),
+        "video": str(args.video),
+        "model": str(args.model),
+        "model_kind": model.description,
+        "estimator": args.estimator,
+        "frames": recogniser.frames_seen,
+        "fps": recogniser.fps,
+        "num_frames": model.num_frames,
+        "stride": args.stride,
+        "smoothing": args.smoothing,
+        "embed_every": args.embed_every,
+        "classes": list(model.class_names),
         "windows_without_person": empty.tolist(),
         "latency_ms": recogniser.latency.summary(skip=min(10, max(recogniser.frames_seen - 1, 0))),
-    }  # fmt: skip
+    }
     if model.takes_objects:
-        timeline["objects"] = {"object_classes": list(model.object_classes), "max_objects": model.max_objects,
-                               "source": str(args.detector or args.detections or "none")}  # fmt: skip
+        timeline["objects"] = {
+            "object_classes": list(model.object_classes),
+            "max_objects": model.max_objects,
+            "source": str(args.detector or args.detections or "none"),
+        }
     if model.takes_imu:
-        timeline["imu"] = {"imu_shape": list(model.imu_shape), "source": str(args.imu or "none"),
-                           "samples": 0 if imu is None else len(imu)}  # fmt: skip
+        timeline["imu"] = {
+            "imu_shape": list(model.imu_shape),
+            "source": str(args.imu or "none"),
+            "samples": 0 if imu is None else len(imu),
+        }
     timeline_out.close(timeline)
-    print(f"{recogniser.frames_seen} frames, {timeline_out.count} windows in {seconds:.1f} s "
-          f"({recogniser.frames_seen / max(seconds, 1e-9):.1f} frames/s)")  # fmt: skip
+    print(
+        f"{recogniser.frames_seen} frames, {timeline_out.count} windows in {seconds:.1f} s "
+        f"({recogniser.frames_seen / max(seconds, 1e-9):.1f} frames/s)"
+    )
     for w in timeline_out.summary_windows():
-        print("  ..." if w is None else f"  frames {w['start_frame']:>5}-{w['end_frame']:<5} " + ", ".join(
-            f"{c['class']} {c['probability']:.2f}" for c in w["top"]))  # fmt: skip
+        print(
+            "  ..."
+            if w is None
+            else f"  frames {w['start_frame']:>5}-{w['end_frame']:<5} "
+            + ", ".join(f"{c['class']} {c['probability']:.2f}" for c in w["top"])
+        )
     print(recogniser.latency.report(skip=min(10, max(recogniser.frames_seen - 1, 0))))
     for path in (args.out, args.json):
         if path is not None:
@@ -168,9 +221,13 @@ def check_arguments(args: argparse.Namespace) -> None:
     from har_tf.errors import InvalidInputError
     from har_tf.io import check_output_file
 
-    for option, value, low in (("--top-k", args.top_k, 1), ("--stride", args.stride, 1),
-                               ("--embed-every", args.embed_every, 1), ("--max-frames", args.max_frames, 1),
-                               ("--num-threads", args.num_threads, 1)):  # fmt: skip
+    for option, value, low in (
+        ("--top-k", args.top_k, 1),
+        ("--stride", args.stride, 1),
+        ("--embed-every", args.embed_every, 1),
+        ("--max-frames", args.max_frames, 1),
+        ("--num-threads", args.num_threads, 1),
+    ):
         check_at_least(option, value, low)
     check_between("--smoothing", args.smoothing, 0.0, 1.0, high_open=True)
     check_between("--min-score", args.min_score, 0.0, 1.0)
@@ -195,8 +252,9 @@ def object_detector(args: argparse.Namespace, model):
             raise InvalidInputError("--detector-labels goes with --detector")
         return None
     if args.detector is not None and args.detections is not None:
-        raise InvalidInputError("give --detector (run a detector on every frame) or --detections (a detections JSON "
-                                "folder), not both")  # fmt: skip
+        raise InvalidInputError(
+            "give --detector (run a detector on every frame) or --detections (a detections JSON folder), not both"
+        )
     if not model.takes_objects:
         given = "--detector" if args.detector is not None else "--detections"
         kind = "a pose + image fusion model" if model.takes_frames else "a pose-only model"
@@ -205,14 +263,17 @@ def object_detector(args: argparse.Namespace, model):
 
     if args.detections is not None:
         if args.detector_labels is not None:
-            raise InvalidInputError("--detector-labels goes with --detector; a detections folder names the model's "
-                                    "object classes")  # fmt: skip
+            raise InvalidInputError(
+                "--detector-labels goes with --detector; a detections folder names the model's object classes"
+            )
         return AnnotationDetector.from_folder(args.detections, model.object_classes)
     labels = None if args.detector_labels is None else read_label_map(args.detector_labels)
     detector = make_detector(args.detector, class_names=labels, min_score=args.min_score)
     if detector.names is None:
-        raise InvalidInputError(f"{args.detector} carries no label names: pass --detector-labels coco (TF2 Detection "
-                                "Zoo / TF Hub models) or a labels file")  # fmt: skip
+        raise InvalidInputError(
+            f"{args.detector} carries no label names: pass --detector-labels coco (TF2 Detection "
+            "Zoo / TF Hub models) or a labels file"
+        )
     return detector
 
 

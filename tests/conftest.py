@@ -10,8 +10,16 @@ import pytest
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-METRICS_KEYS = {"accuracy", "balanced_accuracy", "macro_precision", "macro_recall", "macro_f1", "top_k_accuracy",
-                "num_test", "class_names"}  # fmt: skip
+METRICS_KEYS = {
+    "accuracy",
+    "balanced_accuracy",
+    "macro_precision",
+    "macro_recall",
+    "macro_f1",
+    "top_k_accuracy",
+    "num_test",
+    "class_names",
+}
 """The keys every metrics.json has (issue #3)."""
 SHARED_DIR = Path(os.environ.get("HAR_TF_SHARED_DIR", REPO_ROOT.parent / "shared"))
 
@@ -20,7 +28,9 @@ def pytest_collection_modifyitems(config, items):
     """Tests marked ``slow`` (minutes each) run only with HAR_TF_SLOW_TESTS=1, to keep the suite under 15 minutes."""
     if os.environ.get("HAR_TF_SLOW_TESTS") == "1":
         return
-    skip = pytest.mark.skip(reason="slow end-to-end test (up to a few minutes, see the README): set HAR_TF_SLOW_TESTS=1 to run it")
+    skip = pytest.mark.skip(
+        reason="slow end-to-end test (up to a few minutes, see the README): set HAR_TF_SLOW_TESTS=1 to run it"
+    )
     for item in items:
         if "slow" in item.keywords:
             item.add_marker(skip)
@@ -42,8 +52,9 @@ def shared_file(shared_dir: Path, relative: str) -> Path:
     return path
 
 
-def random_pixel_pose(layout, frames: int = 12, channels: int = 3, seed: int = 0, missing: float = 0.15,
-                      keep_garbage: bool = True):  # fmt: skip
+def random_pixel_pose(
+    layout, frames: int = 12, channels: int = 3, seed: int = 0, missing: float = 0.15, keep_garbage: bool = True
+):
     """Pixel poses (T, J, C) with some missing joints.
 
     With C = 3 a missing joint has confidence 0 and, when ``keep_garbage``, junk coordinates (as in
@@ -69,8 +80,13 @@ def run_script(name: str, *args: str, timeout: int = 600):
     import subprocess
     import sys
 
-    return subprocess.run([sys.executable, str(REPO_ROOT / "scripts" / name), *args],
-                          capture_output=True, text=True, timeout=timeout, cwd=REPO_ROOT)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, str(REPO_ROOT / "scripts" / name), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=REPO_ROOT,
+    )
 
 
 def kill_when(command: list[str], ready, env: dict | None = None, timeout: float = 300.0) -> None:
@@ -86,8 +102,10 @@ def kill_when(command: list[str], ready, env: dict | None = None, timeout: float
     try:
         while not ready():
             if proc.poll() is not None:
-                pytest.fail(f"the command ended (exit {proc.returncode}) before the kill point:\n"
-                            f"{proc.stderr.read().decode()[-2000:]}")  # fmt: skip
+                pytest.fail(
+                    f"the command ended (exit {proc.returncode}) before the kill point:\n"
+                    f"{proc.stderr.read().decode()[-2000:]}"
+                )
             if time.monotonic() > deadline:
                 pytest.fail("the kill point never came")
             time.sleep(0.02)
@@ -135,9 +153,15 @@ def tiny_pose_classifier():
 
     keras.utils.set_random_seed(0)  # the same weights in every test process
     defaults = TrainConfig()
-    backbone = PoseFormerFactorized.from_preset("micro", "coco17", num_frames=EXPORT_T, streams=defaults.streams,
-                                                pooling=defaults.pooling, temporal_kernel=defaults.temporal_kernel,
-                                                stream_norm=defaults.stream_norm)  # fmt: skip
+    backbone = PoseFormerFactorized.from_preset(
+        "micro",
+        "coco17",
+        num_frames=EXPORT_T,
+        streams=defaults.streams,
+        pooling=defaults.pooling,
+        temporal_kernel=defaults.temporal_kernel,
+        stream_norm=defaults.stream_norm,
+    )
     model = PoseClassifier(backbone, len(EXPORT_CLASSES), class_names=EXPORT_CLASSES)
     _sharpen(model.get_layer("probabilities"))
     return model

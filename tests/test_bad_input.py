@@ -46,17 +46,37 @@ def _with(pose: np.ndarray, index, value) -> np.ndarray:
 # --- poses and frames handed to a model --------------------------------------------------------------
 PREDICTION_CASES = {
     "pose of the wrong rank": (lambda: _pose()[0, 0], InvalidInputError, "must be (N, T, J, C) or one clip"),
-    "T that does not match the model": (lambda: _pose()[:, :5], InvalidInputError, "T = 5 frames but the model takes T = 8"),
-    "J that does not match the model": (lambda: np.zeros((2, EXPORT_T, 25, 3)) + 1, InvalidInputError,
-                                        "J = 25 joints but the model takes J = 17"),
+    "T that does not match the model": (
+        lambda: _pose()[:, :5],
+        InvalidInputError,
+        "T = 5 frames but the model takes T = 8",
+    ),
+    "J that does not match the model": (
+        lambda: np.zeros((2, EXPORT_T, 25, 3)) + 1,
+        InvalidInputError,
+        "J = 25 joints but the model takes J = 17",
+    ),
     "C not 2 or 3": (lambda: np.ones((2, EXPORT_T, 17, 4)), InvalidInputError, "C = 2 (x, y) or 3"),
-    "C = 2 for a C = 3 model": (lambda: _pose()[..., :2], InvalidInputError, "C = 2 channels but the model takes C = 3"),
-    "Inf keypoints": (lambda: _with(_pose(), (1, 2, 3, 0), np.inf), InvalidInputError,
-                      "infinite values (first at clip 1, frame 2, joint 3)"),
-    "every joint missing": (lambda: _with(_pose(), (0, ..., 2), 0.0), InvalidInputError,
-                            "clip 0 of pose has every joint missing"),
-    "confidences outside [0, 1]": (lambda: _with(_pose(), (0, 0, 0, 2), 1.7), InvalidInputError,
-                                   "confidences must lie in [0, 1] (0 = missing joint), got 1.7"),
+    "C = 2 for a C = 3 model": (
+        lambda: _pose()[..., :2],
+        InvalidInputError,
+        "C = 2 channels but the model takes C = 3",
+    ),
+    "Inf keypoints": (
+        lambda: _with(_pose(), (1, 2, 3, 0), np.inf),
+        InvalidInputError,
+        "infinite values (first at clip 1, frame 2, joint 3)",
+    ),
+    "every joint missing": (
+        lambda: _with(_pose(), (0, ..., 2), 0.0),
+        InvalidInputError,
+        "clip 0 of pose has every joint missing",
+    ),
+    "confidences outside [0, 1]": (
+        lambda: _with(_pose(), (0, 0, 0, 2), 1.7),
+        InvalidInputError,
+        "confidences must lie in [0, 1] (0 = missing joint), got 1.7",
+    ),
     "wrong dtype (strings)": (lambda: np.full((2, EXPORT_T, 17, 3), "a"), InvalidInputError, "must hold numbers"),
     "ragged nested lists": (lambda: [[[[1, 2, 3]]], [[[1, 2]]]], InvalidInputError, "rectangular array"),
     "empty batch": (lambda: np.zeros((0, EXPORT_T, 17, 3)), InvalidInputError, "empty batch (0 clips)"),
@@ -75,12 +95,16 @@ def test_accepted_nan_marks_a_missing_joint(predictor):
     pose = _with(_pose(), (0, slice(None), 4), np.nan)  # joint 4 missing in every frame of clip 0
     probabilities = predictor.predict_proba(pose)
     assert probabilities.shape == (2, len(EXPORT_CLASSES)) and np.isfinite(probabilities).all()
-    assert np.allclose(probabilities[0], predictor.predict_proba(_with(_pose(), (0, slice(None), 4), 0.0))[0], atol=1e-6)
+    assert np.allclose(
+        probabilities[0], predictor.predict_proba(_with(_pose(), (0, slice(None), 4), 0.0))[0], atol=1e-6
+    )
 
 
 FRAME_CASES = {
-    "frames of the wrong size": (lambda: _frames()[:, :, :40], f"frames must be uint8 (N, {EXPORT_F}, {EXPORT_SIZE}, "
-                                                               f"{EXPORT_SIZE}, 3) with N = 2"),
+    "frames of the wrong size": (
+        lambda: _frames()[:, :, :40],
+        f"frames must be uint8 (N, {EXPORT_F}, {EXPORT_SIZE}, {EXPORT_SIZE}, 3) with N = 2",
+    ),
     "frames with 4 channels": (lambda: np.concatenate([_frames(), _frames()[..., :1]], axis=-1), "(3 channels: RGB)"),
     "frames for another number of clips": (lambda: _frames(3), "with N = 2"),
     "frames outside [0, 255]": (lambda: _frames().astype(np.int32) + 300, "pixels in [0, 255]"),
@@ -117,8 +141,14 @@ def imu_predictor(tmp_path_factory):
 
     keras.utils.set_random_seed(7)
     backbone = PoseFormerFactorized.from_preset("micro", "coco17", num_frames=EXPORT_T)
-    model = MultiModalFusionModel(backbone, None, len(EXPORT_CLASSES), class_names=EXPORT_CLASSES, fusion="residual",
-                                  inertial_encoder=InertialEncoder.from_preset("micro", IMU_S, IMU_D))  # fmt: skip
+    model = MultiModalFusionModel(
+        backbone,
+        None,
+        len(EXPORT_CLASSES),
+        class_names=EXPORT_CLASSES,
+        fusion="residual",
+        inertial_encoder=InertialEncoder.from_preset("micro", IMU_S, IMU_D),
+    )
     path = tmp_path_factory.mktemp("bad_imu") / "imu_model.keras"
     model.save(path)
     return HARPredictor.load(path, device="cpu")
@@ -130,12 +160,16 @@ def _imu(n: int = 2) -> np.ndarray:
 
 IMU_CASES = {
     "imu with the wrong channel count": (lambda: _imu()[..., :3], "imu has D = 3 channels but the model takes D = 6"),
-    "imu with another number of samples": (lambda: _imu()[:, :10],
-                                           "imu has S = 10 samples per clip but the model takes S = 16"),
+    "imu with another number of samples": (
+        lambda: _imu()[:, :10],
+        "imu has S = 10 samples per clip but the model takes S = 16",
+    ),
     "imu for another number of clips": (lambda: _imu(3), "imu has 3 clips but the poses have 2"),
     "imu of the wrong rank": (lambda: _imu()[0, 0], "imu must be (N, S, D)"),
-    "infinite imu values": (lambda: _with(_imu(), (1, 4, 2), np.inf),
-                            "imu holds infinite values (first at clip 1, sample 4, channel 2)"),
+    "infinite imu values": (
+        lambda: _with(_imu(), (1, 4, 2), np.inf),
+        "imu holds infinite values (first at clip 1, sample 4, channel 2)",
+    ),
     "imu as strings": (lambda: np.full((2, IMU_S, IMU_D), "a"), "imu must hold float sensor samples"),
 }
 
@@ -149,7 +183,9 @@ def test_bad_imu(imu_predictor, case):
 
 
 def test_imu_for_a_model_without_an_inertial_branch(predictor):
-    with pytest.raises(InvalidInputError, match=r"this model \(pose \+ image\) has no inertial branch: it takes no imu"):
+    with pytest.raises(
+        InvalidInputError, match=r"this model \(pose \+ image\) has no inertial branch: it takes no imu"
+    ):
         predictor.predict_proba(_pose(), imu=_imu())
 
 
@@ -157,22 +193,33 @@ def test_accepted_nan_marks_a_missing_sensor_sample(imu_predictor):
     missing = _with(_imu(), (0, slice(3, 7)), np.nan)  # samples 3-6 of clip 0 missing
     probabilities = imu_predictor.predict_proba(_pose(), imu=missing)
     assert np.isfinite(probabilities).all()
-    np.testing.assert_allclose(probabilities, imu_predictor.predict_proba(_pose(), imu=np.nan_to_num(missing, nan=0.0)),
-                               atol=1e-6)  # fmt: skip
+    np.testing.assert_allclose(
+        probabilities, imu_predictor.predict_proba(_pose(), imu=np.nan_to_num(missing, nan=0.0)), atol=1e-6
+    )
 
 
 STREAM_IMU_CASES = {  # raw time-stamped samples pushed to a stream's sensor buffer: rows [t, 6 values]
     "sensor samples with the wrong channel count": (
-        lambda buffer: buffer.push(np.ones((4, 5)) * np.arange(4)[:, None]), "have D = 4 channels"),
-    "NaN sensor samples": (lambda buffer: buffer.push(_with(np.ones((4, 7)) * np.arange(4)[:, None], (2, 3), np.nan)),
-                           "NaN or infinite values (first at sample 2, channel 2)"),
-    "time stamps that go back": (lambda buffer: buffer.push(np.ones((4, 7)) * np.array([[0], [1], [3], [2]])),
-                                 "time stamps must increase, but sample 3 at 2 s does not come after sample 2"),
-    "a sensor too slow to resample": (lambda buffer: buffer.push(np.ones((12, 7)) * np.arange(12)[:, None]),
-                                      "samples come every 1 s (1 Hz), further apart than max_gap_s"),
-    "a rate that is not a rate": (lambda buffer: resample_clip(np.ones((20, 6)), -50, IMU_S),
-                                  "rate must be a positive number of samples per second (Hz), got -50"),
-}  # fmt: skip
+        lambda buffer: buffer.push(np.ones((4, 5)) * np.arange(4)[:, None]),
+        "have D = 4 channels",
+    ),
+    "NaN sensor samples": (
+        lambda buffer: buffer.push(_with(np.ones((4, 7)) * np.arange(4)[:, None], (2, 3), np.nan)),
+        "NaN or infinite values (first at sample 2, channel 2)",
+    ),
+    "time stamps that go back": (
+        lambda buffer: buffer.push(np.ones((4, 7)) * np.array([[0], [1], [3], [2]])),
+        "time stamps must increase, but sample 3 at 2 s does not come after sample 2",
+    ),
+    "a sensor too slow to resample": (
+        lambda buffer: buffer.push(np.ones((12, 7)) * np.arange(12)[:, None]),
+        "samples come every 1 s (1 Hz), further apart than max_gap_s",
+    ),
+    "a rate that is not a rate": (
+        lambda buffer: resample_clip(np.ones((20, 6)), -50, IMU_S),
+        "rate must be a positive number of samples per second (Hz), got -50",
+    ),
+}
 
 
 @pytest.mark.parametrize("case", sorted(STREAM_IMU_CASES))
@@ -247,11 +294,14 @@ def test_malformed_openpose_json(tmp_path):
         read_openpose_dir(tmp_path)
 
 
-@pytest.mark.parametrize("settings, message", [
-    ({"epochz": 3}, "unknown TrainConfig settings ['epochz']"),
-    ({"epochs": "ten"}, "epochs must be a positive integer or auto, got 'ten'"),
-    ({"learning_rate": "fast"}, "learning_rate must be a number in (0, 1), got 'fast'"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "settings, message",
+    [
+        ({"epochz": 3}, "unknown TrainConfig settings ['epochz']"),
+        ({"epochs": "ten"}, "epochs must be a positive integer or auto, got 'ten'"),
+        ({"learning_rate": "fast"}, "learning_rate must be a number in (0, 1), got 'fast'"),
+    ],
+)
 def test_config_file_with_unknown_keys_or_wrong_types(tmp_path, settings, message):
     from har_tf.training.config import load_train_config
 

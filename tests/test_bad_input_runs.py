@@ -62,9 +62,13 @@ def place(tmp_path_factory):
     clips = export_inputs(n=8, seed=5, frames=False)["pose"]
     one = PoseDataset(clips[:4], [0] * 4, ["walk"], "coco17", x_test=clips[4:], y_test=[0] * 4)
     one.save(root / "one_class.npz")
-    for name, text in (("augment_list.yaml", "augment: [1, 2]\n"), ("streams_map.yaml", "streams: {joints: 1}\n"),
-                       ("top_list.yaml", "- epochs\n- 3\n"), ("preset_list.json", '{"preset": ["micro"]}'),
-                       ("augment_key.yaml", "augment: {flip_prob: [1]}\n")):  # fmt: skip
+    for name, text in (
+        ("augment_list.yaml", "augment: [1, 2]\n"),
+        ("streams_map.yaml", "streams: {joints: 1}\n"),
+        ("top_list.yaml", "- epochs\n- 3\n"),
+        ("preset_list.json", '{"preset": ["micro"]}'),
+        ("augment_key.yaml", "augment: {flip_prob: [1]}\n"),
+    ):
         (root / name).write_text(text)
     return root
 
@@ -83,81 +87,173 @@ CASES = {
     "train --batch-size 0": ("train", ["--out", P("r1"), "--batch-size", "0"], "--batch-size must be at least 1"),
     "train --seed -1": ("train", ["--out", P("r1"), "--seed", "-1"], "--seed must be at least 0, got -1"),
     "train --image-size 8": ("train", ["--out", P("r1"), "--image-size", "8"], "--image-size must be at least 32"),
-    "train --clips-per-class 0": ("train", ["--out", P("r1"), "--clips-per-class", "0", "1", "1"],
-                                  "--clips-per-class must be at least 1"),
+    "train --clips-per-class 0": (
+        "train",
+        ["--out", P("r1"), "--clips-per-class", "0", "1", "1"],
+        "--clips-per-class must be at least 1",
+    ),
     "train --backbone bogus": ("train", ["--out", P("r1"), "--backbone", "bogus"], "backbone must be one of"),
-    "train config: a list where a mapping goes": ("train", ["--out", P("r1"), "--config", P("augment_list.yaml")],
-                                                  "augment must be a mapping of settings, got a list [1, 2]"),
-    "train config: a mapping where a list goes": ("train", ["--out", P("r1"), "--config", P("streams_map.yaml")],
-                                                  "streams must be a list, got a mapping"),
-    "train config: a list at the top": ("train", ["--out", P("r1"), "--config", P("top_list.yaml")],
-                                        "expected a mapping of settings, got a list"),
-    "train config: a list where a value goes": ("train", ["--out", P("r1"), "--config", P("preset_list.json")],
-                                                "preset must be a single value, got a list ['micro']"),
-    "train config: a bad augment value": ("train", ["--out", P("r1"), "--config", P("augment_key.yaml")],
-                                          "training config: augment: AugmentConfig.flip_prob"),
-    "train --pose-model missing": ("train", ["--out", P("r1"), "--stage", "fusion", "--pose-model", P("nope.keras")],
-                                   "--pose-model"),
-    "train a one-class dataset": ("train", ["--out", P("r1"), "--stage", "pose", "--data", P("one_class.npz")],
-                                  "a classifier needs training clips of at least 2 classes"),
+    "train config: a list where a mapping goes": (
+        "train",
+        ["--out", P("r1"), "--config", P("augment_list.yaml")],
+        "augment must be a mapping of settings, got a list [1, 2]",
+    ),
+    "train config: a mapping where a list goes": (
+        "train",
+        ["--out", P("r1"), "--config", P("streams_map.yaml")],
+        "streams must be a list, got a mapping",
+    ),
+    "train config: a list at the top": (
+        "train",
+        ["--out", P("r1"), "--config", P("top_list.yaml")],
+        "expected a mapping of settings, got a list",
+    ),
+    "train config: a list where a value goes": (
+        "train",
+        ["--out", P("r1"), "--config", P("preset_list.json")],
+        "preset must be a single value, got a list ['micro']",
+    ),
+    "train config: a bad augment value": (
+        "train",
+        ["--out", P("r1"), "--config", P("augment_key.yaml")],
+        "training config: augment: AugmentConfig.flip_prob",
+    ),
+    "train --pose-model missing": (
+        "train",
+        ["--out", P("r1"), "--stage", "fusion", "--pose-model", P("nope.keras")],
+        "--pose-model",
+    ),
+    "train a one-class dataset": (
+        "train",
+        ["--out", P("r1"), "--stage", "pose", "--data", P("one_class.npz")],
+        "a classifier needs training clips of at least 2 classes",
+    ),
     # export.py: before the model is loaded
-    "export --min-agreement 1.5": ("export", ["--model", P("model.keras"), "--out", P("s1"), "--min-agreement", "1.5"],
-                                   "--min-agreement must be in [0, 1], got 1.5"),
-    "export --min-agreement -0.1": ("export", ["--model", P("model.keras"), "--out", P("s1"), "--min-agreement",
-                                               "-0.1"], "--min-agreement must be in [0, 1]"),
-    "export --top-k 0": ("export", ["--model", P("model.keras"), "--out", P("s1"), "--top-k", "0"],
-                         "--top-k must be at least 1, got 0"),
-    "export --top-k -3": ("export", ["--model", P("model.keras"), "--out", P("s1"), "--top-k", "-3"],
-                          "--top-k must be at least 1, got -3"),
-    "export --version 0": ("export", ["--model", P("model.keras"), "--out", P("s1"), "--version", "0"],
-                           "--version must be at least 1"),
+    "export --min-agreement 1.5": (
+        "export",
+        ["--model", P("model.keras"), "--out", P("s1"), "--min-agreement", "1.5"],
+        "--min-agreement must be in [0, 1], got 1.5",
+    ),
+    "export --min-agreement -0.1": (
+        "export",
+        ["--model", P("model.keras"), "--out", P("s1"), "--min-agreement", "-0.1"],
+        "--min-agreement must be in [0, 1]",
+    ),
+    "export --top-k 0": (
+        "export",
+        ["--model", P("model.keras"), "--out", P("s1"), "--top-k", "0"],
+        "--top-k must be at least 1, got 0",
+    ),
+    "export --top-k -3": (
+        "export",
+        ["--model", P("model.keras"), "--out", P("s1"), "--top-k", "-3"],
+        "--top-k must be at least 1, got -3",
+    ),
+    "export --version 0": (
+        "export",
+        ["--model", P("model.keras"), "--out", P("s1"), "--version", "0"],
+        "--version must be at least 1",
+    ),
     "export --out is a file": ("export", ["--model", P("model.keras"), "--out", P("afile")], "is an existing file"),
-    "export --samples 0": ("export", ["--model", P("model.keras"), "--out", P("s1"), "--samples", "0"],
-                           "--samples and --calibration must be at least 1"),
+    "export --samples 0": (
+        "export",
+        ["--model", P("model.keras"), "--out", P("s1"), "--samples", "0"],
+        "--samples and --calibration must be at least 1",
+    ),
     # predict_video.py: before the video is opened or a model loaded
-    "predict --max-frames -1": ("predict_video", [P("video.mp4"), "--model", P("model.keras"), "--max-frames", "-1"],
-                                "--max-frames must be at least 1, got -1"),
-    "predict --max-frames 0": ("predict_video", [P("video.mp4"), "--model", P("model.keras"), "--max-frames", "0"],
-                               "--max-frames must be at least 1, got 0"),
-    "predict --stride 0": ("predict_video", [P("video.mp4"), "--model", P("model.keras"), "--stride", "0"],
-                           "--stride must be at least 1"),
-    "predict --embed-every 0": ("predict_video", [P("video.mp4"), "--model", P("model.keras"), "--embed-every", "0"],
-                                "--embed-every must be at least 1"),
-    "predict --smoothing 1": ("predict_video", [P("video.mp4"), "--model", P("model.keras"), "--smoothing", "1"],
-                              "--smoothing must be in [0, 1), got 1.0"),
-    "predict --min-score 2": ("predict_video", [P("video.mp4"), "--model", P("model.keras"), "--min-score", "2"],
-                              "--min-score must be in [0, 1]"),
-    "predict --top-k 0": ("predict_video", [P("video.mp4"), "--model", P("model.keras"), "--top-k", "0"],
-                          "--top-k must be at least 1, got 0"),
-    "predict --out is a folder": ("predict_video", [P("video.mp4"), "--model", P("model.keras"), "--out",
-                                                    P("adir.mp4")], "is an existing folder; expected a file path"),
-    "predict --out not a video name": ("predict_video", [P("video.mp4"), "--model", P("model.keras"), "--out",
-                                                         P("out.txt")], "the annotated video must end in"),
-    "predict --json is a folder": ("predict_video", [P("video.mp4"), "--model", P("model.keras"), "--json",
-                                                     P("adir")], "--json {root}/adir is an existing folder"),
-    "predict --json under a file": ("predict_video", [P("video.mp4"), "--model", P("model.keras"), "--json",
-                                                      P("afile/t.json")], "is a file, not a folder"),
-    "predict --out and --json the same": ("predict_video", [P("video.mp4"), "--model", P("model.keras"), "--out",
-                                                            P("same.mp4"), "--json", P("same.mp4")],
-                                          "--out and --json name the same file"),
+    "predict --max-frames -1": (
+        "predict_video",
+        [P("video.mp4"), "--model", P("model.keras"), "--max-frames", "-1"],
+        "--max-frames must be at least 1, got -1",
+    ),
+    "predict --max-frames 0": (
+        "predict_video",
+        [P("video.mp4"), "--model", P("model.keras"), "--max-frames", "0"],
+        "--max-frames must be at least 1, got 0",
+    ),
+    "predict --stride 0": (
+        "predict_video",
+        [P("video.mp4"), "--model", P("model.keras"), "--stride", "0"],
+        "--stride must be at least 1",
+    ),
+    "predict --embed-every 0": (
+        "predict_video",
+        [P("video.mp4"), "--model", P("model.keras"), "--embed-every", "0"],
+        "--embed-every must be at least 1",
+    ),
+    "predict --smoothing 1": (
+        "predict_video",
+        [P("video.mp4"), "--model", P("model.keras"), "--smoothing", "1"],
+        "--smoothing must be in [0, 1), got 1.0",
+    ),
+    "predict --min-score 2": (
+        "predict_video",
+        [P("video.mp4"), "--model", P("model.keras"), "--min-score", "2"],
+        "--min-score must be in [0, 1]",
+    ),
+    "predict --top-k 0": (
+        "predict_video",
+        [P("video.mp4"), "--model", P("model.keras"), "--top-k", "0"],
+        "--top-k must be at least 1, got 0",
+    ),
+    "predict --out is a folder": (
+        "predict_video",
+        [P("video.mp4"), "--model", P("model.keras"), "--out", P("adir.mp4")],
+        "is an existing folder; expected a file path",
+    ),
+    "predict --out not a video name": (
+        "predict_video",
+        [P("video.mp4"), "--model", P("model.keras"), "--out", P("out.txt")],
+        "the annotated video must end in",
+    ),
+    "predict --json is a folder": (
+        "predict_video",
+        [P("video.mp4"), "--model", P("model.keras"), "--json", P("adir")],
+        "--json {root}/adir is an existing folder",
+    ),
+    "predict --json under a file": (
+        "predict_video",
+        [P("video.mp4"), "--model", P("model.keras"), "--json", P("afile/t.json")],
+        "is a file, not a folder",
+    ),
+    "predict --out and --json the same": (
+        "predict_video",
+        [P("video.mp4"), "--model", P("model.keras"), "--out", P("same.mp4"), "--json", P("same.mp4")],
+        "--out and --json name the same file",
+    ),
     # extract_poses.py
-    "extract --max-frames -1": ("extract_poses", [P("videos"), "--out", P("d.npz"), "--max-frames", "-1"],
-                                "--max-frames must be at least 1, got -1"),
-    "extract --workers 0": ("extract_poses", [P("videos"), "--out", P("d.npz"), "--workers", "0"],
-                            "--workers must be at least 1"),
+    "extract --max-frames -1": (
+        "extract_poses",
+        [P("videos"), "--out", P("d.npz"), "--max-frames", "-1"],
+        "--max-frames must be at least 1, got -1",
+    ),
+    "extract --workers 0": (
+        "extract_poses",
+        [P("videos"), "--out", P("d.npz"), "--workers", "0"],
+        "--workers must be at least 1",
+    ),
     "extract --out is a folder": ("extract_poses", [P("videos"), "--out", P("adir")], "is an existing folder"),
     # the other commands' output places and numbers
     "evaluate --out is a file": ("evaluate", ["--model", P("model.keras"), "--out", P("afile")], "is an existing file"),
     "make_tfrecords --out is a file": ("make_tfrecords", ["synthetic", "--out", P("afile")], "is an existing file"),
-    "make_tfrecords --clips-per-shard 0": ("make_tfrecords", ["synthetic", "--out", P("t1"), "--clips-per-shard", "0"],
-                                           "--clips-per-shard must be at least 1"),
+    "make_tfrecords --clips-per-shard 0": (
+        "make_tfrecords",
+        ["synthetic", "--out", P("t1"), "--clips-per-shard", "0"],
+        "--clips-per-shard must be at least 1",
+    ),
     "benchmark --out is a file": ("benchmark", ["--out", P("afile")], "is an existing file; expected a folder"),
     "compare --out is a file": ("compare_models", ["--out", P("afile")], "is an existing file"),
     "compare --epochs 0": ("compare_models", ["--out", P("c1"), "--epochs", "0"], "--epochs must be at least 1"),
-    "convert_motions --out is a folder": ("convert_motions", [P("one_class.npz"), "--out", P("adir")],
-                                          "is an existing folder; expected a file path"),
-    "convert_utd_mhad --out is a folder": ("convert_utd_mhad", [P("adir"), "--out", P("adir")],
-                                           "is an existing folder; expected a file path"),
+    "convert_motions --out is a folder": (
+        "convert_motions",
+        [P("one_class.npz"), "--out", P("adir")],
+        "is an existing folder; expected a file path",
+    ),
+    "convert_utd_mhad --out is a folder": (
+        "convert_utd_mhad",
+        [P("adir"), "--out", P("adir")],
+        "is an existing folder; expected a file path",
+    ),
 }
 
 
@@ -217,14 +313,23 @@ def test_full_disk_while_saving_a_model_leaves_nothing(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.parametrize("error, code, line", [
-    (OSError(errno.ENOSPC, "No space left on device", "out/history.csv"), 2,
-     "error: cannot write out/history.csv: [Errno 28] No space left on device: 'out/history.csv'"),
-    (tf.errors.ResourceExhaustedError(None, None, "out of disk space writing variables"), 2,
-     "error: cannot write: out of disk space writing variables"),
-    (KeyboardInterrupt(), 130, "interrupted"),
-    (Interrupted(signal.SIGTERM), 143, "interrupted (SIGTERM)"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "error, code, line",
+    [
+        (
+            OSError(errno.ENOSPC, "No space left on device", "out/history.csv"),
+            2,
+            "error: cannot write out/history.csv: [Errno 28] No space left on device: 'out/history.csv'",
+        ),
+        (
+            tf.errors.ResourceExhaustedError(None, None, "out of disk space writing variables"),
+            2,
+            "error: cannot write: out of disk space writing variables",
+        ),
+        (KeyboardInterrupt(), 130, "interrupted"),
+        (Interrupted(signal.SIGTERM), 143, "interrupted (SIGTERM)"),
+    ],
+)
 def test_run_cli_turns_late_failures_and_signals_into_one_line(error, code, line, capsys):
     def main():
         raise error
@@ -323,7 +428,8 @@ def test_a_backup_that_cannot_be_written_keeps_the_previous_one(tmp_path, monkey
     monkeypatch.undo()
     assert json.loads((tmp_path / "backup" / "training_metadata.json").read_text()) == before
     assert sorted(p.name for p in (tmp_path / "backup").iterdir()) == sorted(
-        ["training_metadata.json", before["weights"], before["previous"]["weights"]])
+        ["training_metadata.json", before["weights"], before["previous"]["weights"]]
+    )
 
 
 def test_no_room_for_the_backup_is_one_line_before_writing(tmp_path, monkeypatch):

@@ -24,8 +24,18 @@ def test_export_killed_mid_way_leaves_no_version_and_reruns(tmp_path, tiny_pose_
     data.save(tmp_path / "data.npz")
     tiny_pose_classifier.save(tmp_path / "pose_model.keras")
     base = tmp_path / "serving"
-    command = [sys.executable, str(REPO_ROOT / "scripts" / "export.py"), "--model", str(tmp_path / "pose_model.keras"),
-               "--data", str(tmp_path / "data.npz"), "--out", str(base), "--format", "savedmodel"]  # fmt: skip
+    command = [
+        sys.executable,
+        str(REPO_ROOT / "scripts" / "export.py"),
+        "--model",
+        str(tmp_path / "pose_model.keras"),
+        "--data",
+        str(tmp_path / "data.npz"),
+        "--out",
+        str(base),
+        "--format",
+        "savedmodel",
+    ]
     # kill while the SavedModel is being written into its temporary folder
     kill_when(command, lambda: base.is_dir() and any(p.name.startswith(".tmp-") for p in base.iterdir()))
     assert versions(base) == [], "a killed export must leave no version folder for TF Serving to load"
@@ -38,12 +48,31 @@ def test_extraction_killed_after_some_videos_resumes_to_the_same_dataset(shared_
     model = shared_file(shared_dir, "models/movenet_singlepose_lightning_int8.tflite")
     videos = shared_file(shared_dir, "data/videos")
     root = tmp_path / "videos"
-    for rel, name in (("a/ta_chi.mp4", "ta_chi.mp4"), ("a/clean_and_jerk.mp4", "clean_and_jerk.mp4"),
-                      ("b/exercise.avi", "exercise.avi"), ("b/again.mp4", "ta_chi.mp4")):  # fmt: skip
+    for rel, name in (
+        ("a/ta_chi.mp4", "ta_chi.mp4"),
+        ("a/clean_and_jerk.mp4", "clean_and_jerk.mp4"),
+        ("b/exercise.avi", "exercise.avi"),
+        ("b/again.mp4", "ta_chi.mp4"),
+    ):
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
         (root / rel).symlink_to(videos / name)
-    args = ["--pose-model", str(model), "--max-frames", "40", "--num-frames", "20", "--stride", "10",
-            "--frames-per-clip", "2", "--image-size", "64", "--quiet", "--workers", "1"]  # fmt: skip
+    args = [
+        "--pose-model",
+        str(model),
+        "--max-frames",
+        "40",
+        "--num-frames",
+        "20",
+        "--stride",
+        "10",
+        "--frames-per-clip",
+        "2",
+        "--image-size",
+        "64",
+        "--quiet",
+        "--workers",
+        "1",
+    ]
     out = tmp_path / "killed.npz"
     parts = out.with_suffix(".parts")
     command = [sys.executable, str(REPO_ROOT / "scripts" / "extract_poses.py"), str(root), "--out", str(out), *args]
@@ -80,8 +109,21 @@ def _signal_when(command: list[str], ready, signum: int, timeout: float = 300.0)
 
 
 def _train_command(out, *extra: str) -> list[str]:
-    return [sys.executable, str(REPO_ROOT / "scripts" / "train.py"), "--stage", "pose", "--preset", "micro",
-            "--clips-per-class", "6", "2", "3", "--out", str(out), *extra]  # fmt: skip
+    return [
+        sys.executable,
+        str(REPO_ROOT / "scripts" / "train.py"),
+        "--stage",
+        "pose",
+        "--preset",
+        "micro",
+        "--clips-per-class",
+        "6",
+        "2",
+        "3",
+        "--out",
+        str(out),
+        *extra,
+    ]
 
 
 def test_a_second_run_into_a_busy_folder_is_refused_and_sigterm_ends_the_first_cleanly(tmp_path):
@@ -111,14 +153,26 @@ def test_sigint_ends_an_export_with_interrupted_and_no_version(tmp_path, tiny_po
     clips = export_inputs(n=16, seed=11, frames=False)["pose"]
     labels = [i % len(EXPORT_CLASSES) for i in range(16)]
     PoseDataset(clips[:8], labels[:8], EXPORT_CLASSES, "coco17", x_test=clips[8:], y_test=labels[8:]).save(
-        tmp_path / "data.npz")
+        tmp_path / "data.npz"
+    )
     tiny_pose_classifier.save(tmp_path / "pose_model.keras")
     base = tmp_path / "serving"
-    command = [sys.executable, str(REPO_ROOT / "scripts" / "export.py"), "--model",
-               str(tmp_path / "pose_model.keras"), "--data", str(tmp_path / "data.npz"), "--out", str(base),
-               "--format", "savedmodel", "tflite"]  # fmt: skip
-    done = _signal_when(command, lambda: base.is_dir() and any(p.name.startswith(".tmp-") for p in base.iterdir()),
-                        signal.SIGINT)  # fmt: skip
+    command = [
+        sys.executable,
+        str(REPO_ROOT / "scripts" / "export.py"),
+        "--model",
+        str(tmp_path / "pose_model.keras"),
+        "--data",
+        str(tmp_path / "data.npz"),
+        "--out",
+        str(base),
+        "--format",
+        "savedmodel",
+        "tflite",
+    ]
+    done = _signal_when(
+        command, lambda: base.is_dir() and any(p.name.startswith(".tmp-") for p in base.iterdir()), signal.SIGINT
+    )
     assert done.returncode == 130 and done.stderr.strip().splitlines()[-1] == "interrupted", done.stderr[-3000:]
     assert "Traceback" not in done.stderr and "SystemError" not in done.stderr
     assert versions(base) == [] and not [p for p in base.iterdir() if p.name.startswith(".tmp-")]
@@ -126,8 +180,22 @@ def test_sigint_ends_an_export_with_interrupted_and_no_version(tmp_path, tiny_po
 
 def test_a_rerun_into_a_finished_folder_keeps_it(tmp_path):
     out = tmp_path / "run"
-    args = ["--stage", "pose", "--preset", "micro", "--epochs", "2", "--clips-per-class", "6", "2", "3",
-            "--cache-dir", str(tmp_path / "cache"), "--out", str(out)]  # fmt: skip
+    args = [
+        "--stage",
+        "pose",
+        "--preset",
+        "micro",
+        "--epochs",
+        "2",
+        "--clips-per-class",
+        "6",
+        "2",
+        "3",
+        "--cache-dir",
+        str(tmp_path / "cache"),
+        "--out",
+        str(out),
+    ]
     first = run_script("train.py", *args)
     assert first.returncode == 0, first.stderr[-2000:]
     history = (out / "history.csv").read_text()

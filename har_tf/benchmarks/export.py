@@ -18,9 +18,14 @@ from har_tf.benchmarks.timing import time_call
 from har_tf.errors import InvalidInputError
 
 SAVEDMODEL = "savedmodel"
-FORMAT_NAMES = {"keras": "Keras", SAVEDMODEL: "SavedModel", "tflite_fp32": "TFLite fp32",
-                "tflite_fp16": "TFLite fp16", "tflite_int8": "TFLite int8",
-                "tflite_int8_full": "TFLite int8_full"}  # fmt: skip
+FORMAT_NAMES = {
+    "keras": "Keras",
+    SAVEDMODEL: "SavedModel",
+    "tflite_fp32": "TFLite fp32",
+    "tflite_fp16": "TFLite fp16",
+    "tflite_int8": "TFLite int8",
+    "tflite_int8_full": "TFLite int8_full",
+}
 
 
 def keras_runner(model) -> Callable[[dict], Callable[[], object]]:
@@ -42,8 +47,15 @@ def keras_runner(model) -> Callable[[dict], Callable[[], object]]:
     return make
 
 
-def export_latencies(servable, inputs: Callable[[int], dict], formats, batch_sizes, timing: dict,
-                     representative: dict | None = None, threads: int = 2) -> dict:  # fmt: skip
+def export_latencies(
+    servable,
+    inputs: Callable[[int], dict],
+    formats,
+    batch_sizes,
+    timing: dict,
+    representative: dict | None = None,
+    threads: int = 2,
+) -> dict:
     """``{format: {"size_bytes", "conversion_seconds", "batch_<b>": latency}}`` for each of ``formats``
     (``savedmodel``, ``tflite_<quantization>``) of ``servable``.
 
@@ -83,14 +95,19 @@ def export_latencies(servable, inputs: Callable[[int], dict], formats, batch_siz
             out[fmt] = {"error": str(err), "conversion_seconds": round(time.perf_counter() - start, 1)}
             print(f"    {FORMAT_NAMES[fmt]}: {err}", flush=True)
             continue
-        row = {"size_bytes": int(size), "conversion_seconds": round(seconds, 1),
-               **({"threads": threads} if fmt != SAVEDMODEL else {})}  # fmt: skip
+        row = {
+            "size_bytes": int(size),
+            "conversion_seconds": round(seconds, 1),
+            **({"threads": threads} if fmt != SAVEDMODEL else {}),
+        }
         for batch in batch_sizes:
             row[f"batch_{batch}"] = time_call(make_call(batch), batch_size=batch, **timing)
         out[fmt] = row
-        print(f"    {FORMAT_NAMES[fmt]:<17} {size / 1e6:6.2f} MB, converted in {seconds:.1f} s, "
-              + ", ".join(f"b{b}: {row[f'batch_{b}']['median_ms_per_clip']:.3g} ms/clip" for b in batch_sizes),
-              flush=True)  # fmt: skip
+        print(
+            f"    {FORMAT_NAMES[fmt]:<17} {size / 1e6:6.2f} MB, converted in {seconds:.1f} s, "
+            + ", ".join(f"b{b}: {row[f'batch_{b}']['median_ms_per_clip']:.3g} ms/clip" for b in batch_sizes),
+            flush=True,
+        )
     return out
 
 
@@ -101,8 +118,14 @@ def _export_rows(kind: str, model_path: Path, args: argparse.Namespace) -> list[
     import numpy as np
     import tensorflow as tf
 
-    from har_tf.export import (QUANTIZATIONS, TFLiteRunner, export_samples, export_saved_model, export_tflite,
-                               make_servable)
+    from har_tf.export import (
+        QUANTIZATIONS,
+        TFLiteRunner,
+        export_samples,
+        export_saved_model,
+        export_tflite,
+        make_servable,
+    )
     from har_tf.export.parity import MIN_AGREEMENT
     from har_tf.export.samples import held_out_split
     from har_tf.export.saved_model import run_signature
@@ -119,32 +142,54 @@ def _export_rows(kind: str, model_path: Path, args: argparse.Namespace) -> list[
     one = {k: v[:1] for k, v in samples.items()}
     folder = args.out / "exports" / kind
     threads = args.threads or 2
-    print(f"export suite: {kind} model {model_path} ({servable.spec.num_classes} classes), parity on "
-          f"{len(samples['pose'])} clips, latency at batch 1 over {args.runs} runs")  # fmt: skip
+    print(
+        f"export suite: {kind} model {model_path} ({servable.spec.num_classes} classes), parity on "
+        f"{len(samples['pose'])} clips, latency at batch 1 over {args.runs} runs"
+    )
     keras_call = tf.function(lambda x: servable.full(x, training=False))
     keras_input = {k: tf.constant(v) for k, v in one.items()} if "frames" in one else tf.constant(one["pose"])
-    rows = [{"model": kind, "format": "Keras (.keras)", "size_bytes": model_path.stat().st_size,
-             "latency": time_calls(lambda: np.asarray(keras_call(keras_input)), args.runs,
-                                   max(args.warmup, 1))}]  # fmt: skip
-    path = export_saved_model(servable, folder / "savedmodel", samples=samples, version=1, force=True,
-                              min_agreement=0.0)  # fmt: skip
+    rows = [
+        {
+            "model": kind,
+            "format": "Keras (.keras)",
+            "size_bytes": model_path.stat().st_size,
+            "latency": time_calls(lambda: np.asarray(keras_call(keras_input)), args.runs, max(args.warmup, 1)),
+        }
+    ]
+    path = export_saved_model(
+        servable, folder / "savedmodel", samples=samples, version=1, force=True, min_agreement=0.0
+    )
     info = json.loads((path / "assets.extra" / "export_info.json").read_text())
     signature = tf.saved_model.load(str(path)).signatures["serving_default"]
-    rows.append({"model": kind, "format": "SavedModel",
-                 "size_bytes": sum(p.stat().st_size for p in path.rglob("*") if p.is_file()),
-                 "parity": info["parity"], "min_agreement": MIN_AGREEMENT["savedmodel"],
-                 "latency": time_calls(lambda: run_signature(signature, one), args.runs,
-                                       max(args.warmup, 1))})  # fmt: skip
+    rows.append(
+        {
+            "model": kind,
+            "format": "SavedModel",
+            "size_bytes": sum(p.stat().st_size for p in path.rglob("*") if p.is_file()),
+            "parity": info["parity"],
+            "min_agreement": MIN_AGREEMENT["savedmodel"],
+            "latency": time_calls(lambda: run_signature(signature, one), args.runs, max(args.warmup, 1)),
+        }
+    )
     for quantization in QUANTIZATIONS:
         start = time.perf_counter()
         tflite = folder / f"{kind}_{quantization}.tflite"
-        info = export_tflite(servable, tflite, quantization=quantization, samples=samples, representative=calibration,
-                             min_agreement=0.0)  # fmt: skip
+        info = export_tflite(
+            servable, tflite, quantization=quantization, samples=samples, representative=calibration, min_agreement=0.0
+        )
         runner = TFLiteRunner(tflite, num_threads=threads)
-        rows.append({"model": kind, "format": f"TFLite {quantization}", "size_bytes": info["size_bytes"],
-                     "parity": info["parity"], "min_agreement": MIN_AGREEMENT[quantization],
-                     "conversion_seconds": round(time.perf_counter() - start, 1), "threads": threads,
-                     "latency": time_calls(lambda: runner(one), args.runs, max(args.warmup, 1))})  # fmt: skip
+        rows.append(
+            {
+                "model": kind,
+                "format": f"TFLite {quantization}",
+                "size_bytes": info["size_bytes"],
+                "parity": info["parity"],
+                "min_agreement": MIN_AGREEMENT[quantization],
+                "conversion_seconds": round(time.perf_counter() - start, 1),
+                "threads": threads,
+                "latency": time_calls(lambda runner=runner: runner(one), args.runs, max(args.warmup, 1)),
+            }
+        )
     return rows
 
 
@@ -163,16 +208,44 @@ def suite_export(args: argparse.Namespace, machine: dict) -> tuple[dict, str]:
         parity = row.get("parity")
         agreement = min(p["top1_agreement"] for p in parity.values()) if parity else None
         diff = max(p["max_abs_diff"] for p in parity.values()) if parity else None
-        meets = ("—" if parity is None else "yes" if agreement >= row["min_agreement"]
-                 else f"no (< {row['min_agreement']:.0%})")  # fmt: skip
-        lines.append([row["model"], row["format"], f"{row['size_bytes'] / 1e6:.2f} MB",
-                      f"{row['size_bytes'] / fp32['size_bytes']:.0%}" if row["format"].startswith("TFLite") else "—",
-                      "—" if agreement is None else f"{agreement:.1%}",
-                      "—" if diff is None else f"{diff:.2g}", meets,
-                      f"{row['latency']['median_ms']:.2f}", f"{row['latency']['p95_ms']:.2f}"])  # fmt: skip
-    markdown = "\n".join([
-        f"#### Exports: size, parity with Keras and CPU latency per clip at batch 1 ({machine.get('cores')} cores)", "",
-        table(["model", "export", "size", "of TFLite fp32", "top-1 agreement", "max abs diff", "meets the default",
-               "median (ms)", "p95 (ms)"], lines),
-    ])  # fmt: skip
+        meets = (
+            "—"
+            if parity is None
+            else "yes"
+            if agreement >= row["min_agreement"]
+            else f"no (< {row['min_agreement']:.0%})"
+        )
+        lines.append(
+            [
+                row["model"],
+                row["format"],
+                f"{row['size_bytes'] / 1e6:.2f} MB",
+                f"{row['size_bytes'] / fp32['size_bytes']:.0%}" if row["format"].startswith("TFLite") else "—",
+                "—" if agreement is None else f"{agreement:.1%}",
+                "—" if diff is None else f"{diff:.2g}",
+                meets,
+                f"{row['latency']['median_ms']:.2f}",
+                f"{row['latency']['p95_ms']:.2f}",
+            ]
+        )
+    markdown = "\n".join(
+        [
+            f"#### Exports: size, parity with Keras and CPU latency per clip at batch 1 ({machine.get('cores')} cores)",
+            "",
+            table(
+                [
+                    "model",
+                    "export",
+                    "size",
+                    "of TFLite fp32",
+                    "top-1 agreement",
+                    "max abs diff",
+                    "meets the default",
+                    "median (ms)",
+                    "p95 (ms)",
+                ],
+                lines,
+            ),
+        ]
+    )
     return {"suite": "export", "machine": machine, "exports": rows}, markdown

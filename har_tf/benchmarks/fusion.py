@@ -23,8 +23,13 @@ def backbone_latency(name: str, image_size: int, runs: int, warmup: int) -> dict
     weights = "imagenet" if name == "efficientnet_lite0" else None
     network, info = build_frame_backbone(name, image_size, weights)
     call = tf.function(lambda x: network(x, training=False))
-    row = {"backbone": name, "image_size": image_size, "feature_dim": info.feature_dim,
-           "parameters": int(network.count_params()), "weights": weights or "random (timing only)"}  # fmt: skip
+    row = {
+        "backbone": name,
+        "image_size": image_size,
+        "feature_dim": info.feature_dim,
+        "parameters": int(network.count_params()),
+        "weights": weights or "random (timing only)",
+    }
     for batch in (1, 32):
         x = tf.constant(np.random.default_rng(0).uniform(0, 255, (batch, image_size, image_size, 3)), tf.float32)
         count = max(2, runs // (8 if batch > 1 else 1))
@@ -44,8 +49,14 @@ def suite_fusion(args: argparse.Namespace, machine: dict) -> tuple[dict, str]:
 
     Uses ``args.image_size`` (default: the training default), ``cache_dir``, ``runs``, ``warmup`` and
     ``quick`` (one backbone, a small data set, the frozen phase only)."""
-    from har_tf.benchmarks.training import (SMALL_CLIPS_PER_CLASS, STAGE2_PHASES, compile_stage2, stage2_setup,
-                                            training_dataset, whole_model_training)
+    from har_tf.benchmarks.training import (
+        SMALL_CLIPS_PER_CLASS,
+        STAGE2_PHASES,
+        compile_stage2,
+        stage2_setup,
+        training_dataset,
+        whole_model_training,
+    )
     from har_tf.training.config import TrainConfig
 
     config = TrainConfig()
@@ -67,30 +78,73 @@ def suite_fusion(args: argparse.Namespace, machine: dict) -> tuple[dict, str]:
                 start = time.perf_counter()
                 model.fit(data, epochs=epochs, verbose=0)
             timings[(phase, path)] = (time.perf_counter() - start) / epochs
-    rows = [{"phase": phase, "epoch_seconds_cached": timings[(phase, "cached")],
-             "epoch_seconds_uncached": timings[(phase, "uncached")],
-             "speedup": timings[(phase, "uncached")] / timings[(phase, "cached")]} for phase in phases]  # fmt: skip
+    rows = [
+        {
+            "phase": phase,
+            "epoch_seconds_cached": timings[(phase, "cached")],
+            "epoch_seconds_uncached": timings[(phase, "uncached")],
+            "speedup": timings[(phase, "uncached")] / timings[(phase, "cached")],
+        }
+        for phase in phases
+    ]
     result = {
-        "suite": "fusion", "machine": machine, "image_size": size, "backbones": backbones,
-        "feature_cache": {"train_clips": setup.train_clips, "frames_per_clip": setup.frames_per_clip,
-                          "feature_extraction_seconds": setup.extraction_seconds,
-                          "extraction_from_cache": setup.extraction_from_cache, "phases": rows},
-    }  # fmt: skip
-    backbone_rows = [[b["backbone"], f"{b['image_size']}", f"{b['parameters']:,}", f"{b['feature_dim']}",
-                      f"{b['batch1_ms_per_frame']:.1f}", f"{b['batch32_ms_per_frame']:.1f}", b["weights"]]
-                     for b in backbones]  # fmt: skip
+        "suite": "fusion",
+        "machine": machine,
+        "image_size": size,
+        "backbones": backbones,
+        "feature_cache": {
+            "train_clips": setup.train_clips,
+            "frames_per_clip": setup.frames_per_clip,
+            "feature_extraction_seconds": setup.extraction_seconds,
+            "extraction_from_cache": setup.extraction_from_cache,
+            "phases": rows,
+        },
+    }
+    backbone_rows = [
+        [
+            b["backbone"],
+            f"{b['image_size']}",
+            f"{b['parameters']:,}",
+            f"{b['feature_dim']}",
+            f"{b['batch1_ms_per_frame']:.1f}",
+            f"{b['batch32_ms_per_frame']:.1f}",
+            b["weights"],
+        ]
+        for b in backbones
+    ]
     cache = result["feature_cache"]
-    markdown = "\n".join([
-        f"#### Frozen backbones: CPU latency per frame ({machine.get('cores')} cores, {size}x{size})", "",
-        table(["backbone", "size", "parameters", "D", "batch 1 (ms/frame)", "batch 32 (ms/frame)", "weights"],
-              backbone_rows),
-        "", f"#### Stage-2 epoch time on the default data ({cache['train_clips']} training clips x "
-            f"{cache['frames_per_clip']} frames)", "",
-        table(["stage-2 phase", "cached features (s / epoch)", "frames through the frozen backbone (s / epoch)",
-               "speed-up"],
-              [[p["phase"], f"{p['epoch_seconds_cached']:.1f}", f"{p['epoch_seconds_uncached']:.1f}",
-                f"{p['speedup']:.0f}x"] for p in cache["phases"]]),
-        "", f"Computing the cache once: {cache['feature_extraction_seconds']:.0f} s"
+    markdown = "\n".join(
+        [
+            f"#### Frozen backbones: CPU latency per frame ({machine.get('cores')} cores, {size}x{size})",
+            "",
+            table(
+                ["backbone", "size", "parameters", "D", "batch 1 (ms/frame)", "batch 32 (ms/frame)", "weights"],
+                backbone_rows,
+            ),
+            "",
+            f"#### Stage-2 epoch time on the default data ({cache['train_clips']} training clips x "
+            f"{cache['frames_per_clip']} frames)",
+            "",
+            table(
+                [
+                    "stage-2 phase",
+                    "cached features (s / epoch)",
+                    "frames through the frozen backbone (s / epoch)",
+                    "speed-up",
+                ],
+                [
+                    [
+                        p["phase"],
+                        f"{p['epoch_seconds_cached']:.1f}",
+                        f"{p['epoch_seconds_uncached']:.1f}",
+                        f"{p['speedup']:.0f}x",
+                    ]
+                    for p in cache["phases"]
+                ],
+            ),
+            "",
+            f"Computing the cache once: {cache['feature_extraction_seconds']:.0f} s"
             + (" (read from an existing cache)" if cache["extraction_from_cache"] else ""),
-    ])  # fmt: skip
+        ]
+    )
     return result, markdown

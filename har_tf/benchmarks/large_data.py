@@ -17,9 +17,16 @@ import numpy as np
 from har_tf.skeleton.layouts import get_layout
 
 
-def write_large_dataset(out_dir: str | Path, num_clips: int, num_frames: int = 30, feature_frames: int = 8,
-                        feature_dim: int = 1280, num_classes: int = 12, clips_per_shard: int = 1024,
-                        seed: int = 0) -> dict:  # fmt: skip
+def write_large_dataset(
+    out_dir: str | Path,
+    num_clips: int,
+    num_frames: int = 30,
+    feature_frames: int = 8,
+    feature_dim: int = 1280,
+    num_classes: int = 12,
+    clips_per_shard: int = 1024,
+    seed: int = 0,
+) -> dict:
     """A train split of ``num_clips`` clips (COCO-17 poses in pixels, float16 frame features)."""
     from har_tf.data.tfrecords import write_manifest, write_split
 
@@ -35,8 +42,14 @@ def write_large_dataset(out_dir: str | Path, num_clips: int, num_frames: int = 3
 
     start = time.perf_counter()
     entry = write_split(out_dir, "train", clips(), clips_per_shard)
-    write_manifest(out_dir, layout, [f"class_{k}" for k in range(num_classes)], 3, {"train": entry},
-                   {"frame_features": {"shape": [feature_frames, feature_dim], "dtype": "float16"}})  # fmt: skip
+    write_manifest(
+        out_dir,
+        layout,
+        [f"class_{k}" for k in range(num_classes)],
+        3,
+        {"train": entry},
+        {"frame_features": {"shape": [feature_frames, feature_dim], "dtype": "float16"}},
+    )
     size = sum(f.stat().st_size for f in Path(out_dir).glob("train-*.tfrecord"))
     return {"clips": num_clips, "megabytes": round(size / 2**20, 1), "seconds": round(time.perf_counter() - start, 1)}
 
@@ -47,16 +60,18 @@ def _model(num_frames: int, joints: int, feature_frames: int, feature_dim: int, 
 
     pose = keras.Input((num_frames, joints, 3), name="pose")
     features = keras.Input((feature_frames, feature_dim), name="frame_features")
-    x = layers.Concatenate()([layers.Flatten()(layers.AveragePooling2D((num_frames, 1))(pose)),
-                              layers.GlobalAveragePooling1D()(features)])  # fmt: skip
+    x = layers.Concatenate()(
+        [layers.Flatten()(layers.AveragePooling2D((num_frames, 1))(pose)), layers.GlobalAveragePooling1D()(features)]
+    )
     out = layers.Dense(num_classes, activation="softmax")(layers.Dense(64, activation="relu")(x))
     model = keras.Model({"pose": pose, "frame_features": features}, out)
     model.compile("adam", "sparse_categorical_crossentropy")
     return model
 
 
-def train_epoch(folder: str, source: str = "tfrecord", batch_size: int = 64, shuffle_buffer: int = 1024,
-                seed: int = 0) -> dict:  # fmt: skip
+def train_epoch(
+    folder: str, source: str = "tfrecord", batch_size: int = 64, shuffle_buffer: int = 1024, seed: int = 0
+) -> dict:
     """One epoch of ``model.fit`` on the train split, read from the shards or from arrays in memory."""
     from har_tf.benchmarks.memory import peak_rss_mb, rss_mb
     from har_tf.data.pipeline import make_pose_dataset
@@ -66,16 +81,31 @@ def train_epoch(folder: str, source: str = "tfrecord", batch_size: int = 64, shu
     spec = data.manifest["extras"]["frame_features"]
     start = time.perf_counter()
     if source == "tfrecord":
-        ds = data.dataset("train", batch_size=batch_size, training=True, seed=seed, shuffle_buffer=shuffle_buffer,
-                          extras=("frame_features",), augment=False)  # fmt: skip
+        ds = data.dataset(
+            "train",
+            batch_size=batch_size,
+            training=True,
+            seed=seed,
+            shuffle_buffer=shuffle_buffer,
+            extras=("frame_features",),
+            augment=False,
+        )
     elif source == "memory":
         poses, labels, features = [], [], []
         for pose, _, label, values in data.records("train", ("frame_features",)).as_numpy_iterator():
             poses.append(pose)
             labels.append(label)
             features.append(values["frame_features"])
-        ds = make_pose_dataset(np.stack(poses), np.asarray(labels), data.layout, batch_size=batch_size, training=True,
-                               seed=seed, augment=False, extras={"frame_features": np.stack(features)})  # fmt: skip
+        ds = make_pose_dataset(
+            np.stack(poses),
+            np.asarray(labels),
+            data.layout,
+            batch_size=batch_size,
+            training=True,
+            seed=seed,
+            augment=False,
+            extras={"frame_features": np.stack(features)},
+        )
     else:
         raise ValueError(f"source must be tfrecord or memory, got {source!r}")
     loaded = time.perf_counter() - start
@@ -83,6 +113,11 @@ def train_epoch(folder: str, source: str = "tfrecord", batch_size: int = 64, shu
     before = rss_mb()
     start = time.perf_counter()
     model.fit(ds, epochs=1, verbose=0, shuffle=False)
-    return {"source": source, "clips": data.count("train"), "load_seconds": round(loaded, 1),
-            "epoch_seconds": round(time.perf_counter() - start, 1), "rss_before_fit_mb": before,
-            "peak_rss_mb": peak_rss_mb()}  # fmt: skip
+    return {
+        "source": source,
+        "clips": data.count("train"),
+        "load_seconds": round(loaded, 1),
+        "epoch_seconds": round(time.perf_counter() - start, 1),
+        "rss_before_fit_mb": before,
+        "peak_rss_mb": peak_rss_mb(),
+    }

@@ -50,8 +50,9 @@ def looped_video(source: str | os.PathLike, out: str | os.PathLike, num_frames: 
     return out
 
 
-def run_with_peak_rss(command: list[str], sample_every: float = 0.25, timeout: float = 3600.0,
-                      env: dict | None = None) -> dict:  # fmt: skip
+def run_with_peak_rss(
+    command: list[str], sample_every: float = 0.25, timeout: float = 3600.0, env: dict | None = None
+) -> dict:
     """Run ``command``; ``{"returncode", "seconds", "peak_rss_mb", "rss_mb": [(seconds, MB), ...], "stdout",
     "stderr"}``. Every ``sample_every`` seconds ``/proc/PID/status`` gives the resident memory and its
     high-water mark since the ``exec`` (``VmHWM``): the peak is the last mark read, so only the final
@@ -66,8 +67,10 @@ def run_with_peak_rss(command: list[str], sample_every: float = 0.25, timeout: f
     def drain(stream, key):
         output[key] = stream.read()
 
-    readers = [threading.Thread(target=drain, args=(process.stdout, "stdout"), daemon=True),
-               threading.Thread(target=drain, args=(process.stderr, "stderr"), daemon=True)]  # fmt: skip
+    readers = [
+        threading.Thread(target=drain, args=(process.stdout, "stdout"), daemon=True),
+        threading.Thread(target=drain, args=(process.stderr, "stderr"), daemon=True),
+    ]
     for reader in readers:
         reader.start()
     while process.poll() is None:
@@ -80,14 +83,26 @@ def run_with_peak_rss(command: list[str], sample_every: float = 0.25, timeout: f
         time.sleep(sample_every)
     for reader in readers:
         reader.join()
-    return {"returncode": process.returncode,
-            "seconds": round(time.perf_counter() - start, 1), "peak_rss_mb": peak,
-            "rss_mb": samples, "stdout": output.get("stdout", ""), "stderr": output.get("stderr", "")}  # fmt: skip
+    return {
+        "returncode": process.returncode,
+        "seconds": round(time.perf_counter() - start, 1),
+        "peak_rss_mb": peak,
+        "rss_mb": samples,
+        "stdout": output.get("stdout", ""),
+        "stderr": output.get("stderr", ""),
+    }
 
 
-def predict_video_memory(model: str | os.PathLike, video: str | os.PathLike, movenet: str | os.PathLike,
-                         out_dir: str | os.PathLike, frames: int = 10_000, short: int = 1_000, stride: int = 5,
-                         extra_args: tuple[str, ...] = ()) -> dict:  # fmt: skip
+def predict_video_memory(
+    model: str | os.PathLike,
+    video: str | os.PathLike,
+    movenet: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    frames: int = 10_000,
+    short: int = 1_000,
+    stride: int = 5,
+    extra_args: tuple[str, ...] = (),
+) -> dict:
     """Peak resident memory of ``predict_video.py`` on the first ``short`` and on all ``frames`` frames of
     ``video`` looped; ``growth_mb`` is the difference."""
     if not 0 < short < frames:
@@ -96,22 +111,51 @@ def predict_video_memory(model: str | os.PathLike, video: str | os.PathLike, mov
     long_video = looped_video(video, out_dir / f"looped_{frames}.avi", frames)
     runs = []
     for length in (short, frames):
-        command = [sys.executable, str(REPO_ROOT / "scripts" / "predict_video.py"), str(long_video),
-                   "--model", str(model), "--pose-model", str(movenet), "--stride", str(stride),
-                   "--max-frames", str(length), "--out", str(out_dir / f"annotated_{length}.mp4"),
-                   "--json", str(out_dir / f"timeline_{length}.json"), "--quiet", *extra_args]  # fmt: skip
+        command = [
+            sys.executable,
+            str(REPO_ROOT / "scripts" / "predict_video.py"),
+            str(long_video),
+            "--model",
+            str(model),
+            "--pose-model",
+            str(movenet),
+            "--stride",
+            str(stride),
+            "--max-frames",
+            str(length),
+            "--out",
+            str(out_dir / f"annotated_{length}.mp4"),
+            "--json",
+            str(out_dir / f"timeline_{length}.json"),
+            "--quiet",
+            *extra_args,
+        ]
         env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
         run = run_with_peak_rss(command, env=env)
         if run["returncode"] != 0:
             raise RuntimeError(f"predict_video.py failed on {length} frames:\n{run['stderr'][-2000:]}")
         timeline = json.loads((out_dir / f"timeline_{length}.json").read_text())
-        runs.append({"frames": timeline["frames"], "windows": len(timeline["windows"]), "seconds": run["seconds"],
-                     "frames_per_second": round(timeline["frames"] / max(run["seconds"], 1e-9), 1),
-                     "peak_rss_mb": run["peak_rss_mb"], "rss_mb": run["rss_mb"]})  # fmt: skip
+        runs.append(
+            {
+                "frames": timeline["frames"],
+                "windows": len(timeline["windows"]),
+                "seconds": run["seconds"],
+                "frames_per_second": round(timeline["frames"] / max(run["seconds"], 1e-9), 1),
+                "peak_rss_mb": run["peak_rss_mb"],
+                "rss_mb": run["rss_mb"],
+            }
+        )
     (out_dir / f"looped_{frames}.avi").unlink(missing_ok=True)
     growth = round(runs[1]["peak_rss_mb"] - runs[0]["peak_rss_mb"], 1)
-    return {"model": str(model), "video": Path(video).name, "stride": stride, "runs": runs, "growth_mb": growth,
-            "limit_mb": GROWTH_LIMIT_MB, "bounded": growth < GROWTH_LIMIT_MB}  # fmt: skip
+    return {
+        "model": str(model),
+        "video": Path(video).name,
+        "stride": stride,
+        "runs": runs,
+        "growth_mb": growth,
+        "limit_mb": GROWTH_LIMIT_MB,
+        "bounded": growth < GROWTH_LIMIT_MB,
+    }
 
 
 def plot_rss(result: dict, path: Path) -> Path:
@@ -150,12 +194,26 @@ def suite_long_video(args: argparse.Namespace, machine: dict) -> tuple[dict, str
     short = max(frames // 10, 100)
     result = predict_video_memory(model, video, movenet, args.out, frames=frames, short=short, stride=args.stride)
     plot = plot_rss(result, Path(args.out) / "long_video_rss.png")
-    rows = [[f"{r['frames']:,}", f"{r['windows']:,}", f"{r['seconds']:.0f} s", f"{r['frames_per_second']:.1f}",
-             f"{r['peak_rss_mb']:.0f} MB"] for r in result["runs"]]  # fmt: skip
-    markdown = "\n".join([
-        f"## predict_video.py on a long input ({result['video']} looped, {Path(model).name}, stride {args.stride})",
-        "", table(["frames", "windows", "time", "frames/s", "peak RSS"], rows), "",
-        f"Peak RSS growth from {result['runs'][0]['frames']:,} to {result['runs'][1]['frames']:,} frames: "
-        f"**{result['growth_mb']:+.1f} MB** (bound {GROWTH_LIMIT_MB:.0f} MB). Each run writes an annotated video "
-        f"and a timeline JSON. ![RSS]({plot.name})", ""])  # fmt: skip
+    rows = [
+        [
+            f"{r['frames']:,}",
+            f"{r['windows']:,}",
+            f"{r['seconds']:.0f} s",
+            f"{r['frames_per_second']:.1f}",
+            f"{r['peak_rss_mb']:.0f} MB",
+        ]
+        for r in result["runs"]
+    ]
+    markdown = "\n".join(
+        [
+            f"## predict_video.py on a long input ({result['video']} looped, {Path(model).name}, stride {args.stride})",
+            "",
+            table(["frames", "windows", "time", "frames/s", "peak RSS"], rows),
+            "",
+            f"Peak RSS growth from {result['runs'][0]['frames']:,} to {result['runs'][1]['frames']:,} frames: "
+            f"**{result['growth_mb']:+.1f} MB** (bound {GROWTH_LIMIT_MB:.0f} MB). Each run writes an annotated video "
+            f"and a timeline JSON. ![RSS]({plot.name})",
+            "",
+        ]
+    )
     return {"machine": machine, "long_video": {**result, "plot": plot.name}}, markdown

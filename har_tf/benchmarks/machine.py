@@ -32,18 +32,27 @@ def machine_info() -> dict:
     import keras
     import tensorflow as tf
 
-    return {"cpu": cpu_name(), "cores": os.cpu_count(), "load_average_1_5_15min": load_average(),
-            "platform": platform.platform(), "python": platform.python_version(), "tensorflow": tf.__version__,
-            "keras": keras.__version__, "gpus_visible": len(tf.config.list_physical_devices("GPU")),
-            "device": "/CPU:0",
-            "date": datetime.now(timezone.utc).astimezone().isoformat(timespec="seconds")}  # fmt: skip
+    return {
+        "cpu": cpu_name(),
+        "cores": os.cpu_count(),
+        "load_average_1_5_15min": load_average(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "gpus_visible": len(tf.config.list_physical_devices("GPU")),
+        "device": "/CPU:0",
+        "date": datetime.now(timezone.utc).astimezone().isoformat(timespec="seconds"),
+    }
 
 
 def describe(machine: dict, load_at_end: list[float] | None = None) -> str:
     """One line for a Markdown footer: CPU, cores, versions, date and load."""
     load = machine.get("load_average_1_5_15min")
-    text = (f"{machine['cpu']}, {machine['cores']} cores, TensorFlow {machine['tensorflow']}, "
-            f"Keras {machine['keras']}, {machine['date']}")  # fmt: skip
+    text = (
+        f"{machine['cpu']}, {machine['cores']} cores, TensorFlow {machine['tensorflow']}, "
+        f"Keras {machine['keras']}, {machine['date']}"
+    )
     if load:
         text += f", load average {load[0]} at start"
     if load_at_end:

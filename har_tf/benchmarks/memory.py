@@ -77,19 +77,27 @@ def run_job(job: str, kwargs: dict | None = None, timeout: float = 600.0) -> dic
         raise ValueError(f"unknown job {job!r}; choose one of {sorted(JOBS)}")
     root = str(Path(__file__).resolve().parents[2])
     path = os.environ.get("PYTHONPATH")
-    env = {**os.environ, "PYTHONPATH": root + (os.pathsep + path if path else ""),
-           "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")}  # fmt: skip
+    env = {
+        **os.environ,
+        "PYTHONPATH": root + (os.pathsep + path if path else ""),
+        "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"),
+    }
     start = time.perf_counter()
     try:
-        proc = subprocess.run([sys.executable, "-m", "har_tf.benchmarks.memory", job, json.dumps(kwargs or {})],
-                              capture_output=True, text=True, timeout=timeout, env=env)  # fmt: skip
+        proc = subprocess.run(
+            [sys.executable, "-m", "har_tf.benchmarks.memory", job, json.dumps(kwargs or {})],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=env,
+        )
     except subprocess.TimeoutExpired as err:
         raise JobError(f"job {job} ran past {timeout:g} s") from err
     lines = [line for line in proc.stdout.splitlines() if line.startswith(RESULT_PREFIX)]
     if proc.returncode != 0 or not lines:
         tail = "\n".join(proc.stderr.strip().splitlines()[-8:])
         raise JobError(f"job {job} failed (exit {proc.returncode}):\n{tail}")
-    report = json.loads(lines[-1][len(RESULT_PREFIX):])
+    report = json.loads(lines[-1][len(RESULT_PREFIX) :])
     return {**report, "seconds": round(time.perf_counter() - start, 1)}
 
 

@@ -57,8 +57,15 @@ def xy_projection(dataset):
         x, y = dataset.split(split)
         if split != "train":
             splits[f"x_{split}"], splits[f"y_{split}"] = x[..., keep], y
-    return PoseDataset(dataset.x_train[..., keep], dataset.y_train, dataset.class_names, dataset.layout,
-                       channels=channels.replace("z", ""), extras=dict(dataset.extras), **splits)  # fmt: skip
+    return PoseDataset(
+        dataset.x_train[..., keep],
+        dataset.y_train,
+        dataset.class_names,
+        dataset.layout,
+        channels=channels.replace("z", ""),
+        extras=dict(dataset.extras),
+        **splits,
+    )
 
 
 def _mean_sd(values: list[float]) -> tuple[float, float]:
@@ -69,8 +76,15 @@ def _mean_sd(values: list[float]) -> tuple[float, float]:
 def _row(name: str, runs: list[dict]) -> dict:
     acc, acc_sd = _mean_sd([r["accuracy"] for r in runs])
     f1, f1_sd = _mean_sd([r["macro_f1"] for r in runs])
-    return {"row": name, "label": ROW_NAMES[name], "accuracy_mean": acc, "accuracy_sd": acc_sd,
-            "macro_f1_mean": f1, "macro_f1_sd": f1_sd, "accuracy_per_seed": [r["accuracy"] for r in runs]}  # fmt: skip
+    return {
+        "row": name,
+        "label": ROW_NAMES[name],
+        "accuracy_mean": acc,
+        "accuracy_sd": acc_sd,
+        "macro_f1_mean": f1,
+        "macro_f1_sd": f1_sd,
+        "accuracy_per_seed": [r["accuracy"] for r in runs],
+    }
 
 
 def branch_costs(fusion_path: Path, runs: int, warmup: int) -> list[dict]:
@@ -88,20 +102,27 @@ def branch_costs(fusion_path: Path, runs: int, warmup: int) -> list[dict]:
     if "imu" in inputs:
         inputs["imu"] = rng.normal(size=inputs["imu"].shape).astype(np.float32)
     pose_only = fusion.pose_only_model()
-    parts = [("skeleton (pose branch, with its head)", pose_only, inputs["pose"],
-              int(pose_only.count_params()))]  # fmt: skip
+    parts = [("skeleton (pose branch, with its head)", pose_only, inputs["pose"], int(pose_only.count_params()))]
     if fusion.frame_encoder is not None:
-        parts.append(("depth (frozen image encoder, F frames)", fusion.frame_encoder, inputs["frames"],
-                      int(fusion.frame_encoder.count_params())))  # fmt: skip
+        parts.append(
+            (
+                "depth (frozen image encoder, F frames)",
+                fusion.frame_encoder,
+                inputs["frames"],
+                int(fusion.frame_encoder.count_params()),
+            )
+        )
     if getattr(fusion, "inertial_encoder", None) is not None:
-        parts.append(("inertial encoder", fusion.inertial_encoder, inputs["imu"],
-                      int(fusion.inertial_encoder.count_params())))  # fmt: skip
+        parts.append(
+            ("inertial encoder", fusion.inertial_encoder, inputs["imu"], int(fusion.inertial_encoder.count_params()))
+        )
     parts.append(("whole fusion model", fusion, inputs, int(fusion.count_params())))
     rows = []
     for name, model, x, params in parts:
         call = tf.function(lambda x, model=model: model(x, training=False))
-        latency = time_call(lambda: tf.nest.map_structure(lambda t: t.numpy(), call(x)), runs, warmup,
-                            max_seconds=10.0)  # fmt: skip
+        latency = time_call(
+            lambda call=call, x=x: tf.nest.map_structure(lambda t: t.numpy(), call(x)), runs, warmup, max_seconds=10.0
+        )
         rows.append({"branch": name, "parameters": params, "latency": latency})
     return rows
 
@@ -115,8 +136,9 @@ def suite_modalities(args: argparse.Namespace, machine: dict) -> tuple[dict, str
     from har_tf.training.stage2 import train_stage2
 
     if args.data is None:
-        raise InvalidInputError("the modalities suite needs --data: a multimodal dataset NPZ "
-                                "(e.g. from scripts/convert_utd_mhad.py)")  # fmt: skip
+        raise InvalidInputError(
+            "the modalities suite needs --data: a multimodal dataset NPZ (e.g. from scripts/convert_utd_mhad.py)"
+        )
     dataset = load_pose_npz(args.data)
     if "test" not in dataset.splits:
         raise InvalidInputError(f"{args.data} has no test split: convert it with test subjects")
@@ -140,23 +162,38 @@ def suite_modalities(args: argparse.Namespace, machine: dict) -> tuple[dict, str
         config = dataclasses.replace(base, seed=seed)
         fresh = not stage1_finished(run / "skeleton", config)  # a rerun reuses the runs that finished
         with watch.section(f"seed {seed}: skeleton"):
-            pose_metrics = (train_stage1(config, run / "skeleton", dataset=dataset, verbose=0) if fresh
-                            else json.loads((run / "skeleton" / "metrics.json").read_text()))  # fmt: skip
+            pose_metrics = (
+                train_stage1(config, run / "skeleton", dataset=dataset, verbose=0)
+                if fresh
+                else json.loads((run / "skeleton" / "metrics.json").read_text())
+            )
         keep("skeleton", pose_metrics)
         if flat is not None:
             with watch.section(f"seed {seed}: skeleton, 2D projection"):
-                keep("skeleton_2d", train_stage1(config, run / "skeleton_2d", dataset=flat, verbose=0)
-                     if not stage1_finished(run / "skeleton_2d", config)
-                     else json.loads((run / "skeleton_2d" / "metrics.json").read_text()))  # fmt: skip
+                keep(
+                    "skeleton_2d",
+                    train_stage1(config, run / "skeleton_2d", dataset=flat, verbose=0)
+                    if not stage1_finished(run / "skeleton_2d", config)
+                    else json.loads((run / "skeleton_2d" / "metrics.json").read_text()),
+                )
         pose_model = run / "skeleton" / "pose_model.keras"
         for combo in fusions:
             name = "+".join(combo)
             done = run / f"fused_{name}" / "summary.json"
             with watch.section(f"seed {seed}: skeleton + {name}"):
-                summary = (train_stage2(dataclasses.replace(config, modalities=combo), run / f"fused_{name}", dataset,
-                                        load_keras_model(pose_model), cache_dir=args.cache_dir, verbose=0,
-                                        pose_metrics=pose_metrics) if fresh or not done.is_file()
-                           else json.loads(done.read_text()))  # fmt: skip
+                summary = (
+                    train_stage2(
+                        dataclasses.replace(config, modalities=combo),
+                        run / f"fused_{name}",
+                        dataset,
+                        load_keras_model(pose_model),
+                        cache_dir=args.cache_dir,
+                        verbose=0,
+                        pose_metrics=pose_metrics,
+                    )
+                    if fresh or not done.is_file()
+                    else json.loads(done.read_text())
+                )
             models = summary["models"]
             keep(name, models["fused"])
             for baseline in ("image_only", "imu_only"):
@@ -176,19 +213,34 @@ def suite_modalities(args: argparse.Namespace, machine: dict) -> tuple[dict, str
     if (best_dir / "fusion" / "confusion_matrix.png").is_file():
         shutil.copyfile(best_dir / "fusion" / "confusion_matrix.png", matrix)
     with watch.section("branch costs"):
-        costs = branch_costs(out / f"seed{seeds[0]}" / f"fused_{'+'.join(fusions[-1])}" / "fusion_model.keras",
-                             args.runs, args.warmup)  # fmt: skip
+        costs = branch_costs(
+            out / f"seed{seeds[0]}" / f"fused_{'+'.join(fusions[-1])}" / "fusion_model.keras", args.runs, args.warmup
+        )
     result = {
-        "suite": "modalities", "machine": machine, "data": str(args.data), "config": base.to_dict(),
-        "seeds": seeds, "channels": dataset.channels, "class_names": list(dataset.class_names),
-        "num_train": int(len(dataset.y_train)), "num_test": int(len(dataset.y_test)),
-        "subjects": {s: sorted(np.unique(dataset.extras[f"subject_{s}"]).tolist())
-                     for s in dataset.splits if f"subject_{s}" in dataset.extras},
-        "rows": rows, "best_single": best_single["row"], "best_fused": best_fused["row"],
-        "margin": margin, "seed_spread": spread, "fused_beats_best_single": bool(margin > spread),
-        "confusion_matrix": str(matrix) if matrix.is_file() else None, "branches": costs,
+        "suite": "modalities",
+        "machine": machine,
+        "data": str(args.data),
+        "config": base.to_dict(),
+        "seeds": seeds,
+        "channels": dataset.channels,
+        "class_names": list(dataset.class_names),
+        "num_train": int(len(dataset.y_train)),
+        "num_test": int(len(dataset.y_test)),
+        "subjects": {
+            s: sorted(np.unique(dataset.extras[f"subject_{s}"]).tolist())
+            for s in dataset.splits
+            if f"subject_{s}" in dataset.extras
+        },
+        "rows": rows,
+        "best_single": best_single["row"],
+        "best_fused": best_fused["row"],
+        "margin": margin,
+        "seed_spread": spread,
+        "fused_beats_best_single": bool(margin > spread),
+        "confusion_matrix": str(matrix) if matrix.is_file() else None,
+        "branches": costs,
         "sections": watch.sections,
-    }  # fmt: skip
+    }
     return result, modalities_markdown(result)
 
 
@@ -196,21 +248,31 @@ def modalities_markdown(result: dict) -> str:
     """The README's table of the modalities suite."""
     subjects = result.get("subjects", {})
     who = ", ".join(f"{split} subjects {ids}" for split, ids in subjects.items())
-    rows = [[("**" + r["label"] + "**") if r["row"] == result["best_fused"] else r["label"],
-             f"{r['accuracy_mean']:.1%} ± {r['accuracy_sd']:.1%}",
-             ", ".join(f"{a:.1%}" for a in r["accuracy_per_seed"]),
-             f"{r['macro_f1_mean']:.3f} ± {r['macro_f1_sd']:.3f}"] for r in result["rows"]]  # fmt: skip
+    rows = [
+        [
+            ("**" + r["label"] + "**") if r["row"] == result["best_fused"] else r["label"],
+            f"{r['accuracy_mean']:.1%} ± {r['accuracy_sd']:.1%}",
+            ", ".join(f"{a:.1%}" for a in r["accuracy_per_seed"]),
+            f"{r['macro_f1_mean']:.3f} ± {r['macro_f1_sd']:.3f}",
+        ]
+        for r in result["rows"]
+    ]
     verdict = "more" if result["fused_beats_best_single"] else "not more"
     lines = [
         f"#### Each modality and its fusion with the skeleton ({result['num_train']} training and "
-        f"{result['num_test']} test clips; {who}; seeds {result['seeds']})", "",
-        table(["model", "test accuracy (mean ± sd)", "per seed", "macro-F1"], rows), "",
+        f"{result['num_test']} test clips; {who}; seeds {result['seeds']})",
+        "",
+        table(["model", "test accuracy (mean ± sd)", "per seed", "macro-F1"], rows),
+        "",
         f"Best fused ({ROW_NAMES[result['best_fused']]}) minus best single modality "
         f"({ROW_NAMES[result['best_single']]}): {result['margin']:+.1%}, {verdict} than the seed spread "
-        f"({result['seed_spread']:.1%}).", "",
-        f"#### Branches: parameters and CPU latency per clip at batch 1 ({result['machine'].get('cores')} cores)", "",
-        table(["branch", "parameters", "ms per clip, median (p95)"],
-              [[b["branch"], f"{b['parameters']:,}", ms(b["latency"])] for b in result["branches"]]),
-    ]  # fmt: skip
+        f"({result['seed_spread']:.1%}).",
+        "",
+        f"#### Branches: parameters and CPU latency per clip at batch 1 ({result['machine'].get('cores')} cores)",
+        "",
+        table(
+            ["branch", "parameters", "ms per clip, median (p95)"],
+            [[b["branch"], f"{b['parameters']:,}", ms(b["latency"])] for b in result["branches"]],
+        ),
+    ]
     return "\n".join(lines)
-

@@ -12,13 +12,24 @@ import dataclasses
 import types
 from collections.abc import Callable
 
-MODEL_KEYS = ("poseformer_micro", "poseformer_small", "poseformer_base", "full_attention_small", "lstm_lite",
-              "fusion", "image_only")  # fmt: skip
-MODEL_NAMES = {"poseformer_micro": "PoseFormerFactorized (micro)", "poseformer_small": "PoseFormerFactorized (small)",
-               "poseformer_base": "PoseFormerFactorized (base)",
-               "full_attention_small": "FullAttentionTransformer (small)", "lstm_lite": "LSTMLite",
-               "fusion": "fusion (micro pose + EfficientNet-Lite0)",
-               "image_only": "image-only (EfficientNet-Lite0 + linear head)"}  # fmt: skip
+MODEL_KEYS = (
+    "poseformer_micro",
+    "poseformer_small",
+    "poseformer_base",
+    "full_attention_small",
+    "lstm_lite",
+    "fusion",
+    "image_only",
+)
+MODEL_NAMES = {
+    "poseformer_micro": "PoseFormerFactorized (micro)",
+    "poseformer_small": "PoseFormerFactorized (small)",
+    "poseformer_base": "PoseFormerFactorized (base)",
+    "full_attention_small": "FullAttentionTransformer (small)",
+    "lstm_lite": "LSTMLite",
+    "fusion": "fusion (micro pose + EfficientNet-Lite0)",
+    "image_only": "image-only (EfficientNet-Lite0 + linear head)",
+}
 
 
 @dataclasses.dataclass
@@ -46,11 +57,18 @@ def _data_stub():
     from har_tf.training.config import TrainConfig
 
     synthetic, config = SyntheticConfig(), TrainConfig()
-    return types.SimpleNamespace(layout=get_layout("coco17"), num_channels=3, num_classes=len(CLASS_NAMES),
-                                 class_names=list(CLASS_NAMES), frame_size=synthetic.image_size,
-                                 extras={"frame_indices": frame_indices(config.num_frames, synthetic.frames_per_clip),
-                                         "image_size": [synthetic.image_size] * 2},
-                                 frames_per_clip=synthetic.frames_per_clip)  # fmt: skip
+    return types.SimpleNamespace(
+        layout=get_layout("coco17"),
+        num_channels=3,
+        num_classes=len(CLASS_NAMES),
+        class_names=list(CLASS_NAMES),
+        frame_size=synthetic.image_size,
+        extras={
+            "frame_indices": frame_indices(config.num_frames, synthetic.frames_per_clip),
+            "image_size": [synthetic.image_size] * 2,
+        },
+        frames_per_clip=synthetic.frames_per_clip,
+    )
 
 
 def _inputs(shape: tuple[int, ...], frames_shape: tuple[int, ...] | None, pixels: float) -> Callable[[int], dict]:
@@ -73,8 +91,13 @@ def _inputs(shape: tuple[int, ...], frames_shape: tuple[int, ...] | None, pixels
 def _frame_encoder(config, data):
     from har_tf.models import FrameEncoder
 
-    return FrameEncoder(num_frames=data.frames_per_clip, frame_size=data.frame_size, backbone=config.backbone,
-                        image_size=config.image_size, crop=config.image_crop)  # fmt: skip
+    return FrameEncoder(
+        num_frames=data.frames_per_clip,
+        frame_size=data.frame_size,
+        backbone=config.backbone,
+        image_size=config.image_size,
+        crop=config.image_crop,
+    )
 
 
 def build_model(key: str) -> BuiltModel:
@@ -98,29 +121,55 @@ def build_model(key: str) -> BuiltModel:
         config = TrainConfig(model=kind, preset=preset)
         model = build_classifier(config, data)
         servable = make_servable(model, layout=data.layout)
-        return BuiltModel(key, MODEL_NAMES[key], model, servable.full, servable, _inputs(pose_shape, None, 500.0),
-                          f"{kind} classifier, streams {'+'.join(config.streams)}, "
-                          f"{data.num_classes} classes")  # fmt: skip
+        return BuiltModel(
+            key,
+            MODEL_NAMES[key],
+            model,
+            servable.full,
+            servable,
+            _inputs(pose_shape, None, 500.0),
+            f"{kind} classifier, streams {'+'.join(config.streams)}, {data.num_classes} classes",
+        )
     from har_tf.models import PoseClassifier, PoseFormerFactorized
 
     encoder = _frame_encoder(defaults, data)
     frames_shape = (data.frames_per_clip, data.frame_size, data.frame_size, 3)
     inputs = _inputs(pose_shape, frames_shape, float(data.frame_size))
-    what = (f"EfficientNet-Lite0 on {defaults.image_crop} crops at {encoder.image_size}x{encoder.image_size}, "
-            f"F = {data.frames_per_clip} frames of {data.frame_size}x{data.frame_size}")  # fmt: skip
+    what = (
+        f"EfficientNet-Lite0 on {defaults.image_crop} crops at {encoder.image_size}x{encoder.image_size}, "
+        f"F = {data.frames_per_clip} frames of {data.frame_size}x{data.frame_size}"
+    )
     if key == "fusion":
         from har_tf.training.stage2 import build_fusion
 
-        backbone = PoseFormerFactorized.from_preset(defaults.preset, data.layout, num_frames=defaults.num_frames,
-                                                    num_channels=data.num_channels,
-                                                    streams=defaults.streams)  # fmt: skip
+        backbone = PoseFormerFactorized.from_preset(
+            defaults.preset,
+            data.layout,
+            num_frames=defaults.num_frames,
+            num_channels=data.num_channels,
+            streams=defaults.streams,
+        )
         pose_model = PoseClassifier(backbone, data.num_classes, class_names=data.class_names)
         fusion = build_fusion(defaults, pose_model, encoder, data)
         servable = make_servable(fusion)
-        return BuiltModel(key, MODEL_NAMES[key], fusion, servable.full, servable, inputs,
-                          f"micro pose branch + {what}, {defaults.fusion} fusion")  # fmt: skip
-    return BuiltModel(key, MODEL_NAMES[key], None, _image_only(encoder, data, pose_shape), None, inputs,
-                      f"{what}, mean over frames, one softmax layer (stage 2's image-only baseline)")
+        return BuiltModel(
+            key,
+            MODEL_NAMES[key],
+            fusion,
+            servable.full,
+            servable,
+            inputs,
+            f"micro pose branch + {what}, {defaults.fusion} fusion",
+        )
+    return BuiltModel(
+        key,
+        MODEL_NAMES[key],
+        None,
+        _image_only(encoder, data, pose_shape),
+        None,
+        inputs,
+        f"{what}, mean over frames, one softmax layer (stage 2's image-only baseline)",
+    )
 
 
 def _image_only(encoder, data, pose_shape: tuple[int, int, int]):

@@ -6,9 +6,16 @@ from __future__ import annotations
 from pathlib import Path
 
 FORMAT_ORDER = ("keras", "savedmodel", "tflite_fp32", "tflite_fp16", "tflite_int8", "tflite_int8_full")
-SHORT_NAMES = {"poseformer_micro": "factorized\nmicro", "poseformer_small": "factorized\nsmall",
-               "poseformer_base": "factorized\nbase", "full_attention_small": "full attention\nsmall",
-               "lstm_lite": "LSTM-lite", "ddnet": "DD-Net", "fusion": "fusion", "image_only": "image-only"}  # fmt: skip
+SHORT_NAMES = {
+    "poseformer_micro": "factorized\nmicro",
+    "poseformer_small": "factorized\nsmall",
+    "poseformer_base": "factorized\nbase",
+    "full_attention_small": "full attention\nsmall",
+    "lstm_lite": "LSTM-lite",
+    "ddnet": "DD-Net",
+    "fusion": "fusion",
+    "image_only": "image-only",
+}
 
 
 def _pyplot():
@@ -32,15 +39,27 @@ def plot_frames_sweep(sweep: list[dict], preset: str, path: Path) -> Path:
     """Latency per clip (batch 1, median with p95 above) against T, factorized vs full attention."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
-    for kind, label, colour in (("factorized", "PoseFormerFactorized", "tab:blue"),
-                                ("full", "FullAttentionTransformer", "tab:red")):  # fmt: skip
-        points = [(p["num_frames"], p[kind]["median_ms_per_clip"], p[kind]["p95_ms_per_clip"]) for p in sweep
-                  if p[kind].get("median_ms_per_clip") is not None]  # fmt: skip
+    for kind, label, colour in (
+        ("factorized", "PoseFormerFactorized", "tab:blue"),
+        ("full", "FullAttentionTransformer", "tab:red"),
+    ):
+        points = [
+            (p["num_frames"], p[kind]["median_ms_per_clip"], p[kind]["p95_ms_per_clip"])
+            for p in sweep
+            if p[kind].get("median_ms_per_clip") is not None
+        ]
         if not points:
             continue
         t, median, p95 = zip(*points)
-        ax.errorbar(t, median, yerr=[[0] * len(t), [b - a for a, b in zip(median, p95)]], marker="o", capsize=3,
-                    label=label, color=colour)  # fmt: skip
+        ax.errorbar(
+            t,
+            median,
+            yerr=[[0] * len(t), [b - a for a, b in zip(median, p95)]],
+            marker="o",
+            capsize=3,
+            label=label,
+            color=colour,
+        )
     ax.set_xlabel("T (frames per clip)")
     ax.set_ylabel("ms per clip, batch 1 (median, bar to p95)")
     ax.set_yscale("log")
@@ -62,11 +81,19 @@ def plot_model_latency(models: list[dict], path: Path, batch: int = 1) -> Path:
     width = 0.8 / max(len(formats), 1)
     labelled = set()
     for j, m in enumerate(models):  # each model's measured formats side by side, centred on its tick
-        values = [(f, m["formats"][f][f"batch_{batch}"]["median_ms_per_clip"]) for f in formats
-                  if (m["formats"].get(f, {}).get(f"batch_{batch}") or {}).get("median_ms_per_clip")]  # fmt: skip
+        values = [
+            (f, m["formats"][f][f"batch_{batch}"]["median_ms_per_clip"])
+            for f in formats
+            if (m["formats"].get(f, {}).get(f"batch_{batch}") or {}).get("median_ms_per_clip")
+        ]
         for i, (fmt, value) in enumerate(values):
-            ax.bar(j + (i - (len(values) - 1) / 2) * width, value, width, color=colours[fmt],
-                   label=None if fmt in labelled else FORMAT_NAMES[fmt])  # fmt: skip
+            ax.bar(
+                j + (i - (len(values) - 1) / 2) * width,
+                value,
+                width,
+                color=colours[fmt],
+                label=None if fmt in labelled else FORMAT_NAMES[fmt],
+            )
             labelled.add(fmt)
     ax.set_xticks(range(len(models)))
     ax.set_xticklabels([SHORT_NAMES.get(m.get("key"), m["model"]) for m in models], fontsize=8)
@@ -83,8 +110,9 @@ def plot_streaming(stream: dict, path: Path) -> Path:
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 2.0))
     left = 0.0
-    for stage, colour in zip(("decode", "pose", "embed", "classify"), ("tab:gray", "tab:blue", "tab:orange",
-                                                                      "tab:green")):  # fmt: skip
+    for stage, colour in zip(
+        ("decode", "pose", "embed", "classify"), ("tab:gray", "tab:blue", "tab:orange", "tab:green")
+    ):
         value = stream["stage_ms_per_frame"].get(stage, 0.0)
         ax.barh([0], [value], left=left, color=colour, label=f"{stage} {value:.1f} ms")
         left += value

@@ -15,9 +15,15 @@ from har_tf.benchmarks.streaming import suite_streaming
 
 Suite = Callable[[argparse.Namespace, dict], tuple[dict, str]]
 
-SUITES: dict[str, Suite] = {"all": suite_all, "cost": suite_cost, "fusion": suite_fusion, "export": suite_export,
-                            "streaming": suite_streaming, "long_video": suite_long_video,
-                            "modalities": suite_modalities}  # fmt: skip
+SUITES: dict[str, Suite] = {
+    "all": suite_all,
+    "cost": suite_cost,
+    "fusion": suite_fusion,
+    "export": suite_export,
+    "streaming": suite_streaming,
+    "long_video": suite_long_video,
+    "modalities": suite_modalities,
+}
 """Suite name -> function. ``all`` is the all-in-one run; the others are the detailed suites."""
 
 

@@ -6,8 +6,14 @@ import time
 from collections.abc import Callable
 
 
-def time_call(call: Callable[[], object], runs: int, warmup: int = 3, max_seconds: float | None = None,
-              min_runs: int = 3, batch_size: int = 1) -> dict:  # fmt: skip
+def time_call(
+    call: Callable[[], object],
+    runs: int,
+    warmup: int = 3,
+    max_seconds: float | None = None,
+    min_runs: int = 3,
+    batch_size: int = 1,
+) -> dict:
     """Latency of ``call()`` (which must wait for its result): ``warmup`` untimed calls (at least 1, the
     first usually traces), then ``runs`` timed ones, fewer (but at least ``min_runs``) when the last
     warm-up call says that ``runs`` would take more than ``max_seconds``.
@@ -27,9 +33,15 @@ def time_call(call: Callable[[], object], runs: int, warmup: int = 3, max_second
         planned = max(int(min_runs), int(max_seconds / max(last, 1e-9)))
         planned = min(planned, int(runs))
     result = time_calls(call, planned, warmup=0)
-    return {**result, "warmup": warmup, "batch_size": int(batch_size), "runs_asked": int(runs),
-            "capped": planned < runs, "median_ms_per_clip": result["median_ms"] / batch_size,
-            "p95_ms_per_clip": result["p95_ms"] / batch_size}  # fmt: skip
+    return {
+        **result,
+        "warmup": warmup,
+        "batch_size": int(batch_size),
+        "runs_asked": int(runs),
+        "capped": planned < runs,
+        "median_ms_per_clip": result["median_ms"] / batch_size,
+        "p95_ms_per_clip": result["p95_ms"] / batch_size,
+    }
 
 
 class Stopwatch:
@@ -69,5 +81,8 @@ class _Section:
         load = load_average()
         if load:
             self.watch.loads[self.name] = load[0]
-        print(f"== {self.name}: {seconds} s{' (failed)' if exc[0] else ''}"
-              + (f", load average {load[0]}" if load else ""), flush=True)  # fmt: skip
+        print(
+            f"== {self.name}: {seconds} s{' (failed)' if exc[0] else ''}"
+            + (f", load average {load[0]}" if load else ""),
+            flush=True,
+        )

@@ -60,14 +60,26 @@ def _samples_per_second(model, data, steps: int, batch_size: int, warmup_steps: 
     model.fit(data.take(steps), epochs=1, verbose=0, callbacks=[timer])
     seconds = time.perf_counter() - start
     step_ms = np.asarray(timer.seconds) * 1000.0
-    return {"steps": int(steps), "batch_size": int(batch_size), "samples": int(steps * batch_size),
-            "seconds": round(seconds, 3), "samples_per_second": steps * batch_size / seconds,
-            "ms_per_step": 1000.0 * seconds / steps, "median_ms_per_step": float(np.median(step_ms)),
-            "p95_ms_per_step": float(np.percentile(step_ms, 95)), "warmup_steps": int(warmup_steps)}  # fmt: skip
+    return {
+        "steps": int(steps),
+        "batch_size": int(batch_size),
+        "samples": int(steps * batch_size),
+        "seconds": round(seconds, 3),
+        "samples_per_second": steps * batch_size / seconds,
+        "ms_per_step": 1000.0 * seconds / steps,
+        "median_ms_per_step": float(np.median(step_ms)),
+        "p95_ms_per_step": float(np.percentile(step_ms, 95)),
+        "warmup_steps": int(warmup_steps),
+    }
 
 
-def stage1_throughput(cache_dir: str | Path | None = None, steps: int = 30, preset: str = "micro",
-                      clips_per_class=SMALL_CLIPS_PER_CLASS, warmup_steps: int = 2) -> dict:  # fmt: skip
+def stage1_throughput(
+    cache_dir: str | Path | None = None,
+    steps: int = 30,
+    preset: str = "micro",
+    clips_per_class=SMALL_CLIPS_PER_CLASS,
+    warmup_steps: int = 2,
+) -> dict:
     """Samples per second of stage-1 ``fit``: the default config's classifier (``preset``), optimiser, loss
     and augmented training pipeline."""
     import keras
@@ -80,22 +92,41 @@ def stage1_throughput(cache_dir: str | Path | None = None, steps: int = 30, pres
     dataset = training_dataset(cache_dir, clips_per_class)
     keras.utils.set_random_seed(config.seed)
     x, y = dataset.split("train")
-    data = make_pose_dataset(x, y, dataset.layout, num_frames=config.num_frames, batch_size=config.batch_size,
-                             training=True, seed=config.seed, augment=training_augmentation(config, dataset, x, y)[0],
-                             sampling=choose_sampling(config, x))  # fmt: skip
+    data = make_pose_dataset(
+        x,
+        y,
+        dataset.layout,
+        num_frames=config.num_frames,
+        batch_size=config.batch_size,
+        training=True,
+        seed=config.seed,
+        augment=training_augmentation(config, dataset, x, y)[0],
+        sampling=choose_sampling(config, x),
+    )
     k = dataset.num_classes
     import tensorflow as tf
 
-    data = (data.unbatch().repeat().batch(config.batch_size, drop_remainder=True)
-            .map(lambda pose, label: (pose, tf.one_hot(label, k))).prefetch(tf.data.AUTOTUNE))  # fmt: skip
+    data = (
+        data.unbatch()
+        .repeat()
+        .batch(config.batch_size, drop_remainder=True)
+        .map(lambda pose, label: (pose, tf.one_hot(label, k)))
+        .prefetch(tf.data.AUTOTUNE)
+    )
     model = build_classifier(config, dataset)
-    model.compile(optimizer=keras.optimizers.AdamW(config.learning_rate, weight_decay=config.weight_decay,
-                                                   clipnorm=1.0),
-                  loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
-                  metrics=["accuracy"])  # fmt: skip
+    model.compile(
+        optimizer=keras.optimizers.AdamW(config.learning_rate, weight_decay=config.weight_decay, clipnorm=1.0),
+        loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
+        metrics=["accuracy"],
+    )
     result = _samples_per_second(model, data, steps, config.batch_size, warmup_steps)
-    return {"stage": 1, "model": f"PoseFormerFactorized ({preset})", "parameters": int(model.count_params()),
-            "train_clips": int(len(y)), **result}  # fmt: skip
+    return {
+        "stage": 1,
+        "model": f"PoseFormerFactorized ({preset})",
+        "parameters": int(model.count_params()),
+        "train_clips": int(len(y)),
+        **result,
+    }
 
 
 @dataclasses.dataclass
@@ -124,13 +155,15 @@ def stage2_features(dataset, image_size: int | None = None, cache_dir: str | Pat
     encoder = frame_encoder_for(TrainConfig(image_size=image_size or config.image_size), dataset)
     start = time.perf_counter()
     boxes = crop_boxes(dataset, encoder, ("train",))
-    features, _, from_cache = cached_frame_features(dataset, encoder, encoder_key(encoder), cache_dir,
-                                                    splits=("train",), boxes=boxes, show_progress=False)  # fmt: skip
+    features, _, from_cache = cached_frame_features(
+        dataset, encoder, encoder_key(encoder), cache_dir, splits=("train",), boxes=boxes, show_progress=False
+    )
     return encoder, features, time.perf_counter() - start, from_cache
 
 
-def stage2_setup(dataset, image_size: int | None = None, cache_dir: str | Path | None = None,
-                 repeat: bool = False) -> Stage2Setup:  # fmt: skip
+def stage2_setup(
+    dataset, image_size: int | None = None, cache_dir: str | Path | None = None, repeat: bool = False
+) -> Stage2Setup:
     """Build the fusion model (fresh micro pose backbone + the frozen encoder) and both pipelines.
 
     ``repeat``: endless pipelines of full batches (throughput); otherwise one epoch each (epoch time).
@@ -146,13 +179,14 @@ def stage2_setup(dataset, image_size: int | None = None, cache_dir: str | Path |
     config = TrainConfig()
     encoder, features, seconds, from_cache = stage2_features(dataset, image_size, cache_dir)
     x, y = dataset.split("train")
-    backbone = PoseFormerFactorized.from_preset(config.preset, dataset.layout, num_frames=config.num_frames,
-                                                num_channels=dataset.num_channels)  # fmt: skip
+    backbone = PoseFormerFactorized.from_preset(
+        config.preset, dataset.layout, num_frames=config.num_frames, num_channels=dataset.num_channels
+    )
     pose_model = PoseClassifier(backbone, dataset.num_classes, class_names=list(dataset.class_names))
     fusion = build_fusion(config, pose_model, encoder, dataset)
     k, num_frames = dataset.num_classes, encoder.num_frames
     blob, offsets = dataset.extras["frames_train_jpeg"], dataset.extras["frames_train_offsets"]
-    jpegs = tf.constant([blob[offsets[i]:offsets[i + 1]].tobytes() for i in range(len(offsets) - 1)])
+    jpegs = tf.constant([blob[offsets[i] : offsets[i + 1]].tobytes() for i in range(len(offsets) - 1)])
     raw_poses = tf.constant(x[:, : config.num_frames])
 
     def with_frames(inputs, label):  # the full model takes raw poses and frames: it normalises and crops itself
@@ -169,9 +203,17 @@ def stage2_setup(dataset, image_size: int | None = None, cache_dir: str | Path |
         cached = cached.unbatch().repeat().batch(batch, drop_remainder=True)
         raw = raw.repeat()
     raw = raw.map(with_frames, num_parallel_calls=tf.data.AUTOTUNE).batch(batch, drop_remainder=repeat)
-    return Stage2Setup(fusion, cached.map(fusion_targets(k)).prefetch(tf.data.AUTOTUNE),
-                       raw.map(fusion_targets(k)).prefetch(tf.data.AUTOTUNE), int(len(y)), num_frames, batch,
-                       round(seconds, 1), bool(from_cache), encoder.image_size)  # fmt: skip
+    return Stage2Setup(
+        fusion,
+        cached.map(fusion_targets(k)).prefetch(tf.data.AUTOTUNE),
+        raw.map(fusion_targets(k)).prefetch(tf.data.AUTOTUNE),
+        int(len(y)),
+        num_frames,
+        batch,
+        round(seconds, 1),
+        bool(from_cache),
+        encoder.image_size,
+    )
 
 
 @contextlib.contextmanager
@@ -188,8 +230,9 @@ def whole_model_training():
     try:
         yield
     finally:
-        tf.config.optimizer.set_experimental_options({**before, "arithmetic_optimization":
-                                                      before.get("arithmetic_optimization", True)})  # fmt: skip
+        tf.config.optimizer.set_experimental_options(
+            {**before, "arithmetic_optimization": before.get("arithmetic_optimization", True)}
+        )
 
 
 def compile_stage2(model) -> None:
@@ -201,9 +244,15 @@ def compile_stage2(model) -> None:
     model.compile(optimizer=keras.optimizers.AdamW(1e-3), loss={o: "categorical_crossentropy" for o in OUTPUTS})
 
 
-def stage2_throughput(path: str, cache_dir: str | Path | None = None, steps: int = 20,
-                      phases=STAGE2_PHASES[:1], image_size: int | None = None,
-                      clips_per_class=SMALL_CLIPS_PER_CLASS, warmup_steps: int = 2) -> dict:  # fmt: skip
+def stage2_throughput(
+    path: str,
+    cache_dir: str | Path | None = None,
+    steps: int = 20,
+    phases=STAGE2_PHASES[:1],
+    image_size: int | None = None,
+    clips_per_class=SMALL_CLIPS_PER_CLASS,
+    warmup_steps: int = 2,
+) -> dict:
     """Samples per second of stage-2 ``fit`` on one ``path``: ``cached`` (the fusion head on cached frame
     features, as stage 2 trains) or ``uncached`` (the whole model on frames decoded from JPEG and run
     through the frozen backbone in every step), for each of ``phases`` (pose encoder frozen / fine-tuned).
@@ -221,6 +270,12 @@ def stage2_throughput(path: str, cache_dir: str | Path | None = None, steps: int
         compile_stage2(model)
         with whole_model_training() if path == "uncached" else contextlib.nullcontext():
             rows.append({"phase": phase, **_samples_per_second(model, data, steps, setup.batch_size, warmup_steps)})
-    return {"stage": 2, "path": path, "train_clips": setup.train_clips, "frames_per_clip": setup.frames_per_clip,
-            "image_size": setup.image_size, "features_from_cache": setup.extraction_from_cache,
-            "phases": rows}  # fmt: skip
+    return {
+        "stage": 2,
+        "path": path,
+        "train_clips": setup.train_clips,
+        "frames_per_clip": setup.frames_per_clip,
+        "image_size": setup.image_size,
+        "features_from_cache": setup.extraction_from_cache,
+        "phases": rows,
+    }

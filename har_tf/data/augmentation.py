@@ -24,6 +24,7 @@ import math
 
 import tensorflow as tf
 
+from har_tf.config import DictConfig
 from har_tf.data.preprocessing import (
     NORMALIZE_MODES,
     SAMPLING_MODES,
@@ -31,7 +32,6 @@ from har_tf.data.preprocessing import (
     normalize_pose,
     resample_sequence,
 )
-from har_tf.config import DictConfig
 from har_tf.errors import InvalidInputError
 from har_tf.skeleton.channels import resolve_channels, spatial_dims
 from har_tf.skeleton.layouts import JointLayout, get_layout
@@ -115,7 +115,6 @@ class AugmentConfig(DictConfig):
         return cls(0.0, None, 0.0, 0.0, 0.0, 0.0, None, None, 0.0)
 
 
-
 def split_seed(seed, num: int = _NUM_SEEDS) -> tf.Tensor:
     """``(num, 2)`` int64 sub-seeds from one seed (an int scalar or a shape-[2] tensor)."""
     seed = tf.cast(tf.convert_to_tensor(seed), tf.int64)
@@ -176,9 +175,14 @@ def temporal_segment(
 
 
 def random_temporal_resample(
-    pose, length, seed, config: AugmentConfig, num_frames: int, sampling: str = "resample",
+    pose,
+    length,
+    seed,
+    config: AugmentConfig,
+    num_frames: int,
+    sampling: str = "resample",
     channels: str | None = None,
-) -> tf.Tensor:  # fmt: skip
+) -> tf.Tensor:
     """Temporal crop + speed change of ``(T, J, C)`` while resampling it to ``(num_frames, J, C)``."""
     start, span = temporal_segment(length, seed, config, num_frames, sampling)
     return resample_sequence(pose, length, num_frames, start=start, span=span, channels=channels)
@@ -207,8 +211,9 @@ def vertical_rotation_matrix(angle_rad=0.0) -> tf.Tensor:
     return tf.stack([tf.stack(row) for row in rows])
 
 
-def affine_matrix_3d(vertical_rotation_rad=0.0, rotation_rad=0.0, scale_x=1.0, scale_y=1.0, scale_z=1.0,
-                     shear=0.0) -> tf.Tensor:  # fmt: skip
+def affine_matrix_3d(
+    vertical_rotation_rad=0.0, rotation_rad=0.0, scale_x=1.0, scale_y=1.0, scale_z=1.0, shear=0.0
+) -> tf.Tensor:
     """``(3, 3)`` matrix ``R_vertical @ [[A, 0], [0, scale_z]]`` with ``A = affine_matrix(rotation_rad,
     scale_x, scale_y, shear)`` acting on x, y (column vectors)."""
     plane = affine_matrix(rotation_rad, scale_x, scale_y, shear)
@@ -311,8 +316,10 @@ def augment_example(
     if config.rotation_deg or config.scale_range is not None or config.shear or yaw:
         pose = random_affine(pose, seed, config, valid, channels)
     if config.flip_prob == "auto":
-        raise InvalidInputError("flip_prob auto is decided from the training clips (har_tf.data.laterality.resolve_flip) "
-                                "before augmenting; give a probability here")  # fmt: skip
+        raise InvalidInputError(
+            "flip_prob auto is decided from the training clips (har_tf.data.laterality.resolve_flip) "
+            "before augmenting; give a probability here"
+        )
     if config.flip_prob > 0:
         flipped = flip_horizontal(pose, layout, valid, channels)
         do_flip = _uniform(seeds[_FLIP], 0.0, 1.0) < config.flip_prob

@@ -44,8 +44,14 @@ MAX_COORDINATE = 1e6
 """The largest coordinate magnitude taken (pixels or metres); larger ones are refused."""
 
 
-def numeric_array(values, name: str, shape: str, kinds: str = "fiu", what: str = "numbers",
-                  error: type[InvalidInputError] = InvalidInputError) -> np.ndarray:  # fmt: skip
+def numeric_array(
+    values,
+    name: str,
+    shape: str,
+    kinds: str = "fiu",
+    what: str = "numbers",
+    error: type[InvalidInputError] = InvalidInputError,
+) -> np.ndarray:
     """``values`` as a NumPy array of numbers, or a one-line error: ragged input (``name`` must be a
     rectangular array ``shape``), or a dtype whose kind is not in ``kinds`` (``name`` must hold ``what``)."""
     try:
@@ -77,26 +83,33 @@ def _where(index) -> str:
     return f"clip {index[0]}, frame {index[1]}, joint {index[2]}"
 
 
-def check_pose_values(array: np.ndarray, name: str, channels: str,
-                      error: type[InvalidInputError] = InvalidInputError, hint: str = "") -> None:  # fmt: skip
+def check_pose_values(
+    array: np.ndarray, name: str, channels: str, error: type[InvalidInputError] = InvalidInputError, hint: str = ""
+) -> None:
     """Refuse infinite values, coordinates beyond ``MAX_COORDINATE`` and confidences outside [0, 1] (the
     message ends with ``hint``) in float poses ``(N, T, J, C)`` whose C values are ``channels`` (NaN passes:
     it marks a missing joint)."""
     if np.isinf(array).any():
-        raise error(f"{name} holds infinite values (first at {_where(np.argwhere(np.isinf(array))[0])}): coordinates "
-                    "must be finite; NaN marks a missing joint")  # fmt: skip
+        raise error(
+            f"{name} holds infinite values (first at {_where(np.argwhere(np.isinf(array))[0])}): coordinates "
+            "must be finite; NaN marks a missing joint"
+        )
     coordinates = array[..., : spatial_dims(channels)]
     if any(((value > MAX_COORDINATE) | (value < -MAX_COORDINATE)).any() for value in _channels_of(coordinates)):
         i = np.argwhere(np.abs(np.nan_to_num(coordinates)) > MAX_COORDINATE)[0]
-        raise error(f"{name} holds coordinates too large to normalise ({coordinates[tuple(i)]:g} at {_where(i)}): "
-                    f"coordinates must lie within +-{MAX_COORDINATE:g} (pixels or metres)")  # fmt: skip
+        raise error(
+            f"{name} holds coordinates too large to normalise ({coordinates[tuple(i)]:g} at {_where(i)}): "
+            f"coordinates must lie within +-{MAX_COORDINATE:g} (pixels or metres)"
+        )
     if has_confidence(channels):
         conf = array[..., -1]
         bad = np.isfinite(conf) & ((conf < 0) | (conf > 1))
         if bad.any():
             i = np.argwhere(bad)[0]
-            raise error(f"{name} confidences must lie in [0, 1] (0 = missing joint), got {conf[tuple(i)]:g} at "
-                        f"{_where(i)}{hint}")  # fmt: skip
+            raise error(
+                f"{name} confidences must lie in [0, 1] (0 = missing joint), got {conf[tuple(i)]:g} at "
+                f"{_where(i)}{hint}"
+            )
 
 
 def present_joints(array: np.ndarray, channels: str) -> np.ndarray:
@@ -128,8 +141,9 @@ def _missing_how(channels: str) -> str:
     return f"{how}; channels {channels!r}"
 
 
-def check_training_poses(x: np.ndarray, name: str, channels: str | None,
-                         error: type[InvalidInputError] = InvalidInputError) -> None:  # fmt: skip
+def check_training_poses(
+    x: np.ndarray, name: str, channels: str | None, error: type[InvalidInputError] = InvalidInputError
+) -> None:
     """The value rules for one split of a dataset ``(N, T, J, C)`` (see the module docstring): refuse what
     :func:`check_pose_values` refuses, and a split in which every joint of every clip is missing.
     ``channels`` None: the default for C (``xyc`` for C = 3)."""
@@ -137,12 +151,15 @@ def check_training_poses(x: np.ndarray, name: str, channels: str | None,
     channels = resolve_channels(channels, x.shape[-1])
     check_pose_values(x, name, channels, error, hint)
     if len(x) and empty_clips(x, channels).all():
-        raise error(f"{name} has every joint missing in every clip ({_missing_how(channels)}): nothing to learn "
-                    "from or evaluate on")  # fmt: skip
+        raise error(
+            f"{name} has every joint missing in every clip ({_missing_how(channels)}): nothing to learn "
+            "from or evaluate on"
+        )
 
 
-def check_pose_batch(pose, expected: tuple[int, int, int] | None = None, name: str = "pose",
-                     channels: str | None = None) -> tuple[np.ndarray, bool]:  # fmt: skip
+def check_pose_batch(
+    pose, expected: tuple[int, int, int] | None = None, name: str = "pose", channels: str | None = None
+) -> tuple[np.ndarray, bool]:
     """Raw poses as float32 ``(N, T, J, C)``, and whether one clip ``(T, J, C)`` was given.
 
     ``expected`` is the model's ``(T, J, C)`` and ``channels`` its channel description (``xy``,
@@ -154,8 +171,9 @@ def check_pose_batch(pose, expected: tuple[int, int, int] | None = None, name: s
     """
     array = numeric_array(pose, name, "(N, T, J, C)", "fiu", "numbers (float32 pixels)")
     if array.ndim not in (3, 4):
-        raise InvalidInputError(f"{name} must be (N, T, J, C) or one clip (T, J, C), got {array.ndim} dimensions "
-                                f"{array.shape}")  # fmt: skip
+        raise InvalidInputError(
+            f"{name} must be (N, T, J, C) or one clip (T, J, C), got {array.ndim} dimensions {array.shape}"
+        )
     single = array.ndim == 3
     array = array[None] if single else array
     if array.shape[0] == 0:
@@ -163,31 +181,42 @@ def check_pose_batch(pose, expected: tuple[int, int, int] | None = None, name: s
     _, T, J, C = array.shape
     model_c = len(channels) if channels is not None else (expected[2] if expected is not None else None)
     if C not in (2, 3, 4) or (C == 4 and model_c != 4):
-        raise InvalidInputError(f"{name} must have C = 2 (x, y) or 3 (x, y, confidence) channels, got C = {C}"
-                                + ("" if model_c is None or model_c < 4 else " (or C = 4 for x, y, z, confidence)"))
+        raise InvalidInputError(
+            f"{name} must have C = 2 (x, y) or 3 (x, y, confidence) channels, got C = {C}"
+            + ("" if model_c is None or model_c < 4 else " (or C = 4 for x, y, z, confidence)")
+        )
     if expected is not None and channels is not None and len(channels) != expected[2]:
         raise InvalidInputError(f"channels {channels!r} do not fit a model that takes C = {expected[2]}")
     channels = resolve_channels(channels, model_c if model_c is not None else C)
     if expected is not None:
         eT, eJ, eC = expected
         if T != eT:
-            raise InvalidInputError(f"{name} has T = {T} frames but the model takes T = {eT}: take a window of {eT} "
-                                    f"frames (har_tf.data.preprocessing.center_window) or resample the clip")  # fmt: skip
+            raise InvalidInputError(
+                f"{name} has T = {T} frames but the model takes T = {eT}: take a window of {eT} "
+                f"frames (har_tf.data.preprocessing.center_window) or resample the clip"
+            )
         if J != eJ:
-            raise InvalidInputError(f"{name} has J = {J} joints but the model takes J = {eJ}: the poses come from "
-                                    f"another joint layout (convert them with har_tf.convert_pose)")  # fmt: skip
+            raise InvalidInputError(
+                f"{name} has J = {J} joints but the model takes J = {eJ}: the poses come from "
+                f"another joint layout (convert them with har_tf.convert_pose)"
+            )
         if C != eC:
-            raise InvalidInputError(f"{name} has C = {C} channels but the model takes C = {eC} "
-                                    f"({describe_channels(channels)})")  # fmt: skip
+            raise InvalidInputError(
+                f"{name} has C = {C} channels but the model takes C = {eC} ({describe_channels(channels)})"
+            )
     if C != len(channels):
-        raise InvalidInputError(f"{name} has C = {C} channels but its channels {channels!r} are "
-                                f"{len(channels)} values ({describe_channels(channels)})")  # fmt: skip
+        raise InvalidInputError(
+            f"{name} has C = {C} channels but its channels {channels!r} are "
+            f"{len(channels)} values ({describe_channels(channels)})"
+        )
     array = array.astype(np.float32)
     check_pose_values(array, name, channels)
     empty = empty_clips(array, channels)
     if empty.any():
-        raise InvalidInputError(f"clip {int(np.argmax(empty))} of {name} has every joint missing in every frame "
-                                f"({_missing_how(channels)}): nothing to classify")  # fmt: skip
+        raise InvalidInputError(
+            f"clip {int(np.argmax(empty))} of {name} has every joint missing in every frame "
+            f"({_missing_how(channels)}): nothing to classify"
+        )
     return array, single
 
 
@@ -206,13 +235,16 @@ def check_pixels(array: np.ndarray, name: str) -> np.ndarray:
         raise InvalidInputError(f"{name} must be RGB pixels in [0, 255] (uint8), got values from {low:g} to {high:g}")
     if array.dtype.kind == "f" and (np.mod(array, 1) != 0).any():
         hint = ": images scaled to [0, 1] need (frames * 255).round().astype(np.uint8)" if high <= 1 else ""
-        raise InvalidInputError(f"{name} must be RGB pixels in [0, 255] (uint8), got {array.dtype} values that are "
-                                f"not whole numbers (from {low:g} to {high:g}){hint}")  # fmt: skip
+        raise InvalidInputError(
+            f"{name} must be RGB pixels in [0, 255] (uint8), got {array.dtype} values that are "
+            f"not whole numbers (from {low:g} to {high:g}){hint}"
+        )
     return array.astype(np.uint8)
 
 
-def check_frames_batch(frames, expected: tuple[int, int, int, int] | None, count: int, single: bool,
-                       name: str = "frames") -> np.ndarray:  # fmt: skip
+def check_frames_batch(
+    frames, expected: tuple[int, int, int, int] | None, count: int, single: bool, name: str = "frames"
+) -> np.ndarray:
     """RGB frames as uint8 ``(N, F, H, W, 3)`` for ``count`` clips (one clip ``(F, H, W, 3)`` when ``single``);
     ``expected`` is the model's ``(F, H, W, 3)`` (``None``: any F, H, W). Pixels by :func:`check_pixels`."""
     array = numeric_array(frames, name, "(N, F, H, W, 3)", "fiu", "uint8 RGB pixels")
@@ -233,6 +265,8 @@ def check_frame(frame, name: str = "frame") -> np.ndarray:
         raise InvalidInputError(f"{name} must be one uint8 RGB image (H, W, 3), got shape {array.shape}")
     check_pixels(array, name)
     if array.dtype != np.uint8:
-        raise InvalidInputError(f"{name} must be a uint8 RGB image (what a pose estimator takes), got dtype "
-                                f"{array.dtype}: convert it with .astype(np.uint8)")  # fmt: skip
+        raise InvalidInputError(
+            f"{name} must be a uint8 RGB image (what a pose estimator takes), got dtype "
+            f"{array.dtype}: convert it with .astype(np.uint8)"
+        )
     return array

@@ -67,22 +67,28 @@ class Detections:
             classes = np.asarray(self.classes, dtype=np.float64).reshape(-1)
             scores = np.asarray(self.scores, dtype=np.float32).reshape(-1)
         except (TypeError, ValueError) as err:
-            raise InvalidInputError(f"detections must be boxes (N, 4), classes (N,) and scores (N,) of numbers, "
-                                    f"got {np.shape(self.boxes)}, {np.shape(self.classes)}, {np.shape(self.scores)} "
-                                    f"({err})") from None  # fmt: skip
+            raise InvalidInputError(
+                f"detections must be boxes (N, 4), classes (N,) and scores (N,) of numbers, "
+                f"got {np.shape(self.boxes)}, {np.shape(self.classes)}, {np.shape(self.scores)} "
+                f"({err})"
+            ) from None
         if not len(boxes) == len(classes) == len(scores):
-            raise InvalidInputError(f"detections need one box, class and score each, got {len(boxes)} boxes, "
-                                    f"{len(classes)} classes and {len(scores)} scores")  # fmt: skip
+            raise InvalidInputError(
+                f"detections need one box, class and score each, got {len(boxes)} boxes, "
+                f"{len(classes)} classes and {len(scores)} scores"
+            )
         if not (np.isfinite(boxes).all() and np.isfinite(scores).all() and np.isfinite(classes).all()):
             raise InvalidInputError("detections hold NaN or infinite values")
         if ((classes < 1) | (classes != np.round(classes))).any():
-            raise InvalidInputError(f"detection class ids must be whole numbers >= 1 (0 is 'none'), got "
-                                    f"{classes.tolist()}")  # fmt: skip
+            raise InvalidInputError(
+                f"detection class ids must be whole numbers >= 1 (0 is 'none'), got {classes.tolist()}"
+            )
         if ((scores < 0) | (scores > 1)).any():
             raise InvalidInputError(f"detection scores must lie in [0, 1], got {scores.tolist()}")
         if ((boxes[:, 2] < boxes[:, 0]) | (boxes[:, 3] < boxes[:, 1])).any():
-            raise InvalidInputError(f"detection boxes are [x1, y1, x2, y2] with x1 <= x2 and y1 <= y2, got "
-                                    f"{boxes.tolist()}")  # fmt: skip
+            raise InvalidInputError(
+                f"detection boxes are [x1, y1, x2, y2] with x1 <= x2 and y1 <= y2, got {boxes.tolist()}"
+            )
         self.boxes, self.classes, self.scores = boxes, classes.astype(np.int64), scores
         if self.names is not None:
             self.names = tuple(str(n) for n in self.names)
@@ -111,13 +117,16 @@ def check_class_names(class_names: Sequence[str], what: str = "object class name
         raise InvalidInputError(f"{what} must be a list of names (index 0 = 'none'), got {type(class_names).__name__}")
     names = tuple(str(n) for n in class_names)
     if not names or names[0].strip().lower() != "none":
-        raise InvalidInputError(f"{what} must start with 'none' (class id 0 is the empty slot), got "
-                                f"{list(names[:3])}{'...' if len(names) > 3 else ''}")  # fmt: skip
+        raise InvalidInputError(
+            f"{what} must start with 'none' (class id 0 is the empty slot), got "
+            f"{list(names[:3])}{'...' if len(names) > 3 else ''}"
+        )
     return names
 
 
-def detections_to_objects(per_frame: Sequence[Detections | None], max_objects: int,
-                          class_map: dict[int, int] | None = None, person_box=None) -> np.ndarray:  # fmt: skip
+def detections_to_objects(
+    per_frame: Sequence[Detections | None], max_objects: int, class_map: dict[int, int] | None = None, person_box=None
+) -> np.ndarray:
     """Raw objects float32 ``(T, K, 6)`` (rows ``[class_id, x1, y1, x2, y2, score]``) of one clip's detections.
 
     Args:
@@ -136,10 +145,12 @@ def detections_to_objects(per_frame: Sequence[Detections | None], max_objects: i
     if any(d is not None and not isinstance(d, Detections) for d in per_frame):
         bad = next(d for d in per_frame if d is not None and not isinstance(d, Detections))
         raise InvalidInputError(f"expected one Detections (or None) per frame, got {type(bad).__name__}")
-    if class_map is not None and (not isinstance(class_map, dict) or not all(
-            _is_whole(k) and _is_whole(v) for k, v in class_map.items())):  # fmt: skip
-        raise InvalidInputError(f"class_map must be a dict of detector class id -> dataset class id (whole "
-                                f"numbers), got {class_map!r:.200}")  # fmt: skip
+    if class_map is not None and (
+        not isinstance(class_map, dict) or not all(_is_whole(k) and _is_whole(v) for k, v in class_map.items())
+    ):
+        raise InvalidInputError(
+            f"class_map must be a dict of detector class id -> dataset class id (whole numbers), got {class_map!r:.200}"
+        )
     num_frames = len(per_frame)
     person = None
     if person_box is not None:
@@ -148,8 +159,9 @@ def detections_to_objects(per_frame: Sequence[Detections | None], max_objects: i
         except (TypeError, ValueError):
             raise InvalidInputError("person_box must be numbers (T, 4) [x1, y1, x2, y2]") from None
         if person.shape != (num_frames, 4):
-            raise InvalidInputError(f"person_box must be (T, 4) = ({num_frames}, 4) [x1, y1, x2, y2], got shape "
-                                    f"{person.shape}")  # fmt: skip
+            raise InvalidInputError(
+                f"person_box must be (T, 4) = ({num_frames}, 4) [x1, y1, x2, y2], got shape {person.shape}"
+            )
     out = np.zeros((num_frames, int(max_objects), 6), np.float32)
     for t, found in enumerate(per_frame):
         if found is None or not len(found):
@@ -200,45 +212,58 @@ def read_detections_json(path: str | os.PathLike, class_names: Sequence[str]) ->
         raise MissingFileError(f"no such detections file: {path}")
     content = read_json(path, "a detections JSON file")
     if not isinstance(content, dict):
-        raise DataFormatError(f"{path}: expected a JSON object {{\"version\": 1, \"detections\": [...]}}, got "
-                              f"{type(content).__name__}")  # fmt: skip
+        raise DataFormatError(
+            f'{path}: expected a JSON object {{"version": 1, "detections": [...]}}, got {type(content).__name__}'
+        )
     if content.get("version") != FORMAT_VERSION or isinstance(content.get("version"), bool):
-        raise DataFormatError(f"{path}: expected \"version\": {FORMAT_VERSION}, got {content.get('version')!r}")
+        raise DataFormatError(f'{path}: expected "version": {FORMAT_VERSION}, got {content.get("version")!r}')
     items = content.get("detections")
     if not isinstance(items, list):
-        raise DataFormatError(f"{path}: expected a \"detections\" list, got {type(items).__name__}")
+        raise DataFormatError(f'{path}: expected a "detections" list, got {type(items).__name__}')
     lookup = {n.strip().lower(): i for i, n in enumerate(names) if i >= 1}
     boxes, classes, scores = [], [], []
     for i, item in enumerate(items):
         where = f"{path}: detection {i}"
         if not isinstance(item, dict):
-            raise DataFormatError(f"{where}: expected an object with \"class\", \"box\" and \"score\", got "
-                                  f"{type(item).__name__}")  # fmt: skip
+            raise DataFormatError(
+                f'{where}: expected an object with "class", "box" and "score", got {type(item).__name__}'
+            )
         cls = _read_class(item.get("class"), lookup, names, where)
         box = item.get("box")
         if not isinstance(box, list) or len(box) != 4 or not all(_is_number(v) for v in box):
             got = f"{len(box)} values" if isinstance(box, list) else type(box).__name__
-            raise DataFormatError(f"{where}: expected \"box\" as 4 numbers [x1, y1, x2, y2] in pixels, got {got}"
-                                  f"{' ' + json.dumps(box) if isinstance(box, list) else ''}")  # fmt: skip
+            raise DataFormatError(
+                f'{where}: expected "box" as 4 numbers [x1, y1, x2, y2] in pixels, got {got}'
+                f"{' ' + json.dumps(box) if isinstance(box, list) else ''}"
+            )
         if not all(math.isfinite(v) for v in box):
             raise DataFormatError(f"{where}: the box {box} holds NaN or infinite values")
         if box[2] < box[0] or box[3] < box[1]:
             raise DataFormatError(f"{where}: the box {box} has x2 < x1 or y2 < y1 (expected [x1, y1, x2, y2])")
         score = item.get("score", 1.0)
         if not _is_number(score) or not 0 <= score <= 1:
-            raise DataFormatError(f"{where}: expected \"score\" as a number in [0, 1], got {score!r}")
+            raise DataFormatError(f'{where}: expected "score" as a number in [0, 1], got {score!r}')
         if score == 0:
             continue
         boxes.append(box)
         classes.append(cls)
         scores.append(score)
-    return Detections(np.asarray(boxes, np.float32).reshape(-1, 4), np.asarray(classes, np.int64),
-                      np.asarray(scores, np.float32), names)  # fmt: skip
+    return Detections(
+        np.asarray(boxes, np.float32).reshape(-1, 4),
+        np.asarray(classes, np.int64),
+        np.asarray(scores, np.float32),
+        names,
+    )
 
 
-def read_detections_folder(folder: str | os.PathLike, class_names: Sequence[str], max_objects: int,
-                           num_frames: int | None = None, stem: str | None = None,
-                           person_box=None) -> np.ndarray:  # fmt: skip
+def read_detections_folder(
+    folder: str | os.PathLike,
+    class_names: Sequence[str],
+    max_objects: int,
+    num_frames: int | None = None,
+    stem: str | None = None,
+    person_box=None,
+) -> np.ndarray:
     """The raw objects float32 ``(T, K, 6)`` of a folder of per-frame detections files.
 
     Args:
@@ -254,16 +279,18 @@ def read_detections_folder(folder: str | os.PathLike, class_names: Sequence[str]
     return detections_to_objects(per_frame, max_objects, person_box=person_box)
 
 
-def read_detections_frames(folder: str | os.PathLike, class_names: Sequence[str], num_frames: int | None = None,
-                           stem: str | None = None) -> list[Detections]:  # fmt: skip
+def read_detections_frames(
+    folder: str | os.PathLike, class_names: Sequence[str], num_frames: int | None = None, stem: str | None = None
+) -> list[Detections]:
     """Every detection of each frame of a detections folder, T :class:`Detections` (no K limit; the
     arguments as in :func:`read_detections_folder`; a frame without a file has none)."""
     names = check_class_names(class_names)
     folder = Path(folder)
     if not folder.is_dir():
         raise MissingFileError(f"no such detections folder: {folder}")
-    if num_frames is not None and (isinstance(num_frames, bool) or not isinstance(num_frames, (int, np.integer))
-                                   or num_frames < 1):  # fmt: skip
+    if num_frames is not None and (
+        isinstance(num_frames, bool) or not isinstance(num_frames, (int, np.integer)) or num_frames < 1
+    ):
         raise InvalidInputError(f"num_frames must be a whole number >= 1, got {num_frames!r}")
     files = _detection_files(folder, stem)
     if not files:
@@ -272,13 +299,17 @@ def read_detections_frames(folder: str | os.PathLike, class_names: Sequence[str]
     frames: dict[int, Path] = {}
     for frame, path in files:
         if frame in frames:
-            raise DataFormatError(f"{folder}: two detections files for frame {frame}: {frames[frame].name} and "
-                                  f"{path.name}; pass stem= to pick one video")  # fmt: skip
+            raise DataFormatError(
+                f"{folder}: two detections files for frame {frame}: {frames[frame].name} and "
+                f"{path.name}; pass stem= to pick one video"
+            )
         frames[frame] = path
     total = max(frames) + 1 if num_frames is None else int(num_frames)
     if max(frames) >= total:
-        raise DataFormatError(f"{folder}: {frames[max(frames)].name} is frame {max(frames)} but the clip has "
-                              f"{total} frames (0..{total - 1})")  # fmt: skip
+        raise DataFormatError(
+            f"{folder}: {frames[max(frames)].name} is frame {max(frames)} but the clip has "
+            f"{total} frames (0..{total - 1})"
+        )
     per_frame = [Detections.empty(names) for _ in range(total)]
     for frame, path in frames.items():
         per_frame[frame] = read_detections_json(path, names)
@@ -297,8 +328,11 @@ def write_detections_folder(objects, class_names: Sequence[str], folder: str | o
     folder.mkdir(parents=True, exist_ok=True)
     written = []
     for t, frame in enumerate(array):
-        items = [{"class": names[int(row[0])], "box": [_json_float(v) for v in row[1:5]], "score": _json_float(row[5])}
-                 for row in frame if row[0] >= 1 and row[5] > 0]  # fmt: skip
+        items = [
+            {"class": names[int(row[0])], "box": [_json_float(v) for v in row[1:5]], "score": _json_float(row[5])}
+            for row in frame
+            if row[0] >= 1 and row[5] > 0
+        ]
         path = folder / detections_file_name(stem, t)
         with atomic_write(path, "w", encoding="utf-8") as handle:
             handle.write(json.dumps({"version": FORMAT_VERSION, "detections": items}) + "\n")
@@ -324,8 +358,10 @@ def _box_gap(boxes: np.ndarray, person: np.ndarray) -> np.ndarray:
 def _check_objects(objects, num_classes: int | None) -> np.ndarray:
     """Raw objects of one clip ``(T, K, 6)``, checked by :func:`~har_tf.data.objects.check_objects_batch`."""
     if np.ndim(objects) != 3 or np.shape(objects)[-1] != 6:
-        raise InvalidInputError(f"objects must be one clip (T, K, 6) with rows [class_id, x1, y1, x2, y2, score], got "
-                                f"shape {np.shape(objects)}")  # fmt: skip
+        raise InvalidInputError(
+            f"objects must be one clip (T, K, 6) with rows [class_id, x1, y1, x2, y2, score], got "
+            f"shape {np.shape(objects)}"
+        )
     return check_objects_batch(objects, None, num_classes)[0]
 
 
@@ -349,13 +385,15 @@ def _read_class(value, lookup: dict[str, int], names: tuple[str, ...], where: st
     if isinstance(value, str):
         key = value.strip().lower()
         if key not in lookup:
-            raise DataFormatError(f"{where}: unknown class {value!r}; expected one of {list(names[1:])} "
-                                  f"or an id in 1..{len(names) - 1}")  # fmt: skip
+            raise DataFormatError(
+                f"{where}: unknown class {value!r}; expected one of {list(names[1:])} or an id in 1..{len(names) - 1}"
+            )
         return lookup[key]
     if _is_number(value) and math.isfinite(value) and value == int(value) and 1 <= value < len(names):
         return int(value)
-    raise DataFormatError(f"{where}: expected \"class\" as a name from {list(names[1:])} or an id in "
-                          f"1..{len(names) - 1}, got {value!r}")  # fmt: skip
+    raise DataFormatError(
+        f'{where}: expected "class" as a name from {list(names[1:])} or an id in 1..{len(names) - 1}, got {value!r}'
+    )
 
 
 def _is_whole(value) -> bool:

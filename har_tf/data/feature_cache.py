@@ -31,8 +31,10 @@ CACHE_VERSION = 1
 def frames_per_clip(dataset: PoseDataset) -> int:
     """F, the RGB frames stored per clip (from ``frame_indices``)."""
     if "frame_indices" not in dataset.extras:
-        raise InvalidInputError("this dataset has no RGB frames (no frame_indices / frames_<split>_jpeg arrays): "
-                                "stage 2 needs a multimodal dataset (see docs/data_formats.md)")  # fmt: skip
+        raise InvalidInputError(
+            "this dataset has no RGB frames (no frame_indices / frames_<split>_jpeg arrays): "
+            "stage 2 needs a multimodal dataset (see docs/data_formats.md)"
+        )
     return int(len(dataset.extras["frame_indices"]))
 
 
@@ -47,23 +49,34 @@ def _frames_of(dataset: PoseDataset, split: str) -> tuple[np.ndarray, np.ndarray
     try:
         return dataset.extras[f"frames_{split}_jpeg"], dataset.extras[f"frames_{split}_offsets"]
     except KeyError:
-        raise InvalidInputError(f"this dataset has no frames for the {split!r} split (frames_{split}_jpeg and "
-                                f"frames_{split}_offsets)") from None  # fmt: skip
+        raise InvalidInputError(
+            f"this dataset has no frames for the {split!r} split (frames_{split}_jpeg and frames_{split}_offsets)"
+        ) from None
 
 
 def cache_key(dataset: PoseDataset, encoder_key: dict, splits, boxes: dict | None = None) -> str:
     """The hash naming the cache file: the encoder description, each split's frame bytes and crop boxes."""
-    content = {"version": CACHE_VERSION, "encoder": encoder_key,
-               "frames": {split: _frames_digest(dataset, split) for split in splits}}  # fmt: skip
+    content = {
+        "version": CACHE_VERSION,
+        "encoder": encoder_key,
+        "frames": {split: _frames_digest(dataset, split) for split in splits},
+    }
     if boxes is not None:
-        content["boxes"] = {s: hashlib.sha256(np.ascontiguousarray(boxes[s], np.float32).tobytes()).hexdigest()
-                            for s in splits}  # fmt: skip
+        content["boxes"] = {
+            s: hashlib.sha256(np.ascontiguousarray(boxes[s], np.float32).tobytes()).hexdigest() for s in splits
+        }
     return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def compute_frame_features(encoder, blob: np.ndarray, offsets: np.ndarray, num_frames: int,
-                           batch_size: int = 16, progress: Callable | None = None,
-                           boxes: np.ndarray | None = None) -> np.ndarray:  # fmt: skip
+def compute_frame_features(
+    encoder,
+    blob: np.ndarray,
+    offsets: np.ndarray,
+    num_frames: int,
+    batch_size: int = 16,
+    progress: Callable | None = None,
+    boxes: np.ndarray | None = None,
+) -> np.ndarray:
     """``(N, F, D)`` features of every clip in a JPEG blob, decoded and encoded ``batch_size`` clips at a
     time; with ``boxes`` ``(N, F, 4)`` the encoder gets ``{"frames", "boxes"}``."""
     total = (len(offsets) - 1) // num_frames
@@ -78,9 +91,16 @@ def compute_frame_features(encoder, blob: np.ndarray, offsets: np.ndarray, num_f
     return np.concatenate(chunks)
 
 
-def cached_frame_features(dataset: PoseDataset, encoder, encoder_key: dict, cache_dir: str | Path | None = None,
-                          splits=None, batch_size: int = 16, show_progress: bool = True,
-                          boxes: dict | None = None) -> tuple[dict, Path | None, bool]:  # fmt: skip
+def cached_frame_features(
+    dataset: PoseDataset,
+    encoder,
+    encoder_key: dict,
+    cache_dir: str | Path | None = None,
+    splits=None,
+    batch_size: int = 16,
+    show_progress: bool = True,
+    boxes: dict | None = None,
+) -> tuple[dict, Path | None, bool]:
     """``({split: float32 (N, F, D)}, cache file, whether it was read from the cache)``.
 
     ``encoder`` maps uint8 frames ``(b, F, H, W, 3)`` to ``(b, F, D)`` (or, with ``boxes``, a dict of
@@ -92,12 +112,17 @@ def cached_frame_features(dataset: PoseDataset, encoder, encoder_key: dict, cach
     if "feature_key" in dataset.extras:
         stored = json.loads(str(dataset.extras["feature_key"]))
         if stored != encoder_key:
-            raise InvalidInputError(f"the dataset carries features made by {stored}, but the model's image encoder "
-                                    f"is {encoder_key}: recompute them or choose that backbone")  # fmt: skip
+            raise InvalidInputError(
+                f"the dataset carries features made by {stored}, but the model's image encoder "
+                f"is {encoder_key}: recompute them or choose that backbone"
+            )
         return {s: dataset.extras[f"features_{s}"].astype(np.float32) for s in splits}, None, True
     num_frames = frames_per_clip(dataset)
     folder = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    path = folder / f"features-{encoder_key.get('backbone', 'backbone')}-{cache_key(dataset, encoder_key, splits, boxes)}.npz"
+    path = (
+        folder
+        / f"features-{encoder_key.get('backbone', 'backbone')}-{cache_key(dataset, encoder_key, splits, boxes)}.npz"
+    )
     if path.is_file():
         try:
             arrays = read_npz(path)
@@ -110,12 +135,14 @@ def cached_frame_features(dataset: PoseDataset, encoder, encoder_key: dict, cach
     features = {}
     from tqdm.auto import tqdm
 
-    with tqdm(total=total, desc=f"image features ({encoder_key.get('backbone')})", unit="clip",
-              disable=not show_progress) as bar:  # fmt: skip
+    with tqdm(
+        total=total, desc=f"image features ({encoder_key.get('backbone')})", unit="clip", disable=not show_progress
+    ) as bar:
         for split in splits:
             blob, offsets = _frames_of(dataset, split)
-            features[split] = compute_frame_features(encoder, blob, offsets, num_frames, batch_size, bar.update,
-                                                     None if boxes is None else boxes[split])  # fmt: skip
+            features[split] = compute_frame_features(
+                encoder, blob, offsets, num_frames, batch_size, bar.update, None if boxes is None else boxes[split]
+            )
     arrays = {f"features_{s}": f.astype(np.float16) for s, f in features.items()}
     arrays["feature_key"] = np.asarray(json.dumps(encoder_key, sort_keys=True))
     save_npz_atomic(path, arrays, compress=False)

@@ -25,8 +25,11 @@ def encode_jpeg(frames: list[np.ndarray] | np.ndarray, quality: int = 90) -> tup
     """Encode uint8 RGB frames (each (H, W, 3)) into one byte blob and offsets (len + 1)."""
     chunks = []
     for frame in frames:
-        ok, buf = cv2.imencode(".jpg", cv2.cvtColor(np.ascontiguousarray(frame), cv2.COLOR_RGB2BGR),
-                               [cv2.IMWRITE_JPEG_QUALITY, int(quality)])  # fmt: skip
+        ok, buf = cv2.imencode(
+            ".jpg",
+            cv2.cvtColor(np.ascontiguousarray(frame), cv2.COLOR_RGB2BGR),
+            [cv2.IMWRITE_JPEG_QUALITY, int(quality)],
+        )
         if not ok:
             raise InvalidInputError(f"could not JPEG-encode a frame of shape {np.shape(frame)}")
         chunks.append(buf.reshape(-1))
@@ -50,6 +53,8 @@ def decode_clips(blob: np.ndarray, offsets: np.ndarray, frames_per_clip: int, cl
     total = (len(offsets) - 1) // frames_per_clip
     clips = range(total) if clips is None else clips
     return np.stack(
-        [np.stack([decode_jpeg(blob, offsets, int(c) * frames_per_clip + k) for k in range(frames_per_clip)])
-         for c in clips]  # fmt: skip
+        [
+            np.stack([decode_jpeg(blob, offsets, int(c) * frames_per_clip + k) for k in range(frames_per_clip)])
+            for c in clips
+        ]
     )

@@ -51,21 +51,33 @@ def lateralised_classes(x: np.ndarray, y: np.ndarray, layout: JointLayout, chann
     return found
 
 
-def resolve_flip(config: AugmentConfig, x: np.ndarray, y: np.ndarray, layout: JointLayout,
-                 channels: str | None = None, class_names=None) -> tuple[AugmentConfig, str | None]:  # fmt: skip
+def resolve_flip(
+    config: AugmentConfig,
+    x: np.ndarray,
+    y: np.ndarray,
+    layout: JointLayout,
+    channels: str | None = None,
+    class_names=None,
+) -> tuple[AugmentConfig, str | None]:
     """``config`` with ``flip_prob: auto`` decided from the training clips, and a note saying why
     (``None`` when flip_prob was a number)."""
     if config.flip_prob != "auto":
         return config, None
     if not layout.flip_pairs:
-        return dataclasses.replace(config, flip_prob=0.0), f"flip_prob auto: 0 (layout {layout.name} has no left/right pairs)"
+        return dataclasses.replace(
+            config, flip_prob=0.0
+        ), f"flip_prob auto: 0 (layout {layout.name} has no left/right pairs)"
     lateral = lateralised_classes(x, y, layout, channels)
     judged = sum(np.sum(y == label) >= MIN_CLIPS for label in np.unique(y))
     names = [str(class_names[i]) if class_names is not None else str(i) for i in lateral]
     if judged and len(lateral) >= LATERAL_CLASSES * judged:
         shown = ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
-        return (dataclasses.replace(config, flip_prob=0.0),
-                f"flip_prob auto: 0 ({len(lateral)} of {judged} classes move one side of the body more, e.g. "
-                f"{shown}: a mirrored clip would show another action)")  # fmt: skip
-    return (dataclasses.replace(config, flip_prob=AUTO_FLIP_PROB),
-            f"flip_prob auto: {AUTO_FLIP_PROB} ({len(lateral)} of {judged} classes move one side more)")  # fmt: skip
+        return (
+            dataclasses.replace(config, flip_prob=0.0),
+            f"flip_prob auto: 0 ({len(lateral)} of {judged} classes move one side of the body more, e.g. "
+            f"{shown}: a mirrored clip would show another action)",
+        )
+    return (
+        dataclasses.replace(config, flip_prob=AUTO_FLIP_PROB),
+        f"flip_prob auto: {AUTO_FLIP_PROB} ({len(lateral)} of {judged} classes move one side more)",
+    )

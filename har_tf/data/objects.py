@@ -24,34 +24,55 @@ from har_tf.errors import InvalidInputError
 from har_tf.skeleton.layouts import JointLayout, get_layout
 
 OBJECT_FIELDS = ("class_id", "x1", "y1", "x2", "y2", "score")
-FEATURE_FIELDS = ("class_id", "centre_x", "centre_y", "width", "height", "score",
-                  "left_wrist_dx", "left_wrist_dy", "left_wrist_seen",
-                  "right_wrist_dx", "right_wrist_dy", "right_wrist_seen")  # fmt: skip
+FEATURE_FIELDS = (
+    "class_id",
+    "centre_x",
+    "centre_y",
+    "width",
+    "height",
+    "score",
+    "left_wrist_dx",
+    "left_wrist_dy",
+    "left_wrist_seen",
+    "right_wrist_dx",
+    "right_wrist_dy",
+    "right_wrist_seen",
+)
 NUM_FEATURES = len(FEATURE_FIELDS)
 
 
-def check_objects_batch(objects, num_frames: int | None, num_classes: int | None = None, max_objects: int | None = None,
-                        batch: int | None = None, name: str = "objects") -> np.ndarray:  # fmt: skip
+def check_objects_batch(
+    objects,
+    num_frames: int | None,
+    num_classes: int | None = None,
+    max_objects: int | None = None,
+    batch: int | None = None,
+    name: str = "objects",
+) -> np.ndarray:
     """Raw detections as float32 ``(N, T, K, 6)``; one clip ``(T, K, 6)`` becomes a batch of one.
 
     Refused with a message: non-numbers, another rank, a last axis other than 6, T other than
     ``num_frames``, K other than ``max_objects`` (when given), N other than ``batch`` (when given),
-    infinite values (``num_frames=None`` takes any T), class ids that are not whole numbers in ``[0, num_classes)``, scores outside
-    [0, 1], and boxes with ``x2 < x1`` or ``y2 < y1`` in a valid slot.
+    infinite values (``num_frames=None`` takes any T), class ids that are not whole numbers in
+    ``[0, num_classes)``, scores outside [0, 1], and boxes with ``x2 < x1`` or ``y2 < y1`` in a valid slot.
     """
     array = numeric_array(objects, name, "(N, T, K, 6)", "fiu")
     if array.ndim == 3:
         array = array[None]
     if array.ndim != 4 or array.shape[-1] != len(OBJECT_FIELDS):
-        raise InvalidInputError(f"{name} must be (N, T, K, 6) with rows [class_id, x1, y1, x2, y2, score], got shape "
-                                f"{np.shape(objects)}")  # fmt: skip
+        raise InvalidInputError(
+            f"{name} must be (N, T, K, 6) with rows [class_id, x1, y1, x2, y2, score], got shape {np.shape(objects)}"
+        )
     n, t, k, _ = array.shape
     if num_frames is not None and t != num_frames:
-        raise InvalidInputError(f"{name} has T = {t} frames but the poses have T = {num_frames}: give one row of "
-                                "detections per pose frame")  # fmt: skip
+        raise InvalidInputError(
+            f"{name} has T = {t} frames but the poses have T = {num_frames}: give one row of detections per pose frame"
+        )
     if max_objects is not None and k != max_objects:
-        raise InvalidInputError(f"{name} has K = {k} detection slots per frame but the model takes K = {max_objects}: "
-                                "keep the best K (har_tf.inference.detection.detections_to_objects) or pad with zero rows")  # fmt: skip
+        raise InvalidInputError(
+            f"{name} has K = {k} detection slots per frame but the model takes K = {max_objects}: "
+            "keep the best K (har_tf.inference.detection.detections_to_objects) or pad with zero rows"
+        )
     if batch is not None and n != batch:
         raise InvalidInputError(f"{name} has {n} clips but the poses have {batch}")
     array = array.astype(np.float32)
@@ -68,8 +89,10 @@ def check_objects_batch(objects, num_frames: int | None, num_classes: int | None
     flipped = valid & ((array[..., 3] < array[..., 1]) | (array[..., 4] < array[..., 2]))
     if flipped.any():
         i = np.argwhere(flipped)[0]
-        raise InvalidInputError(f"{name}: the box at clip {i[0]}, frame {i[1]}, slot {i[2]} has x2 < x1 or y2 < y1 "
-                                f"({array[tuple(i)][1:5].tolist()}); boxes are [x1, y1, x2, y2] in pixels")  # fmt: skip
+        raise InvalidInputError(
+            f"{name}: the box at clip {i[0]}, frame {i[1]}, slot {i[2]} has x2 < x1 or y2 < y1 "
+            f"({array[tuple(i)][1:5].tolist()}); boxes are [x1, y1, x2, y2] in pixels"
+        )
     return array
 
 
@@ -146,7 +169,6 @@ def object_features(objects, pose, layout: str | JointLayout):
         seen = ops.expand_dims(okf[..., index], -1)  # (..., T, 1)
         wrist_x = ops.expand_dims(xy[..., index, 0], -1)
         wrist_y = ops.expand_dims(xy[..., index, 1], -1)
-        columns += [(box_cx - wrist_x) / scale * seen, (box_cy - wrist_y) / scale * seen,
-                    seen * ops.ones_like(box_cx)]  # fmt: skip
+        columns += [(box_cx - wrist_x) / scale * seen, (box_cy - wrist_y) / scale * seen, seen * ops.ones_like(box_cx)]
     features = ops.stack(columns, axis=-1)
     return ops.where(ops.expand_dims(valid, -1), features, ops.zeros_like(features))

@@ -120,8 +120,14 @@ def read_openpose_dir(path: str | os.PathLike, layout: str | JointLayout = "auto
     folder = Path(path)
     if not folder.is_dir():
         raise MissingFileError(f"no such OpenPose JSON directory: {folder}")
-    files = sorted((f for f in folder.iterdir() if f.suffix.lower() == ".json" and f.is_file()
-                    and not f.name.lower().endswith("_detections.json")), key=_frame_key)  # fmt: skip
+    files = sorted(
+        (
+            f
+            for f in folder.iterdir()
+            if f.suffix.lower() == ".json" and f.is_file() and not f.name.lower().endswith("_detections.json")
+        ),
+        key=_frame_key,
+    )
     if not files:
         raise DataFormatError(f"{folder}: expected OpenPose *.json files (one per frame), found none")
     people = [_read_frame(f) for f in files]

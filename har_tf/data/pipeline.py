@@ -36,8 +36,10 @@ def _positive_int(value, name: str) -> int:
 
 def _check_arrays(x, y, layout: JointLayout, channels: str | None = None) -> tuple[np.ndarray, np.ndarray]:
     x, y = check_pose_arrays(x, y, layout, channels=channels)
-    expect(x.shape[0] > 0 and x.shape[1] > 0,
-           f"x is empty: got shape {x.shape}, expected at least one sequence of one frame")  # fmt: skip
+    expect(
+        x.shape[0] > 0 and x.shape[1] > 0,
+        f"x is empty: got shape {x.shape}, expected at least one sequence of one frame",
+    )
     return x, y.astype(np.int32)
 
 
@@ -96,22 +98,20 @@ def make_pose_dataset(
         normalize_mode in NORMALIZE_MODES,
         f"normalize_mode must be one of {NORMALIZE_MODES}, got {normalize_mode!r}",
     )
-    expect(
-        isinstance(seed, (int, np.integer)) and not isinstance(seed, bool), f"seed must be an int, got {seed!r}"
-    )
+    expect(isinstance(seed, (int, np.integer)) and not isinstance(seed, bool), f"seed must be an int, got {seed!r}")
     if augment is None or augment is True:
         augment = AugmentConfig()
     elif augment is False:
         augment = AugmentConfig.disabled()
-    expect(
-        isinstance(augment, AugmentConfig), f"augment must be an AugmentConfig, None or False, got {augment!r}"
-    )
+    expect(isinstance(augment, AugmentConfig), f"augment must be an AugmentConfig, None or False, got {augment!r}")
     lengths = sequence_lengths(x)
     x = x[:, : max(int(lengths.max()), 1)]  # drop padding frames no sequence uses
     extras = dict(extras or {})
     for name, array in extras.items():
-        expect(name != "pose" and len(array) == len(x),
-               f"extras[{name!r}] must have one row per sequence ({len(x)}), got {len(array)} rows")  # fmt: skip
+        expect(
+            name != "pose" and len(array) == len(x),
+            f"extras[{name!r}] must have one row per sequence ({len(x)}), got {len(array)} rows",
+        )
     with tf.device("/cpu:0"):  # the arrays feed tf.data, which runs on the host
         poses, lengths_t, labels = tf.constant(x), tf.constant(lengths), tf.constant(y)
         extra_t = {name: tf.constant(np.asarray(array)) for name, array in extras.items()}
@@ -122,22 +122,37 @@ def make_pose_dataset(
 
     def evaluate(i):
         pose = preprocess_sequence(
-            poses[i], lengths_t[i], layout, num_frames, sampling=sampling, normalize_mode=normalize_mode,
+            poses[i],
+            lengths_t[i],
+            layout,
+            num_frames,
+            sampling=sampling,
+            normalize_mode=normalize_mode,
             channels=channels,
         )
         return inputs(pose, i), labels[i]
 
     def train(i, example_seed):
         pose = augment_example(
-            poses[i], lengths_t[i], example_seed, layout, augment, num_frames,
-            sampling=sampling, normalize_mode=normalize_mode, channels=channels,
-        )  # fmt: skip
+            poses[i],
+            lengths_t[i],
+            example_seed,
+            layout,
+            augment,
+            num_frames,
+            sampling=sampling,
+            normalize_mode=normalize_mode,
+            channels=channels,
+        )
         return inputs(pose, i), labels[i]
 
     ds = tf.data.Dataset.range(n)
     if shard is not None:
         shards, index = (int(v) for v in shard)
-        expect(shards >= 1 and 0 <= index < shards, f"shard must be (num_shards >= 1, 0 <= index < num_shards), got {shard}")
+        expect(
+            shards >= 1 and 0 <= index < shards,
+            f"shard must be (num_shards >= 1, 0 <= index < num_shards), got {shard}",
+        )
         ds = ds.shard(shards, index)
         n = len(range(index, n, shards))
     if training:

@@ -56,9 +56,15 @@ from har_tf.skeleton.layouts import BUILTIN_LAYOUTS, JointLayout, custom_layout,
 SPLITS = ("train", "val", "test")
 _DEFAULT_LAYOUT_BY_J = {17: "coco17", 25: "body25", 33: "blazepose33"}
 _RESERVED = {f"{p}_{s}" for p in ("x", "y") for s in SPLITS} | {
-    "class_names", "layout", "edges", "joint_names", "flip_pairs", "center_joints", "torso_top_joints",
+    "class_names",
+    "layout",
+    "edges",
+    "joint_names",
+    "flip_pairs",
+    "center_joints",
+    "torso_top_joints",
     "channels",
-}  # fmt: skip
+}
 
 
 @dataclasses.dataclass
@@ -90,9 +96,16 @@ class PoseDataset:
                 continue
             if x is None or y is None:
                 raise DataFormatError(f"split {split!r}: x_{split} and y_{split} must come together")
-            x, y = check_pose_arrays(x, y, self.layout, num_classes=len(self.class_names), name=f"x_{split}",
-                                     label_name=f"y_{split}", error=DataFormatError,
-                                     channels=self.channels)  # fmt: skip
+            x, y = check_pose_arrays(
+                x,
+                y,
+                self.layout,
+                num_classes=len(self.class_names),
+                name=f"x_{split}",
+                label_name=f"y_{split}",
+                error=DataFormatError,
+                channels=self.channels,
+            )
             setattr(self, f"x_{split}", x)
             setattr(self, f"y_{split}", y)
             if first is not None and x.shape[-1] != first.shape[-1]:
@@ -267,7 +280,9 @@ def check_pose_arrays(
             "pick the matching layout or convert the poses with har_tf.convert_pose"
         )
     if y.ndim != 1 or y.shape[0] != x.shape[0]:
-        raise error(f"{label_name} must have shape ({x.shape[0]},) to match {name}, got {y.shape}: one label per sequence")
+        raise error(
+            f"{label_name} must have shape ({x.shape[0]},) to match {name}, got {y.shape}: one label per sequence"
+        )
     if y.dtype.kind == "f" and np.all(np.isfinite(y)) and np.all(np.mod(y, 1) == 0):
         y = y.astype(np.int64)
     if y.dtype.kind not in "iu":
@@ -293,8 +308,9 @@ def _distinct_class_names(names) -> tuple[str, ...]:
         if not name.strip():
             raise DataFormatError(f"class name {i} is empty: every class needs a name")
         if name in names[:i]:
-            raise DataFormatError(f"class_names must be distinct, but {name!r} is class {names.index(name)} and "
-                                  f"class {i}")  # fmt: skip
+            raise DataFormatError(
+                f"class_names must be distinct, but {name!r} is class {names.index(name)} and class {i}"
+            )
     return names
 
 

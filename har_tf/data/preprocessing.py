@@ -185,9 +185,7 @@ def _joints_mean(xy: tf.Tensor, valid: tf.Tensor, joints: tuple[int, ...]) -> tu
     return tf.reduce_mean(tf.gather(xy, idx, axis=-2), axis=-2), ok
 
 
-def normalize_pose(
-    pose, layout: str | JointLayout, mode: str = "sequence", channels: str | None = None
-) -> tf.Tensor:
+def normalize_pose(pose, layout: str | JointLayout, mode: str = "sequence", channels: str | None = None) -> tf.Tensor:
     """Translate and scale poses ``(..., T, J, C)`` so that the result is image-position/size free.
 
     Per frame, the centre is the mean of ``layout.center_joints`` (hips) when all are valid, else

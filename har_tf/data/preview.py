@@ -55,7 +55,11 @@ def contact_sheet(dataset: PoseDataset, split: str = "train", frames_shown: int 
     left, right = rows[:half], rows[half:]
     if len(right) < len(left):
         right.append(np.zeros_like(left[0]))
-    return np.concatenate([np.concatenate(left, 0), np.concatenate(right, 0)], axis=1) if right else np.concatenate(left, 0)
+    return (
+        np.concatenate([np.concatenate(left, 0), np.concatenate(right, 0)], axis=1)
+        if right
+        else np.concatenate(left, 0)
+    )
 
 
 def save_contact_sheet(dataset: PoseDataset, path, split: str = "train", frames_shown: int = 4) -> None:

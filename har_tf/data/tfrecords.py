@@ -56,15 +56,19 @@ def _int_feature(value: int) -> tf.train.Feature:
 def clip_example(pose: np.ndarray, label: int, extras: dict[str, np.ndarray] | None = None) -> bytes:
     """One clip ``(T, J, C)`` (end padding dropped) as a serialised ``tf.train.Example``."""
     length = int(sequence_lengths(pose[None])[0])
-    features = {"pose": _bytes_feature(pose[:length].astype(np.float32)), "length": _int_feature(length),
-                "label": _int_feature(label)}  # fmt: skip
+    features = {
+        "pose": _bytes_feature(pose[:length].astype(np.float32)),
+        "length": _int_feature(length),
+        "label": _int_feature(label),
+    }
     for name, array in (extras or {}).items():
         features[name] = _bytes_feature(np.asarray(array))
     return tf.train.Example(features=tf.train.Features(feature=features)).SerializeToString()
 
 
-def write_split(out_dir: str | os.PathLike, split: str, clips: Iterable[tuple[np.ndarray, int, dict]],
-                clips_per_shard: int = 1024) -> dict:  # fmt: skip
+def write_split(
+    out_dir: str | os.PathLike, split: str, clips: Iterable[tuple[np.ndarray, int, dict]], clips_per_shard: int = 1024
+) -> dict:
     """Write ``(pose, label, extras)`` clips of one split as shards; returns its manifest entry.
 
     ``clips`` may be a generator: one shard is in memory at a time.
@@ -102,8 +106,12 @@ def _write_shard(out: Path, split: str, index: int, records: list[bytes]) -> Pat
     return path
 
 
-def write_tfrecords(dataset: PoseDataset, out_dir: str | os.PathLike, clips_per_shard: int = 1024,
-                    extras: dict[str, dict[str, np.ndarray]] | None = None) -> Path:  # fmt: skip
+def write_tfrecords(
+    dataset: PoseDataset,
+    out_dir: str | os.PathLike,
+    clips_per_shard: int = 1024,
+    extras: dict[str, dict[str, np.ndarray]] | None = None,
+) -> Path:
     """Write every split of an in-memory dataset; ``extras[split][name]`` adds per-clip arrays
     (e.g. cached ``frame_features`` or ``objects``). Returns the manifest's path."""
     out = Path(out_dir)
@@ -119,17 +127,39 @@ def write_tfrecords(dataset: PoseDataset, out_dir: str | os.PathLike, clips_per_
             extra_specs[name] = {"shape": list(array.shape[1:]), "dtype": str(array.dtype)}
         rows = ((x[i], int(y[i]), {n: a[i] for n, a in split_extras.items()}) for i in range(len(x)))
         splits[split] = write_split(out, split, rows, clips_per_shard)
-    return write_manifest(out, dataset.layout, dataset.class_names, dataset.num_channels, splits, extra_specs,
-                          {k: v.tolist() for k, v in dataset.extras.items() if k in ("object_classes",)},
-                          channels=dataset.channels)  # fmt: skip
+    return write_manifest(
+        out,
+        dataset.layout,
+        dataset.class_names,
+        dataset.num_channels,
+        splits,
+        extra_specs,
+        {k: v.tolist() for k, v in dataset.extras.items() if k in ("object_classes",)},
+        channels=dataset.channels,
+    )
 
 
-def write_manifest(out_dir: str | os.PathLike, layout: JointLayout, class_names, num_channels: int, splits: dict,
-                   extras: dict | None = None, info: dict | None = None, channels: str | None = None) -> Path:  # fmt: skip
+def write_manifest(
+    out_dir: str | os.PathLike,
+    layout: JointLayout,
+    class_names,
+    num_channels: int,
+    splits: dict,
+    extras: dict | None = None,
+    info: dict | None = None,
+    channels: str | None = None,
+) -> Path:
     """Write ``manifest.json`` (atomically, last); ``channels`` describes the pose values (default: from C)."""
-    manifest = {"version": FORMAT_VERSION, "layout": layout.to_dict(), "class_names": [str(c) for c in class_names],
-                "num_channels": int(num_channels), "channels": resolve_channels(channels, int(num_channels)),
-                "splits": splits, "extras": extras or {}, **(info or {})}  # fmt: skip
+    manifest = {
+        "version": FORMAT_VERSION,
+        "layout": layout.to_dict(),
+        "class_names": [str(c) for c in class_names],
+        "num_channels": int(num_channels),
+        "channels": resolve_channels(channels, int(num_channels)),
+        "splits": splits,
+        "extras": extras or {},
+        **(info or {}),
+    }
     path = Path(out_dir) / MANIFEST
     with atomic_write(path, "w", encoding="utf-8") as handle:
         json.dump(manifest, handle, indent=2)
@@ -173,8 +203,11 @@ class TFRecordData:
 
     def _parse(self, extras: tuple[str, ...]):
         joints, channels = self.layout.num_joints, self.num_channels
-        spec = {"pose": tf.io.FixedLenFeature([], tf.string), "length": tf.io.FixedLenFeature([], tf.int64),
-                "label": tf.io.FixedLenFeature([], tf.int64)}  # fmt: skip
+        spec = {
+            "pose": tf.io.FixedLenFeature([], tf.string),
+            "length": tf.io.FixedLenFeature([], tf.int64),
+            "label": tf.io.FixedLenFeature([], tf.int64),
+        }
         spec.update({name: tf.io.FixedLenFeature([], tf.string) for name in extras})
         shapes = {name: self.manifest["extras"][name] for name in extras}
 
@@ -193,7 +226,9 @@ class TFRecordData:
         """Parsed ``(pose (L, J, C), length, label, {extras})`` of a split, in stored order."""
         expect(split in self.splits, f"{self.folder} has no {split!r} split (it has {sorted(self.splits)})")
         unknown = sorted(set(extras) - set(self.manifest["extras"]))
-        expect(not unknown, f"{self.folder} has no per-clip arrays {unknown} (it has {sorted(self.manifest['extras'])})")
+        expect(
+            not unknown, f"{self.folder} has no per-clip arrays {unknown} (it has {sorted(self.manifest['extras'])})"
+        )
         files = [str(self.folder / s) for s in self.splits[split]["shards"]]
         return tf.data.TFRecordDataset(files).map(self._parse(tuple(extras)))
 
@@ -209,16 +244,31 @@ class TFRecordData:
             x[i, : len(pose)] = pose
         return x, np.asarray(labels, np.int64)
 
-    def dataset(self, split: str, *, num_frames: int = 30, batch_size: int = 32, training: bool = False,
-                augment: AugmentConfig | None | bool = None, seed: int = 0, sampling: str = "resample",
-                normalize_mode: str = "sequence", shuffle_buffer: int = 1024, cycle_length: int = 4,
-                extras: tuple[str, ...] = (), drop_remainder: bool = False) -> tf.data.Dataset:  # fmt: skip
+    def dataset(
+        self,
+        split: str,
+        *,
+        num_frames: int = 30,
+        batch_size: int = 32,
+        training: bool = False,
+        augment: AugmentConfig | None | bool = None,
+        seed: int = 0,
+        sampling: str = "resample",
+        normalize_mode: str = "sequence",
+        shuffle_buffer: int = 1024,
+        cycle_length: int = 4,
+        extras: tuple[str, ...] = (),
+        drop_remainder: bool = False,
+    ) -> tf.data.Dataset:
         """Batches ``(pose float32 (B, num_frames, J, C), label int32 (B,))`` of a split, or
         ``({"pose", **extras}, label)`` with ``extras``: the same preprocessing as
         :func:`~har_tf.data.pipeline.make_pose_dataset`, read shard by shard."""
         expect(split in self.splits, f"{self.folder} has no {split!r} split (it has {sorted(self.splits)})")
         expect(sampling in SAMPLING_MODES, f"sampling must be one of {SAMPLING_MODES}, got {sampling!r}")
-        expect(normalize_mode in NORMALIZE_MODES, f"normalize_mode must be one of {NORMALIZE_MODES}, got {normalize_mode!r}")
+        expect(
+            normalize_mode in NORMALIZE_MODES,
+            f"normalize_mode must be one of {NORMALIZE_MODES}, got {normalize_mode!r}",
+        )
         expect(shuffle_buffer >= 1 and cycle_length >= 1, "shuffle_buffer and cycle_length must be >= 1")
         if augment is None or augment is True:
             augment = AugmentConfig()
@@ -234,26 +284,50 @@ class TFRecordData:
             order = np.random.default_rng(seed).permutation(len(files)).tolist()
             ds = tf.data.Dataset.from_tensor_slices([files[i] for i in order])
             ds = ds.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
-            ds = ds.interleave(tf.data.TFRecordDataset, cycle_length=min(cycle_length, len(files)),
-                               num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)  # fmt: skip
+            ds = ds.interleave(
+                tf.data.TFRecordDataset,
+                cycle_length=min(cycle_length, len(files)),
+                num_parallel_calls=tf.data.AUTOTUNE,
+                deterministic=True,
+            )
             ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True).map(parse)
             seeds = tf.data.Dataset.random(seed=int(seed), rerandomize_each_iteration=True)
 
             def train(example, example_seed):
                 pose, length, label, values = example
-                pose = augment_example(pose, length, example_seed, layout, augment, num_frames,
-                                       sampling=sampling, normalize_mode=normalize_mode, channels=channels)  # fmt: skip
+                pose = augment_example(
+                    pose,
+                    length,
+                    example_seed,
+                    layout,
+                    augment,
+                    num_frames,
+                    sampling=sampling,
+                    normalize_mode=normalize_mode,
+                    channels=channels,
+                )
                 return inputs(pose, values), label
 
             ds = tf.data.Dataset.zip((ds, seeds)).map(train, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
         else:
+
             def evaluate(pose, length, label, values):
-                pose = preprocess_sequence(pose, length, layout, num_frames, sampling=sampling,
-                                           normalize_mode=normalize_mode, channels=channels)  # fmt: skip
+                pose = preprocess_sequence(
+                    pose,
+                    length,
+                    layout,
+                    num_frames,
+                    sampling=sampling,
+                    normalize_mode=normalize_mode,
+                    channels=channels,
+                )
                 return inputs(pose, values), label
 
-            ds = tf.data.TFRecordDataset(files).map(parse).map(evaluate, num_parallel_calls=tf.data.AUTOTUNE,
-                                                               deterministic=True)  # fmt: skip
+            ds = (
+                tf.data.TFRecordDataset(files)
+                .map(parse)
+                .map(evaluate, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+            )
         count = self.count(split)
         batches = count // batch_size if drop_remainder else -(-count // batch_size)
         ds = ds.batch(batch_size, drop_remainder=drop_remainder)

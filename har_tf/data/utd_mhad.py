@@ -79,11 +79,34 @@ from har_tf.errors import DataFormatError, InvalidInputError, MissingFileError
 log = logging.getLogger(__name__)
 
 ACTIONS = (
-    "swipe_left", "swipe_right", "wave", "clap", "throw", "arm_cross", "basketball_shoot", "draw_x",
-    "draw_circle_CW", "draw_circle_CCW", "draw_triangle", "bowling", "boxing", "baseball_swing",
-    "tennis_swing", "arm_curl", "tennis_serve", "push", "knock", "catch", "pickup_throw", "jog", "walk",
-    "sit2stand", "stand2sit", "lunge", "squat",
-)  # fmt: skip
+    "swipe_left",
+    "swipe_right",
+    "wave",
+    "clap",
+    "throw",
+    "arm_cross",
+    "basketball_shoot",
+    "draw_x",
+    "draw_circle_CW",
+    "draw_circle_CCW",
+    "draw_triangle",
+    "bowling",
+    "boxing",
+    "baseball_swing",
+    "tennis_swing",
+    "arm_curl",
+    "tennis_serve",
+    "push",
+    "knock",
+    "catch",
+    "pickup_throw",
+    "jog",
+    "walk",
+    "sit2stand",
+    "stand2sit",
+    "lunge",
+    "squat",
+)
 """The 27 actions; action number ``a`` (1-27) is ``ACTIONS[a - 1]``."""
 
 STANDARD_TEST_SUBJECTS = (2, 4, 6, 8)
@@ -372,9 +395,11 @@ def convert_utd_mhad(
     Returns the :class:`PoseDataset`; with ``out=None`` nothing is written.
     """
     frames, image_size, imu_samples, num_frames = (
-        _count(frames, "frames", 0), _count(image_size, "image_size", 1),
-        _count(imu_samples, "imu_samples", 0), _count(num_frames, "num_frames", 1),
-    )  # fmt: skip
+        _count(frames, "frames", 0),
+        _count(image_size, "image_size", 1),
+        _count(imu_samples, "imu_samples", 0),
+        _count(num_frames, "num_frames", 1),
+    )
     if channels not in POSE_CHANNELS:
         raise InvalidInputError(f"channels must be one of {POSE_CHANNELS}, got {channels!r}")
     if crop not in DEPTH_CROPS:
@@ -456,12 +481,19 @@ def convert_utd_mhad(
         extras["imu_channels"] = np.asarray(IMU_CHANNELS, dtype=str)
         extras["imu_rate_hz"] = np.asarray(IMU_RATE_HZ * imu_samples / float(np.median(raw)), np.float32)
     info = {
-        "source": "UTD-MHAD", "root": str(Path(root)), "frames": frames, "image_size": image_size,
-        "imu_samples": imu_samples, "channels": channels, "crop": crop, "num_frames": num_frames,
+        "source": "UTD-MHAD",
+        "root": str(Path(root)),
+        "frames": frames,
+        "image_size": image_size,
+        "imu_samples": imu_samples,
+        "channels": channels,
+        "crop": crop,
+        "num_frames": num_frames,
         "subjects": {s: list(v) for s, v in subjects_by_split.items() if v},
         "actions": None if actions is None else sorted(set(action_numbers(actions))),
-        "recordings": len(recordings), "depth_boxes": box_sources,
-    }  # fmt: skip
+        "recordings": len(recordings),
+        "depth_boxes": box_sources,
+    }
     extras["conversion_info"] = np.asarray(json.dumps(info, sort_keys=True))
     dataset = PoseDataset(class_names=ACTIONS, layout="kinect_v1", channels=channels, extras=extras, **splits)
     if out is not None:

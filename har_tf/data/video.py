@@ -24,8 +24,13 @@ from har_tf.errors import DataFormatError, InvalidInputError, MissingFileError
 
 PAD_VALUE = 114  # the grey of the letterbox bars (the YOLO / MoveNet convention)
 MIN_VIDEO_FRAMES = 2  # fewer decodable frames: a still image, not a video
-_IMAGE_SIGNATURES = ((b"\x89PNG\r\n\x1a\n", "PNG"), (b"\xff\xd8\xff", "JPEG"), (b"BM", "BMP"),
-                     (b"II*\x00", "TIFF"), (b"MM\x00*", "TIFF"))  # fmt: skip
+_IMAGE_SIGNATURES = (
+    (b"\x89PNG\r\n\x1a\n", "PNG"),
+    (b"\xff\xd8\xff", "JPEG"),
+    (b"BM", "BMP"),
+    (b"II*\x00", "TIFF"),
+    (b"MM\x00*", "TIFF"),
+)
 
 
 def _is_stream(source: str) -> bool:
@@ -54,10 +59,12 @@ class VideoReader:
     """
 
     def __init__(self, source: str | int | os.PathLike, max_frames: int | None = None):
-        if max_frames is not None and (isinstance(max_frames, bool) or not isinstance(max_frames, (int, np.integer))
-                                       or max_frames < 1):  # fmt: skip
-            raise InvalidInputError(f"max_frames must be a positive whole number of frames (or None for every frame), "
-                                    f"got {max_frames!r}")  # fmt: skip
+        if max_frames is not None and (
+            isinstance(max_frames, bool) or not isinstance(max_frames, (int, np.integer)) or max_frames < 1
+        ):
+            raise InvalidInputError(
+                f"max_frames must be a positive whole number of frames (or None for every frame), got {max_frames!r}"
+            )
         self.source = str(source)
         index = int(self.source) if self.source.isdigit() else None
         if index is None and not _is_stream(self.source):
@@ -74,8 +81,10 @@ class VideoReader:
             raise _still_image(self.source, image)
         if not self._capture.isOpened():
             what = f"webcam {index}" if index is not None else self.source
-            raise DataFormatError(f"OpenCV could not open {what}: not a readable video (corrupt file, unknown codec "
-                                  "or unreachable stream)")  # fmt: skip
+            raise DataFormatError(
+                f"OpenCV could not open {what}: not a readable video (corrupt file, unknown codec "
+                "or unreachable stream)"
+            )
         self._pending: list[np.ndarray] = []  # frames read at opening, not yet returned
         while len(self._pending) < MIN_VIDEO_FRAMES:
             ok, frame = self._capture.read()
@@ -89,15 +98,18 @@ class VideoReader:
             self._capture.release()
             if image is not None:
                 raise _still_image(self.source, image)
-            raise DataFormatError(f"{self.source} has only {len(self._pending)} decodable frame (a still image?), "
-                                  f"not a video: a video needs at least {MIN_VIDEO_FRAMES} frames")  # fmt: skip
+            raise DataFormatError(
+                f"{self.source} has only {len(self._pending)} decodable frame (a still image?), "
+                f"not a video: a video needs at least {MIN_VIDEO_FRAMES} frames"
+            )
         first = self._pending[0]
         self.max_frames = max_frames
         self.frames_read = 0
         fps = float(self._capture.get(cv2.CAP_PROP_FPS) or 0.0)
         count = int(self._capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
-        self.info = VideoInfo(self.source, int(first.shape[1]), int(first.shape[0]),
-                              fps if 0 < fps < 1000 else 30.0, max(count, 0))  # fmt: skip
+        self.info = VideoInfo(
+            self.source, int(first.shape[1]), int(first.shape[0]), fps if 0 < fps < 1000 else 30.0, max(count, 0)
+        )
 
     def read(self) -> np.ndarray | None:
         """The next RGB frame, or None at the end of the video (or after ``max_frames``)."""
@@ -129,8 +141,10 @@ class VideoReader:
 
 
 def _still_image(source: str, kind: str) -> DataFormatError:
-    return DataFormatError(f"{source} is a {kind} image, not a video: give a video file (.mp4, .avi, ...) of at "
-                           f"least {MIN_VIDEO_FRAMES} frames")  # fmt: skip
+    return DataFormatError(
+        f"{source} is a {kind} image, not a video: give a video file (.mp4, .avi, ...) of at "
+        f"least {MIN_VIDEO_FRAMES} frames"
+    )
 
 
 def _image_kind(path: Path) -> str | None:
@@ -189,8 +203,10 @@ class Letterbox:
     def apply(self, frame: np.ndarray) -> np.ndarray:
         """The square uint8 image ``(size, size, 3)`` of an RGB frame ``(height, width, 3)``."""
         if frame.shape[:2] != (self.height, self.width):
-            raise InvalidInputError(f"expected a frame of {self.height}x{self.width} pixels (as the video's first "
-                                    f"frame), got {frame.shape[0]}x{frame.shape[1]}")  # fmt: skip
+            raise InvalidInputError(
+                f"expected a frame of {self.height}x{self.width} pixels (as the video's first "
+                f"frame), got {frame.shape[0]}x{frame.shape[1]}"
+            )
         (new_w, new_h), (x0, y0) = self.scaled_size, self.offset
         interpolation = cv2.INTER_AREA if new_w < self.width else cv2.INTER_LINEAR
         resized = cv2.resize(frame, (new_w, new_h), interpolation=interpolation)

@@ -48,9 +48,11 @@ def check_top_k(top_k) -> int:
 def check_parity(report: dict, what: str) -> None:
     """Raise :class:`ExportError` when the report's top-1 agreement is under its threshold."""
     if not report["passed"]:
-        raise ExportError(f"{what}: top-1 agreement with the Keras model is {report['top1_agreement']:.1%} on "
-                          f"{report['num_samples']} held-out clips, under the required {report['min_agreement']:.0%} "
-                          f"(max abs difference {report['max_abs_diff']:.3g}); nothing was written")  # fmt: skip
+        raise ExportError(
+            f"{what}: top-1 agreement with the Keras model is {report['top1_agreement']:.1%} on "
+            f"{report['num_samples']} held-out clips, under the required {report['min_agreement']:.0%} "
+            f"(max abs difference {report['max_abs_diff']:.3g}); nothing was written"
+        )
 
 
 def keras_probabilities(model: keras.Model, samples: dict[str, np.ndarray], batch_size: int = 32) -> np.ndarray:

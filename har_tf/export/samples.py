@@ -13,8 +13,9 @@ from har_tf.export.servable import ServingSpec
 from har_tf.models.inertial_encoder import check_imu_batch
 
 
-def export_samples(dataset: PoseDataset, split: str, spec: ServingSpec, limit: int | None = 64,
-                   seed: int = 0) -> dict[str, np.ndarray]:  # fmt: skip
+def export_samples(
+    dataset: PoseDataset, split: str, spec: ServingSpec, limit: int | None = 64, seed: int = 0
+) -> dict[str, np.ndarray]:
     """Up to ``limit`` clips of ``split`` as the export's raw inputs: ``pose`` float32 (N, T, J, C) in
     pixels (the centre T frames of longer sequences) and, for a model with an image branch, ``frames``
     uint8 (N, F, H, W, 3), for one with an object branch ``objects`` float32 (N, T, K, 6): the data's
@@ -25,8 +26,9 @@ def export_samples(dataset: PoseDataset, split: str, spec: ServingSpec, limit: i
     x, _ = dataset.split(split)
     num_frames, joints, channels = spec.pose_shape
     if x.shape[2:] != (joints, channels):
-        raise InvalidInputError(f"the model takes poses with {joints} joints and {channels} channels; the "
-                                f"{split!r} split has {x.shape[2:]}")  # fmt: skip
+        raise InvalidInputError(
+            f"the model takes poses with {joints} joints and {channels} channels; the {split!r} split has {x.shape[2:]}"
+        )
     chosen = np.arange(len(x))
     if limit is not None and limit < len(x):
         chosen = np.sort(np.random.default_rng(seed).choice(len(x), size=limit, replace=False))
@@ -68,11 +70,14 @@ def _objects(dataset: PoseDataset, split: str, spec: ServingSpec, chosen: np.nda
     if objects is None:
         return np.zeros((len(chosen), num_frames, slots, 6), np.float32)
     if data_frames != num_frames:
-        raise InvalidInputError(f"the model takes detections for T = {num_frames} frames, and the {split!r} "
-                                f"split's clips have T = {data_frames}: objects need clips of exactly the model's T")  # fmt: skip
+        raise InvalidInputError(
+            f"the model takes detections for T = {num_frames} frames, and the {split!r} "
+            f"split's clips have T = {data_frames}: objects need clips of exactly the model's T"
+        )
     classes = None if spec.object_classes is None else len(spec.object_classes)
-    return check_objects_batch(np.asarray(objects)[chosen], num_frames, classes, slots, len(chosen),
-                               name=f"objects_{split}")  # fmt: skip
+    return check_objects_batch(
+        np.asarray(objects)[chosen], num_frames, classes, slots, len(chosen), name=f"objects_{split}"
+    )
 
 
 def held_out_split(dataset: PoseDataset) -> str:
@@ -80,4 +85,6 @@ def held_out_split(dataset: PoseDataset) -> str:
     for split in ("test", "val"):
         if split in dataset.splits:
             return split
-    raise InvalidInputError(f"parity checks need held-out clips (a test or val split); the data has {list(dataset.splits)}")
+    raise InvalidInputError(
+        f"parity checks need held-out clips (a test or val split); the data has {list(dataset.splits)}"
+    )

@@ -58,8 +58,13 @@ def _full_fn(servable: Servable):
     return lambda *inputs: servable.full(dict(zip(names, inputs)), training=False)
 
 
-def add_endpoints(archive: keras.export.ExportArchive, servable: Servable, names=SIGNATURES, top_k: int = 5,
-                  batch_size: int | None = None) -> None:  # fmt: skip
+def add_endpoints(
+    archive: keras.export.ExportArchive,
+    servable: Servable,
+    names=SIGNATURES,
+    top_k: int = 5,
+    batch_size: int | None = None,
+) -> None:
     """Register the named signatures of ``servable`` on an ``ExportArchive`` that tracks its models."""
     spec, full = servable.spec, _full_fn(servable)
     k = max(1, min(int(top_k), spec.num_classes))
@@ -81,8 +86,9 @@ def add_endpoints(archive: keras.export.ExportArchive, servable: Servable, names
         archive.add_endpoint(name, fn, input_signature=input_specs(spec, batch_size, with_frames))
 
 
-def write_saved_model(servable: Servable, path: str | os.PathLike, names=SIGNATURES, top_k: int = 5,
-                      batch_size: int | None = None) -> None:  # fmt: skip
+def write_saved_model(
+    servable: Servable, path: str | os.PathLike, names=SIGNATURES, top_k: int = 5, batch_size: int | None = None
+) -> None:
     """Write a SavedModel with the named signatures to ``path`` (not atomic: see :func:`export_saved_model`)."""
     archive = keras.export.ExportArchive()
     archive.track(servable.full)
@@ -102,13 +108,22 @@ def run_signature(signature, samples: dict[str, np.ndarray], batch_size: int = 3
     return in_batches(run, {n: samples[n] for n in names}, batch_size)
 
 
-def saved_model_parity(servable: Servable, path: str | os.PathLike, samples: dict[str, np.ndarray],
-                       min_agreement: float = MIN_AGREEMENT["savedmodel"]) -> dict:  # fmt: skip
+def saved_model_parity(
+    servable: Servable,
+    path: str | os.PathLike,
+    samples: dict[str, np.ndarray],
+    min_agreement: float = MIN_AGREEMENT["savedmodel"],
+) -> dict:
     """Parity of the SavedModel at ``path`` against the Keras model, for ``serving_default`` and
     ``pose_only``."""
     loaded = tf.saved_model.load(str(path))
-    return signature_parity(servable, lambda feed, name: run_signature(loaded.signatures[name], feed),
-                            ("serving_default", "pose_only"), samples, min_agreement)  # fmt: skip
+    return signature_parity(
+        servable,
+        lambda feed, name: run_signature(loaded.signatures[name], feed),
+        ("serving_default", "pose_only"),
+        samples,
+        min_agreement,
+    )
 
 
 def versions(base: str | os.PathLike) -> list[int]:
@@ -126,13 +141,23 @@ def next_version(base: str | os.PathLike) -> int:
 
 def models_config(name: str, base_path: str) -> str:
     """A TF Serving ``--model_config_file`` text for one model (the latest version is served)."""
-    return (f'model_config_list {{\n  config {{\n    name: "{name}"\n    base_path: "{base_path}"\n'
-            f'    model_platform: "tensorflow"\n    model_version_policy {{ latest {{ num_versions: 1 }} }}\n  }}\n}}\n')  # fmt: skip
+    return (
+        f'model_config_list {{\n  config {{\n    name: "{name}"\n    base_path: "{base_path}"\n'
+        f'    model_platform: "tensorflow"\n    model_version_policy {{ latest {{ num_versions: 1 }} }}\n  }}\n}}\n'
+    )
 
 
-def export_saved_model(servable: Servable, base: str | os.PathLike, *, samples: dict[str, np.ndarray] | None = None,
-                       version: int | None = None, force: bool = False, top_k: int = 5,
-                       min_agreement: float = MIN_AGREEMENT["savedmodel"], extra_info: dict | None = None) -> Path:  # fmt: skip
+def export_saved_model(
+    servable: Servable,
+    base: str | os.PathLike,
+    *,
+    samples: dict[str, np.ndarray] | None = None,
+    version: int | None = None,
+    force: bool = False,
+    top_k: int = 5,
+    min_agreement: float = MIN_AGREEMENT["savedmodel"],
+    extra_info: dict | None = None,
+) -> Path:
     """Export ``servable`` as ``base/<version>/`` (default: the next version number) and write
     ``base/models.config``.
 
@@ -150,16 +175,23 @@ def export_saved_model(servable: Servable, base: str | os.PathLike, *, samples: 
     version = version if version is not None else next_version(base)
     final = base / str(version)
     if final.exists() and not force:
-        raise ExportError(f"{final} already exists: pass force=True (--force) to replace it, or leave the version "
-                          f"out to write version {next_version(base)}")  # fmt: skip
+        raise ExportError(
+            f"{final} already exists: pass force=True (--force) to replace it, or leave the version "
+            f"out to write version {next_version(base)}"
+        )
     with writing(base, "SavedModel folder"):
         base.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{version}-", dir=base))
     try:
         write_saved_model(servable, tmp, SIGNATURES, top_k)
-        info = {"format": "savedmodel", "version": version, "signatures": list(SIGNATURES),
-                "top_k": max(1, min(int(top_k), servable.spec.num_classes)), **servable.spec.to_dict(),
-                **(extra_info or {})}  # fmt: skip
+        info = {
+            "format": "savedmodel",
+            "version": version,
+            "signatures": list(SIGNATURES),
+            "top_k": max(1, min(int(top_k), servable.spec.num_classes)),
+            **servable.spec.to_dict(),
+            **(extra_info or {}),
+        }
         if samples is not None:
             info["parity"] = saved_model_parity(servable, tmp, samples, min_agreement)
             for name, report in info["parity"].items():

@@ -67,27 +67,37 @@ class ServingSpec:
         return ("pose",) + tuple(name for name, shape in present.items() if shape is not None)
 
     def to_dict(self) -> dict:
-        return {"kind": self.kind, "pose_shape": list(self.pose_shape),
-                "frames_shape": None if self.frames_shape is None else list(self.frames_shape),
-                "class_names": list(self.class_names), "layout": self.layout,
-                "objects_shape": None if self.objects_shape is None else list(self.objects_shape),
-                "object_classes": None if self.object_classes is None else list(self.object_classes),
-                "fusion": self.fusion, "imu_shape": None if self.imu_shape is None else list(self.imu_shape),
-                "imu_channels": None if self.imu_channels is None else list(self.imu_channels),
-                "pose_channels": self.pose_channels}  # fmt: skip
+        return {
+            "kind": self.kind,
+            "pose_shape": list(self.pose_shape),
+            "frames_shape": None if self.frames_shape is None else list(self.frames_shape),
+            "class_names": list(self.class_names),
+            "layout": self.layout,
+            "objects_shape": None if self.objects_shape is None else list(self.objects_shape),
+            "object_classes": None if self.object_classes is None else list(self.object_classes),
+            "fusion": self.fusion,
+            "imu_shape": None if self.imu_shape is None else list(self.imu_shape),
+            "imu_channels": None if self.imu_channels is None else list(self.imu_channels),
+            "pose_channels": self.pose_channels,
+        }
 
     @classmethod
     def from_dict(cls, data: dict) -> ServingSpec:
         frames, objects, names = data.get("frames_shape"), data.get("objects_shape"), data.get("object_classes")
         imu, channels = data.get("imu_shape"), data.get("imu_channels")
-        return cls(kind=str(data["kind"]), pose_shape=tuple(int(v) for v in data["pose_shape"]),
-                   frames_shape=None if frames is None else tuple(int(v) for v in frames),
-                   class_names=tuple(str(c) for c in data["class_names"]), layout=str(data.get("layout", "")),
-                   objects_shape=None if objects is None else tuple(int(v) for v in objects),
-                   object_classes=None if names is None else tuple(str(c) for c in names),
-                   fusion=data.get("fusion"), imu_shape=None if imu is None else tuple(int(v) for v in imu),
-                   imu_channels=None if channels is None else tuple(str(c) for c in channels),
-                   pose_channels=data.get("pose_channels"))  # fmt: skip
+        return cls(
+            kind=str(data["kind"]),
+            pose_shape=tuple(int(v) for v in data["pose_shape"]),
+            frames_shape=None if frames is None else tuple(int(v) for v in frames),
+            class_names=tuple(str(c) for c in data["class_names"]),
+            layout=str(data.get("layout", "")),
+            objects_shape=None if objects is None else tuple(int(v) for v in objects),
+            object_classes=None if names is None else tuple(str(c) for c in names),
+            fusion=data.get("fusion"),
+            imu_shape=None if imu is None else tuple(int(v) for v in imu),
+            imu_channels=None if channels is None else tuple(str(c) for c in channels),
+            pose_channels=data.get("pose_channels"),
+        )
 
 
 @dataclasses.dataclass
@@ -99,8 +109,9 @@ class Servable:
     spec: ServingSpec
 
 
-def make_servable(model: keras.Model, layout: str | JointLayout | None = None,
-                  normalize_mode: str = "sequence") -> Servable:  # fmt: skip
+def make_servable(
+    model: keras.Model, layout: str | JointLayout | None = None, normalize_mode: str = "sequence"
+) -> Servable:
     """The :class:`Servable` of a trained model (a fusion model or a pose classifier).
 
     ``layout`` is needed for a pose classifier whose backbone does not record a built-in layout
@@ -112,13 +123,16 @@ def make_servable(model: keras.Model, layout: str | JointLayout | None = None,
     if isinstance(model, PoseClassifier):
         layout = layout if layout is not None else getattr(model.backbone, "layout", None)
         if layout is None:
-            raise InvalidInputError("this pose classifier does not record its joint layout: pass the layout "
-                                    "(or the training data) so that the export can normalise raw poses")  # fmt: skip
+            raise InvalidInputError(
+                "this pose classifier does not record its joint layout: pass the layout "
+                "(or the training data) so that the export can normalise raw poses"
+            )
         layout = get_layout(JointLayout.from_dict(layout) if isinstance(layout, dict) else layout)
         shape = tuple(model.input_shape[1:])
         if shape[1] != layout.num_joints:
-            raise InvalidInputError(f"the model takes {shape[1]} joints but layout {layout.name!r} has "
-                                    f"{layout.num_joints}")  # fmt: skip
+            raise InvalidInputError(
+                f"the model takes {shape[1]} joints but layout {layout.name!r} has {layout.num_joints}"
+            )
         pose = keras.Input(shape, name="pose")
         channels = getattr(model.backbone, "channels", None)
         normalized = PoseNormalization(layout, normalize_mode, channels=channels, name="pose_normalization")(pose)
@@ -126,8 +140,10 @@ def make_servable(model: keras.Model, layout: str | JointLayout | None = None,
         raw = keras.Model(pose, probabilities, name="pose_classifier_raw")
         names = model.class_names or [str(i) for i in range(model.num_classes)]
         return Servable(raw, raw, ServingSpec("pose", shape, None, tuple(names), layout.name, pose_channels=channels))
-    raise InvalidInputError(f"expected a PoseClassifier or a MultiModalFusionModel (as written by "
-                            f"scripts/train.py), got {type(model).__name__}")  # fmt: skip
+    raise InvalidInputError(
+        f"expected a PoseClassifier or a MultiModalFusionModel (as written by "
+        f"scripts/train.py), got {type(model).__name__}"
+    )
 
 
 def _shape(model: keras.Model, name: str) -> tuple[int, ...] | None:
@@ -144,15 +160,28 @@ def fusion_spec(model: MultiModalFusionModel) -> ServingSpec:
         object_classes = tuple(encoder.class_names or [str(i) for i in range(encoder.num_classes)])
     if model.inertial_encoder is not None and model.inertial_encoder.channel_names:
         imu_channels = tuple(model.inertial_encoder.channel_names)
-    return ServingSpec("fusion", _shape(model, "pose"), _shape(model, "frames"), tuple(names),
-                       JointLayout.from_dict(model.layout).name, objects_shape=_shape(model, "objects"),
-                       object_classes=object_classes, fusion=model.fusion, imu_shape=_shape(model, "imu"),
-                       imu_channels=imu_channels, pose_channels=model.normalization.channels)  # fmt: skip
+    return ServingSpec(
+        "fusion",
+        _shape(model, "pose"),
+        _shape(model, "frames"),
+        tuple(names),
+        JointLayout.from_dict(model.layout).name,
+        objects_shape=_shape(model, "objects"),
+        object_classes=object_classes,
+        fusion=model.fusion,
+        imu_shape=_shape(model, "imu"),
+        imu_channels=imu_channels,
+        pose_channels=model.normalization.channels,
+    )
 
 
-def serving_feed(spec: ServingSpec, pose: np.ndarray, frames: np.ndarray | None = None,
-                 objects: np.ndarray | None = None,
-                 imu: np.ndarray | None = None) -> tuple[str, dict[str, np.ndarray]]:  # fmt: skip
+def serving_feed(
+    spec: ServingSpec,
+    pose: np.ndarray,
+    frames: np.ndarray | None = None,
+    objects: np.ndarray | None = None,
+    imu: np.ndarray | None = None,
+) -> tuple[str, dict[str, np.ndarray]]:
     """The signature that answers checked clips, and its feed.
 
     - A model with an image branch given no frames answers from ``pose_only`` (the pose branch),
@@ -165,9 +194,15 @@ def serving_feed(spec: ServingSpec, pose: np.ndarray, frames: np.ndarray | None 
     - A pose classifier answers from ``pose_only`` (the same function as ``serving_default``).
     """
     n = len(pose)
-    pose_only = answers_from_pose_branch(spec.frames_shape is not None, spec.objects_shape is not None,
-                                         spec.fusion, frames is not None, objects is not None,
-                                         spec.imu_shape is not None, imu is not None)  # fmt: skip
+    pose_only = answers_from_pose_branch(
+        spec.frames_shape is not None,
+        spec.objects_shape is not None,
+        spec.fusion,
+        frames is not None,
+        objects is not None,
+        spec.imu_shape is not None,
+        imu is not None,
+    )
     if spec.kind == "pose" or pose_only:
         return "pose_only", {"pose": pose}
     feed = {"pose": pose}
@@ -180,8 +215,9 @@ def serving_feed(spec: ServingSpec, pose: np.ndarray, frames: np.ndarray | None 
     return "serving_default", feed
 
 
-def in_batches(run: Callable[[dict[str, np.ndarray]], np.ndarray], feed: dict[str, np.ndarray],
-               batch_size: int) -> np.ndarray:  # fmt: skip
+def in_batches(
+    run: Callable[[dict[str, np.ndarray]], np.ndarray], feed: dict[str, np.ndarray], batch_size: int
+) -> np.ndarray:
     """``run`` on ``batch_size`` clips of ``feed`` at a time, the answers concatenated in order.
 
     Bounds the memory of a call on many clips: a fusion model puts every crop of every clip through its
@@ -190,6 +226,8 @@ def in_batches(run: Callable[[dict[str, np.ndarray]], np.ndarray], feed: dict[st
     if batch_size < 1:
         raise InvalidInputError(f"batch_size must be at least 1, got {batch_size}")
     count = len(next(iter(feed.values())))
-    chunks = [np.asarray(run({name: array[start:start + batch_size] for name, array in feed.items()}))
-              for start in range(0, count, batch_size)]  # fmt: skip
+    chunks = [
+        np.asarray(run({name: array[start : start + batch_size] for name, array in feed.items()}))
+        for start in range(0, count, batch_size)
+    ]
     return np.concatenate(chunks) if chunks else np.asarray(run(feed))

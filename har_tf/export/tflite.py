@@ -9,18 +9,17 @@
   conv, batch matmul); the large float32 constants it leaves (operands of ADD, MUL, GATHER..., e.g. the
   spatial + temporal position embeddings, which it folds into one ``(1, T, J, D)`` constant: a quarter
   of the micro pose model) are stored as int8 too and dequantised once, when the interpreter prepares
-  the model (:func:`int8_constants`). The micro pose model's file is 46% of fp32 (it was 67%): the rest
+  the model (:func:`int8_constants`). The micro pose model's file is 46% of fp32: the rest
   is its graph (ops, tensors, shapes: 46 kB, 18% of the fp32 file, the same in every variant) and the
   per-channel quantisation tables (11 kB); the ``small`` preset's int8 is 34% of fp32 (trained);
 - ``int8_full``: full-integer quantisation of weights and activations, calibrated on a
   representative dataset (clips of the training split), with the layers of :data:`FLOAT_SCOPES`
-  (and the tensors of :data:`FLOAT_PATTERNS`) kept in float32; the inputs and outputs stay float32 pose / float32 probabilities, so callers
-  feed the same arrays as to every other export. Pose and fusion models (both signatures); the
-  float layers' tensors get no int8 range at all (:func:`_drop_ranges`), which is what keeps the
-  fused answers (see there). The main job's fusion model (EfficientNet-Lite0 on 16 hand crops a
-  clip): 30% of fp32. (It was 182% while the frame encoder ran its backbone once per crop, Keras's
-  ``TimeDistributed``: the graph held 16 copies, and int8_full gave each its own int8 weights; see
-  :class:`~har_tf.models.image_encoder.TimeDistributed`.)
+  (and the tensors of :data:`FLOAT_PATTERNS`) kept in float32; the inputs and outputs stay float32 pose /
+  float32 probabilities, so callers feed the same arrays as to every other export. Pose and fusion
+  models (both signatures); the float layers' tensors get no int8 range at all (:func:`_drop_ranges`),
+  which is what keeps the fused answers (see there). The main job's fusion model (EfficientNet-Lite0
+  on 16 hand crops a clip): 30% of fp32; the frame encoder runs its backbone once on all crops, so the
+  graph holds one int8 copy of its weights (:class:`~har_tf.models.image_encoder.TimeDistributed`).
 
 Built-in ops only (no Flex delegate). One ``.tflite`` file holds the ``serving_default`` signature
 (``pose`` plus the ``frames``, ``objects`` and/or ``imu`` the model takes) and, for a fusion model,
@@ -69,10 +68,25 @@ INT8_CONSTANT_MIN_ELEMENTS = 1024  # the converter's threshold for quantising we
 # - the inertial branch's presence test (``imu_presence``) and its encoder's per-channel normalisation
 #   (:data:`FLOAT_PATTERNS`): both read the raw sensor samples, accelerometer in g (a few units) and
 #   gyroscope in deg/s (hundreds) in one tensor: one int8 scale would round the accelerations to 0.
-FLOAT_SCOPES = ("pose_normalization", "crop_boxes", "person_crop", "object_features", "object_tokens",
-                "frames_presence", "image_presence", "objects_presence", "norm1", "norm2", "final_norm",
-                "image_embedding", "pose_streams", "pose_embedding", "probabilities", "pose_probabilities",
-                "imu_presence")
+FLOAT_SCOPES = (
+    "pose_normalization",
+    "crop_boxes",
+    "person_crop",
+    "object_features",
+    "object_tokens",
+    "frames_presence",
+    "image_presence",
+    "objects_presence",
+    "norm1",
+    "norm2",
+    "final_norm",
+    "image_embedding",
+    "pose_streams",
+    "pose_embedding",
+    "probabilities",
+    "pose_probabilities",
+    "imu_presence",
+)
 # Tensor names kept float as well (the layer name alone, ``normalization``, is too common to be a scope).
 FLOAT_PATTERNS = (re.compile(r"/inertial_encoder[^/]*/normalization"),)
 
@@ -85,7 +99,7 @@ def _representative(samples: dict[str, np.ndarray], names: tuple[str, ...] = ("s
     """One clip at a time, as the converter's calibration expects: the inputs, or for a model with several
     signatures ``(signature, inputs)`` for each (``pose_only`` gets the pose alone)."""
     for i in range(len(samples["pose"])):
-        clip = {k: v[i:i + 1] for k, v in samples.items() if k in ("pose", "frames", "objects", "imu")}
+        clip = {k: v[i : i + 1] for k, v in samples.items() if k in ("pose", "frames", "objects", "imu")}
         if len(names) == 1:
             yield clip
             continue
@@ -93,8 +107,9 @@ def _representative(samples: dict[str, np.ndarray], names: tuple[str, ...] = ("s
             yield name, (clip if name == "serving_default" else {"pose": clip["pose"]})
 
 
-def convert_to_tflite(servable: Servable, quantization: str = "fp32", representative: dict | None = None,
-                      batch_size: int | None = None) -> bytes:  # fmt: skip
+def convert_to_tflite(
+    servable: Servable, quantization: str = "fp32", representative: dict | None = None, batch_size: int | None = None
+) -> bytes:
     """The ``.tflite`` bytes of ``servable`` (built-in ops only)."""
     if quantization not in QUANTIZATIONS:
         raise InvalidInputError(f"quantization must be one of {QUANTIZATIONS}, got {quantization!r}")
@@ -110,6 +125,7 @@ def convert_to_tflite(servable: Servable, quantization: str = "fp32", representa
             archive.track(servable.pose_only)
         add_endpoints(archive, servable, names, batch_size=batch_size)
         archive.write_out(tmp, verbose=False)
+
         def converter():
             made = tf.lite.TFLiteConverter.from_saved_model(tmp, signature_keys=list(names))
             made.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
@@ -125,8 +141,10 @@ def convert_to_tflite(servable: Servable, quantization: str = "fp32", representa
             else:
                 content = converter().convert()
         except Exception as err:  # noqa: BLE001 - the converter raises ConverterError and others
-            raise ExportError(f"TFLite conversion ({quantization}) failed: {type(err).__name__}: "
-                              f"{str(err).strip().splitlines()[0] if str(err).strip() else ''}") from err  # fmt: skip
+            raise ExportError(
+                f"TFLite conversion ({quantization}) failed: {type(err).__name__}: "
+                f"{str(err).strip().splitlines()[0] if str(err).strip() else ''}"
+            ) from err
     return finish_flatbuffer(content, int8=quantization in ("int8", "int8_full"))
 
 
@@ -150,7 +168,9 @@ def convert_keras_model(model: keras.Model, quantization: str = "fp32") -> bytes
         try:
             content = converter.convert()
         except Exception as err:  # noqa: BLE001 - the converter raises ConverterError and others
-            raise ExportError(f"TFLite conversion ({quantization}) of {model.name} failed: {type(err).__name__}") from err
+            raise ExportError(
+                f"TFLite conversion ({quantization}) of {model.name} failed: {type(err).__name__}"
+            ) from err
     return finish_flatbuffer(content, int8=quantization == "int8")
 
 
@@ -160,10 +180,14 @@ def _full_integer(converter, representative: dict, names: tuple[str, ...] = ("se
     from ai_edge_litert.tools import flatbuffer_utils
 
     float_model = flatbuffer_utils.read_model_from_bytearray(bytearray(converter().convert()))
-    tensor_names = sorted({tensor.name.decode() for subgraph in float_model.subgraphs for tensor in subgraph.tensors
-                           if tensor.name})  # every signature's subgraph  # fmt: skip
-    keep_float = [n for n in tensor_names if any(f"/{scope}" in n for scope in FLOAT_SCOPES)
-                  or any(pattern.search(n) for pattern in FLOAT_PATTERNS)]
+    tensor_names = sorted(
+        {tensor.name.decode() for subgraph in float_model.subgraphs for tensor in subgraph.tensors if tensor.name}
+    )  # every signature's subgraph
+    keep_float = [
+        n
+        for n in tensor_names
+        if any(f"/{scope}" in n for scope in FLOAT_SCOPES) or any(pattern.search(n) for pattern in FLOAT_PATTERNS)
+    ]
     made = converter()
     made.representative_dataset = lambda: _representative(representative, names)
     made.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8, tf.lite.OpsSet.TFLITE_BUILTINS]
@@ -173,7 +197,8 @@ def _full_integer(converter, representative: dict, names: tuple[str, ...] = ("se
     with warnings.catch_warnings():  # the debugger uses the deprecated tf.lite.Interpreter internally
         warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated")
         debugger = tf.lite.experimental.QuantizationDebugger(
-            converter=made, debug_dataset=lambda: iter([first]), debug_options=options)  # fmt: skip
+            converter=made, debug_dataset=lambda: iter([first]), debug_options=options
+        )
         debugger.calibrated_model = _drop_ranges(debugger.calibrated_model, set(keep_float))
         return debugger.get_nondebug_quantized_model()
 
@@ -223,8 +248,14 @@ def strip_tensor_names(model) -> None:
             if index not in keep:
                 tensor.name = None
             params = tensor.quantization
-            if params is not None and params.scale is None and params.zeroPoint is None and params.details is None \
-                    and params.min is None and params.max is None:  # fmt: skip
+            if (
+                params is not None
+                and params.scale is None
+                and params.zeroPoint is None
+                and params.details is None
+                and params.min is None
+                and params.max is None
+            ):
                 tensor.quantization = None
 
 
@@ -241,17 +272,27 @@ def int8_constants(model, min_elements: int = INT8_CONSTANT_MIN_ELEMENTS) -> int
     """
     from ai_edge_litert import schema_py_generated as schema
 
-    dequantize = next((i for i, code in enumerate(model.operatorCodes)
-                       if max(code.builtinCode, code.deprecatedBuiltinCode) == schema.BuiltinOperator.DEQUANTIZE),
-                      None)  # fmt: skip
+    dequantize = next(
+        (
+            i
+            for i, code in enumerate(model.operatorCodes)
+            if max(code.builtinCode, code.deprecatedBuiltinCode) == schema.BuiltinOperator.DEQUANTIZE
+        ),
+        None,
+    )
     stored: dict[int, tuple[int, float]] = {}  # float buffer -> (its int8 buffer, scale): buffers shared by signatures
     count = 0
     for subgraph in model.subgraphs:
         inputs, added = set(subgraph.inputs), []
         for index, tensor in enumerate(list(subgraph.tensors)):
             data = model.buffers[tensor.buffer].data
-            if tensor.type != schema.TensorType.FLOAT32 or data is None or index in inputs or tensor.isVariable \
-                    or len(data) < 4 * min_elements:  # fmt: skip
+            if (
+                tensor.type != schema.TensorType.FLOAT32
+                or data is None
+                or index in inputs
+                or tensor.isVariable
+                or len(data) < 4 * min_elements
+            ):
                 continue
             if tensor.buffer not in stored:
                 values = np.frombuffer(np.asarray(data, np.uint8).tobytes(), "<f4")
@@ -329,8 +370,9 @@ class TFLiteRunner:
         details = self.input_details(signature)["pose"]
         return int(details["shape_signature"][0]) == 1
 
-    def __call__(self, inputs: dict[str, np.ndarray], signature: str = "serving_default",
-                 output: str = "probabilities") -> np.ndarray:  # fmt: skip
+    def __call__(
+        self, inputs: dict[str, np.ndarray], signature: str = "serving_default", output: str = "probabilities"
+    ) -> np.ndarray:
         runner = self._runner(signature)
         details = runner.get_input_details()
         feed = {name: np.asarray(inputs[name], details[name]["dtype"]) for name in details}
@@ -338,16 +380,24 @@ class TFLiteRunner:
         return in_batches(lambda chunk: runner(**chunk)[output], feed, batch_size)
 
 
-def tflite_parity(servable: Servable, runner: TFLiteRunner, samples: dict[str, np.ndarray],
-                  min_agreement: float) -> dict:  # fmt: skip
+def tflite_parity(
+    servable: Servable, runner: TFLiteRunner, samples: dict[str, np.ndarray], min_agreement: float
+) -> dict:
     """Parity of each signature of a TFLite model against the Keras model."""
     return signature_parity(servable, runner, signature_names(servable.spec), samples, min_agreement)
 
 
-def export_tflite(servable: Servable, path: str | os.PathLike, *, quantization: str = "fp32",
-                  samples: dict[str, np.ndarray], representative: dict[str, np.ndarray] | None = None,
-                  batch_size: int | None = None, min_agreement: float | None = None,
-                  extra_info: dict | None = None) -> dict:  # fmt: skip
+def export_tflite(
+    servable: Servable,
+    path: str | os.PathLike,
+    *,
+    quantization: str = "fp32",
+    samples: dict[str, np.ndarray],
+    representative: dict[str, np.ndarray] | None = None,
+    batch_size: int | None = None,
+    min_agreement: float | None = None,
+    extra_info: dict | None = None,
+) -> dict:
     """Convert, check parity on ``samples`` (held-out clips), and only then write ``path`` and
     ``path.with_suffix(".json")`` (classes, shapes, parity, size). Raises :class:`ExportError`, writing
     nothing, when top-1 agreement is under ``min_agreement`` (default 99% for fp32/fp16, 97% for int8).
@@ -362,9 +412,16 @@ def export_tflite(servable: Servable, path: str | os.PathLike, *, quantization: 
     parity = tflite_parity(servable, TFLiteRunner(content), samples, min_agreement)
     for name, report in parity.items():
         check_parity(report, f"TFLite {quantization} signature {name!r}")
-    info = {"format": "tflite", "quantization": quantization, "batch_size": batch_size,
-            "signatures": list(signature_names(servable.spec)), "size_bytes": len(content),
-            **servable.spec.to_dict(), "parity": parity, **(extra_info or {})}  # fmt: skip
+    info = {
+        "format": "tflite",
+        "quantization": quantization,
+        "batch_size": batch_size,
+        "signatures": list(signature_names(servable.spec)),
+        "size_bytes": len(content),
+        **servable.spec.to_dict(),
+        "parity": parity,
+        **(extra_info or {}),
+    }
     with atomic_write(path) as handle:
         handle.write(content)
     with atomic_write(path.with_suffix(".json"), "w", encoding="utf-8") as handle:

@@ -31,28 +31,118 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from har_tf.data.detections import (Detections, check_class_names, detections_to_objects, objects_to_detections,
-                                    read_detections_frames)  # fmt: skip
+from har_tf.data.detections import (
+    Detections,
+    check_class_names,
+    detections_to_objects,
+    objects_to_detections,
+    read_detections_frames,
+)
 from har_tf.data.video import Letterbox
 from har_tf.errors import InvalidInputError, MissingFileError
 from har_tf.inference.pose.base import check_frame
 
-__all__ = ["COCO_LABELS", "SYNONYMS", "AnnotationDetector", "Detections", "ObjectDetector", "SavedModelDetector",
-           "TFLiteDetector", "class_map_by_name", "detect_frame", "detect_objects", "detections_to_objects",
-           "frame_objects", "letterbox_detections", "make_detector", "person_box", "read_label_map"]  # fmt: skip
+__all__ = [
+    "COCO_LABELS",
+    "SYNONYMS",
+    "AnnotationDetector",
+    "Detections",
+    "ObjectDetector",
+    "SavedModelDetector",
+    "TFLiteDetector",
+    "class_map_by_name",
+    "detect_frame",
+    "detect_objects",
+    "detections_to_objects",
+    "frame_objects",
+    "letterbox_detections",
+    "make_detector",
+    "person_box",
+    "read_label_map",
+]
 
-_COCO = {1: "person", 2: "bicycle", 3: "car", 4: "motorcycle", 5: "airplane", 6: "bus", 7: "train", 8: "truck",
-         9: "boat", 10: "traffic light", 11: "fire hydrant", 13: "stop sign", 14: "parking meter", 15: "bench",
-         16: "bird", 17: "cat", 18: "dog", 19: "horse", 20: "sheep", 21: "cow", 22: "elephant", 23: "bear",
-         24: "zebra", 25: "giraffe", 27: "backpack", 28: "umbrella", 31: "handbag", 32: "tie", 33: "suitcase",
-         34: "frisbee", 35: "skis", 36: "snowboard", 37: "sports ball", 38: "kite", 39: "baseball bat",
-         40: "baseball glove", 41: "skateboard", 42: "surfboard", 43: "tennis racket", 44: "bottle",
-         46: "wine glass", 47: "cup", 48: "fork", 49: "knife", 50: "spoon", 51: "bowl", 52: "banana", 53: "apple",
-         54: "sandwich", 55: "orange", 56: "broccoli", 57: "carrot", 58: "hot dog", 59: "pizza", 60: "donut",
-         61: "cake", 62: "chair", 63: "couch", 64: "potted plant", 65: "bed", 67: "dining table", 70: "toilet",
-         72: "tv", 73: "laptop", 74: "mouse", 75: "remote", 76: "keyboard", 77: "cell phone", 78: "microwave",
-         79: "oven", 80: "toaster", 81: "sink", 82: "refrigerator", 84: "book", 85: "clock", 86: "vase",
-         87: "scissors", 88: "teddy bear", 89: "hair drier", 90: "toothbrush"}  # fmt: skip
+_COCO = {
+    1: "person",
+    2: "bicycle",
+    3: "car",
+    4: "motorcycle",
+    5: "airplane",
+    6: "bus",
+    7: "train",
+    8: "truck",
+    9: "boat",
+    10: "traffic light",
+    11: "fire hydrant",
+    13: "stop sign",
+    14: "parking meter",
+    15: "bench",
+    16: "bird",
+    17: "cat",
+    18: "dog",
+    19: "horse",
+    20: "sheep",
+    21: "cow",
+    22: "elephant",
+    23: "bear",
+    24: "zebra",
+    25: "giraffe",
+    27: "backpack",
+    28: "umbrella",
+    31: "handbag",
+    32: "tie",
+    33: "suitcase",
+    34: "frisbee",
+    35: "skis",
+    36: "snowboard",
+    37: "sports ball",
+    38: "kite",
+    39: "baseball bat",
+    40: "baseball glove",
+    41: "skateboard",
+    42: "surfboard",
+    43: "tennis racket",
+    44: "bottle",
+    46: "wine glass",
+    47: "cup",
+    48: "fork",
+    49: "knife",
+    50: "spoon",
+    51: "bowl",
+    52: "banana",
+    53: "apple",
+    54: "sandwich",
+    55: "orange",
+    56: "broccoli",
+    57: "carrot",
+    58: "hot dog",
+    59: "pizza",
+    60: "donut",
+    61: "cake",
+    62: "chair",
+    63: "couch",
+    64: "potted plant",
+    65: "bed",
+    67: "dining table",
+    70: "toilet",
+    72: "tv",
+    73: "laptop",
+    74: "mouse",
+    75: "remote",
+    76: "keyboard",
+    77: "cell phone",
+    78: "microwave",
+    79: "oven",
+    80: "toaster",
+    81: "sink",
+    82: "refrigerator",
+    84: "book",
+    85: "clock",
+    86: "vase",
+    87: "scissors",
+    88: "teddy bear",
+    89: "hair drier",
+    90: "toothbrush",
+}
 #: the COCO 90-id label map of the TF Object Detection API (``mscoco_label_map``); unused ids are "".
 COCO_LABELS: tuple[str, ...] = ("none",) + tuple(_COCO.get(i, "") for i in range(1, 91))
 
@@ -60,10 +150,18 @@ COCO_LABELS: tuple[str, ...] = ("none",) + tuple(_COCO.get(i, "") for i in range
 #: canonicalised, so "cell phone" matches a dataset's "phone" and "mobile phone" alike). Deliberately
 #: short: near-misses such as "laptop" / "tablet" or "bottle" / "cup" are different objects and stay apart.
 SYNONYMS: dict[str, str] = {
-    "cell phone": "phone", "cellphone": "phone", "mobile phone": "phone", "smartphone": "phone",
-    "mug": "cup", "coffee cup": "cup", "tablet computer": "tablet", "cardboard box": "box",
-    "tv": "television", "tvmonitor": "television", "tv monitor": "television",
-}  # fmt: skip
+    "cell phone": "phone",
+    "cellphone": "phone",
+    "mobile phone": "phone",
+    "smartphone": "phone",
+    "mug": "cup",
+    "coffee cup": "cup",
+    "tablet computer": "tablet",
+    "cardboard box": "box",
+    "tv": "television",
+    "tvmonitor": "television",
+    "tv monitor": "television",
+}
 
 OUTPUTS = ("detection_boxes", "detection_classes", "detection_scores")  # num_detections is optional
 _BACKGROUND = {"none", "background", "???", ""}
@@ -74,12 +172,15 @@ def _label_map(class_names: Sequence[str] | None) -> tuple[str, ...] | None:
     if class_names is None:
         return None
     if isinstance(class_names, (str, bytes)) or not isinstance(class_names, (Sequence, np.ndarray)):
-        raise InvalidInputError(f"class_names must be a list of names indexed by class id, got "
-                                f"{type(class_names).__name__}")  # fmt: skip
+        raise InvalidInputError(
+            f"class_names must be a list of names indexed by class id, got {type(class_names).__name__}"
+        )
     names = tuple(str(n) for n in class_names)
     if not names or names[0].strip().lower() not in _BACKGROUND:
-        raise InvalidInputError("class_names are indexed by class id and id 0 is the background: the first name must "
-                                f"be 'none' (or 'background' / '???'), got {list(names[:3])}")  # fmt: skip
+        raise InvalidInputError(
+            "class_names are indexed by class id and id 0 is the background: the first name must "
+            f"be 'none' (or 'background' / '???'), got {list(names[:3])}"
+        )
     return ("none",) + names[1:]
 
 
@@ -93,7 +194,7 @@ class ObjectDetector(abc.ABC):
     def detect(self, frame: np.ndarray) -> Detections:
         """The detections of a checked RGB uint8 frame."""
 
-    def reset(self) -> None:
+    def reset(self) -> None:  # noqa: B027 - an optional hook: stateless detectors keep the no-op
         """Forget any per-video state (call between unrelated videos)."""
 
     def __call__(self, frame: np.ndarray) -> Detections:
@@ -104,8 +205,9 @@ class ObjectDetector(abc.ABC):
         """The label map, or None when unknown."""
         return self.class_names if len(self.class_names) > 1 else None
 
-    def _finish(self, boxes: np.ndarray, classes: np.ndarray, scores: np.ndarray, count: int,
-                to_pixels, width: int, height: int) -> Detections:  # fmt: skip
+    def _finish(
+        self, boxes: np.ndarray, classes: np.ndarray, scores: np.ndarray, count: int, to_pixels, width: int, height: int
+    ) -> Detections:
         """Raw detections (normalised ``[ymin, xmin, ymax, xmax]``) -> checked pixel Detections."""
         count = max(0, min(int(count), len(scores)))
         boxes, classes, scores = boxes[:count].astype(np.float64), classes[:count], scores[:count].astype(np.float64)
@@ -142,8 +244,13 @@ class AnnotationDetector(ObjectDetector):
         return cls(objects_to_detections(objects, names), names)
 
     @classmethod
-    def from_folder(cls, folder: str | os.PathLike, class_names: Sequence[str], num_frames: int | None = None,
-                    stem: str | None = None) -> AnnotationDetector:  # fmt: skip
+    def from_folder(
+        cls,
+        folder: str | os.PathLike,
+        class_names: Sequence[str],
+        num_frames: int | None = None,
+        stem: str | None = None,
+    ) -> AnnotationDetector:
         """From a detections JSON folder (:func:`har_tf.data.detections.read_detections_frames`)."""
         return cls(read_detections_frames(folder, class_names, num_frames, stem), class_names)
 
@@ -158,8 +265,10 @@ class AnnotationDetector(ObjectDetector):
 
     def detect(self, frame: np.ndarray | None = None) -> Detections:
         if self._next >= len(self.per_frame):
-            raise InvalidInputError(f"the annotations hold {len(self.per_frame)} frames and all were used: call "
-                                    "reset() before the next video")  # fmt: skip
+            raise InvalidInputError(
+                f"the annotations hold {len(self.per_frame)} frames and all were used: call "
+                "reset() before the next video"
+            )
         found = self.per_frame[self._next]
         self._next += 1
         return Detections.empty(self.names) if found is None else found
@@ -182,8 +291,13 @@ class SavedModelDetector(ObjectDetector):
         max_detections: at most this many detections per frame (the best).
     """
 
-    def __init__(self, path_or_handle: str | os.PathLike, class_names: Sequence[str] | None = None,
-                 min_score: float = 0.3, max_detections: int = 20):  # fmt: skip
+    def __init__(
+        self,
+        path_or_handle: str | os.PathLike,
+        class_names: Sequence[str] | None = None,
+        min_score: float = 0.3,
+        max_detections: int = 20,
+    ):
         self.class_names = _label_map(class_names) or ("none",)
         self.min_score, self.max_detections = _check_limits(min_score, max_detections)
         self.path = resolve_saved_model(path_or_handle)
@@ -192,8 +306,10 @@ class SavedModelDetector(ObjectDetector):
         try:
             self.model = tf.saved_model.load(str(self.path))
         except Exception as err:  # noqa: BLE001 - TF raises many kinds; the user gets one clear error
-            raise InvalidInputError(f"{self.path}: cannot load the SavedModel ({type(err).__name__}: "
-                                    f"{str(err).splitlines()[0] if str(err) else ''})") from None  # fmt: skip
+            raise InvalidInputError(
+                f"{self.path}: cannot load the SavedModel ({type(err).__name__}: "
+                f"{str(err).splitlines()[0] if str(err) else ''})"
+            ) from None
         self._tf = tf
         self._function, self._input_name, self._input_spec = self._find_function()
 
@@ -205,20 +321,25 @@ class SavedModelDetector(ObjectDetector):
         if function is None:
             if callable(self.model):  # e.g. a hub model with a __call__ but no signature: outputs checked per call
                 return self.model, None, None
-            raise InvalidInputError(f"{self.path} is a SavedModel without a serving signature; expected the TF "
-                                    f"Object Detection API signature with outputs {', '.join(OUTPUTS)}, "
-                                    "num_detections")  # fmt: skip
+            raise InvalidInputError(
+                f"{self.path} is a SavedModel without a serving signature; expected the TF "
+                f"Object Detection API signature with outputs {', '.join(OUTPUTS)}, "
+                "num_detections"
+            )
         args, kwargs = function.structured_input_signature
         specs = list(kwargs.items())
         if args or len(specs) != 1 or specs[0][1].shape.rank not in (None, 4):
-            raise InvalidInputError(f"{self.path}: expected one image input (1, H, W, 3), got the signature inputs "
-                                    f"{args or dict(specs)}")  # fmt: skip
+            raise InvalidInputError(
+                f"{self.path}: expected one image input (1, H, W, 3), got the signature inputs {args or dict(specs)}"
+            )
         outputs = function.structured_outputs
         names = sorted(outputs) if isinstance(outputs, dict) else []
         missing = [name for name in OUTPUTS if name not in names]
         if missing:
-            raise InvalidInputError(f"{self.path} is not an object detection SavedModel: expected the outputs "
-                                    f"{', '.join(OUTPUTS)} (and num_detections), got {names}")  # fmt: skip
+            raise InvalidInputError(
+                f"{self.path} is not an object detection SavedModel: expected the outputs "
+                f"{', '.join(OUTPUTS)} (and num_detections), got {names}"
+            )
         return function, specs[0][0], specs[0][1]
 
     def detect(self, frame: np.ndarray) -> Detections:
@@ -260,8 +381,10 @@ def resolve_saved_model(spec: str | os.PathLike) -> Path:
     if not path.exists():
         raise MissingFileError(f"no such SavedModel directory: {path}")
     if not path.is_dir() or not ((path / "saved_model.pb").is_file() or (path / "saved_model.pbtxt").is_file()):
-        raise InvalidInputError(f"{path} is not a SavedModel: expected a directory holding saved_model.pb "
-                                "(e.g. the saved_model/ folder of a TF2 Detection Zoo archive)")  # fmt: skip
+        raise InvalidInputError(
+            f"{path} is not a SavedModel: expected a directory holding saved_model.pb "
+            "(e.g. the saved_model/ folder of a TF2 Detection Zoo archive)"
+        )
     return path
 
 
@@ -287,9 +410,16 @@ class TFLiteDetector(ObjectDetector):
             :data:`COCO_LABELS` for the COCO models); 0 for a model whose ids are already 1-based.
     """
 
-    def __init__(self, path: str | os.PathLike, class_names: Sequence[str] | None = None, min_score: float = 0.3,
-                 max_detections: int = 20, class_offset: int = 1, letterbox: bool = False,
-                 num_threads: int | None = None):  # fmt: skip
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        class_names: Sequence[str] | None = None,
+        min_score: float = 0.3,
+        max_detections: int = 20,
+        class_offset: int = 1,
+        letterbox: bool = False,
+        num_threads: int | None = None,
+    ):
         from har_tf.inference.pose.movenet import load_interpreter, resolve_model_file
 
         self.min_score, self.max_detections = _check_limits(min_score, max_detections)
@@ -304,8 +434,9 @@ class TFLiteDetector(ObjectDetector):
         self.input_index, self.input_dtype = inputs[0]["index"], np.dtype(inputs[0]["dtype"])
         self.input_height, self.input_width = int(shape[1]), int(shape[2])
         if self.letterbox and self.input_height != self.input_width:
-            raise InvalidInputError(f"letterbox needs a square model input, {self.path} takes "
-                                    f"{self.input_height}x{self.input_width}")  # fmt: skip
+            raise InvalidInputError(
+                f"letterbox needs a square model input, {self.path} takes {self.input_height}x{self.input_width}"
+            )
         self._outputs, self._confirmed = self._find_outputs()
         names = class_names if class_names is not None else _metadata_labels(self.path, self.class_offset)
         self.class_names = _label_map(names) or ("none",)
@@ -325,8 +456,10 @@ class TFLiteDetector(ObjectDetector):
         count = [d["index"] for d in details if d["shape"].size <= 1]
         pair = [d["index"] for d in details if len(d["shape"]) == 2]
         if len(details) != 4 or len(boxes) != 1 or len(count) != 1 or len(pair) != 2:
-            raise InvalidInputError(f"{self.path} is not an SSD-style detector: expected 4 outputs boxes (1, N, 4), "
-                                    f"classes (1, N), scores (1, N), count (1,), got shapes {shapes}")  # fmt: skip
+            raise InvalidInputError(
+                f"{self.path} is not an SSD-style detector: expected 4 outputs boxes (1, N, 4), "
+                f"classes (1, N), scores (1, N), count (1,), got shapes {shapes}"
+            )
         low = [names[i].lower() for i in pair]
         confirmed = True
         if "score" in low[0] or "class" in low[1]:
@@ -419,21 +552,33 @@ def class_map_by_name(detector_names: Sequence[str], dataset_names: Sequence[str
     detector = _label_map(detector_names)
     dataset = check_class_names(dataset_names, "dataset object class names")
     if detector is None or len(detector) < 2:
-        raise InvalidInputError("the detector's label names are unknown: pass its class_names (COCO_LABELS for the "
-                                "TF2 Detection Zoo / TF Hub models)")  # fmt: skip
+        raise InvalidInputError(
+            "the detector's label names are unknown: pass its class_names (COCO_LABELS for the "
+            "TF2 Detection Zoo / TF Hub models)"
+        )
     wanted: dict[str, int] = {}
     for i, name in enumerate(dataset[1:], start=1):
         wanted.setdefault(_canonical(name), i)
-    mapping = {i: wanted[_canonical(name)] for i, name in enumerate(detector) if i >= 1 and name.strip()
-               and name.strip() != "???" and _canonical(name) in wanted}  # fmt: skip
+    mapping = {
+        i: wanted[_canonical(name)]
+        for i, name in enumerate(detector)
+        if i >= 1 and name.strip() and name.strip() != "???" and _canonical(name) in wanted
+    }
     if not mapping:
-        raise InvalidInputError(f"none of the detector's {len(detector) - 1} classes matches the dataset's object "
-                                f"classes {list(dataset[1:])}; build the class map by hand")  # fmt: skip
+        raise InvalidInputError(
+            f"none of the detector's {len(detector) - 1} classes matches the dataset's object "
+            f"classes {list(dataset[1:])}; build the class map by hand"
+        )
     return mapping
 
 
-def detect_objects(detector: ObjectDetector, frames: Iterable[np.ndarray], max_objects: int,
-                   class_map: dict[int, int] | None = None, person_box=None) -> np.ndarray:  # fmt: skip
+def detect_objects(
+    detector: ObjectDetector,
+    frames: Iterable[np.ndarray],
+    max_objects: int,
+    class_map: dict[int, int] | None = None,
+    person_box=None,
+) -> np.ndarray:
     """Run ``detector`` on every frame of a clip: raw objects float32 ``(T, K, 6)`` (:func:`detections_to_objects`)."""
     return detections_to_objects([detector(frame) for frame in frames], max_objects, class_map, person_box)
 
@@ -458,8 +603,9 @@ def make_detector(spec: str | os.PathLike | ObjectDetector, **kwargs) -> ObjectD
         return (TFLiteDetector if "tflite" in text.lower() else SavedModelDetector)(text, **kwargs)
     if path.suffix.lower() == ".tflite":
         raise MissingFileError(f"no such model file: {path}")
-    raise MissingFileError(f"no such detector model: {text} (expected a .tflite file, a SavedModel directory or a "
-                           "TF Hub / Kaggle handle)")  # fmt: skip
+    raise MissingFileError(
+        f"no such detector model: {text} (expected a .tflite file, a SavedModel directory or a TF Hub / Kaggle handle)"
+    )
 
 
 def read_label_map(spec: str | os.PathLike) -> tuple[str, ...]:
@@ -469,8 +615,7 @@ def read_label_map(spec: str | os.PathLike) -> tuple[str, ...]:
         return COCO_LABELS
     path = Path(spec)
     if not path.is_file():
-        raise MissingFileError(f"no such label file: {path} (expected 'coco' or a text file of one class name a "
-                               "line)")  # fmt: skip
+        raise MissingFileError(f"no such label file: {path} (expected 'coco' or a text file of one class name a line)")
     lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
     while lines and not lines[-1]:
         lines.pop()
@@ -513,8 +658,12 @@ def letterbox_detections(detections: Detections, letterbox: Letterbox) -> Detect
     return Detections(boxes, detections.classes, detections.scores, detections.names)
 
 
-def frame_objects(detections: Detections | None, max_objects: int, class_map: dict[int, int] | None = None,
-                  pose: np.ndarray | None = None) -> np.ndarray:  # fmt: skip
+def frame_objects(
+    detections: Detections | None,
+    max_objects: int,
+    class_map: dict[int, int] | None = None,
+    pose: np.ndarray | None = None,
+) -> np.ndarray:
     """One frame's raw objects float32 ``(K, 6)``: the detections mapped through ``class_map``, nearest the
     person of ``pose`` ``(J, C)`` (same pixels) first, the best K kept (:func:`detections_to_objects`)."""
     box = None if pose is None else person_box(pose)[None]

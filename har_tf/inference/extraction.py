@@ -83,8 +83,14 @@ from har_tf.data.frames import encode_jpeg, frame_indices
 from har_tf.data.pose_npz import PoseDataset, read_npz, save_npz_atomic
 from har_tf.data.video import Letterbox, VideoReader
 from har_tf.errors import DataFormatError, HARError, InvalidInputError, MissingFileError, expect
-from har_tf.inference.detection import (AnnotationDetector, ObjectDetector, class_map_by_name, detect_frame,
-                                        frame_objects, letterbox_detections)  # fmt: skip
+from har_tf.inference.detection import (
+    AnnotationDetector,
+    ObjectDetector,
+    class_map_by_name,
+    detect_frame,
+    frame_objects,
+    letterbox_detections,
+)
 from har_tf.inference.pose.base import PoseEstimator
 from har_tf.io import atomic_write
 from har_tf.skeleton.layouts import get_layout
@@ -120,8 +126,10 @@ class ExtractionConfig(DictConfig):
         expect(1 <= F <= T, f"frames_per_clip must be between 1 and num_frames ({T}), got {F}")
         expect(self.image_size >= 16, f"image_size must be at least 16 pixels, got {self.image_size}")
         expect(0.0 <= self.test_fraction < 1.0, f"test_fraction must be in [0, 1), got {self.test_fraction}")
-        expect(self.max_frames is None or self.max_frames >= 1,
-               f"max_frames must be at least 1 (or None for every frame), got {self.max_frames}")
+        expect(
+            self.max_frames is None or self.max_frames >= 1,
+            f"max_frames must be at least 1 (or None for every frame), got {self.max_frames}",
+        )
         expect(1 <= self.jpeg_quality <= 100, f"jpeg_quality must be in 1..100, got {self.jpeg_quality}")
         expect(self.max_objects >= 1, f"max_objects (K, rows per frame) must be at least 1, got {self.max_objects}")
         if self.layout is not None:
@@ -187,22 +195,31 @@ def find_videos(root: str | os.PathLike, exclude: Iterable[Path] = ()) -> tuple[
     names = {p.name for p in top}
     user_split = bool(names) and names <= set(USER_SPLITS)
     if not user_split and names & {"train", "test"}:
-        raise InvalidInputError(f"{root} mixes split folders {sorted(names & set(USER_SPLITS))} with class folders "
-                                f"{sorted(names - set(USER_SPLITS))[:5]}: use ROOT/<class>/ or ROOT/train/<class>/ "
-                                "and ROOT/test/<class>/")  # fmt: skip
+        raise InvalidInputError(
+            f"{root} mixes split folders {sorted(names & set(USER_SPLITS))} with class folders "
+            f"{sorted(names - set(USER_SPLITS))[:5]}: use ROOT/<class>/ or ROOT/train/<class>/ "
+            "and ROOT/test/<class>/"
+        )
     if user_split and "train" not in names:
         raise InvalidInputError(f"{root} has split folders {sorted(names)} but no 'train' folder")
     groups = [(p.name, _visible_dirs(p, exclude)) for p in top] if user_split else [(None, top)]
     class_names = sorted({d.name for _, dirs in groups for d in dirs})
     if not class_names:
         where = "ROOT/train/" if user_split else "ROOT/"
-        raise InvalidInputError(f"{root} has no class folders: expected {where}<class>/<clip>.mp4 (HAA500 / Kinetics "
-                                "layout), one folder per action class")  # fmt: skip
-    videos = [VideoEntry(path, path.relative_to(root).as_posix(), class_names.index(d.name), d.name, split)
-              for split, dirs in groups for d in dirs for path in _video_files(d)]  # fmt: skip
+        raise InvalidInputError(
+            f"{root} has no class folders: expected {where}<class>/<clip>.mp4 (HAA500 / Kinetics "
+            "layout), one folder per action class"
+        )
+    videos = [
+        VideoEntry(path, path.relative_to(root).as_posix(), class_names.index(d.name), d.name, split)
+        for split, dirs in groups
+        for d in dirs
+        for path in _video_files(d)
+    ]
     if not videos:
-        raise InvalidInputError(f"found no video files ({', '.join(VIDEO_EXTENSIONS)}) in the {len(class_names)} "
-                                f"class folders of {root}")  # fmt: skip
+        raise InvalidInputError(
+            f"found no video files ({', '.join(VIDEO_EXTENSIONS)}) in the {len(class_names)} class folders of {root}"
+        )
     return class_names, sorted(videos, key=lambda v: v.relative)
 
 
@@ -259,9 +276,13 @@ def _jpeg(square: np.ndarray, quality: int) -> np.ndarray:
     return blob
 
 
-def extract_video(path: str | os.PathLike, estimator: PoseEstimator, config: ExtractionConfig,
-                  detector: ObjectDetector | None = None,
-                  class_map: dict[int, int] | None = None) -> dict[str, np.ndarray]:  # fmt: skip
+def extract_video(
+    path: str | os.PathLike,
+    estimator: PoseEstimator,
+    config: ExtractionConfig,
+    detector: ObjectDetector | None = None,
+    class_map: dict[int, int] | None = None,
+) -> dict[str, np.ndarray]:
     """One video's part: ``poses`` (M, J, 3) in square pixels, the JPEGs of the frames its clips show
     (``jpeg``, ``jpeg_offsets``, ``jpeg_frames``), ``size`` [w, h], ``fps``, ``seconds``, ``layout``; with
     a ``detector`` (its classes mapped to the dataset's by ``class_map``) also ``objects`` (M, K, 6) in
@@ -296,11 +317,16 @@ def extract_video(path: str | os.PathLike, estimator: PoseEstimator, config: Ext
     kept = [chunks[int(t)] for t in needed]
     jpeg_offsets = np.zeros(len(kept) + 1, np.int64)
     jpeg_offsets[1:] = np.cumsum([c.size for c in kept])
-    out = {"poses": np.stack(poses).astype(np.float32), "jpeg": np.concatenate(kept).astype(np.uint8),
-           "jpeg_offsets": jpeg_offsets, "jpeg_frames": needed.astype(np.int64),
-           "size": np.asarray([box.width, box.height], np.int64), "fps": np.asarray(fps, np.float64),
-           "seconds": np.asarray(time.perf_counter() - start, np.float64),
-           "layout": np.asarray(get_layout(layout).name)}  # fmt: skip
+    out = {
+        "poses": np.stack(poses).astype(np.float32),
+        "jpeg": np.concatenate(kept).astype(np.uint8),
+        "jpeg_offsets": jpeg_offsets,
+        "jpeg_frames": needed.astype(np.int64),
+        "size": np.asarray([box.width, box.height], np.int64),
+        "fps": np.asarray(fps, np.float64),
+        "seconds": np.asarray(time.perf_counter() - start, np.float64),
+        "layout": np.asarray(get_layout(layout).name),
+    }
     if detector is not None:
         out["objects"] = np.stack(objects).astype(np.float32)
     return out
@@ -312,8 +338,13 @@ class EstimatorSource:
     file or TF Hub handle, ``blazepose`` from its model folder), built once per process on first use;
     picklable, for ``workers > 1``. ``track``: follow the person from frame to frame (reset per video)."""
 
-    def __init__(self, estimator: str = "movenet", model: str | os.PathLike | None = None,
-                 num_threads: int | None = None, track: bool = True):  # fmt: skip
+    def __init__(
+        self,
+        estimator: str = "movenet",
+        model: str | os.PathLike | None = None,
+        num_threads: int | None = None,
+        track: bool = True,
+    ):
         if estimator not in ("movenet", "blazepose"):
             raise InvalidInputError(f"expected the estimator 'movenet' or 'blazepose', got {estimator!r}")
         if estimator == "movenet" and model is not None:
@@ -425,9 +456,11 @@ class DetectorSource:
 
             self._loaded = make_detector(self.spec, **self.kwargs)
         if self._loaded.names is None:
-            raise InvalidInputError("the detector's label names are unknown: give its label map (class_names, "
-                                    "e.g. COCO_LABELS / --detector-labels coco for the TF2 Detection Zoo "
-                                    "models)")  # fmt: skip
+            raise InvalidInputError(
+                "the detector's label names are unknown: give its label map (class_names, "
+                "e.g. COCO_LABELS / --detector-labels coco for the TF2 Detection Zoo "
+                "models)"
+            )
         return self._loaded
 
     @property
@@ -483,8 +516,9 @@ DetectionSource = DetectorSource | DetectionJsonFolders
 
 def _check_detections(detections) -> None:
     if detections is not None and not isinstance(detections, (DetectorSource, DetectionJsonFolders)):
-        raise InvalidInputError(f"detections must be a DetectorSource or DetectionJsonFolders, got "
-                                f"{type(detections).__name__}")  # fmt: skip
+        raise InvalidInputError(
+            f"detections must be a DetectorSource or DetectionJsonFolders, got {type(detections).__name__}"
+        )
 
 
 def source_name(source: PoseSource) -> str:
@@ -547,8 +581,10 @@ def _json_notes(estimator: PoseEstimator, frames: int, config: ExtractionConfig,
     cut = config.max_frames is not None and frames >= config.max_frames
     if frames == expected or (cut and frames < expected):
         return ()
-    return (f"{relative}: the video has {frames} frames but its OpenPose JSON folder has {expected} files "
-            f"(aligned from frame 0; frames without JSON have no pose)",)  # fmt: skip
+    return (
+        f"{relative}: the video has {frames} frames but its OpenPose JSON folder has {expected} files "
+        f"(aligned from frame 0; frames without JSON have no pose)",
+    )
 
 
 def _detections_note(detector, frames: int, config: ExtractionConfig, relative: str) -> tuple[str, ...]:
@@ -556,12 +592,20 @@ def _detections_note(detector, frames: int, config: ExtractionConfig, relative: 
         return ()
     if config.max_frames is not None and frames >= config.max_frames:
         return ()
-    return (f"{relative}: the video has {frames} frames but its detections folder goes to frame {len(detector) - 1} "
-            "(aligned from frame 0; the later files are unused)",)  # fmt: skip
+    return (
+        f"{relative}: the video has {frames} frames but its detections folder goes to frame {len(detector) - 1} "
+        "(aligned from frame 0; the later files are unused)",
+    )
 
 
-def process_video(video: VideoEntry, source: PoseSource, config: ExtractionConfig, key: str,
-                  parts_dir: Path, detections: DetectionSource | None = None) -> VideoOutcome:  # fmt: skip
+def process_video(
+    video: VideoEntry,
+    source: PoseSource,
+    config: ExtractionConfig,
+    key: str,
+    parts_dir: Path,
+    detections: DetectionSource | None = None,
+) -> VideoOutcome:
     """Extract one video into its part file; a video that cannot be read gives an outcome with the reason."""
     detector = None
     try:
@@ -576,25 +620,39 @@ def process_video(video: VideoEntry, source: PoseSource, config: ExtractionConfi
     save_npz_atomic(part_path(parts_dir, video.relative), arrays, compress=False)
     frames = len(arrays["poses"])
     notes = _json_notes(estimator, frames, config, video.relative)
-    return VideoOutcome(video.relative, None, frames, float(arrays["seconds"]),
-                        notes + _detections_note(detector, frames, config, video.relative))  # fmt: skip
+    return VideoOutcome(
+        video.relative,
+        None,
+        frames,
+        float(arrays["seconds"]),
+        notes + _detections_note(detector, frames, config, video.relative),
+    )
 
 
 _WORKER: dict = {}
 
 
-def _init_worker(source: PoseSource, config: ExtractionConfig, key: str, parts_dir: Path,
-                 detections: DetectionSource | None = None) -> None:  # fmt: skip
+def _init_worker(
+    source: PoseSource, config: ExtractionConfig, key: str, parts_dir: Path, detections: DetectionSource | None = None
+) -> None:
     _WORKER.update(source=source, config=config, key=key, parts_dir=parts_dir, detections=detections)
 
 
 def _worker_task(video: VideoEntry) -> VideoOutcome:
-    return process_video(video, _WORKER["source"], _WORKER["config"], _WORKER["key"], _WORKER["parts_dir"],
-                         _WORKER["detections"])  # fmt: skip
+    return process_video(
+        video, _WORKER["source"], _WORKER["config"], _WORKER["key"], _WORKER["parts_dir"], _WORKER["detections"]
+    )
 
 
-def _run_videos(todo: list[VideoEntry], source: PoseSource, config: ExtractionConfig, key: str, parts_dir: Path,
-                workers: int, detections: DetectionSource | None = None) -> Iterator[VideoOutcome]:  # fmt: skip
+def _run_videos(
+    todo: list[VideoEntry],
+    source: PoseSource,
+    config: ExtractionConfig,
+    key: str,
+    parts_dir: Path,
+    workers: int,
+    detections: DetectionSource | None = None,
+) -> Iterator[VideoOutcome]:
     """Each video's outcome as it finishes: in this process, or in ``workers`` processes."""
     if workers <= 1 or len(todo) <= 1:
         for video in todo:
@@ -604,14 +662,19 @@ def _run_videos(todo: list[VideoEntry], source: PoseSource, config: ExtractionCo
         try:
             pickle.dumps(item)
         except Exception as err:  # noqa: BLE001 - whatever pickling raises
-            raise InvalidInputError(f"workers > 1 needs a picklable {what}, got {type(item).__name__} "
-                                    f"({err})") from None  # fmt: skip
+            raise InvalidInputError(
+                f"workers > 1 needs a picklable {what}, got {type(item).__name__} ({err})"
+            ) from None
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
     context = multiprocessing.get_context("spawn")  # TensorFlow and OpenCV threads do not survive a fork
-    pool = ProcessPoolExecutor(min(workers, len(todo)), mp_context=context, initializer=_init_worker,
-                               initargs=(source, config, key, parts_dir, detections))  # fmt: skip
+    pool = ProcessPoolExecutor(
+        min(workers, len(todo)),
+        mp_context=context,
+        initializer=_init_worker,
+        initargs=(source, config, key, parts_dir, detections),
+    )
     try:
         futures = [pool.submit(_worker_task, video) for video in todo]
         for future in as_completed(futures):
@@ -632,8 +695,9 @@ def _split_arrays(split: str, videos: list[VideoEntry], parts: dict[str, dict], 
     for video in videos:
         part = parts[video.relative]
         count = len(part["poses"])
-        for start, positions in zip(clip_starts(count, config.num_frames, config.stride),
-                                    clip_frame_positions(count, config)):  # fmt: skip
+        for start, positions in zip(
+            clip_starts(count, config.num_frames, config.stride), clip_frame_positions(count, config)
+        ):
             x.append(clip_pose(part["poses"], int(start), config.num_frames))
             if "objects" in part:
                 objects.append(clip_pose(part["objects"], int(start), config.num_frames))
@@ -646,14 +710,20 @@ def _split_arrays(split: str, videos: list[VideoEntry], parts: dict[str, dict], 
     pose_offsets = np.zeros(len(videos) + 1, np.int64)
     pose_offsets[1:] = np.cumsum([len(parts[v.relative]["poses"]) for v in videos])
     arrays = {f"objects_{split}": np.stack(objects).astype(np.float32)} if objects else {}
-    return {**arrays, f"x_{split}": np.stack(x).astype(np.float32), f"y_{split}": np.asarray(y, np.int64),
-            f"frames_{split}_jpeg": np.concatenate(jpegs).astype(np.uint8), f"frames_{split}_offsets": offsets,
-            f"video_{split}": np.asarray(names, dtype=str), f"clip_start_{split}": np.asarray(starts, np.int64),
-            f"videos_{split}": np.asarray([v.relative for v in videos], dtype=str),
-            f"video_size_{split}": np.stack([parts[v.relative]["size"] for v in videos]).astype(np.int64),
-            f"fps_{split}": np.asarray([float(parts[v.relative]["fps"]) for v in videos], np.float64),
-            f"poses_{split}": np.concatenate([parts[v.relative]["poses"] for v in videos]).astype(np.float32),
-            f"poses_{split}_offsets": pose_offsets}  # fmt: skip
+    return {
+        **arrays,
+        f"x_{split}": np.stack(x).astype(np.float32),
+        f"y_{split}": np.asarray(y, np.int64),
+        f"frames_{split}_jpeg": np.concatenate(jpegs).astype(np.uint8),
+        f"frames_{split}_offsets": offsets,
+        f"video_{split}": np.asarray(names, dtype=str),
+        f"clip_start_{split}": np.asarray(starts, np.int64),
+        f"videos_{split}": np.asarray([v.relative for v in videos], dtype=str),
+        f"video_size_{split}": np.stack([parts[v.relative]["size"] for v in videos]).astype(np.int64),
+        f"fps_{split}": np.asarray([float(parts[v.relative]["fps"]) for v in videos], np.float64),
+        f"poses_{split}": np.concatenate([parts[v.relative]["poses"] for v in videos]).astype(np.float32),
+        f"poses_{split}_offsets": pose_offsets,
+    }
 
 
 def _common_layout(parts: dict[str, dict]) -> str:
@@ -662,13 +732,21 @@ def _common_layout(parts: dict[str, dict]) -> str:
         layouts.setdefault(str(part["layout"]), relative)
     if len(layouts) > 1:
         found = ", ".join(f"{name} (e.g. {video})" for name, video in sorted(layouts.items()))
-        raise DataFormatError(f"the videos' poses come in different layouts: {found}; pass a layout to convert "
-                              "them all to (--layout coco17)")  # fmt: skip
+        raise DataFormatError(
+            f"the videos' poses come in different layouts: {found}; pass a layout to convert "
+            "them all to (--layout coco17)"
+        )
     return next(iter(layouts))
 
 
-def build_dataset(class_names: list[str], videos: list[VideoEntry], parts: dict[str, dict], config: ExtractionConfig,
-                  info: dict, object_classes=None) -> PoseDataset:  # fmt: skip
+def build_dataset(
+    class_names: list[str],
+    videos: list[VideoEntry],
+    parts: dict[str, dict],
+    config: ExtractionConfig,
+    info: dict,
+    object_classes=None,
+) -> PoseDataset:
     """The multimodal :class:`PoseDataset` of the extracted videos (``parts``: relative path -> part arrays;
     with ``object_classes``, each part's ``objects`` become ``objects_<split>``)."""
     if object_classes is not None and any("objects" not in p for p in parts.values()):
@@ -684,9 +762,11 @@ def build_dataset(class_names: list[str], videos: list[VideoEntry], parts: dict[
         raise DataFormatError("no training clips: every readable video is in a test or val folder")
     splits = {k: v for k, v in arrays.items() if k.startswith(("x_", "y_"))}
     extras = {k: v for k, v in arrays.items() if k not in splits}
-    extras.update(frame_indices=frame_indices(config.num_frames, config.frames_per_clip),
-                  image_size=np.asarray([config.image_size, config.image_size], np.int64),
-                  extraction_info=np.asarray(json.dumps(info, sort_keys=True)))  # fmt: skip
+    extras.update(
+        frame_indices=frame_indices(config.num_frames, config.frames_per_clip),
+        image_size=np.asarray([config.image_size, config.image_size], np.int64),
+        extraction_info=np.asarray(json.dumps(info, sort_keys=True)),
+    )
     if object_classes is not None:
         extras["object_classes"] = np.asarray(object_classes, dtype=str)
     else:
@@ -705,17 +785,37 @@ def _report(class_names, videos, outcomes, parts, dataset, info, wall: float) ->
     for label, name in enumerate(class_names):
         mine = [v for v in videos if v.label == label]
         per_split = {s: int(np.sum(dataset.split(s)[1] == label)) for s in dataset.splits}
-        classes[name] = {"videos": len(mine), "readable": sum(v.relative in parts for v in mine),
-                         "skipped": sum(v.relative not in parts for v in mine), "clips": per_split}  # fmt: skip
-    return {**info, "videos": {"found": len(videos), "readable": len(parts), "skipped": len(skipped),
-                               "extracted": len(fresh), "resumed": len(parts) - len(fresh)},
-            "clips": clips, "classes": classes, "frames": frames, "seconds": round(seconds, 3),
-            "frames_per_second": round(frames / seconds, 1) if seconds > 0 else None,
-            "this_run": {"videos": len(fresh), "frames": run_frames, "seconds": round(run_seconds, 3),
-                         "frames_per_second": round(run_frames / run_seconds, 1) if run_seconds > 0 else None},
-            "wall_seconds": round(wall, 3), "skipped": skipped,
-            "extracted": sorted(o.relative for o in fresh),
-            "resumed": sorted(r for r in parts if r not in outcomes)}  # fmt: skip
+        classes[name] = {
+            "videos": len(mine),
+            "readable": sum(v.relative in parts for v in mine),
+            "skipped": sum(v.relative not in parts for v in mine),
+            "clips": per_split,
+        }
+    return {
+        **info,
+        "videos": {
+            "found": len(videos),
+            "readable": len(parts),
+            "skipped": len(skipped),
+            "extracted": len(fresh),
+            "resumed": len(parts) - len(fresh),
+        },
+        "clips": clips,
+        "classes": classes,
+        "frames": frames,
+        "seconds": round(seconds, 3),
+        "frames_per_second": round(frames / seconds, 1) if seconds > 0 else None,
+        "this_run": {
+            "videos": len(fresh),
+            "frames": run_frames,
+            "seconds": round(run_seconds, 3),
+            "frames_per_second": round(run_frames / run_seconds, 1) if run_seconds > 0 else None,
+        },
+        "wall_seconds": round(wall, 3),
+        "skipped": skipped,
+        "extracted": sorted(o.relative for o in fresh),
+        "resumed": sorted(r for r in parts if r not in outcomes),
+    }
 
 
 def _remove_parts(parts_dir: Path, videos: list[VideoEntry]) -> None:
@@ -774,8 +874,11 @@ def extract_dataset(
     start = time.perf_counter()
 
     with_objects = detections is not None
-    parts = {v.relative: p for v in videos
-             if (p := load_part(part_path(parts_dir, v.relative), key, with_objects)) is not None}  # fmt: skip
+    parts = {
+        v.relative: p
+        for v in videos
+        if (p := load_part(part_path(parts_dir, v.relative), key, with_objects)) is not None
+    }
     todo = [v for v in videos if v.relative not in parts]
     outcomes: dict[str, VideoOutcome] = {}
     bar = tqdm(total=len(videos), initial=len(parts), desc="videos", unit="video", disable=None if progress else True)
@@ -801,8 +904,9 @@ def extract_dataset(
     if "test" not in dataset.splits:
         warn("no test split: every class has fewer than 2 readable videos, or test_fraction is 0")
     save_npz_atomic(out, dataset.to_arrays(), compress=False)
-    report = _report(class_names, videos, outcomes, parts, dataset, {**info, "out": str(out)},
-                     time.perf_counter() - start)  # fmt: skip
+    report = _report(
+        class_names, videos, outcomes, parts, dataset, {**info, "out": str(out)}, time.perf_counter() - start
+    )
     with atomic_write(report_path, "w", encoding="utf-8") as handle:
         json.dump(report, handle, indent=2)
     if not keep_parts:
@@ -821,13 +925,17 @@ def summary_lines(report: dict) -> list[str]:
     """A few lines for a person: clips per split, skipped videos, speed."""
     videos, run = report["videos"], report["this_run"]
     clips = ", ".join(f"{n} {s}" for s, n in report["clips"].items())
-    lines = [f"{videos['readable']} of {videos['found']} videos ({videos['extracted']} extracted now, "
-             f"{videos['resumed']} resumed, {videos['skipped']} skipped); clips: {clips}",
-             f"{report['frames']} frames; pose extraction {report['frames_per_second']} frames/s"
-             + (f" (this run: {run['frames']} frames in {run['seconds']:.1f} s)" if run["videos"] else "")]  # fmt: skip
+    lines = [
+        f"{videos['readable']} of {videos['found']} videos ({videos['extracted']} extracted now, "
+        f"{videos['resumed']} resumed, {videos['skipped']} skipped); clips: {clips}",
+        f"{report['frames']} frames; pose extraction {report['frames_per_second']} frames/s"
+        + (f" (this run: {run['frames']} frames in {run['seconds']:.1f} s)" if run["videos"] else ""),
+    ]
     if "detections" in report:
         found = report["detections"]
-        lines.append(f"objects: up to {found['max_objects']} per frame of {len(found['object_classes']) - 1} classes, "
-                     f"from {found['source']}")  # fmt: skip
+        lines.append(
+            f"objects: up to {found['max_objects']} per frame of {len(found['object_classes']) - 1} classes, "
+            f"from {found['source']}"
+        )
     lines += [f"  skipped {s['video']}: {s['reason']}" for s in report["skipped"]]
     return lines

@@ -48,42 +48,56 @@ def as_samples(samples, num_channels: int, name: str = "imu samples") -> tuple[n
     """
     if isinstance(samples, tuple):
         if len(samples) != 2:
-            raise InvalidInputError(f"{name} must be (timestamps, values) or rows [t, v_1..v_D], got a tuple of "
-                                    f"{len(samples)}")  # fmt: skip
+            raise InvalidInputError(
+                f"{name} must be (timestamps, values) or rows [t, v_1..v_D], got a tuple of {len(samples)}"
+            )
         times, values = numeric_array(samples[0], name, "of numbers"), numeric_array(samples[1], name, "of numbers")
         values = values[None] if values.ndim == 1 and times.ndim == 0 else values
         times = times.reshape(-1) if times.ndim == 0 else times
         if values.ndim != 2 or times.ndim != 1 or len(times) != len(values):
-            raise InvalidInputError(f"{name}: timestamps (N,) and values (N, D) must have the same N, got shapes "
-                                    f"{times.shape} and {values.shape}")  # fmt: skip
+            raise InvalidInputError(
+                f"{name}: timestamps (N,) and values (N, D) must have the same N, got shapes "
+                f"{times.shape} and {values.shape}"
+            )
         if values.shape[1] != num_channels:
-            raise InvalidInputError(f"{name} have D = {values.shape[1]} channels but the model takes D = {num_channels}"
-                                    f"{_channel_hint(num_channels)}")  # fmt: skip
+            raise InvalidInputError(
+                f"{name} have D = {values.shape[1]} channels but the model takes D = {num_channels}"
+                f"{_channel_hint(num_channels)}"
+            )
     else:
         rows = numeric_array(samples, name, "of numbers")
         rows = rows.reshape(0, 1 + num_channels) if rows.size == 0 else rows[None] if rows.ndim == 1 else rows
         if rows.ndim != 2:
-            raise InvalidInputError(f"{name} must be rows (N, {1 + num_channels}) [t, v_1..v_{num_channels}] or a "
-                                    f"tuple (timestamps, values), got shape {np.shape(samples)}")  # fmt: skip
+            raise InvalidInputError(
+                f"{name} must be rows (N, {1 + num_channels}) [t, v_1..v_{num_channels}] or a "
+                f"tuple (timestamps, values), got shape {np.shape(samples)}"
+            )
         if rows.shape[1] != 1 + num_channels:
-            raise InvalidInputError(f"{name} have D = {rows.shape[1] - 1} channels (rows of {rows.shape[1]}: a time "
-                                    f"stamp, then the values) but the model takes D = {num_channels}"
-                                    f"{_channel_hint(num_channels)}")  # fmt: skip
+            raise InvalidInputError(
+                f"{name} have D = {rows.shape[1] - 1} channels (rows of {rows.shape[1]}: a time "
+                f"stamp, then the values) but the model takes D = {num_channels}"
+                f"{_channel_hint(num_channels)}"
+            )
         times, values = rows[:, 0], rows[:, 1:]
     times, values = times.astype(np.float64), values.astype(np.float32)
     if not np.isfinite(times).all():
-        raise InvalidInputError(f"{name}: time stamp {int(np.argmin(np.isfinite(times)))} is NaN or infinite; "
-                                "every sample needs its time in seconds")  # fmt: skip
+        raise InvalidInputError(
+            f"{name}: time stamp {int(np.argmin(np.isfinite(times)))} is NaN or infinite; "
+            "every sample needs its time in seconds"
+        )
     if not np.isfinite(values).all():
         sample, channel = np.argwhere(~np.isfinite(values))[0]
-        raise InvalidInputError(f"{name} hold NaN or infinite values (first at sample {sample}, channel {channel}): "
-                                "leave a bad reading out (the time without samples reads as missing)")  # fmt: skip
+        raise InvalidInputError(
+            f"{name} hold NaN or infinite values (first at sample {sample}, channel {channel}): "
+            "leave a bad reading out (the time without samples reads as missing)"
+        )
     _check_increasing(times, name)
     return times, values
 
 
-def resample_window(times: np.ndarray, values: np.ndarray, t_start: float, t_end: float, num_samples: int,
-                    max_gap_s: float = MAX_GAP_S) -> np.ndarray:  # fmt: skip
+def resample_window(
+    times: np.ndarray, values: np.ndarray, t_start: float, t_end: float, num_samples: int, max_gap_s: float = MAX_GAP_S
+) -> np.ndarray:
     """The S = ``num_samples`` values ``(S, D)`` at ``linspace(t_start, t_end, S)`` of samples ``values``
     ``(N, D)`` taken at increasing ``times`` ``(N,)`` (see the module docstring: linear interpolation of
     the samples up to ``t_end``, all-zero rows in gaps)."""
@@ -106,8 +120,11 @@ def resample_window(times: np.ndarray, values: np.ndarray, t_start: float, t_end
     has_before, has_after = before >= 0, after < len(times)
     prev_t = times[np.clip(before, 0, None)]
     next_t = times[np.clip(after, None, len(times) - 1)]
-    valid = np.where(has_before & has_after, next_t - prev_t <= max_gap_s,
-                     np.where(has_before, grid - prev_t <= max_gap_s / 2, next_t - grid <= max_gap_s / 2))  # fmt: skip
+    valid = np.where(
+        has_before & has_after,
+        next_t - prev_t <= max_gap_s,
+        np.where(has_before, grid - prev_t <= max_gap_s / 2, next_t - grid <= max_gap_s / 2),
+    )
     if valid.any():
         for channel in range(values.shape[1]):
             out[valid, channel] = np.interp(grid[valid], times, values[:, channel])
@@ -123,12 +140,14 @@ def resample_clip(values, rate_hz: float, num_samples: int, name: str = "imu") -
     except (TypeError, ValueError):
         rate = float("nan")
     if not np.isfinite(rate) or rate <= 0:
-        raise InvalidInputError(f"the {name} rate must be a positive number of samples per second (Hz), got "
-                                f"{rate_hz!r}")  # fmt: skip
+        raise InvalidInputError(
+            f"the {name} rate must be a positive number of samples per second (Hz), got {rate_hz!r}"
+        )
     array = numeric_array(values, name, "of numbers")
     if array.ndim != 2 or len(array) < 2:
-        raise InvalidInputError(f"{name} must be samples (N, D) with N >= 2 to resample at {rate:g} Hz, got shape "
-                                f"{array.shape}")  # fmt: skip
+        raise InvalidInputError(
+            f"{name} must be samples (N, D) with N >= 2 to resample at {rate:g} Hz, got shape {array.shape}"
+        )
     if not np.isfinite(array).all():
         sample, channel = np.argwhere(~np.isfinite(array))[0]
         raise InvalidInputError(f"{name} holds NaN or infinite values (first at sample {sample}, channel {channel})")
@@ -151,8 +170,9 @@ def read_imu_csv(path: str | os.PathLike, num_channels: int) -> np.ndarray:
     try:
         rows = np.loadtxt(lines, delimiter=",", ndmin=2, dtype=np.float64)
     except ValueError as err:
-        raise DataFormatError(f"{path} is not a CSV of sensor samples (t, then {num_channels} values a line): "
-                              f"{err}") from None  # fmt: skip
+        raise DataFormatError(
+            f"{path} is not a CSV of sensor samples (t, then {num_channels} values a line): {err}"
+        ) from None
     times, values = as_samples(rows, num_channels, name=path.name)
     return np.concatenate([times[:, None], values.astype(np.float64)], axis=1)
 
@@ -212,7 +232,7 @@ class IMUBuffer:
     def rate_hz(self) -> float | None:
         """The sensor's rate estimated from the newest samples (the median interval), or None."""
         times, _ = self.samples()
-        intervals = np.diff(times[-(4 * RATE_SAMPLES + 1):])
+        intervals = np.diff(times[-(4 * RATE_SAMPLES + 1) :])
         return float(1.0 / np.median(intervals)) if len(intervals) else None
 
     def push(self, samples) -> int:
@@ -221,11 +241,12 @@ class IMUBuffer:
         if len(times) == 0:
             return 0
         if self._count and times[0] <= self.latest:
-            raise InvalidInputError(f"imu time stamps must increase: a sample at {times[0]:.6g} s came after one at "
-                                    f"{self.latest:.6g} s")  # fmt: skip
+            raise InvalidInputError(
+                f"imu time stamps must increase: a sample at {times[0]:.6g} s came after one at {self.latest:.6g} s"
+            )
         if len(times) > self.capacity:  # only the newest fit
             self._dropped_until = float(times[-self.capacity - 1])
-            times, values = times[-self.capacity:], values[-self.capacity:]
+            times, values = times[-self.capacity :], values[-self.capacity :]
         overwritten = self._count + len(times) - self.capacity
         if overwritten > 0:
             order = (np.arange(overwritten) + self._next - self._count) % self.capacity
@@ -240,22 +261,26 @@ class IMUBuffer:
     def _check_rate(self) -> None:
         """Refuse a stream whose samples come further apart than ``max_gap_s`` (see the class docstring)."""
         times, _ = self.samples()
-        intervals = np.diff(times[-(RATE_SAMPLES + 1):])
+        intervals = np.diff(times[-(RATE_SAMPLES + 1) :])
         if len(intervals) >= RATE_SAMPLES and np.median(intervals) > self.max_gap_s:
             rate = 1.0 / float(np.median(intervals))
-            raise InvalidInputError(f"the sensor's samples come every {1 / rate:.3g} s ({rate:.3g} Hz), further apart "
-                                    f"than max_gap_s = {self.max_gap_s:g} s: they cannot be resampled (every window "
-                                    "would read as 'no sensor'); give a faster sensor stream or a larger "
-                                    "max_gap_s")  # fmt: skip
+            raise InvalidInputError(
+                f"the sensor's samples come every {1 / rate:.3g} s ({rate:.3g} Hz), further apart "
+                f"than max_gap_s = {self.max_gap_s:g} s: they cannot be resampled (every window "
+                "would read as 'no sensor'); give a faster sensor stream or a larger "
+                "max_gap_s"
+            )
 
     def window(self, t_start: float, t_end: float, num_samples: int) -> np.ndarray:
         """The S = ``num_samples`` values ``(S, D)`` of ``[t_start, t_end]`` (see :func:`resample_window`)."""
         dropped = self._dropped_until
         if dropped is not None and self._count and self.oldest > t_start and dropped > t_start - self.max_gap_s:
             span, rate = self.latest - self.oldest, self.rate_hz or 0.0
-            raise InvalidInputError(f"the window from {t_start:.6g} s needs sensor samples that were dropped: the "
-                                    f"buffer holds {self.capacity} samples ({span:.3g} s at the sensor's {rate:.4g} "
-                                    "Hz); give the buffer a larger capacity")  # fmt: skip
+            raise InvalidInputError(
+                f"the window from {t_start:.6g} s needs sensor samples that were dropped: the "
+                f"buffer holds {self.capacity} samples ({span:.3g} s at the sensor's {rate:.4g} "
+                "Hz); give the buffer a larger capacity"
+            )
         times, values = self.samples()
         return resample_window(times, values, t_start, t_end, num_samples, self.max_gap_s)
 
@@ -264,8 +289,10 @@ def _check_increasing(times: np.ndarray, name: str) -> None:
     steps = np.diff(times)
     if (steps <= 0).any():
         i = int(np.argmax(steps <= 0)) + 1
-        raise InvalidInputError(f"{name}: time stamps must increase, but sample {i} at {times[i]:.6g} s does not come "
-                                f"after sample {i - 1} at {times[i - 1]:.6g} s")  # fmt: skip
+        raise InvalidInputError(
+            f"{name}: time stamps must increase, but sample {i} at {times[i]:.6g} s does not come "
+            f"after sample {i - 1} at {times[i - 1]:.6g} s"
+        )
 
 
 def _channel_hint(num_channels: int) -> str:

@@ -70,8 +70,10 @@ class _KerasBackend:
         self.servable = make_servable(load_keras_model(path), layout, normalize_mode)
         self.spec = self.servable.spec
         # One traced graph per function (any batch size): an eager Keras call per request is 10-20x slower.
-        self._calls = {fused: tf.function(lambda inputs, m=model: m(inputs, training=False), reduce_retracing=True)
-                       for fused, model in ((True, self.servable.full), (False, self.servable.pose_only))}  # fmt: skip
+        self._calls = {
+            fused: tf.function(lambda inputs, m=model: m(inputs, training=False), reduce_retracing=True)
+            for fused, model in ((True, self.servable.full), (False, self.servable.pose_only))
+        }
 
     def __call__(self, feed: dict, signature: str) -> np.ndarray:
         fused = signature == "serving_default"
@@ -88,8 +90,10 @@ class _SavedModelBackend:
             raise DataFormatError(f"{path} is not a readable SavedModel ({type(err).__name__})") from None
         missing = {"serving_default", "pose_only"} - set(self.loaded.signatures)
         if missing:
-            raise DataFormatError(f"{path} has signatures {sorted(self.loaded.signatures)}; an export of "
-                                  f"scripts/export.py also has {sorted(missing)}")  # fmt: skip
+            raise DataFormatError(
+                f"{path} has signatures {sorted(self.loaded.signatures)}; an export of "
+                f"scripts/export.py also has {sorted(missing)}"
+            )
         info = read_export_info(path)
         self.spec = ServingSpec.from_dict(info) if info else self._spec_from_signature()
 
@@ -100,8 +104,15 @@ class _SavedModelBackend:
         objects = tuple(inputs["objects"].shape[1:]) if "objects" in inputs else None
         imu = tuple(inputs["imu"].shape[1:]) if "imu" in inputs else None
         k = int(outputs.shape[-1])
-        return ServingSpec("fusion" if frames or objects or imu else "pose", tuple(inputs["pose"].shape[1:]), frames,
-                           tuple(str(i) for i in range(k)), "", objects_shape=objects, imu_shape=imu)  # fmt: skip
+        return ServingSpec(
+            "fusion" if frames or objects or imu else "pose",
+            tuple(inputs["pose"].shape[1:]),
+            frames,
+            tuple(str(i) for i in range(k)),
+            "",
+            objects_shape=objects,
+            imu_shape=imu,
+        )
 
     def __call__(self, feed: dict, signature: str) -> np.ndarray:
         return run_signature(self.loaded.signatures[signature], feed)
@@ -120,9 +131,15 @@ class _TFLiteBackend:
         objects = tuple(int(v) for v in details["objects"]["shape"][1:]) if "objects" in details else None
         imu = tuple(int(v) for v in details["imu"]["shape"][1:]) if "imu" in details else None
         k = int(outputs["shape"][-1])
-        return ServingSpec("fusion" if frames or objects or imu else "pose",
-                           tuple(int(v) for v in details["pose"]["shape"][1:]), frames,
-                           tuple(str(i) for i in range(k)), "", objects_shape=objects, imu_shape=imu)  # fmt: skip
+        return ServingSpec(
+            "fusion" if frames or objects or imu else "pose",
+            tuple(int(v) for v in details["pose"]["shape"][1:]),
+            frames,
+            tuple(str(i) for i in range(k)),
+            "",
+            objects_shape=objects,
+            imu_shape=imu,
+        )
 
     def __call__(self, feed: dict, signature: str) -> np.ndarray:
         if signature == "pose_only" and "pose_only" not in self.runner.signatures:
@@ -144,8 +161,15 @@ class HARPredictor:
         self.spec: ServingSpec = backend.spec
 
     @classmethod
-    def load(cls, path: str | os.PathLike, device: str = "auto", *, layout=None, normalize_mode: str = "sequence",
-             num_threads: int | None = None) -> HARPredictor:  # fmt: skip
+    def load(
+        cls,
+        path: str | os.PathLike,
+        device: str = "auto",
+        *,
+        layout=None,
+        normalize_mode: str = "sequence",
+        num_threads: int | None = None,
+    ) -> HARPredictor:
         """Open ``path``: a ``.keras`` file, a ``.tflite`` file, a SavedModel version folder, or a TF
         Serving base folder (its latest version). ``layout``/``normalize_mode`` only matter for a
         ``.keras`` pose classifier whose layout is custom. Every argument is checked before the model is
@@ -163,8 +187,9 @@ class HARPredictor:
         if path.is_dir() and not (path / "saved_model.pb").is_file():
             found = versions(path)
             if not found:
-                raise DataFormatError(f"{path} is neither a SavedModel (no saved_model.pb) nor a TF Serving "
-                                      f"folder with numbered versions")  # fmt: skip
+                raise DataFormatError(
+                    f"{path} is neither a SavedModel (no saved_model.pb) nor a TF Serving folder with numbered versions"
+                )
             path = path / str(found[-1])
         if path.is_dir():
             return cls(_SavedModelBackend(path), resolved, str(path), "savedmodel")
@@ -202,10 +227,12 @@ class HARPredictor:
         pose, single = check_pose_batch(pose, self.spec.pose_shape, channels=self.spec.pose_channels)
         if frames is not None:
             if not self.takes_frames:
-                raise InvalidInputError("this is a pose-only model: it takes no frames (pass frames=None)"
-                                        if self.spec.kind == "pose" else
-                                        f"this model fuses {' + '.join(self.modalities)} and has no image branch: "
-                                        "it takes no frames (pass frames=None)")  # fmt: skip
+                raise InvalidInputError(
+                    "this is a pose-only model: it takes no frames (pass frames=None)"
+                    if self.spec.kind == "pose"
+                    else f"this model fuses {' + '.join(self.modalities)} and has no image branch: "
+                    "it takes no frames (pass frames=None)"
+                )
             frames = check_frames_batch(frames, self.spec.frames_shape, len(pose), single)
         if objects is not None:
             objects = self._objects(objects, len(pose))
@@ -216,16 +243,19 @@ class HARPredictor:
 
     def _objects(self, objects, count: int) -> np.ndarray:
         if not self.takes_objects:
-            raise InvalidInputError(f"this model ({' + '.join(self.modalities)}) has no object branch: it takes no "
-                                    "objects (pass objects=None)")  # fmt: skip
+            raise InvalidInputError(
+                f"this model ({' + '.join(self.modalities)}) has no object branch: it takes no "
+                "objects (pass objects=None)"
+            )
         num_frames, slots, _ = self.spec.objects_shape
         classes = None if self.spec.object_classes is None else len(self.spec.object_classes)
         return check_objects_batch(objects, num_frames, classes, slots, count)
 
     def _imu(self, imu, count: int) -> np.ndarray:
         if not self.takes_imu:
-            raise InvalidInputError(f"this model ({' + '.join(self.modalities)}) has no inertial branch: it takes no "
-                                    "imu (pass imu=None)")  # fmt: skip
+            raise InvalidInputError(
+                f"this model ({' + '.join(self.modalities)}) has no inertial branch: it takes no imu (pass imu=None)"
+            )
         return check_imu_batch(imu, *self.spec.imu_shape, batch=count)
 
     def predict_proba(self, pose, frames=None, objects=None, imu=None) -> np.ndarray:
@@ -245,8 +275,7 @@ class HARPredictor:
         result = top_k(np.atleast_2d(probabilities), self.class_names, k)
         return result[0] if probabilities.ndim == 1 else result
 
-    def threshold(self, pose, frames=None, thr: float = 0.1, objects=None,
-                  imu=None) -> list[ClassScores] | ClassScores:  # fmt: skip
+    def threshold(self, pose, frames=None, thr: float = 0.1, objects=None, imu=None) -> list[ClassScores] | ClassScores:
         """Every class whose probability is at least ``thr`` (a number in [0, 1]), best first, per clip
         (possibly none)."""
         thr = probability(thr, "the threshold")
@@ -257,6 +286,8 @@ class HARPredictor:
     def __repr__(self) -> str:
         objects = f", objects {self.spec.objects_shape}" if self.takes_objects else ""
         objects += f", imu {self.spec.imu_shape}" if self.takes_imu else ""
-        return (f"HARPredictor({self.format} {self.spec.kind} model, {self.spec.num_classes} classes, "
-                f"pose {self.spec.pose_shape}, frames {self.spec.frames_shape}{objects}, device {self.device}, "
-                f"{self.source})")  # fmt: skip
+        return (
+            f"HARPredictor({self.format} {self.spec.kind} model, {self.spec.num_classes} classes, "
+            f"pose {self.spec.pose_shape}, frames {self.spec.frames_shape}{objects}, device {self.device}, "
+            f"{self.source})"
+        )

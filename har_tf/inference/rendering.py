@@ -31,16 +31,25 @@ CODECS = {".mp4": "mp4v", ".avi": "MJPG", ".mkv": "mp4v"}
 PANEL_RGB, TEXT_RGB, BAR_RGB, OBJECT_RGB = (20, 20, 20), (255, 255, 255), (0, 200, 120), (255, 170, 0)
 
 
-def annotate_frame(frame: np.ndarray, pose: np.ndarray | None, layout: str, scores: ClassScores | None,
-                   caption: str | None = None, objects: np.ndarray | None = None,
-                   object_classes=None) -> np.ndarray:  # fmt: skip
+def annotate_frame(
+    frame: np.ndarray,
+    pose: np.ndarray | None,
+    layout: str,
+    scores: ClassScores | None,
+    caption: str | None = None,
+    objects: np.ndarray | None = None,
+    object_classes=None,
+) -> np.ndarray:
     """The frame with ``pose`` (``(J, 3)`` in its pixels) drawn, ``scores`` listed top-left and, when given,
     the ``objects`` (rows ``[class_id, x1, y1, x2, y2, score]`` in its pixels) boxed and named by
     ``object_classes``."""
     height, width = frame.shape[:2]
     unit = max(min(height, width) / 480.0, 0.5)
-    out = frame if pose is None else draw_skeleton(frame, pose, layout, min_confidence=0.2,
-                                                   thickness=max(1, round(2 * unit)))  # fmt: skip
+    out = (
+        frame
+        if pose is None
+        else draw_skeleton(frame, pose, layout, min_confidence=0.2, thickness=max(1, round(2 * unit)))
+    )
     out = np.ascontiguousarray(out).copy() if out is frame else out
     if objects is not None:
         draw_objects(out, objects, object_classes, unit)
@@ -77,8 +86,16 @@ def draw_objects(image: np.ndarray, objects: np.ndarray, class_names=None, unit:
         name = class_names[cls] if class_names is not None and cls < len(class_names) else f"class_{cls}"
         x1, y1, x2, y2 = (int(round(float(v))) for v in row[1:5])
         cv2.rectangle(image, (x1, y1), (x2, y2), OBJECT_RGB, max(1, round(2 * unit)))
-        cv2.putText(image, f"{name} {row[5]:.0%}", (x1, max(y1 - int(4 * unit), int(10 * unit))), font, scale,
-                    OBJECT_RGB, thick, cv2.LINE_AA)  # fmt: skip
+        cv2.putText(
+            image,
+            f"{name} {row[5]:.0%}",
+            (x1, max(y1 - int(4 * unit), int(10 * unit))),
+            font,
+            scale,
+            OBJECT_RGB,
+            thick,
+            cv2.LINE_AA,
+        )
     return image
 
 
@@ -99,8 +116,9 @@ class AnnotatedVideoWriter:
 
     def write(self, frame: np.ndarray) -> None:
         if frame.shape != (self.size[1], self.size[0], 3) or frame.dtype != np.uint8:
-            raise InvalidInputError(f"expected uint8 RGB frames of {self.size[1]}x{self.size[0]}, got {frame.dtype} "
-                                    f"{frame.shape}")  # fmt: skip
+            raise InvalidInputError(
+                f"expected uint8 RGB frames of {self.size[1]}x{self.size[0]}, got {frame.dtype} {frame.shape}"
+            )
         self._writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
         self.frames_written += 1
 
@@ -162,7 +180,7 @@ class TimelineWriter:
     def summary_windows(self) -> list[dict | None]:
         """The first and last ``keep`` windows, with None between them where some were left out."""
         if self.count <= 2 * self._keep:
-            return self.first + list(self.last)[len(self.first) + len(self.last) - self.count:]
+            return self.first + list(self.last)[len(self.first) + len(self.last) - self.count :]
         return [*self.first, None, *self.last]
 
     def close(self, header: dict) -> Path | None:

@@ -51,9 +51,17 @@ class ServingClient:
     decides the signature and fills in missing inputs (see the module docstring).
     """
 
-    def __init__(self, model_name: str, class_names=None, host: str = "127.0.0.1", rest_port: int = 8501,
-                 grpc_port: int = 8500, version: int | None = None, timeout: float = 10.0,
-                 spec: ServingSpec | None = None):  # fmt: skip
+    def __init__(
+        self,
+        model_name: str,
+        class_names=None,
+        host: str = "127.0.0.1",
+        rest_port: int = 8501,
+        grpc_port: int = 8500,
+        version: int | None = None,
+        timeout: float = 10.0,
+        spec: ServingSpec | None = None,
+    ):
         if not isinstance(model_name, str) or not model_name or "/" in model_name:
             raise InvalidInputError(f"model_name must be a TF Serving model name (no '/'), got {model_name!r}")
         rest_port, grpc_port = _port(rest_port, "rest_port"), _port(grpc_port, "grpc_port")
@@ -88,14 +96,20 @@ class ServingClient:
         """The signature and the checked input columns of a request."""
         if np.ndim(pose) != 4:
             raise InvalidInputError(f"pose must be a batch (N, T, J, C), got shape {np.shape(pose)}")
-        pose, _ = check_pose_batch(pose, None if self.spec is None else self.spec.pose_shape,
-                                   channels=None if self.spec is None else self.spec.pose_channels)
+        pose, _ = check_pose_batch(
+            pose,
+            None if self.spec is None else self.spec.pose_shape,
+            channels=None if self.spec is None else self.spec.pose_channels,
+        )
         if frames is not None:
             if self.spec is not None and self.spec.frames_shape is None:
-                raise InvalidInputError(f"model {self.model_name!r} ({' + '.join(self.spec.modalities)}) has no image "
-                                        "branch: it takes no frames (pass frames=None)")  # fmt: skip
-            frames = check_frames_batch(frames, None if self.spec is None else self.spec.frames_shape, len(pose),
-                                        single=False)  # fmt: skip
+                raise InvalidInputError(
+                    f"model {self.model_name!r} ({' + '.join(self.spec.modalities)}) has no image "
+                    "branch: it takes no frames (pass frames=None)"
+                )
+            frames = check_frames_batch(
+                frames, None if self.spec is None else self.spec.frames_shape, len(pose), single=False
+            )
         if objects is not None:
             objects = self._objects(objects, pose.shape[1], len(pose))
         if imu is not None:
@@ -109,8 +123,10 @@ class ServingClient:
         if self.spec is None:
             return check_objects_batch(objects, num_frames, batch=count)
         if self.spec.objects_shape is None:
-            raise InvalidInputError(f"model {self.model_name!r} ({' + '.join(self.spec.modalities)}) has no object "
-                                    "branch: it takes no objects (pass objects=None)")  # fmt: skip
+            raise InvalidInputError(
+                f"model {self.model_name!r} ({' + '.join(self.spec.modalities)}) has no object "
+                "branch: it takes no objects (pass objects=None)"
+            )
         classes = None if self.spec.object_classes is None else len(self.spec.object_classes)
         return check_objects_batch(objects, num_frames, classes, self.spec.objects_shape[1], count)
 
@@ -118,8 +134,10 @@ class ServingClient:
         if self.spec is None:
             return check_imu_batch(imu, batch=count)
         if self.spec.imu_shape is None:
-            raise InvalidInputError(f"model {self.model_name!r} ({' + '.join(self.spec.modalities)}) has no inertial "
-                                    "branch: it takes no imu (pass imu=None)")  # fmt: skip
+            raise InvalidInputError(
+                f"model {self.model_name!r} ({' + '.join(self.spec.modalities)}) has no inertial "
+                "branch: it takes no imu (pass imu=None)"
+            )
         return check_imu_batch(imu, *self.spec.imu_shape, batch=count)
 
     def rest_url(self) -> str:
@@ -182,7 +200,9 @@ class ServingClient:
         try:
             content = reply.json()
         except ValueError:
-            raise ServingError(f"TF Serving answered HTTP {reply.status_code} with no JSON: {reply.text[:200]}") from None
+            raise ServingError(
+                f"TF Serving answered HTTP {reply.status_code} with no JSON: {reply.text[:200]}"
+            ) from None
         if reply.status_code != 200:
             raise ServingError(f"TF Serving answered HTTP {reply.status_code}: {content.get('error', content)}")
         return content
@@ -198,12 +218,14 @@ class ServingClient:
         try:
             response = stub.Predict(request, timeout=self.timeout)
         except grpc.RpcError as err:
-            raise ServingError(f"gRPC Predict at {self.host}:{self.grpc_port} failed: {err.code().name}: "
-                               f"{err.details()}") from None  # fmt: skip
+            raise ServingError(
+                f"gRPC Predict at {self.host}:{self.grpc_port} failed: {err.code().name}: {err.details()}"
+            ) from None
         return tf.make_ndarray(response.outputs["probabilities"])
 
-    def predict_proba(self, pose, frames=None, objects=None, protocol: str = "rest",
-                      request_format: str = "instances", imu=None) -> np.ndarray:  # fmt: skip
+    def predict_proba(
+        self, pose, frames=None, objects=None, protocol: str = "rest", request_format: str = "instances", imu=None
+    ) -> np.ndarray:
         """``probabilities`` (N, K) for a batch of raw clips, fused over the frames, objects and imu given
         (missing ones as the module docstring says)."""
         if protocol not in PROTOCOLS:

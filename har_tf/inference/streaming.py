@@ -60,8 +60,13 @@ from har_tf.data.checks import check_frame, positive_int
 from har_tf.data.detections import Detections, objects_to_detections
 from har_tf.data.video import Letterbox, VideoReader
 from har_tf.errors import InvalidInputError
-from har_tf.inference.detection import (ObjectDetector, class_map_by_name, detect_frame, frame_objects,
-                                        letterbox_detections)  # fmt: skip
+from har_tf.inference.detection import (
+    ObjectDetector,
+    class_map_by_name,
+    detect_frame,
+    frame_objects,
+    letterbox_detections,
+)
 from har_tf.inference.imu_buffer import CAPACITY, MAX_GAP_S, IMUBuffer, as_samples
 from har_tf.inference.pose.base import PoseEstimator, main_person
 from har_tf.inference.results import ClassScores, top_k
@@ -89,10 +94,14 @@ class WindowResult:
 
     def to_dict(self, k: int = 3) -> dict:
         best = self.top(k)
-        return {"start_frame": self.start_frame, "end_frame": self.end_frame,
-                "start_time": round(self.start_time, 4), "end_time": round(self.end_time, 4),
-                "top": [{"class": n, "probability": round(p, 5)} for n, p in zip(best.class_names, best.scores)],
-                **({"padded": True} if self.padded else {})}  # fmt: skip
+        return {
+            "start_frame": self.start_frame,
+            "end_frame": self.end_frame,
+            "start_time": round(self.start_time, 4),
+            "end_time": round(self.end_time, 4),
+            "top": [{"class": n, "probability": round(p, 5)} for n, p in zip(best.class_names, best.scores)],
+            **({"padded": True} if self.padded else {}),
+        }
 
 
 @dataclasses.dataclass
@@ -133,35 +142,63 @@ class LatencyRecorder:
     def summary(self, skip: int = 0) -> dict:
         """``{stage: {"runs", "median_ms", "p95_ms", "mean_ms_per_frame"}, "total": ...}`` over the frames
         after the first ``skip`` (warm-up)."""
-        frames = self.frames[max(skip - self.dropped, 0):]
+        frames = self.frames[max(skip - self.dropped, 0) :]
         out = {}
         for stage in (*STAGES, "total"):
-            values = np.array([sum(f.values()) if stage == "total" else f[stage] for f in frames
-                               if stage == "total" or stage in f]) * 1000.0  # fmt: skip
+            values = (
+                np.array(
+                    [
+                        sum(f.values()) if stage == "total" else f[stage]
+                        for f in frames
+                        if stage == "total" or stage in f
+                    ]
+                )
+                * 1000.0
+            )
             if values.size:
-                out[stage] = {"runs": int(values.size), "median_ms": round(float(np.median(values)), 2),
-                              "p95_ms": round(float(np.percentile(values, 95)), 2),
-                              "mean_ms_per_frame": round(float(values.sum() / max(len(frames), 1)), 2)}  # fmt: skip
+                out[stage] = {
+                    "runs": int(values.size),
+                    "median_ms": round(float(np.median(values)), 2),
+                    "p95_ms": round(float(np.percentile(values, 95)), 2),
+                    "mean_ms_per_frame": round(float(values.sum() / max(len(frames), 1)), 2),
+                }
         return out
 
     def report(self, skip: int = 0) -> str:
         """A small table: each stage's median and 95th percentile per run, and its mean cost per frame."""
         summary = self.summary(skip)
-        lines = [f"latency over {len(self.frames) - max(skip - self.dropped, 0)} frames (ms)", f"{'stage':<10}{'runs':>7}{'median':>9}"
-                 f"{'p95':>9}{'per frame':>11}"]  # fmt: skip
+        lines = [
+            f"latency over {len(self.frames) - max(skip - self.dropped, 0)} frames (ms)",
+            f"{'stage':<10}{'runs':>7}{'median':>9}{'p95':>9}{'per frame':>11}",
+        ]
         for stage, s in summary.items():
-            lines.append(f"{stage:<10}{s['runs']:>7}{s['median_ms']:>9.2f}{s['p95_ms']:>9.2f}{s['mean_ms_per_frame']:>11.2f}")
+            lines.append(
+                f"{stage:<10}{s['runs']:>7}{s['median_ms']:>9.2f}{s['p95_ms']:>9.2f}{s['mean_ms_per_frame']:>11.2f}"
+            )
         return "\n".join(lines)
 
 
 class StreamingRecognizer:
     """Windowed action recognition over a stream of RGB frames (see the module docstring)."""
 
-    def __init__(self, model: WindowModel, estimator: PoseEstimator, stride: int = 5, smoothing: float = 0.0,
-                 embed_every: int = 1, fps: float = 30.0, use_frames: bool = True, history: int = 10_000,
-                 detector: Callable[[np.ndarray], Detections] | None = None, max_objects: int | None = None,
-                 class_map: dict[int, int] | None = None, use_objects: bool = True, use_imu: bool = True,
-                 imu_capacity: int = CAPACITY, imu_max_gap_s: float = MAX_GAP_S):  # fmt: skip
+    def __init__(
+        self,
+        model: WindowModel,
+        estimator: PoseEstimator,
+        stride: int = 5,
+        smoothing: float = 0.0,
+        embed_every: int = 1,
+        fps: float = 30.0,
+        use_frames: bool = True,
+        history: int = 10_000,
+        detector: Callable[[np.ndarray], Detections] | None = None,
+        max_objects: int | None = None,
+        class_map: dict[int, int] | None = None,
+        use_objects: bool = True,
+        use_imu: bool = True,
+        imu_capacity: int = CAPACITY,
+        imu_max_gap_s: float = MAX_GAP_S,
+    ):
         """``detector``, ``max_objects`` (at most this many of the model's K slots filled per frame; default
         K), ``class_map`` (detector class id -> the model's object class id; default by name) and
         ``use_objects`` (False: no object branch, with ``use_frames=False`` the pose branch alone) are
@@ -169,14 +206,17 @@ class StreamingRecognizer:
         (sensor samples kept) and ``imu_max_gap_s`` (samples further apart leave a gap) for a model with
         an inertial branch (see the module docstring)."""
         self.stride = positive_int(stride, "stride", "a positive number of frames")
-        if isinstance(smoothing, bool) or not isinstance(smoothing, (int, float, np.number)) or not (
-                0.0 <= smoothing < 1.0):  # fmt: skip
+        if (
+            isinstance(smoothing, bool)
+            or not isinstance(smoothing, (int, float, np.number))
+            or not (0.0 <= smoothing < 1.0)
+        ):
             raise InvalidInputError(f"smoothing must be a number in [0, 1) (0 = none), got {smoothing!r}")
         self.embed_every = positive_int(embed_every, "embed_every", "a positive integer")
-        if fps is not None and (isinstance(fps, bool) or not isinstance(fps, (int, float, np.number))
-                                or not 0 < fps < float("inf")):  # fmt: skip
-            raise InvalidInputError(f"fps must be a positive number of frames per second (or None for 30), got "
-                                    f"{fps!r}")  # fmt: skip
+        if fps is not None and (
+            isinstance(fps, bool) or not isinstance(fps, (int, float, np.number)) or not 0 < fps < float("inf")
+        ):
+            raise InvalidInputError(f"fps must be a positive number of frames per second (or None for 30), got {fps!r}")
         self.history = positive_int(history, "history", "a positive number of windows")
         self.model, self.estimator, self.smoothing = model, estimator, float(smoothing)
         self.fps = float(fps) if fps else 30.0
@@ -190,9 +230,11 @@ class StreamingRecognizer:
         self._class_maps: dict = {}
         if self.use_objects and isinstance(detector, ObjectDetector) and class_map is None:
             if detector.names is None:
-                raise InvalidInputError(f"the detector's label names are unknown: give it its class_names (COCO_LABELS "
-                                        f"for the TF2 Detection Zoo / TF Hub models) or a class_map to the model's "
-                                        f"object classes {list(model.object_classes[1:])}")  # fmt: skip
+                raise InvalidInputError(
+                    f"the detector's label names are unknown: give it its class_names (COCO_LABELS "
+                    f"for the TF2 Detection Zoo / TF Hub models) or a class_map to the model's "
+                    f"object classes {list(model.object_classes[1:])}"
+                )
             self._map_for(detector.names)  # fails now when none of its classes is one of the model's
         self._estimator_joints = get_layout(estimator.layout).num_joints
         self._convert = get_layout(estimator.layout).name != get_layout(model.layout).name
@@ -207,22 +249,37 @@ class StreamingRecognizer:
         model = self.model
         if not model.takes_objects:
             if detector is not None or max_objects is not None or class_map is not None:
-                raise InvalidInputError(f"this model has no object branch ({self._branches()}): it takes no "
-                                        "detector, max_objects or class_map")  # fmt: skip
+                raise InvalidInputError(
+                    f"this model has no object branch ({self._branches()}): it takes no "
+                    "detector, max_objects or class_map"
+                )
             return 0
         if detector is not None and not callable(detector):
-            raise InvalidInputError(f"detector must be a callable RGB frame -> Detections (an ObjectDetector), got "
-                                    f"{type(detector).__name__}")  # fmt: skip
-        if class_map is not None and (not isinstance(class_map, dict) or not all(
-                isinstance(v, (int, np.integer)) and 0 <= v < len(model.object_classes) for v in class_map.values())):
-            raise InvalidInputError(f"class_map must map detector class ids to the model's object class ids "
-                                    f"0..{len(model.object_classes) - 1}, got {class_map!r:.200}")  # fmt: skip
+            raise InvalidInputError(
+                f"detector must be a callable RGB frame -> Detections (an ObjectDetector), got "
+                f"{type(detector).__name__}"
+            )
+        if class_map is not None and (
+            not isinstance(class_map, dict)
+            or not all(
+                isinstance(v, (int, np.integer)) and 0 <= v < len(model.object_classes) for v in class_map.values()
+            )
+        ):
+            raise InvalidInputError(
+                f"class_map must map detector class ids to the model's object class ids "
+                f"0..{len(model.object_classes) - 1}, got {class_map!r:.200}"
+            )
         if max_objects is None:
             return model.max_objects
-        if isinstance(max_objects, bool) or not isinstance(max_objects, (int, np.integer)) or not (
-                1 <= max_objects <= model.max_objects):  # fmt: skip
-            raise InvalidInputError(f"max_objects must be a whole number in 1..{model.max_objects} (the model takes "
-                                    f"K = {model.max_objects} objects per frame), got {max_objects!r}")  # fmt: skip
+        if (
+            isinstance(max_objects, bool)
+            or not isinstance(max_objects, (int, np.integer))
+            or not (1 <= max_objects <= model.max_objects)
+        ):
+            raise InvalidInputError(
+                f"max_objects must be a whole number in 1..{model.max_objects} (the model takes "
+                f"K = {model.max_objects} objects per frame), got {max_objects!r}"
+            )
         return int(max_objects)
 
     def _branches(self) -> str:
@@ -252,8 +309,14 @@ class StreamingRecognizer:
 
     # --- one frame ---------------------------------------------------------------------------------
 
-    def push(self, frame: np.ndarray, decode_seconds: float | None = None, objects=None, imu=None,
-             timestamp: float | None = None) -> FrameResult:  # fmt: skip
+    def push(
+        self,
+        frame: np.ndarray,
+        decode_seconds: float | None = None,
+        objects=None,
+        imu=None,
+        timestamp: float | None = None,
+    ) -> FrameResult:
         """Take the next RGB frame (uint8 ``(H, W, 3)``, the same size as the stream's first; anything else is
         refused, never cast: :func:`~har_tf.data.checks.check_frame`).
 
@@ -267,15 +330,16 @@ class StreamingRecognizer:
         seconds, increasing; ``timestamp``: this frame's time on the same clock (default: its index /
         ``fps``, or that many frame periods after the last time stamp given)."""
         if objects is not None and not self.model.takes_objects:
-            raise InvalidInputError(f"this model has no object branch ({self._branches()}): push() takes no "
-                                    "objects")  # fmt: skip
+            raise InvalidInputError(f"this model has no object branch ({self._branches()}): push() takes no objects")
         if imu is not None and not self.model.takes_imu:
             raise InvalidInputError(f"this model has no inertial branch ({self._branches()}): push() takes no imu")
         frame = check_frame(frame, f"frame {self.frames_seen}")
         if self._letterbox is not None and frame.shape[:2] != (self._letterbox.height, self._letterbox.width):
-            raise InvalidInputError(f"frame {self.frames_seen} is {frame.shape[0]}x{frame.shape[1]} pixels but the "
-                                    f"stream's first frame was {self._letterbox.height}x{self._letterbox.width}: "
-                                    "every frame of a stream has the same size")  # fmt: skip
+            raise InvalidInputError(
+                f"frame {self.frames_seen} is {frame.shape[0]}x{frame.shape[1]} pixels but the "
+                f"stream's first frame was {self._letterbox.height}x{self._letterbox.width}: "
+                "every frame of a stream has the same size"
+            )
         now = self._frame_time(timestamp)
         if imu is not None and self.use_imu:
             self._imu.push(imu)
@@ -288,8 +352,11 @@ class StreamingRecognizer:
         start = time.perf_counter()
         people = self.estimator(frame)
         person = main_person(people, self._estimator_joints)
-        pose = convert_pose(person, self.estimator.layout, self.model.layout, allow_missing=True) if self._convert \
-            else person  # fmt: skip
+        pose = (
+            convert_pose(person, self.estimator.layout, self.model.layout, allow_missing=True)
+            if self._convert
+            else person
+        )
         square_pose = self._letterbox.to_square(pose)
         self.latency.add("pose", time.perf_counter() - start)
         if self.use_frames and self._wanted(n):
@@ -338,8 +405,10 @@ class StreamingRecognizer:
         if not np.isfinite(now):
             raise InvalidInputError(f"a frame's timestamp must be a finite number of seconds, got {timestamp!r}")
         if self._times and now <= self._times[-1]:
-            raise InvalidInputError(f"frame timestamps must increase: frame {n} at {now:.6g} s comes after frame "
-                                    f"{n - 1} at {self._times[-1]:.6g} s")  # fmt: skip
+            raise InvalidInputError(
+                f"frame timestamps must increase: frame {n} at {now:.6g} s comes after frame "
+                f"{n - 1} at {self._times[-1]:.6g} s"
+            )
         self._stamp = (now, n)
         return now
 
@@ -355,11 +424,14 @@ class StreamingRecognizer:
         found = detect_frame(self.detector, frame, n) if given is None else self._given_detections(given)
         class_map = self._map_for(found.names, by_detector=given is None)
         if class_map is None and (found.classes >= len(self.model.object_classes)).any():
-            raise InvalidInputError(f"frame {n}: detection class ids {found.classes.tolist()} without label names are "
-                                    f"taken as the model's object class ids 1..{len(self.model.object_classes) - 1}; "
-                                    "give Detections with names, or a class_map")  # fmt: skip
-        rows[: self.max_objects] = frame_objects(letterbox_detections(found, self._letterbox), self.max_objects,
-                                                 class_map, square_pose)  # fmt: skip
+            raise InvalidInputError(
+                f"frame {n}: detection class ids {found.classes.tolist()} without label names are "
+                f"taken as the model's object class ids 1..{len(self.model.object_classes) - 1}; "
+                "give Detections with names, or a class_map"
+            )
+        rows[: self.max_objects] = frame_objects(
+            letterbox_detections(found, self._letterbox), self.max_objects, class_map, square_pose
+        )
         self._objects.append(rows)
         self.latency.add("detector", time.perf_counter() - start)
         (sx, sy), (ox, oy) = self._letterbox.scale, self._letterbox.offset
@@ -373,8 +445,9 @@ class StreamingRecognizer:
             return given
         rows = np.asarray(given, np.float32) if not isinstance(given, np.ndarray) else given
         if rows.ndim != 2 or rows.shape[-1] != 6:
-            raise InvalidInputError(f"objects must be a Detections or rows (N, 6) [class_id, x1, y1, x2, y2, score], "
-                                    f"got shape {rows.shape}")  # fmt: skip
+            raise InvalidInputError(
+                f"objects must be a Detections or rows (N, 6) [class_id, x1, y1, x2, y2, score], got shape {rows.shape}"
+            )
         return objects_to_detections(rows[None], self.model.object_classes)[0]
 
     def _map_for(self, names: tuple[str, ...] | None, by_detector: bool = True) -> dict[int, int] | None:
@@ -443,8 +516,9 @@ class StreamingRecognizer:
 
     # --- a whole source ----------------------------------------------------------------------------
 
-    def frames(self, source: str | int | os.PathLike, max_frames: int | None = None,
-               imu=None) -> Iterator[tuple[np.ndarray, FrameResult]]:  # fmt: skip
+    def frames(
+        self, source: str | int | os.PathLike, max_frames: int | None = None, imu=None
+    ) -> Iterator[tuple[np.ndarray, FrameResult]]:
         """Run over a video file, webcam index or stream URL: ``(frame, FrameResult)`` per frame, and a
         final flush for a short stream (its window is in :attr:`windows`). ``imu``: a recording's sensor
         samples (a model with an inertial branch; the forms of :meth:`push`), times in seconds from the
@@ -468,9 +542,13 @@ class StreamingRecognizer:
                 yield frame, self.push(frame, decode_seconds=seconds, imu=samples)
         self.flush()
 
-    def run(self, source: str | int | os.PathLike, max_frames: int | None = None,
-            on_frame: Callable[[np.ndarray, FrameResult], None] | None = None,
-            imu=None) -> list[WindowResult]:  # fmt: skip
+    def run(
+        self,
+        source: str | int | os.PathLike,
+        max_frames: int | None = None,
+        on_frame: Callable[[np.ndarray, FrameResult], None] | None = None,
+        imu=None,
+    ) -> list[WindowResult]:
         """Every window of a source (see :meth:`frames`); ``on_frame`` sees each frame and its result."""
         for frame, result in self.frames(source, max_frames, imu):
             if on_frame is not None:

@@ -38,7 +38,6 @@ from har_tf.models.image_encoder import PersonBoxes
 from har_tf.models.inertial_encoder import check_imu_batch
 from har_tf.skeleton.layouts import JointLayout
 
-
 EMBEDDERS = ("keras", "tflite_fp32", "tflite_fp16", "tflite_int8")
 
 
@@ -53,9 +52,21 @@ class WindowModel:
     inertial branch ``imu_shape`` ``(S, D)`` (None without) and ``takes_imu``.
     """
 
-    def __init__(self, class_names, layout: str, pose_shape, frame_size: int, frame_indices, embed_fn, classify_fn,
-                 description: str, object_classes=None, max_objects: int = 0, pose_fn=None,
-                 imu_shape=None):  # fmt: skip
+    def __init__(
+        self,
+        class_names,
+        layout: str,
+        pose_shape,
+        frame_size: int,
+        frame_indices,
+        embed_fn,
+        classify_fn,
+        description: str,
+        object_classes=None,
+        max_objects: int = 0,
+        pose_fn=None,
+        imu_shape=None,
+    ):
         self.class_names = tuple(str(c) for c in class_names)
         self.layout, self.pose_shape = layout, tuple(int(v) for v in pose_shape)
         self.frame_size, self.frame_indices = int(frame_size), [int(i) for i in frame_indices]
@@ -90,8 +101,13 @@ class WindowModel:
             raise InvalidInputError(f"expected a square uint8 frame {expected}, got {frame.dtype} {frame.shape}")
         return self._embed(frame, self._pose(pose[None])[0])
 
-    def classify(self, pose: np.ndarray, features: np.ndarray | None = None, objects: np.ndarray | None = None,
-                 imu: np.ndarray | None = None) -> np.ndarray:  # fmt: skip
+    def classify(
+        self,
+        pose: np.ndarray,
+        features: np.ndarray | None = None,
+        objects: np.ndarray | None = None,
+        imu: np.ndarray | None = None,
+    ) -> np.ndarray:
         """Probabilities ``(K,)`` of one window: fused with ``features`` ``(F, ...)``, ``objects``
         ``(T, K, 6)`` and ``imu`` ``(S, D)`` (see the module docstring for what a missing one means)."""
         pose = self._pose(pose)
@@ -105,8 +121,9 @@ class WindowModel:
                 raise InvalidInputError("this model has no object branch: it takes no objects (detections)")
             from har_tf.data.objects import check_objects_batch
 
-            extra["objects"] = check_objects_batch(objects, self.num_frames, len(self.object_classes),
-                                                   self.max_objects)[0]  # fmt: skip
+            extra["objects"] = check_objects_batch(
+                objects, self.num_frames, len(self.object_classes), self.max_objects
+            )[0]
         if imu is not None:
             if not self.takes_imu:
                 raise InvalidInputError("this model has no inertial branch: it takes no imu (sensor samples)")
@@ -149,8 +166,14 @@ class WindowModel:
         return pose[..., : self.pose_shape[-1]]
 
     @classmethod
-    def from_keras(cls, model: keras.Model, layout=None, normalize_mode: str = "sequence", embedder: str = "keras",
-                   num_threads: int | None = None) -> WindowModel:  # fmt: skip
+    def from_keras(
+        cls,
+        model: keras.Model,
+        layout=None,
+        normalize_mode: str = "sequence",
+        embedder: str = "keras",
+        num_threads: int | None = None,
+    ) -> WindowModel:
         """Split a ``.keras`` pose classifier or fusion model (embeddings cached per frame).
 
         ``embedder``: ``keras`` (exact), or ``tflite_fp32`` / ``tflite_fp16`` / ``tflite_int8``: the
@@ -161,8 +184,16 @@ class WindowModel:
         if not isinstance(model, MultiModalFusionModel):
             servable = make_servable(model, layout, normalize_mode)
             spec, pose_only = servable.spec, _compiled(servable.pose_only)
-            return cls(spec.class_names, spec.layout, spec.pose_shape, 224, [], None,
-                       lambda pose, features: pose_only(pose[None])[0], "keras pose model")  # fmt: skip
+            return cls(
+                spec.class_names,
+                spec.layout,
+                spec.pose_shape,
+                224,
+                [],
+                None,
+                lambda pose, features: pose_only(pose[None])[0],
+                "keras pose model",
+            )
         pose_only = _compiled(model.pose_only_model())
         embedder_model, head = _fusion_parts(model)
         classify = _compiled(head)
@@ -173,37 +204,63 @@ class WindowModel:
         shapes.update({name: tuple(model.input[name].shape[1:]) for name in ("objects", "imu") if name in model.input})
 
         def classify_fn(pose, features, objects=None, imu=None):
-            if answers_from_pose_branch(has_frames, encoder is not None, model.fusion, features is not None,
-                                        objects is not None, inertial is not None, imu is not None):  # fmt: skip
+            if answers_from_pose_branch(
+                has_frames,
+                encoder is not None,
+                model.fusion,
+                features is not None,
+                objects is not None,
+                inertial is not None,
+                imu is not None,
+            ):
                 return pose_only(pose[None])[0]
             given = {"pose": pose, "frame_features": features, "objects": objects, "imu": imu}
-            return classify([np.zeros((1, *shapes[name]), np.float32) if given[name] is None
-                             else np.asarray(given[name], np.float32)[None] for name in shapes])[0]  # fmt: skip
+            return classify(
+                [
+                    np.zeros((1, *shapes[name]), np.float32)
+                    if given[name] is None
+                    else np.asarray(given[name], np.float32)[None]
+                    for name in shapes
+                ]
+            )[0]
 
-        common = {"class_names": model.class_names or [str(i) for i in range(model.num_classes)],
-                  "layout": JointLayout.from_dict(model.layout).name, "pose_shape": model.input["pose"].shape[1:],
-                  "classify_fn": classify_fn}  # fmt: skip
+        common = {
+            "class_names": model.class_names or [str(i) for i in range(model.num_classes)],
+            "layout": JointLayout.from_dict(model.layout).name,
+            "pose_shape": model.input["pose"].shape[1:],
+            "classify_fn": classify_fn,
+        }
         if encoder is not None or inertial is not None:
             common["pose_fn"] = lambda pose: pose_only(pose[None])[0]
         if encoder is not None:
-            common.update(object_classes=encoder.class_names or ["none"] + [f"class_{i}" for i in
-                                                                            range(1, encoder.num_classes)],
-                          max_objects=encoder.max_objects)  # fmt: skip
+            common.update(
+                object_classes=encoder.class_names or ["none"] + [f"class_{i}" for i in range(1, encoder.num_classes)],
+                max_objects=encoder.max_objects,
+            )
         if inertial is not None:
             common["imu_shape"] = model.input["imu"].shape[1:]
         branches = " + ".join(model.modalities)
         if not has_frames:
-            return cls(frame_size=224, frame_indices=[], embed_fn=None,
-                       description=f"keras fusion model ({branches})", **common)  # fmt: skip
+            return cls(
+                frame_size=224,
+                frame_indices=[],
+                embed_fn=None,
+                description=f"keras fusion model ({branches})",
+                **common,
+            )
         embed = _compiled(embedder_model) if embedder == "keras" else _tflite(embedder_model, embedder, num_threads)
 
         def embed_fn(frame, pose):
             return embed([frame[None, None], pose[None, None]])[0]
 
         branches = f" ({branches})" if len(model.modalities) > 2 else ""
-        return cls(frame_size=model.frame_encoder.frame_size, frame_indices=model.frame_indices, embed_fn=embed_fn,
-                   description=f"keras fusion model{branches}, image features cached per frame ({embedder} embedder)",
-                   **common)  # fmt: skip
+        return cls(
+            frame_size=model.frame_encoder.frame_size,
+            frame_indices=model.frame_indices,
+            embed_fn=embed_fn,
+            description=f"keras fusion model{branches}, image features cached per frame ({embedder} embedder)",
+            **common,
+        )
 
     @classmethod
     def from_predictor(cls, predictor) -> WindowModel:
@@ -226,16 +283,40 @@ class WindowModel:
             extra["imu_shape"] = imu_shape
         if spec.frames_shape is None:
             kind = f"fusion model ({' + '.join(spec.modalities)})" if spec.kind == "fusion" else "pose model"
-            return cls(spec.class_names, spec.layout, spec.pose_shape, 224, [], None, classify_fn,
-                       f"{predictor.format} {kind}", **extra)  # fmt: skip
+            return cls(
+                spec.class_names,
+                spec.layout,
+                spec.pose_shape,
+                224,
+                [],
+                None,
+                classify_fn,
+                f"{predictor.format} {kind}",
+                **extra,
+            )
         num_frames, size = spec.frames_shape[0], spec.frames_shape[1]
         indices = [int(i) for i in evenly_spaced(spec.pose_shape[0], num_frames)]  # what scripts/train.py uses
-        return cls(spec.class_names, spec.layout, spec.pose_shape, size, indices, lambda frame, pose: frame,
-                   classify_fn, f"{predictor.format} fusion model, frames re-encoded per window", **extra)  # fmt: skip
+        return cls(
+            spec.class_names,
+            spec.layout,
+            spec.pose_shape,
+            size,
+            indices,
+            lambda frame, pose: frame,
+            classify_fn,
+            f"{predictor.format} fusion model, frames re-encoded per window",
+            **extra,
+        )
 
     @classmethod
-    def load(cls, path: str | os.PathLike, layout=None, normalize_mode: str = "sequence",
-             num_threads: int | None = None, embedder: str = "keras") -> WindowModel:  # fmt: skip
+    def load(
+        cls,
+        path: str | os.PathLike,
+        layout=None,
+        normalize_mode: str = "sequence",
+        num_threads: int | None = None,
+        embedder: str = "keras",
+    ) -> WindowModel:
         """A ``.keras`` file (embeddings cached per frame; ``embedder`` as in :meth:`from_keras`) or any
         export :class:`HARPredictor` opens."""
         if Path(path).suffix == ".keras":

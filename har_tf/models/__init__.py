@@ -14,7 +14,23 @@ from har_tf.models.object_encoder import ObjectEncoder
 from har_tf.models.pose_former import PRESETS, PoseFormerFactorized
 
 __all__ = [
-    "BACKBONES", "DDNet", "PRESETS", "FrameEncoder", "FullAttentionTransformer", "InertialEncoder", "LSTMLite",
-    "MultiModalFusionModel", "ObjectEncoder", "PoseClassifier", "PoseFormerFactorized", "TemporalPooling", "attention_flops", "build_frame_backbone",
-    "count_params", "efficientnet_lite0", "image_only_classifier", "measure_latency", "model_flops",
-]  # fmt: skip
+    "BACKBONES",
+    "DDNet",
+    "PRESETS",
+    "FrameEncoder",
+    "FullAttentionTransformer",
+    "InertialEncoder",
+    "LSTMLite",
+    "MultiModalFusionModel",
+    "ObjectEncoder",
+    "PoseClassifier",
+    "PoseFormerFactorized",
+    "TemporalPooling",
+    "attention_flops",
+    "build_frame_backbone",
+    "count_params",
+    "efficientnet_lite0",
+    "image_only_classifier",
+    "measure_latency",
+    "model_flops",
+]

@@ -40,8 +40,7 @@ class _PoseBackbone(keras.Model):
     _config_keys: tuple[str, ...] = ()
 
     def get_config(self) -> dict:
-        return {"name": self.name, "trainable": self.trainable,
-                **{k: getattr(self, k) for k in self._config_keys}}  # fmt: skip
+        return {"name": self.name, "trainable": self.trainable, **{k: getattr(self, k) for k in self._config_keys}}
 
     @classmethod
     def from_config(cls, config: dict):
@@ -55,13 +54,35 @@ class LSTMLite(_PoseBackbone):
     ``channels`` (``xy``, ``xyc``, ``xyz``, ``xyzc``; ``None`` = C's default) describes the C values.
     """
 
-    _config_keys = ("num_joints", "num_frames", "num_channels", "units", "num_lstm", "embedding_dim",
-                    "dropout", "streams", "parents", "layout", "channels")  # fmt: skip
+    _config_keys = (
+        "num_joints",
+        "num_frames",
+        "num_channels",
+        "units",
+        "num_lstm",
+        "embedding_dim",
+        "dropout",
+        "streams",
+        "parents",
+        "layout",
+        "channels",
+    )
 
-    def __init__(self, num_joints: int, num_frames: int = 30, num_channels: int | None = None, units: int = 128,
-                 num_lstm: int = 3, embedding_dim: int = 32, dropout: float = 0.2,
-                 streams: tuple[str, ...] = ("joints",), parents: tuple[int, ...] | None = None,
-                 layout: str | None = None, channels: str | None = None, **kwargs):  # fmt: skip
+    def __init__(
+        self,
+        num_joints: int,
+        num_frames: int = 30,
+        num_channels: int | None = None,
+        units: int = 128,
+        num_lstm: int = 3,
+        embedding_dim: int = 32,
+        dropout: float = 0.2,
+        streams: tuple[str, ...] = ("joints",),
+        parents: tuple[int, ...] | None = None,
+        layout: str | None = None,
+        channels: str | None = None,
+        **kwargs,
+    ):
         num_channels = channel_count(num_channels, channels)
         channels = resolve_channels(channels, num_channels)
         # === Layers ===
@@ -71,9 +92,11 @@ class LSTMLite(_PoseBackbone):
         flatten = layers.Reshape((num_frames, num_joints * stream_channels), name="flatten_joints")
         stack = []
         for i in range(num_lstm):
-            stack += [layers.LSTM(units, return_sequences=i < num_lstm - 1, name=f"lstm_{i}"),
-                      layers.Dropout(dropout, name=f"dropout_{i}"),
-                      layers.BatchNormalization(name=f"batch_norm_{i}")]  # fmt: skip
+            stack += [
+                layers.LSTM(units, return_sequences=i < num_lstm - 1, name=f"lstm_{i}"),
+                layers.Dropout(dropout, name=f"dropout_{i}"),
+                layers.BatchNormalization(name=f"batch_norm_{i}"),
+            ]
         embed = layers.Dense(embedding_dim, activation="relu", name="pose_embedding")
 
         # === Functional Model ===
@@ -107,14 +130,37 @@ class FullAttentionTransformer(_PoseBackbone):
     ``channels`` (``xy``, ``xyc``, ``xyz``, ``xyzc``; ``None`` = C's default) describes the C values.
     """
 
-    _config_keys = ("num_joints", "num_frames", "num_channels", "hidden_dim", "num_layers", "num_heads",
-                    "mlp_ratio", "dropout", "streams", "parents", "layout", "channels")  # fmt: skip
+    _config_keys = (
+        "num_joints",
+        "num_frames",
+        "num_channels",
+        "hidden_dim",
+        "num_layers",
+        "num_heads",
+        "mlp_ratio",
+        "dropout",
+        "streams",
+        "parents",
+        "layout",
+        "channels",
+    )
 
-    def __init__(self, num_joints: int, num_frames: int = 30, num_channels: int | None = None,
-                 hidden_dim: int = 64, num_layers: int = 4, num_heads: int = 4, mlp_ratio: float = 2.0,
-                 dropout: float = 0.1, streams: tuple[str, ...] = ("joints",),
-                 parents: tuple[int, ...] | None = None, layout: str | None = None, channels: str | None = None,
-                 **kwargs):  # fmt: skip
+    def __init__(
+        self,
+        num_joints: int,
+        num_frames: int = 30,
+        num_channels: int | None = None,
+        hidden_dim: int = 64,
+        num_layers: int = 4,
+        num_heads: int = 4,
+        mlp_ratio: float = 2.0,
+        dropout: float = 0.1,
+        streams: tuple[str, ...] = ("joints",),
+        parents: tuple[int, ...] | None = None,
+        layout: str | None = None,
+        channels: str | None = None,
+        **kwargs,
+    ):
         num_channels = channel_count(num_channels, channels)
         channels = resolve_channels(channels, num_channels)
         # === Layers ===
@@ -123,8 +169,10 @@ class FullAttentionTransformer(_PoseBackbone):
         joint_embedding = layers.Dense(hidden_dim, name="joint_embedding")
         positions = FactorizedPositionEmbedding(name="position_embedding")
         flatten = _FlattenTokens(name="flatten_tokens")
-        blocks = [TransformerSubBlock(num_heads, mlp_ratio, dropout, name=f"attention_block_{i}")
-                  for i in range(2 * num_layers)]  # fmt: skip
+        blocks = [
+            TransformerSubBlock(num_heads, mlp_ratio, dropout, name=f"attention_block_{i}")
+            for i in range(2 * num_layers)
+        ]
         final_norm = layers.LayerNormalization(epsilon=1e-6, name="final_norm")
         pooling = MaskedMeanPooling(name="pose_embedding")
 
@@ -144,15 +192,29 @@ class FullAttentionTransformer(_PoseBackbone):
         self.parents = None if parents is None else [int(p) for p in parents]
 
     @classmethod
-    def from_preset(cls, preset: str, layout: str | JointLayout, num_frames: int = 30,
-                    num_channels: int | None = None, streams: tuple[str, ...] = ("joints",),
-                    channels: str | None = None, **overrides) -> FullAttentionTransformer:  # fmt: skip
+    def from_preset(
+        cls,
+        preset: str,
+        layout: str | JointLayout,
+        num_frames: int = 30,
+        num_channels: int | None = None,
+        streams: tuple[str, ...] = ("joints",),
+        channels: str | None = None,
+        **overrides,
+    ) -> FullAttentionTransformer:
         """The same sizes as :data:`~har_tf.models.pose_former.PRESETS`."""
         layout = get_layout(layout)
         parents = stream_parents(layout, streams)
-        return cls(num_joints=layout.num_joints, num_frames=num_frames, num_channels=num_channels,
-                   streams=tuple(streams), parents=parents, layout=layout.name, channels=channels,
-                   **preset_config(preset, **overrides))  # fmt: skip
+        return cls(
+            num_joints=layout.num_joints,
+            num_frames=num_frames,
+            num_channels=num_channels,
+            streams=tuple(streams),
+            parents=parents,
+            layout=layout.name,
+            channels=channels,
+            **preset_config(preset, **overrides),
+        )
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
@@ -200,8 +262,11 @@ DDNET_PRESETS: dict[str, dict] = {"micro": {"filters": 8}, "small": {"filters": 
 
 def _conv_unit(filters: int, kernel: int, name: str) -> list[layers.Layer]:
     """DD-Net's Conv1D (no bias, same padding) - BatchNorm - LeakyReLU(0.2)."""
-    return [layers.Conv1D(filters, kernel, padding="same", use_bias=False, name=f"{name}_conv"),
-            layers.BatchNormalization(name=f"{name}_bn"), layers.LeakyReLU(0.2, name=f"{name}_act")]  # fmt: skip
+    return [
+        layers.Conv1D(filters, kernel, padding="same", use_bias=False, name=f"{name}_conv"),
+        layers.BatchNormalization(name=f"{name}_bn"),
+        layers.LeakyReLU(0.2, name=f"{name}_act"),
+    ]
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
@@ -219,17 +284,37 @@ class DDNet(_PoseBackbone):
     ``xyc``, ``xyz``, ``xyzc``; ``None`` = C's default) describes the C values; confidence is not used.
     """
 
-    _config_keys = ("num_joints", "num_frames", "num_channels", "filters", "embedding_dim", "spatial_dropout",
-                    "dropout", "layout", "channels")  # fmt: skip
+    _config_keys = (
+        "num_joints",
+        "num_frames",
+        "num_channels",
+        "filters",
+        "embedding_dim",
+        "spatial_dropout",
+        "dropout",
+        "layout",
+        "channels",
+    )
 
-    def __init__(self, num_joints: int, num_frames: int = 30, num_channels: int | None = None, filters: int = 64,
-                 embedding_dim: int = 128, spatial_dropout: float = 0.1, dropout: float = 0.5,
-                 layout: str | None = None, channels: str | None = None, **kwargs):  # fmt: skip
+    def __init__(
+        self,
+        num_joints: int,
+        num_frames: int = 30,
+        num_channels: int | None = None,
+        filters: int = 64,
+        embedding_dim: int = 128,
+        spatial_dropout: float = 0.1,
+        dropout: float = 0.5,
+        layout: str | None = None,
+        channels: str | None = None,
+        **kwargs,
+    ):
         num_channels = channel_count(num_channels, channels)
         channels = resolve_channels(channels, num_channels)
         if int(num_frames) < 2:
-            raise InvalidInputError(f"DD-Net needs at least 2 frames (its fast motion skips every other), "
-                                    f"got num_frames={num_frames}")
+            raise InvalidInputError(
+                f"DD-Net needs at least 2 frames (its fast motion skips every other), got num_frames={num_frames}"
+            )
         f = int(filters)
         # === Layers ===
         validity = JointValidity(channels, name="joint_validity")
@@ -255,11 +340,15 @@ class DDNet(_PoseBackbone):
                 length //= 2
             body.append(layers.SpatialDropout1D(spatial_dropout, name=f"block{i}_dropout"))
         global_pool = layers.GlobalMaxPooling1D(name="global_max")
-        head = [layers.Dense(embedding_dim, use_bias=False, name="dense_0"),
-                layers.BatchNormalization(name="dense_0_bn"), layers.LeakyReLU(0.2, name="dense_0_act"),
-                layers.Dropout(dropout, name="dense_0_dropout"),
-                layers.Dense(embedding_dim, use_bias=False, name="dense_1"),
-                layers.BatchNormalization(name="dense_1_bn"), layers.LeakyReLU(0.2, name="pose_embedding")]  # fmt: skip
+        head = [
+            layers.Dense(embedding_dim, use_bias=False, name="dense_0"),
+            layers.BatchNormalization(name="dense_0_bn"),
+            layers.LeakyReLU(0.2, name="dense_0_act"),
+            layers.Dropout(dropout, name="dense_0_dropout"),
+            layers.Dense(embedding_dim, use_bias=False, name="dense_1"),
+            layers.BatchNormalization(name="dense_1_bn"),
+            layers.LeakyReLU(0.2, name="pose_embedding"),
+        ]
 
         # === Functional Model ===
         pose = keras.Input((num_frames, num_joints, num_channels), name="pose")
@@ -285,11 +374,24 @@ class DDNet(_PoseBackbone):
         self.layout, self.channels = layout, channels
 
     @classmethod
-    def from_preset(cls, preset: str, layout: str | JointLayout, num_frames: int = 30,
-                    num_channels: int | None = None, channels: str | None = None, **overrides) -> DDNet:  # fmt: skip
+    def from_preset(
+        cls,
+        preset: str,
+        layout: str | JointLayout,
+        num_frames: int = 30,
+        num_channels: int | None = None,
+        channels: str | None = None,
+        **overrides,
+    ) -> DDNet:
         """A DD-Net of a named size: ``micro`` (f = 8), ``small`` (f = 16) or ``base`` (f = 64, the paper's)."""
         if preset not in DDNET_PRESETS:
             raise InvalidInputError(f"unknown DD-Net preset {preset!r}; choose one of {sorted(DDNET_PRESETS)}")
         layout = get_layout(layout)
-        return cls(num_joints=layout.num_joints, num_frames=num_frames, num_channels=num_channels,
-                   layout=layout.name, channels=channels, **{**DDNET_PRESETS[preset], **overrides})  # fmt: skip
+        return cls(
+            num_joints=layout.num_joints,
+            num_frames=num_frames,
+            num_channels=num_channels,
+            layout=layout.name,
+            channels=channels,
+            **{**DDNET_PRESETS[preset], **overrides},
+        )

@@ -36,10 +36,13 @@ class PoseClassifier(keras.Model):
 
     def get_config(self) -> dict:
         return {
-            "name": self.name, "trainable": self.trainable,
+            "name": self.name,
+            "trainable": self.trainable,
             "backbone": keras.saving.serialize_keras_object(self.backbone),
-            "num_classes": self.num_classes, "class_names": self.class_names, "dropout": self.dropout,
-        }  # fmt: skip
+            "num_classes": self.num_classes,
+            "class_names": self.class_names,
+            "dropout": self.dropout,
+        }
 
     @classmethod
     def from_config(cls, config: dict) -> PoseClassifier:

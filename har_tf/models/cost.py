@@ -39,18 +39,44 @@ import numpy as np
 
 from har_tf.errors import InvalidInputError, expect
 
-UNARY_OPS = frozenset({
-    "Tanh", "Sigmoid", "Exp", "Expm1", "Log1p", "Erf", "Erfc", "Sqrt", "Relu", "Relu6", "LeakyRelu", "Elu",
-    "Selu", "Softplus", "Softsign", "Abs", "Sign", "Floor", "Ceil", "Round", "Sin", "Cos", "Tan", "Atan",
-    "Inv", "Gelu",
-})  # fmt: skip
+UNARY_OPS = frozenset(
+    {
+        "Tanh",
+        "Sigmoid",
+        "Exp",
+        "Expm1",
+        "Log1p",
+        "Erf",
+        "Erfc",
+        "Sqrt",
+        "Relu",
+        "Relu6",
+        "LeakyRelu",
+        "Elu",
+        "Selu",
+        "Softplus",
+        "Softsign",
+        "Abs",
+        "Sign",
+        "Floor",
+        "Ceil",
+        "Round",
+        "Sin",
+        "Cos",
+        "Tan",
+        "Atan",
+        "Inv",
+        "Gelu",
+    }
+)
 """Element-wise math ops the profiler has no FLOP rule for: 1 FLOP per output element here."""
 
 REDUCTION_OPS = frozenset({"Max", "Min", "Prod"})
 """Reductions the profiler has no FLOP rule for: 1 FLOP per input element here."""
 
-_MATRIX_OPS = frozenset({"MatMul", "BatchMatMul", "BatchMatMulV2", "BatchMatMulV3", "Einsum", "Conv2D", "Conv3D",
-                         "DepthwiseConv2dNative"})  # fmt: skip
+_MATRIX_OPS = frozenset(
+    {"MatMul", "BatchMatMul", "BatchMatMulV2", "BatchMatMulV3", "Einsum", "Conv2D", "Conv3D", "DepthwiseConv2dNative"}
+)
 _CALL_OPS = frozenset({"PartitionedCall", "StatefulPartitionedCall"})
 _WHILE_OPS = frozenset({"While", "StatelessWhile"})
 _BRANCH_OPS = frozenset({"If", "StatelessIf", "Case", "StatelessCase"})
@@ -65,12 +91,15 @@ def count_params(model) -> int:
 def _input_spec(model, batch_size: int):
     import tensorflow as tf
 
-    expect(isinstance(batch_size, int) and batch_size >= 1,
-           f"batch_size must be a positive integer, got {batch_size!r}")
+    expect(
+        isinstance(batch_size, int) and batch_size >= 1, f"batch_size must be a positive integer, got {batch_size!r}"
+    )
     shape = model.input_shape
-    expect(isinstance(shape, tuple) and len(shape) >= 2 and all(isinstance(d, int) for d in shape[1:]),
-           f"the model must take one input whose shape is fixed but for the batch, e.g. (B, T, J, C); "
-           f"got input shape {shape}")  # fmt: skip
+    expect(
+        isinstance(shape, tuple) and len(shape) >= 2 and all(isinstance(d, int) for d in shape[1:]),
+        f"the model must take one input whose shape is fixed but for the batch, e.g. (B, T, J, C); "
+        f"got input shape {shape}",
+    )
     return tf.TensorSpec((batch_size,) + shape[1:], tf.float32)
 
 
@@ -107,8 +136,10 @@ def einsum_flops(equation: str, shapes) -> int:
     expect("->" in equation, f"only explicit einsum equations ('...->...') are supported, got {equation!r}")
     lhs, out = equation.split("->")
     terms = lhs.split(",")
-    expect(len(terms) == len(shapes) and len(terms) in (1, 2),
-           f"einsum {equation!r}: expected 1 or 2 operands matching the equation, got {len(shapes)}")  # fmt: skip
+    expect(
+        len(terms) == len(shapes) and len(terms) in (1, 2),
+        f"einsum {equation!r}: expected 1 or 2 operands matching the equation, got {len(shapes)}",
+    )
     sizes: dict[str, int] = {}
     out_ellipsis = 0
     for term, shape in zip(terms, shapes):
@@ -153,9 +184,11 @@ def _static_int(tensor) -> int | None:
 def _trip_count(op) -> int:
     """Iterations of a while_v2 ``While`` op: its static ``maximum_iterations`` (second input)."""
     trips = _static_int(op.inputs[1]) if len(op.inputs) > 1 else None
-    expect(trips is not None and trips >= 0,
-           f"cannot tell how many times the loop {op.name!r} runs (no static maximum_iterations); "
-           "its FLOPs cannot be counted")  # fmt: skip
+    expect(
+        trips is not None and trips >= 0,
+        f"cannot tell how many times the loop {op.name!r} runs (no static maximum_iterations); "
+        "its FLOPs cannot be counted",
+    )
     return trips
 
 
@@ -173,8 +206,9 @@ def _count_graph(graph, live: set[str] | None = None) -> tuple[dict, dict]:
             dead["registered"] += registered or 0
             continue
         if registered is None and kind in _MATRIX_OPS:
-            raise InvalidInputError(f"op {op.name!r} ({kind}) has shapes that are not fully known, "
-                                    "its FLOPs cannot be counted")  # fmt: skip
+            raise InvalidInputError(
+                f"op {op.name!r} ({kind}) has shapes that are not fully known, its FLOPs cannot be counted"
+            )
         if registered:
             counts["registered"] += registered
         elif kind == "Einsum":
@@ -193,8 +227,11 @@ def _count_graph(graph, live: set[str] | None = None) -> tuple[dict, dict]:
             inner, _ = _count_graph(_function_graph(graph, op.node_def.attr["f"].func.name))
             counts["calls"] += sum(inner.values())
         elif kind in _BRANCH_OPS:
-            names = ([op.node_def.attr[k].func.name for k in ("then_branch", "else_branch")] if "If" in kind
-                     else [f.name for f in op.node_def.attr["branches"].list.func])  # fmt: skip
+            names = (
+                [op.node_def.attr[k].func.name for k in ("then_branch", "else_branch")]
+                if "If" in kind
+                else [f.name for f in op.node_def.attr["branches"].list.func]
+            )
             counts["calls"] += max(sum(_count_graph(_function_graph(graph, n))[0].values()) for n in names)
     return counts, dead
 
@@ -220,18 +257,28 @@ def flops_breakdown(model, batch_size: int = 1) -> dict:
 
     concrete = _trace(model, batch_size)
     graph = concrete.graph
-    options = (tf.compat.v1.profiler.ProfileOptionBuilder(tf.compat.v1.profiler.ProfileOptionBuilder.float_operation())
-               .with_empty_output().build())  # fmt: skip
+    options = (
+        tf.compat.v1.profiler.ProfileOptionBuilder(tf.compat.v1.profiler.ProfileOptionBuilder.float_operation())
+        .with_empty_output()
+        .build()
+    )
     profiler_total = int(tf.compat.v1.profiler.profile(graph, options=options).total_float_ops)
     outputs = sorted({t.op.name for t in concrete.outputs})
     live = {node.name for node in tf.compat.v1.graph_util.extract_sub_graph(graph.as_graph_def(), outputs).node}
     counts, dead = _count_graph(graph, live)
     if counts["registered"] + dead["registered"] != profiler_total:  # the profiler's rule is the registry's
-        raise RuntimeError(f"per-op FLOPs ({counts['registered']} live + {dead['registered']} dead) do not add up "
-                           f"to the profiler's total {profiler_total}: TensorFlow changed how it counts")  # fmt: skip
+        raise RuntimeError(
+            f"per-op FLOPs ({counts['registered']} live + {dead['registered']} dead) do not add up "
+            f"to the profiler's total {profiler_total}: TensorFlow changed how it counts"
+        )
     total = sum(counts.values())
-    return {"total": int(total), "profiler_total": profiler_total, "profiler_dead_code": int(dead["registered"]),
-            **{k: int(v) for k, v in counts.items() if k != "registered"}, "batch_size": batch_size}  # fmt: skip
+    return {
+        "total": int(total),
+        "profiler_total": profiler_total,
+        "profiler_dead_code": int(dead["registered"]),
+        **{k: int(v) for k, v in counts.items() if k != "registered"},
+        "batch_size": batch_size,
+    }
 
 
 def model_flops(model, batch_size: int = 1) -> int:
@@ -252,20 +299,27 @@ def attention_flops(num_frames: int, num_joints: int, hidden_dim: int, num_sub_b
     - equal sub-block counts (as FullAttentionTransformer vs PoseFormerFactorized, 2 per layer each):
       ratio ``2·T·J / (T + J)`` (see :func:`attention_flops_ratio`).
     """
-    for name, value in (("num_frames", num_frames), ("num_joints", num_joints), ("hidden_dim", hidden_dim),
-                        ("num_sub_blocks", num_sub_blocks)):  # fmt: skip
+    for name, value in (
+        ("num_frames", num_frames),
+        ("num_joints", num_joints),
+        ("hidden_dim", hidden_dim),
+        ("num_sub_blocks", num_sub_blocks),
+    ):
         expect(isinstance(value, int) and value >= 1, f"{name} must be a positive integer, got {value!r}")
     t, j, d = num_frames, num_joints, hidden_dim
     if not factorized:
         return num_sub_blocks * 4 * (t * j) ** 2 * d
-    expect(num_sub_blocks % 2 == 0, f"a factorized model has spatial + temporal pairs: num_sub_blocks must be even, "
-                                    f"got {num_sub_blocks}")  # fmt: skip
+    expect(
+        num_sub_blocks % 2 == 0,
+        f"a factorized model has spatial + temporal pairs: num_sub_blocks must be even, got {num_sub_blocks}",
+    )
     pairs = num_sub_blocks // 2
     return pairs * (t * 4 * j * j * d + j * 4 * t * t * d)
 
 
-def attention_flops_ratio(num_frames: int, num_joints: int, full_sub_blocks: int = 1,
-                          factorized_sub_blocks: int = 2) -> Fraction:  # fmt: skip
+def attention_flops_ratio(
+    num_frames: int, num_joints: int, full_sub_blocks: int = 1, factorized_sub_blocks: int = 2
+) -> Fraction:
     """Exact full/factorized attention FLOPs ratio: ``(full / (factorized / 2)) · T·J / (T + J)``."""
     t, j = num_frames, num_joints
     return Fraction(full_sub_blocks * 2, factorized_sub_blocks) * Fraction(t * j, t + j)
@@ -299,12 +353,25 @@ def time_calls(call, runs: int = 50, warmup: int = 5) -> dict:
         call()
         times[i] = time.perf_counter() - start
     ms = times * 1e3
-    return {"median_ms": float(np.median(ms)), "p95_ms": float(np.percentile(ms, 95)), "mean_ms": float(ms.mean()),
-            "min_ms": float(ms.min()), "runs": int(runs), "warmup": int(warmup)}  # fmt: skip
+    return {
+        "median_ms": float(np.median(ms)),
+        "p95_ms": float(np.percentile(ms, 95)),
+        "mean_ms": float(ms.mean()),
+        "min_ms": float(ms.min()),
+        "runs": int(runs),
+        "warmup": int(warmup),
+    }
 
 
-def measure_latency(model, batch_size: int, runs: int = 50, warmup: int = 5, device: str = "/CPU:0",
-                    seed: int = 0, max_seconds: float | None = None) -> dict:  # fmt: skip
+def measure_latency(
+    model,
+    batch_size: int,
+    runs: int = 50,
+    warmup: int = 5,
+    device: str = "/CPU:0",
+    seed: int = 0,
+    max_seconds: float | None = None,
+) -> dict:
     """Wall-clock latency of ``model(x, training=False)`` on a batch of random valid poses.
 
     The call runs inside a ``tf.function`` traced once for this batch shape; ``warmup`` calls (at

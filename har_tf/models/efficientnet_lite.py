@@ -102,8 +102,9 @@ def _mbconv(x, block: _Block, drop_rate: float):
     inputs, name = x, block.name
     if block.expand != 1:
         x = _conv_bn_relu6(x, block.filters_in * block.expand, 1, 1, f"{name}_expand")
-    x = layers.DepthwiseConv2D(block.kernel, strides=block.stride, padding="same", use_bias=False,
-                               name=f"{name}_dwconv")(x)  # fmt: skip
+    x = layers.DepthwiseConv2D(
+        block.kernel, strides=block.stride, padding="same", use_bias=False, name=f"{name}_dwconv"
+    )(x)
     x = layers.BatchNormalization(epsilon=BN_EPSILON, momentum=BN_MOMENTUM, name=f"{name}_dwconv_bn")(x)
     x = layers.ReLU(max_value=6.0, name=f"{name}_dwconv_activation")(x)
     x = _conv_bn_relu6(x, block.filters_out, 1, 1, f"{name}_project", activation=False)
@@ -188,8 +189,10 @@ def efficientnet_lite0(
         if weights_path.name.endswith(".weights.h5"):
             _load_keras_weights(model, weights_path)
         elif weights_path.suffix in (".keras", ".h5"):
-            raise DataFormatError(f"{weights_path}: weights must be a torch .pth or a Keras .weights.h5 file; "
-                                  "load a whole saved model with keras.saving.load_model")  # fmt: skip
+            raise DataFormatError(
+                f"{weights_path}: weights must be a torch .pth or a Keras .weights.h5 file; "
+                "load a whole saved model with keras.saving.load_model"
+            )
         else:
             load_torch_weights(model, read_torch_state_dict(weights_path), source=str(weights_path))
     return model

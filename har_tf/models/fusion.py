@@ -118,11 +118,20 @@ class ResidualLogits(layers.Layer):
         return pose_logits_shape
 
 
-def build_fusion_head(pose_backbone: keras.Model, num_frames: int | None, feature_dim: int | None, num_classes: int,
-                      fusion: str = "concat", image_pooling: str = "mean", hidden_dim: int = 128,
-                      dropout: float = 0.3, object_encoder: keras.Model | None = None,
-                      inertial_encoder: keras.Model | None = None, pose_dropout: float = 0.0,
-                      name: str = "fusion_head") -> keras.Model:  # fmt: skip
+def build_fusion_head(
+    pose_backbone: keras.Model,
+    num_frames: int | None,
+    feature_dim: int | None,
+    num_classes: int,
+    fusion: str = "concat",
+    image_pooling: str = "mean",
+    hidden_dim: int = 128,
+    dropout: float = 0.3,
+    object_encoder: keras.Model | None = None,
+    inertial_encoder: keras.Model | None = None,
+    pose_dropout: float = 0.0,
+    name: str = "fusion_head",
+) -> keras.Model:
     """The trainable part: pose backbone + the other branches' encoders + the fusion layers, with the
     pose branch's own head beside it.
 
@@ -149,27 +158,33 @@ def build_fusion_head(pose_backbone: keras.Model, num_frames: int | None, featur
         frame_features = keras.Input((num_frames, feature_dim), name="frame_features")
         inputs["frame_features"] = frame_features
         pooled = TemporalPooling(image_pooling, name="image_pooling")(frame_features)
-        branches["image"] = (layers.LayerNormalization(name="image_embedding")(pooled),
-                             ModalityPresence(name="image_presence")(frame_features))  # fmt: skip
+        branches["image"] = (
+            layers.LayerNormalization(name="image_embedding")(pooled),
+            ModalityPresence(name="image_presence")(frame_features),
+        )
     if object_encoder is not None:
         object_features = keras.Input(object_encoder.input_shape[1:], name="object_features")
         inputs["object_features"] = object_features
-        branches["objects"] = (object_encoder(object_features), ModalityPresence(name="objects_presence")(object_features))
+        branches["objects"] = (
+            object_encoder(object_features),
+            ModalityPresence(name="objects_presence")(object_features),
+        )
     if inertial_encoder is not None:
         imu = keras.Input(inertial_encoder.input_shape[1:], name="imu")
         inputs["imu"] = imu
         branches["imu"] = (inertial_encoder(imu), SamplePresence(name="imu_presence")(imu))
     if not branches:
-        raise InvalidInputError("a fusion head needs at least one branch beside the pose: frame features, objects "
-                                "or imu")  # fmt: skip
+        raise InvalidInputError(
+            "a fusion head needs at least one branch beside the pose: frame features, objects or imu"
+        )
     if fusion == "gated" and list(branches) != ["image"]:
-        raise InvalidInputError(f"fusion 'gated' fuses the pose with images only; for {sorted(branches)} use "
-                                "'concat', 'residual' or 'sum'")  # fmt: skip
+        raise InvalidInputError(
+            f"fusion 'gated' fuses the pose with images only; for {sorted(branches)} use 'concat', 'residual' or 'sum'"
+        )
     if pose_dropout and fusion == "gated":
         raise InvalidInputError("pose_dropout works with fusion 'concat', 'residual' or 'sum', not 'gated'")
     pose_embedding = pose_backbone(pose)
-    fused_pose = (ModalityDropout(pose_dropout, name="pose_dropout")(pose_embedding) if pose_dropout
-                  else pose_embedding)  # fmt: skip
+    fused_pose = ModalityDropout(pose_dropout, name="pose_dropout")(pose_embedding) if pose_dropout else pose_embedding
 
     if fusion in ADDITIVE_MODES:
         logits_layer = layers.Dense(num_classes, name="pose_logits")
@@ -186,8 +201,10 @@ def build_fusion_head(pose_backbone: keras.Model, num_frames: int | None, featur
                 hidden = layers.Dropout(dropout, name=f"{modality}_head_dropout")(hidden)
             corrections.append(layers.Dense(num_classes, name=f"{modality}_correction")(hidden))
             presences.append(presence)
-        outputs = {"probabilities": ResidualLogits(name="probabilities")(fused_logits, corrections, presences),
-                   "pose_probabilities": layers.Softmax(name="pose_probabilities")(pose_logits)}  # fmt: skip
+        outputs = {
+            "probabilities": ResidualLogits(name="probabilities")(fused_logits, corrections, presences),
+            "pose_probabilities": layers.Softmax(name="pose_probabilities")(pose_logits),
+        }
         return keras.Model(inputs, outputs, name=name)
 
     if fusion == "concat":
@@ -201,7 +218,8 @@ def build_fusion_head(pose_backbone: keras.Model, num_frames: int | None, featur
         image_embedding = branches["image"][0]
         pose_proj = layers.Dense(hidden_dim, name="pose_projection")(pose_embedding)
         image_proj = layers.Dense(hidden_dim, name="image_projection")(
-            layers.Dropout(dropout, name="image_dropout")(image_embedding))  # fmt: skip
+            layers.Dropout(dropout, name="image_dropout")(image_embedding)
+        )
         both = layers.Concatenate(name="concat")([pose_embedding, image_embedding])
         gate = layers.Dense(hidden_dim, activation="sigmoid", name="gate")(both)
         fused = layers.Activation("relu", name="fusion_relu")(GatedSum(name="gated_sum")([gate, pose_proj, image_proj]))
@@ -210,8 +228,15 @@ def build_fusion_head(pose_backbone: keras.Model, num_frames: int | None, featur
     return keras.Model(inputs, outputs, name=name)
 
 
-def answers_from_pose_branch(has_image: bool, has_objects: bool, fusion: str, frames_given: bool,
-                             objects_given: bool, has_imu: bool = False, imu_given: bool = False) -> bool:
+def answers_from_pose_branch(
+    has_image: bool,
+    has_objects: bool,
+    fusion: str,
+    frames_given: bool,
+    objects_given: bool,
+    has_imu: bool = False,
+    imu_given: bool = False,
+) -> bool:
     """Whether a clip is answered by the pose branch alone: a model with an image branch given no
     frames, unless it fuses with ``fusion="residual"`` and another of its branches (objects, imu) was
     given (then all-zero frames stand for "no frames" and the other branches still count). The one
@@ -270,16 +295,30 @@ class MultiModalFusionModel(keras.Model):
             effect at inference.
     """
 
-    def __init__(self, pose_backbone: keras.Model, frame_encoder: FrameEncoder | None, num_classes: int,
-                 class_names=None, layout=None, frame_indices=None, normalize_mode: str = "sequence",
-                 fusion: str = "concat", image_pooling: str = "mean", hidden_dim: int = 128, dropout: float = 0.3,
-                 object_encoder: keras.Model | None = None, inertial_encoder: keras.Model | None = None,
-                 pose_dropout: float = 0.0, **kwargs):  # fmt: skip
+    def __init__(
+        self,
+        pose_backbone: keras.Model,
+        frame_encoder: FrameEncoder | None,
+        num_classes: int,
+        class_names=None,
+        layout=None,
+        frame_indices=None,
+        normalize_mode: str = "sequence",
+        fusion: str = "concat",
+        image_pooling: str = "mean",
+        hidden_dim: int = 128,
+        dropout: float = 0.3,
+        object_encoder: keras.Model | None = None,
+        inertial_encoder: keras.Model | None = None,
+        pose_dropout: float = 0.0,
+        **kwargs,
+    ):
         if class_names is not None and len(class_names) != num_classes:
             raise InvalidInputError(f"{len(class_names)} class names for {num_classes} classes")
         if frame_encoder is None and object_encoder is None and inertial_encoder is None:
-            raise InvalidInputError("a fusion model needs at least one of a frame_encoder, an object_encoder or an "
-                                    "inertial_encoder")  # fmt: skip
+            raise InvalidInputError(
+                "a fusion model needs at least one of a frame_encoder, an object_encoder or an inertial_encoder"
+            )
         num_pose_frames = pose_backbone.input_shape[1]
         if frame_encoder is not None:
             if frame_indices is None:
@@ -287,25 +326,41 @@ class MultiModalFusionModel(keras.Model):
 
                 frame_indices = evenly_spaced(num_pose_frames, frame_encoder.num_frames)
             frame_indices = [int(i) for i in frame_indices]
-            if len(frame_indices) != frame_encoder.num_frames or not all(0 <= i < num_pose_frames for i in frame_indices):
-                raise InvalidInputError(f"frame_indices must give {frame_encoder.num_frames} pose frames in "
-                                        f"[0, {num_pose_frames}), got {frame_indices}")  # fmt: skip
+            if len(frame_indices) != frame_encoder.num_frames or not all(
+                0 <= i < num_pose_frames for i in frame_indices
+            ):
+                raise InvalidInputError(
+                    f"frame_indices must give {frame_encoder.num_frames} pose frames in "
+                    f"[0, {num_pose_frames}), got {frame_indices}"
+                )
         if object_encoder is not None and object_encoder.input_shape[1] != num_pose_frames:
-            raise InvalidInputError(f"the object encoder takes T = {object_encoder.input_shape[1]} frames but the pose "
-                                    f"backbone takes T = {num_pose_frames}")  # fmt: skip
+            raise InvalidInputError(
+                f"the object encoder takes T = {object_encoder.input_shape[1]} frames but the pose "
+                f"backbone takes T = {num_pose_frames}"
+            )
         channels = getattr(pose_backbone, "channels", None)
         if frame_encoder is not None and frame_encoder.crop != "none" and channels is not None and "z" in channels:
-            raise InvalidInputError(f"image crop {frame_encoder.crop!r} finds boxes from poses in the frames' pixels, but "
-                                    f"the pose backbone takes 3D poses ({channels!r}): use crop 'none' (whole frames)")  # fmt: skip
+            raise InvalidInputError(
+                f"image crop {frame_encoder.crop!r} finds boxes from poses in the frames' pixels, but "
+                f"the pose backbone takes 3D poses ({channels!r}): use crop 'none' (whole frames)"
+            )
         layout = layout if layout is not None else getattr(pose_backbone, "layout", None)
         if layout is None:
             raise InvalidInputError("say the joint layout of the poses (layout=...) for the pose normalisation")
         # === Layers ===
         head = build_fusion_head(
-            pose_backbone, frame_encoder.num_frames if frame_encoder else None,
-            frame_encoder.feature_dim if frame_encoder else None, num_classes, fusion, image_pooling, hidden_dim,
-            dropout, object_encoder=object_encoder, inertial_encoder=inertial_encoder, pose_dropout=pose_dropout,
-        )  # fmt: skip
+            pose_backbone,
+            frame_encoder.num_frames if frame_encoder else None,
+            frame_encoder.feature_dim if frame_encoder else None,
+            num_classes,
+            fusion,
+            image_pooling,
+            hidden_dim,
+            dropout,
+            object_encoder=object_encoder,
+            inertial_encoder=inertial_encoder,
+            pose_dropout=pose_dropout,
+        )
         normalize = PoseNormalization(layout, normalize_mode, channels=channels, name="pose_normalization")
         boxes = None
         if frame_encoder is not None:
@@ -374,43 +429,73 @@ class MultiModalFusionModel(keras.Model):
         from har_tf.data.checks import check_frames_batch, check_pose_batch
         from har_tf.data.objects import check_objects_batch
 
-        pose, _ = check_pose_batch(pose, tuple(self.pose_backbone.input_shape[1:]), channels=self.normalization.channels)
+        pose, _ = check_pose_batch(
+            pose, tuple(self.pose_backbone.input_shape[1:]), channels=self.normalization.channels
+        )
         n, num_frames = len(pose), pose.shape[1]
         if imu is not None and self.inertial_encoder is None:
-            raise InvalidInputError(f"this model ({' + '.join(self.modalities)}) has no inertial branch: it takes no imu")
-        if answers_from_pose_branch(self.frame_encoder is not None, self.object_encoder is not None, self.fusion,
-                                    frames is not None, objects is not None, self.inertial_encoder is not None,
-                                    imu is not None):  # fmt: skip
+            raise InvalidInputError(
+                f"this model ({' + '.join(self.modalities)}) has no inertial branch: it takes no imu"
+            )
+        if answers_from_pose_branch(
+            self.frame_encoder is not None,
+            self.object_encoder is not None,
+            self.fusion,
+            frames is not None,
+            objects is not None,
+            self.inertial_encoder is not None,
+            imu is not None,
+        ):
             return self.pose_only_model().predict(pose, batch_size=batch_size, verbose=0)
         inputs = {"pose": pose}
         if self.frame_encoder is not None:
             shape = tuple(self.input["frames"].shape[1:])
-            inputs["frames"] = (np.zeros((n, *shape), np.uint8) if frames is None
-                                else check_frames_batch(frames, shape, n, single=False).astype(np.uint8))  # fmt: skip
+            inputs["frames"] = (
+                np.zeros((n, *shape), np.uint8)
+                if frames is None
+                else check_frames_batch(frames, shape, n, single=False).astype(np.uint8)
+            )
         if self.object_encoder is not None:
             slots = self.object_encoder.input_shape[2]
-            inputs["objects"] = (np.zeros((n, num_frames, slots, 6), np.float32) if objects is None
-                                 else check_objects_batch(objects, num_frames, self.object_encoder.num_classes,
-                                                          slots, n))  # fmt: skip
+            inputs["objects"] = (
+                np.zeros((n, num_frames, slots, 6), np.float32)
+                if objects is None
+                else check_objects_batch(objects, num_frames, self.object_encoder.num_classes, slots, n)
+            )
         if self.inertial_encoder is not None:
             samples, channels = self.inertial_encoder.num_samples, self.inertial_encoder.num_channels
-            inputs["imu"] = (np.zeros((n, samples, channels), np.float32) if imu is None
-                             else check_imu_batch(imu, samples, channels, batch=n))  # fmt: skip
+            inputs["imu"] = (
+                np.zeros((n, samples, channels), np.float32)
+                if imu is None
+                else check_imu_batch(imu, samples, channels, batch=n)
+            )
         return self.predict(inputs, batch_size=batch_size, verbose=0)["probabilities"]
 
     def get_config(self) -> dict:
         return {
-            "name": self.name, "trainable": self.trainable,
+            "name": self.name,
+            "trainable": self.trainable,
             "pose_backbone": keras.saving.serialize_keras_object(self.pose_backbone),
-            "frame_encoder": None if self.frame_encoder is None else keras.saving.serialize_keras_object(self.frame_encoder),
-            "object_encoder": None if self.object_encoder is None else keras.saving.serialize_keras_object(self.object_encoder),
-            "inertial_encoder": (None if self.inertial_encoder is None
-                                 else keras.saving.serialize_keras_object(self.inertial_encoder)),
-            "num_classes": self.num_classes, "class_names": self.class_names, "layout": self.layout,
-            "frame_indices": self.frame_indices, "normalize_mode": self.normalize_mode, "fusion": self.fusion,
-            "image_pooling": self.image_pooling, "hidden_dim": self.hidden_dim, "dropout": self.dropout,
+            "frame_encoder": None
+            if self.frame_encoder is None
+            else keras.saving.serialize_keras_object(self.frame_encoder),
+            "object_encoder": None
+            if self.object_encoder is None
+            else keras.saving.serialize_keras_object(self.object_encoder),
+            "inertial_encoder": (
+                None if self.inertial_encoder is None else keras.saving.serialize_keras_object(self.inertial_encoder)
+            ),
+            "num_classes": self.num_classes,
+            "class_names": self.class_names,
+            "layout": self.layout,
+            "frame_indices": self.frame_indices,
+            "normalize_mode": self.normalize_mode,
+            "fusion": self.fusion,
+            "image_pooling": self.image_pooling,
+            "hidden_dim": self.hidden_dim,
+            "dropout": self.dropout,
             **({"pose_dropout": self.pose_dropout} if self.pose_dropout else {}),
-        }  # fmt: skip
+        }
 
     @classmethod
     def from_config(cls, config: dict) -> MultiModalFusionModel:
@@ -426,8 +511,9 @@ def image_only_classifier(num_frames: int, feature_dim: int, num_classes: int) -
     (the frozen-backbone transfer-learning recipe)."""
     features = keras.Input((num_frames, feature_dim), name="frame_features")
     pooled = TemporalPooling("mean", name="image_pooling")(features)
-    return keras.Model(features, layers.Dense(num_classes, activation="softmax", name="probabilities")(pooled),
-                       name="image_only")  # fmt: skip
+    return keras.Model(
+        features, layers.Dense(num_classes, activation="softmax", name="probabilities")(pooled), name="image_only"
+    )
 
 
 def imu_only_classifier(inertial_encoder: keras.Model, num_classes: int, dropout: float = 0.3) -> keras.Model:
@@ -435,5 +521,6 @@ def imu_only_classifier(inertial_encoder: keras.Model, num_classes: int, dropout
     softmax layer."""
     imu = keras.Input(inertial_encoder.input_shape[1:], name="imu")
     hidden = layers.Dropout(dropout, name="dropout")(inertial_encoder(imu))
-    return keras.Model(imu, layers.Dense(num_classes, activation="softmax", name="probabilities")(hidden),
-                       name="imu_only")  # fmt: skip
+    return keras.Model(
+        imu, layers.Dense(num_classes, activation="softmax", name="probabilities")(hidden), name="imu_only"
+    )

@@ -113,8 +113,16 @@ class PersonBoxes(layers.Layer):
     that is not valid in a frame gets the bounding square of that frame's valid ``joints``.
     """
 
-    def __init__(self, frame_indices, frame_size: int, margin: float = 0.25, min_side: float = 0.25, joints=None,
-                 each: bool = False, **kwargs):  # fmt: skip
+    def __init__(
+        self,
+        frame_indices,
+        frame_size: int,
+        margin: float = 0.25,
+        min_side: float = 0.25,
+        joints=None,
+        each: bool = False,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.frame_indices = [int(i) for i in frame_indices]
         self.frame_size, self.margin, self.min_side = int(frame_size), float(margin), float(min_side)
@@ -149,13 +157,24 @@ class PersonBoxes(layers.Layer):
         return (input_shape[0], len(self.frame_indices) * (len(self.joints) if self.each else 1), 4)
 
     def get_config(self) -> dict:
-        return {**super().get_config(), "frame_indices": self.frame_indices, "frame_size": self.frame_size,
-                "margin": self.margin, "min_side": self.min_side, "joints": self.joints, "each": self.each}  # fmt: skip
+        return {
+            **super().get_config(),
+            "frame_indices": self.frame_indices,
+            "frame_size": self.frame_size,
+            "margin": self.margin,
+            "min_side": self.min_side,
+            "joints": self.joints,
+            "each": self.each,
+        }
 
 
 CROP_MODES = ("none", "person", "hands", "each_hand")
-CROP_WORDS = {"each_hand": "crops around each hand", "hands": "crops around the hands",
-              "person": "crops around the person", "none": "whole frames"}  # fmt: skip
+CROP_WORDS = {
+    "each_hand": "crops around each hand",
+    "hands": "crops around the hands",
+    "person": "crops around the person",
+    "none": "whole frames",
+}
 """What the backbone sees in each crop mode, in words (logs and reports)."""
 CROPS_PER_FRAME = {"each_hand": 2}  # crops per frame of a mode (1 when not named): the two wrists
 
@@ -176,12 +195,16 @@ def crop_boxes_layer(crop: str, layout, frame_indices, frame_size: int, name: st
     layout = get_layout(layout)
     wrists = [i for i, joint in enumerate(layout.joint_names) if "wrist" in joint.lower()]
     if not wrists:
-        raise InvalidInputError(f"crop {crop!r} needs wrist joints, and layout {layout.name!r} names none "
-                                f"(joints: {list(layout.joint_names)}); use crop 'person'")  # fmt: skip
+        raise InvalidInputError(
+            f"crop {crop!r} needs wrist joints, and layout {layout.name!r} names none "
+            f"(joints: {list(layout.joint_names)}); use crop 'person'"
+        )
     if crop == "each_hand":
         if len(wrists) != CROPS_PER_FRAME["each_hand"]:
-            raise InvalidInputError(f"crop 'each_hand' needs two wrist joints, layout {layout.name!r} names "
-                                    f"{[layout.joint_names[i] for i in wrists]}; use crop 'hands'")  # fmt: skip
+            raise InvalidInputError(
+                f"crop 'each_hand' needs two wrist joints, layout {layout.name!r} names "
+                f"{[layout.joint_names[i] for i in wrists]}; use crop 'hands'"
+            )
         return PersonBoxes(frame_indices, frame_size, margin=0.25, min_side=0.12, joints=wrists, each=True, name=name)
     return PersonBoxes(frame_indices, frame_size, margin=0.25, min_side=0.2, joints=wrists, name=name)
 
@@ -251,8 +274,9 @@ class CropMean(layers.Layer):
         self.per_frame = int(per_frame)
 
     def call(self, features):
-        return ops.mean(ops.reshape(features, (-1, features.shape[1] // self.per_frame, self.per_frame,
-                                               features.shape[2])), axis=2)  # fmt: skip
+        return ops.mean(
+            ops.reshape(features, (-1, features.shape[1] // self.per_frame, self.per_frame, features.shape[2])), axis=2
+        )
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], input_shape[1] // self.per_frame, input_shape[2])
@@ -292,11 +316,13 @@ def _applications_backbone(name: str, size: int, weights) -> keras.Model:
         raise MissingFileError(f"no such weights file for {name}: {weights}")
     try:
         if name == "mobilenet_v3_small":
-            return keras.applications.MobileNetV3Small(input_shape=shape, include_top=False, weights=weights,
-                                                       pooling="avg", include_preprocessing=True)  # fmt: skip
+            return keras.applications.MobileNetV3Small(
+                input_shape=shape, include_top=False, weights=weights, pooling="avg", include_preprocessing=True
+            )
         if name == "efficientnet_b0":
-            return keras.applications.EfficientNetB0(input_shape=shape, include_top=False, weights=weights,
-                                                     pooling="avg")  # fmt: skip
+            return keras.applications.EfficientNetB0(
+                input_shape=shape, include_top=False, weights=weights, pooling="avg"
+            )
         return keras.applications.ResNet50(input_shape=shape, include_top=False, weights=weights, pooling="avg")
     except Exception as err:  # a failed download or an unreadable file
         if weights == "imagenet":
@@ -307,8 +333,9 @@ def _applications_backbone(name: str, size: int, weights) -> keras.Model:
         raise InvalidInputError(f"could not load weights {weights} into {name}: {err}") from None
 
 
-def build_frame_backbone(name: str = "efficientnet_lite0", image_size: int | None = None,
-                         weights: str | Path | None = "imagenet") -> tuple[keras.Model | layers.Layer, BackboneInfo]:  # fmt: skip
+def build_frame_backbone(
+    name: str = "efficientnet_lite0", image_size: int | None = None, weights: str | Path | None = "imagenet"
+) -> tuple[keras.Model | layers.Layer, BackboneInfo]:
     """The per-frame CNN ``(b, S, S, 3)`` -> ``(b, D)`` and what it expects.
 
     ``name``: a key of :data:`BACKBONES`, a SavedModel directory, or a TF Hub handle/URL (resolved
@@ -329,8 +356,10 @@ def build_frame_backbone(name: str = "efficientnet_lite0", image_size: int | Non
     path = str(name)
     if not _is_saved_model(path):
         if "://" not in path and not path.startswith(("hub:", "tfhub.dev", "www.kaggle.com")):
-            raise InvalidInputError(f"unknown backbone {name!r}: expected one of {sorted(BACKBONES)}, a SavedModel "
-                                    "directory or a TF Hub handle")  # fmt: skip
+            raise InvalidInputError(
+                f"unknown backbone {name!r}: expected one of {sorted(BACKBONES)}, a SavedModel "
+                "directory or a TF Hub handle"
+            )
         import tensorflow_hub as hub
 
         path = hub.resolve(path)
@@ -343,8 +372,9 @@ def build_frame_backbone(name: str = "efficientnet_lite0", image_size: int | Non
         if len(out) != 1:
             raise InvalidInputError(f"SavedModel backbone {name} returns {sorted(out)}: expected one feature output")
         out = next(iter(out.values()))
-    return keras.Model(probe, out, name="saved_model_backbone"), BackboneInfo(int(out.shape[-1]), int(image_size),
-                                                                              "unit")  # fmt: skip
+    return keras.Model(probe, out, name="saved_model_backbone"), BackboneInfo(
+        int(out.shape[-1]), int(image_size), "unit"
+    )
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
@@ -365,8 +395,16 @@ class FrameEncoder(keras.Model):
             ``"none"``: input ``frames`` and the backbone sees whole frames.
     """
 
-    def __init__(self, num_frames: int = 8, frame_size: int = 224, backbone: str = "efficientnet_lite0",
-                 image_size: int | None = None, weights: str | None = "imagenet", crop: str = "none", **kwargs):  # fmt: skip
+    def __init__(
+        self,
+        num_frames: int = 8,
+        frame_size: int = 224,
+        backbone: str = "efficientnet_lite0",
+        image_size: int | None = None,
+        weights: str | None = "imagenet",
+        crop: str = "none",
+        **kwargs,
+    ):
         if crop not in CROP_MODES:
             raise InvalidInputError(f"crop must be one of {CROP_MODES}, got {crop!r}")
         # === Layers ===
@@ -398,9 +436,15 @@ class FrameEncoder(keras.Model):
         self.feature_dim = int(features.shape[-1])
 
     def get_config(self) -> dict:
-        return {"name": self.name, "num_frames": self.num_frames, "frame_size": self.frame_size,
-                "backbone": self.backbone_name, "image_size": self.image_size, "weights": self.weights_source,
-                "crop": self.crop}  # fmt: skip
+        return {
+            "name": self.name,
+            "num_frames": self.num_frames,
+            "frame_size": self.frame_size,
+            "backbone": self.backbone_name,
+            "image_size": self.image_size,
+            "weights": self.weights_source,
+            "crop": self.crop,
+        }
 
     @classmethod
     def from_config(cls, config: dict) -> FrameEncoder:

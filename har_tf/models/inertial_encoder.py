@@ -38,8 +38,9 @@ def valid_samples(imu):
     return ops.logical_and(finite, ops.any(ops.not_equal(imu, 0), axis=-1))
 
 
-def check_imu_batch(imu, num_samples: int | None = None, num_channels: int | None = None, batch: int | None = None,
-                    name: str = "imu") -> np.ndarray:  # fmt: skip
+def check_imu_batch(
+    imu, num_samples: int | None = None, num_channels: int | None = None, batch: int | None = None, name: str = "imu"
+) -> np.ndarray:
     """Raw sensor samples as float32 ``(N, S, D)``; one clip ``(S, D)`` becomes a batch of one.
 
     Refused with a message: non-numbers, another rank, S other than ``num_samples``, D other than
@@ -50,22 +51,29 @@ def check_imu_batch(imu, num_samples: int | None = None, num_channels: int | Non
     if array.ndim == 2:
         array = array[None]
     if array.ndim != 3:
-        raise InvalidInputError(f"{name} must be (N, S, D): N clips of S samples of D channels, got shape "
-                                f"{np.shape(imu)}")  # fmt: skip
+        raise InvalidInputError(
+            f"{name} must be (N, S, D): N clips of S samples of D channels, got shape {np.shape(imu)}"
+        )
     n, s, d = array.shape
     if num_channels is not None and d != num_channels:
-        raise InvalidInputError(f"{name} has D = {d} channels but the model takes D = {num_channels} (for a 6-axis "
-                                "sensor: accelerometer x, y, z in g, then gyroscope x, y, z in deg/s)")  # fmt: skip
+        raise InvalidInputError(
+            f"{name} has D = {d} channels but the model takes D = {num_channels} (for a 6-axis "
+            "sensor: accelerometer x, y, z in g, then gyroscope x, y, z in deg/s)"
+        )
     if num_samples is not None and s != num_samples:
-        raise InvalidInputError(f"{name} has S = {s} samples per clip but the model takes S = {num_samples}: resample "
-                                "the clip's sensor samples to S")  # fmt: skip
+        raise InvalidInputError(
+            f"{name} has S = {s} samples per clip but the model takes S = {num_samples}: resample "
+            "the clip's sensor samples to S"
+        )
     if batch is not None and n != batch:
         raise InvalidInputError(f"{name} has {n} clips but the poses have {batch}")
     array = array.astype(np.float32)
     if np.isinf(array).any():
         clip, sample, channel = np.argwhere(np.isinf(array))[0]
-        raise InvalidInputError(f"{name} holds infinite values (first at clip {clip}, sample {sample}, channel "
-                                f"{channel}): sensor values must be finite; NaN marks a missing sample")  # fmt: skip
+        raise InvalidInputError(
+            f"{name} holds infinite values (first at clip {clip}, sample {sample}, channel "
+            f"{channel}): sensor values must be finite; NaN marks a missing sample"
+        )
     return array
 
 
@@ -114,7 +122,12 @@ class InertialConvBlock(layers.Layer):
 
     def __init__(self, filters: int, kernel_size: int = 5, pool_size: int = 2, dropout: float = 0.0, **kwargs):
         super().__init__(**kwargs)
-        self.filters, self.kernel_size, self.pool_size, self.dropout = int(filters), int(kernel_size), int(pool_size), dropout
+        self.filters, self.kernel_size, self.pool_size, self.dropout = (
+            int(filters),
+            int(kernel_size),
+            int(pool_size),
+            dropout,
+        )
         self.conv = layers.Conv1D(self.filters, self.kernel_size, padding="same", name="conv")
         self.drop = layers.Dropout(dropout)
 
@@ -135,8 +148,13 @@ class InertialConvBlock(layers.Layer):
         return (x_shape[0], steps, self.filters), (x_shape[0], steps)
 
     def get_config(self) -> dict:
-        return {**super().get_config(), "filters": self.filters, "kernel_size": self.kernel_size,
-                "pool_size": self.pool_size, "dropout": self.dropout}  # fmt: skip
+        return {
+            **super().get_config(),
+            "filters": self.filters,
+            "kernel_size": self.kernel_size,
+            "pool_size": self.pool_size,
+            "dropout": self.dropout,
+        }
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
@@ -164,21 +182,35 @@ class InertialEncoder(keras.Model):
         channel_names: the D channel names (recorded; e.g. ``acc_x ... gyro_z``).
     """
 
-    def __init__(self, num_samples: int = 128, num_channels: int = 6, filters=(32, 64), kernel_size: int = 5,
-                 num_attention_layers: int = 1, num_heads: int = 2, mlp_ratio: float = 2.0, dropout: float = 0.1,
-                 channel_names=None, **kwargs):  # fmt: skip
+    def __init__(
+        self,
+        num_samples: int = 128,
+        num_channels: int = 6,
+        filters=(32, 64),
+        kernel_size: int = 5,
+        num_attention_layers: int = 1,
+        num_heads: int = 2,
+        mlp_ratio: float = 2.0,
+        dropout: float = 0.1,
+        channel_names=None,
+        **kwargs,
+    ):
         filters = [int(f) for f in filters]
         if not filters or int(num_samples) < 1 or int(num_channels) < 1:
-            raise InvalidInputError(f"an inertial encoder needs S >= 1, D >= 1 and at least one block, got S = "
-                                    f"{num_samples}, D = {num_channels}, filters {filters}")  # fmt: skip
+            raise InvalidInputError(
+                f"an inertial encoder needs S >= 1, D >= 1 and at least one block, got S = "
+                f"{num_samples}, D = {num_channels}, filters {filters}"
+            )
         if channel_names is not None and len(channel_names) != num_channels:
             raise InvalidInputError(f"{len(channel_names)} channel names for D = {num_channels} channels")
         # === Layers ===
         normalization = InertialNormalization(name="imu_normalization")
         blocks = [InertialConvBlock(f, kernel_size, 2, dropout, name=f"conv_block_{i}") for i, f in enumerate(filters)]
         positions = MaskedTemporalPositions(name="temporal_positions") if num_attention_layers else None
-        attention = [TransformerSubBlock(num_heads, mlp_ratio, dropout, name=f"attention_{i}")
-                     for i in range(num_attention_layers)]  # fmt: skip
+        attention = [
+            TransformerSubBlock(num_heads, mlp_ratio, dropout, name=f"attention_{i}")
+            for i in range(num_attention_layers)
+        ]
         # a Dense's weights, as an einsum: one FULLY_CONNECTED op in TFLite (see TransformerSubBlock's MLP)
         projection = layers.EinsumDense("bsc,cd->bsd", (None, filters[-1]), bias_axes="d", name="projection")
         masked = MaskedSteps(name="masked_projection")
@@ -198,7 +230,11 @@ class InertialEncoder(keras.Model):
 
         # === Config ===
         self.num_samples, self.num_channels, self.filters = int(num_samples), int(num_channels), filters
-        self.kernel_size, self.num_attention_layers, self.num_heads = int(kernel_size), int(num_attention_layers), num_heads
+        self.kernel_size, self.num_attention_layers, self.num_heads = (
+            int(kernel_size),
+            int(num_attention_layers),
+            num_heads,
+        )
         self.mlp_ratio, self.dropout = mlp_ratio, dropout
         self.channel_names = None if channel_names is None else [str(c) for c in channel_names]
 
@@ -213,11 +249,18 @@ class InertialEncoder(keras.Model):
 
     def get_config(self) -> dict:
         return {
-            "name": self.name, "trainable": self.trainable, "num_samples": self.num_samples,
-            "num_channels": self.num_channels, "filters": list(self.filters), "kernel_size": self.kernel_size,
-            "num_attention_layers": self.num_attention_layers, "num_heads": self.num_heads,
-            "mlp_ratio": self.mlp_ratio, "dropout": self.dropout, "channel_names": self.channel_names,
-        }  # fmt: skip
+            "name": self.name,
+            "trainable": self.trainable,
+            "num_samples": self.num_samples,
+            "num_channels": self.num_channels,
+            "filters": list(self.filters),
+            "kernel_size": self.kernel_size,
+            "num_attention_layers": self.num_attention_layers,
+            "num_heads": self.num_heads,
+            "mlp_ratio": self.mlp_ratio,
+            "dropout": self.dropout,
+            "channel_names": self.channel_names,
+        }
 
     @classmethod
     def from_config(cls, config: dict) -> InertialEncoder:

@@ -155,8 +155,11 @@ class PoseStreams(layers.Layer):
         return tuple(input_shape[:-1]) + (joints + extra,)
 
     def get_config(self):
-        config = {**super().get_config(), "streams": list(self.streams),
-                  "parents": None if self.parents is None else list(self.parents)}  # fmt: skip
+        config = {
+            **super().get_config(),
+            "streams": list(self.streams),
+            "parents": None if self.parents is None else list(self.parents),
+        }
         return {**config, "channels": self.channels} if self.channels is not None else config
 
 
@@ -233,10 +236,12 @@ class StreamNormalization(layers.Layer):
         self.beta = self.add_weight(shape=(channels,), initializer="zeros", name="beta")
         # "mean" aggregation: under a distribution strategy the replicas' updates are averaged, so every
         # worker keeps the same statistics
-        self.moving_mean = self.add_weight(shape=(channels,), initializer="zeros", trainable=False,
-                                           aggregation="mean", name="moving_mean")  # fmt: skip
-        self.moving_variance = self.add_weight(shape=(channels,), initializer="ones", trainable=False,
-                                               aggregation="mean", name="moving_variance")  # fmt: skip
+        self.moving_mean = self.add_weight(
+            shape=(channels,), initializer="zeros", trainable=False, aggregation="mean", name="moving_mean"
+        )
+        self.moving_variance = self.add_weight(
+            shape=(channels,), initializer="ones", trainable=False, aggregation="mean", name="moving_variance"
+        )
 
     def call(self, x, valid, training=None):
         maskf = ops.cast(ops.expand_dims(valid, -1), x.dtype)
@@ -312,8 +317,16 @@ class BoundedMaskAttention(layers.MultiHeadAttention):
 
     MASK_MARGIN = 16.0
 
-    def _compute_attention(self, query, key, value, attention_mask=None, training=None,
-                           return_attention_scores=False, use_causal_mask=False):  # fmt: skip
+    def _compute_attention(
+        self,
+        query,
+        key,
+        value,
+        attention_mask=None,
+        training=None,
+        return_attention_scores=False,
+        use_causal_mask=False,
+    ):
         if use_causal_mask:
             raise ValueError("BoundedMaskAttention does not take use_causal_mask; pass an attention_mask")
         query = ops.multiply(query, ops.cast(self._inverse_sqrt_key_dim, query.dtype))
@@ -333,8 +346,15 @@ class BoundedMaskAttention(layers.MultiHeadAttention):
 class TransformerSubBlock(layers.Layer):
     """Pre-norm attention + MLP over the second axis of ``(N, L, D)`` tokens, masked both ways."""
 
-    def __init__(self, num_heads: int, mlp_ratio: float = 2.0, dropout: float = 0.0,
-                 attention_dropout: float = 0.0, drop_path: float = 0.0, **kwargs):  # fmt: skip
+    def __init__(
+        self,
+        num_heads: int,
+        mlp_ratio: float = 2.0,
+        dropout: float = 0.0,
+        attention_dropout: float = 0.0,
+        drop_path: float = 0.0,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.num_heads, self.mlp_ratio = num_heads, mlp_ratio
         self.dropout, self.attention_dropout, self.drop_path = dropout, attention_dropout, drop_path
@@ -344,8 +364,9 @@ class TransformerSubBlock(layers.Layer):
         if dim % self.num_heads:
             raise ValueError(f"width {dim} must be divisible by num_heads {self.num_heads}")
         self.norm1 = layers.LayerNormalization(epsilon=1e-6, name="norm1")
-        self.attention = BoundedMaskAttention(self.num_heads, dim // self.num_heads,
-                                              dropout=self.attention_dropout, name="attention")  # fmt: skip
+        self.attention = BoundedMaskAttention(
+            self.num_heads, dim // self.num_heads, dropout=self.attention_dropout, name="attention"
+        )
         self.norm2 = layers.LayerNormalization(epsilon=1e-6, name="norm2")
         # Dense layers as einsums: the same weights ((dim, hidden) kernel, bias) as ``layers.Dense``, but a
         # TFLite export gets one FULLY_CONNECTED op each, where a Dense on (N, L, D) tokens gets nine more
@@ -373,9 +394,14 @@ class TransformerSubBlock(layers.Layer):
         return x + self.skip2(self.drop(h, training=training), training=training) * maskf
 
     def get_config(self):
-        return {**super().get_config(), "num_heads": self.num_heads, "mlp_ratio": self.mlp_ratio,
-                "dropout": self.dropout, "attention_dropout": self.attention_dropout,
-                "drop_path": self.drop_path}  # fmt: skip
+        return {
+            **super().get_config(),
+            "num_heads": self.num_heads,
+            "mlp_ratio": self.mlp_ratio,
+            "dropout": self.dropout,
+            "attention_dropout": self.attention_dropout,
+            "drop_path": self.drop_path,
+        }
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
@@ -383,11 +409,23 @@ class FactorizedBlock(layers.Layer):
     """Spatial attention over the J joints of each frame, then temporal attention over the T frames
     of each joint: O(T·J² + J·T²) pairs instead of O(T²·J²) for attention over all T·J tokens."""
 
-    def __init__(self, num_heads: int, mlp_ratio: float = 2.0, dropout: float = 0.0,
-                 attention_dropout: float = 0.0, drop_path: float = 0.0, **kwargs):  # fmt: skip
+    def __init__(
+        self,
+        num_heads: int,
+        mlp_ratio: float = 2.0,
+        dropout: float = 0.0,
+        attention_dropout: float = 0.0,
+        drop_path: float = 0.0,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
-        self.sub_config = dict(num_heads=num_heads, mlp_ratio=mlp_ratio, dropout=dropout,
-                               attention_dropout=attention_dropout, drop_path=drop_path)  # fmt: skip
+        self.sub_config = dict(
+            num_heads=num_heads,
+            mlp_ratio=mlp_ratio,
+            dropout=dropout,
+            attention_dropout=attention_dropout,
+            drop_path=drop_path,
+        )
 
     def build(self, input_shape):
         _, frames, joints, dim = input_shape

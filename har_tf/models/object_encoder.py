@@ -55,8 +55,9 @@ class ObjectTokens(layers.Layer):
         self.num_classes, self.hidden_dim = int(num_classes), int(hidden_dim)
         self.class_embedding = layers.Embedding(self.num_classes, self.hidden_dim, name="class_embedding")
         # a Dense's weights, as an einsum: one FULLY_CONNECTED op in TFLite (see TransformerSubBlock's MLP)
-        self.projection = layers.EinsumDense("btkf,fd->btkd", (None, None, self.hidden_dim), bias_axes="d",
-                                             name="feature_projection")  # fmt: skip
+        self.projection = layers.EinsumDense(
+            "btkf,fd->btkd", (None, None, self.hidden_dim), bias_axes="d", name="feature_projection"
+        )
 
     def build(self, input_shape):
         self.class_embedding.build(tuple(input_shape[:-1]))
@@ -89,14 +90,17 @@ class ObjectsPerFrame(layers.Layer):
 
     def call(self, tokens, valid, training=None):
         _, frames, slots, dim = tokens.shape
-        flat = self.attention(ops.reshape(tokens, (-1, slots, dim)), ops.reshape(valid, (-1, slots)),
-                              training=training)  # fmt: skip
+        flat = self.attention(ops.reshape(tokens, (-1, slots, dim)), ops.reshape(valid, (-1, slots)), training=training)
         pooled = self.pooling(flat, ops.reshape(valid, (-1, slots)))
         return ops.reshape(pooled, (-1, frames, dim)), ops.any(valid, axis=-1)
 
     def get_config(self) -> dict:
-        return {**super().get_config(), "num_heads": self.num_heads, "mlp_ratio": self.mlp_ratio,
-                "dropout": self.dropout}  # fmt: skip
+        return {
+            **super().get_config(),
+            "num_heads": self.num_heads,
+            "mlp_ratio": self.mlp_ratio,
+            "dropout": self.dropout,
+        }
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
@@ -127,9 +131,18 @@ class ObjectEncoder(keras.Model):
         class_names: the object class names (recorded; index 0 is ``"none"``).
     """
 
-    def __init__(self, num_frames: int = 30, max_objects: int = 2, num_classes: int = 6, hidden_dim: int = 32,
-                 num_heads: int = 2, mlp_ratio: float = 2.0, dropout: float = 0.1, class_names=None,
-                 **kwargs):  # fmt: skip
+    def __init__(
+        self,
+        num_frames: int = 30,
+        max_objects: int = 2,
+        num_classes: int = 6,
+        hidden_dim: int = 32,
+        num_heads: int = 2,
+        mlp_ratio: float = 2.0,
+        dropout: float = 0.1,
+        class_names=None,
+        **kwargs,
+    ):
         if class_names is not None and len(class_names) != num_classes:
             raise ValueError(f"{len(class_names)} object class names for num_classes={num_classes}")
         # === Layers ===
@@ -158,19 +171,26 @@ class ObjectEncoder(keras.Model):
 
     def get_config(self) -> dict:
         return {
-            "name": self.name, "trainable": self.trainable, "num_frames": self.num_frames,
-            "max_objects": self.max_objects, "num_classes": self.num_classes, "hidden_dim": self.hidden_dim,
-            "num_heads": self.num_heads, "mlp_ratio": self.mlp_ratio, "dropout": self.dropout,
+            "name": self.name,
+            "trainable": self.trainable,
+            "num_frames": self.num_frames,
+            "max_objects": self.max_objects,
+            "num_classes": self.num_classes,
+            "hidden_dim": self.hidden_dim,
+            "num_heads": self.num_heads,
+            "mlp_ratio": self.mlp_ratio,
+            "dropout": self.dropout,
             "class_names": self.class_names,
-        }  # fmt: skip
+        }
 
     @classmethod
     def from_config(cls, config: dict) -> ObjectEncoder:
         return cls(**config)
 
     @classmethod
-    def from_preset(cls, preset: str, num_frames: int = 30, max_objects: int = 2, class_names=("none",),
-                    **overrides) -> ObjectEncoder:  # fmt: skip
+    def from_preset(
+        cls, preset: str, num_frames: int = 30, max_objects: int = 2, class_names=("none",), **overrides
+    ) -> ObjectEncoder:
         """An encoder of a named size (``micro``, ``small``) for the given object classes."""
         if preset not in PRESETS:
             raise ValueError(f"unknown object encoder preset {preset!r}; choose one of {sorted(PRESETS)}")

@@ -108,18 +108,29 @@ class PoseFormerFactorized(keras.Model):
         stream_layer = PoseStreams(streams, parents, channels, name="pose_streams")
         input_norm = StreamNormalization(name="stream_norm") if stream_norm else None
         joint_embedding = layers.Dense(hidden_dim, name="joint_embedding")
-        frame_distances = JointCollectionDistances(num_joints, channels, name="frame_distances") if frame_token else None
+        frame_distances = (
+            JointCollectionDistances(num_joints, channels, name="frame_distances") if frame_token else None
+        )
         frame_embedding = layers.Dense(hidden_dim, name="frame_embedding") if frame_token else None
         append_frame = AppendFrameToken(name="frame_token") if frame_token else None
         positions = FactorizedPositionEmbedding(name="position_embedding")
-        local = (layers.DepthwiseConv2D((temporal_kernel, 1), padding="same", name="temporal_conv")
-                 if temporal_kernel > 1 else None)  # fmt: skip
+        local = (
+            layers.DepthwiseConv2D((temporal_kernel, 1), padding="same", name="temporal_conv")
+            if temporal_kernel > 1
+            else None
+        )
         embedding_dropout = layers.Dropout(dropout, name="embedding_dropout")
         blocks = [
-            FactorizedBlock(num_heads, mlp_ratio, dropout, attention_dropout,
-                            drop_path * i / max(num_layers - 1, 1), name=f"factorized_block_{i}")
+            FactorizedBlock(
+                num_heads,
+                mlp_ratio,
+                dropout,
+                attention_dropout,
+                drop_path * i / max(num_layers - 1, 1),
+                name=f"factorized_block_{i}",
+            )
             for i in range(num_layers)
-        ]  # fmt: skip
+        ]
         halvings = [TemporalPooling(name=f"temporal_pooling_{i}") for i in range(min(temporal_pooling, num_layers - 1))]
         final_norm = layers.LayerNormalization(epsilon=1e-6, name="final_norm")
         mean_pool = MaskedMeanPooling(name="pose_embedding" if pooling == "mean" else "mean_pooling")
@@ -162,16 +173,28 @@ class PoseFormerFactorized(keras.Model):
 
     def get_config(self) -> dict:
         return {
-            "name": self.name, "trainable": self.trainable,
-            "num_joints": self.num_joints, "num_frames": self.num_frames, "num_channels": self.num_channels,
-            "hidden_dim": self.hidden_dim, "num_layers": self.num_layers, "num_heads": self.num_heads,
-            "mlp_ratio": self.mlp_ratio, "dropout": self.dropout, "attention_dropout": self.attention_dropout,
-            "drop_path": self.drop_path, "streams": list(self.streams),
-            "parents": None if self.parents is None else list(self.parents), "layout": self.layout,
-            "channels": self.channels, "pooling": self.pooling, "temporal_kernel": self.temporal_kernel,
-            "stream_norm": self.stream_norm, "frame_token": self.frame_token,
+            "name": self.name,
+            "trainable": self.trainable,
+            "num_joints": self.num_joints,
+            "num_frames": self.num_frames,
+            "num_channels": self.num_channels,
+            "hidden_dim": self.hidden_dim,
+            "num_layers": self.num_layers,
+            "num_heads": self.num_heads,
+            "mlp_ratio": self.mlp_ratio,
+            "dropout": self.dropout,
+            "attention_dropout": self.attention_dropout,
+            "drop_path": self.drop_path,
+            "streams": list(self.streams),
+            "parents": None if self.parents is None else list(self.parents),
+            "layout": self.layout,
+            "channels": self.channels,
+            "pooling": self.pooling,
+            "temporal_kernel": self.temporal_kernel,
+            "stream_norm": self.stream_norm,
+            "frame_token": self.frame_token,
             "temporal_pooling": self.temporal_pooling,
-        }  # fmt: skip
+        }
 
     @classmethod
     def from_config(cls, config: dict) -> PoseFormerFactorized:
@@ -195,6 +218,13 @@ class PoseFormerFactorized(keras.Model):
         layout = get_layout(layout)
         config = preset_config(preset, **overrides)
         parents = stream_parents(layout, streams)
-        return cls(num_joints=layout.num_joints, num_frames=num_frames, num_channels=num_channels,
-                   streams=tuple(streams), parents=parents, layout=layout.name, channels=channels,
-                   **config)  # fmt: skip
+        return cls(
+            num_joints=layout.num_joints,
+            num_frames=num_frames,
+            num_channels=num_channels,
+            streams=tuple(streams),
+            parents=parents,
+            layout=layout.name,
+            channels=channels,
+            **config,
+        )

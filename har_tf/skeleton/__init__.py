@@ -24,8 +24,22 @@ from har_tf.skeleton.layouts import (
 )
 
 __all__ = [
-    "CHANNELS", "channel_count", "default_channels", "describe_channels", "has_confidence", "resolve_channels",
+    "CHANNELS",
+    "channel_count",
+    "default_channels",
+    "describe_channels",
+    "has_confidence",
+    "resolve_channels",
     "spatial_dims",
-    "BLAZEPOSE33", "BODY25", "BODY25B", "BUILTIN_LAYOUTS", "COCO17", "KINECT_V1",
-    "JointLayout", "convert_pose", "custom_layout", "draw_skeleton", "get_layout",
-]  # fmt: skip
+    "BLAZEPOSE33",
+    "BODY25",
+    "BODY25B",
+    "BUILTIN_LAYOUTS",
+    "COCO17",
+    "KINECT_V1",
+    "JointLayout",
+    "convert_pose",
+    "custom_layout",
+    "draw_skeleton",
+    "get_layout",
+]

@@ -88,9 +88,7 @@ def convert_pose(
         a, b = pose[..., source[0], :], pose[..., source[1], :]
         if confidence:
             valid = (a[..., -1] > 0) & (b[..., -1] > 0)
-            derived = np.concatenate(
-                [(a[..., :-1] + b[..., :-1]) / 2, np.minimum(a[..., -1:], b[..., -1:])], axis=-1
-            )
+            derived = np.concatenate([(a[..., :-1] + b[..., :-1]) / 2, np.minimum(a[..., -1:], b[..., -1:])], axis=-1)
         else:
             valid = np.any(a != 0, axis=-1) & np.any(b != 0, axis=-1)
             derived = (a + b) / 2

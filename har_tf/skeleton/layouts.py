@@ -21,11 +21,24 @@ from har_tf.errors import InvalidInputError
 
 # Joint names of the shared vocabulary used below (x right, y down in image coordinates).
 _COCO17_NAMES = (
-    "nose", "left_eye", "right_eye", "left_ear", "right_ear",
-    "left_shoulder", "right_shoulder", "left_elbow", "right_elbow",
-    "left_wrist", "right_wrist", "left_hip", "right_hip",
-    "left_knee", "right_knee", "left_ankle", "right_ankle",
-)  # fmt: skip
+    "nose",
+    "left_eye",
+    "right_eye",
+    "left_ear",
+    "right_ear",
+    "left_shoulder",
+    "right_shoulder",
+    "left_elbow",
+    "right_elbow",
+    "left_wrist",
+    "right_wrist",
+    "left_hip",
+    "right_hip",
+    "left_knee",
+    "right_knee",
+    "left_ankle",
+    "right_ankle",
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,8 +73,7 @@ class JointLayout:
             for a, b in pairs:
                 if not (0 <= a < num and 0 <= b < num) or a == b:
                     raise InvalidInputError(
-                        f"layout {self.name!r}: {label} must join two different joints in [0, {num}), "
-                        f"got ({a}, {b})"
+                        f"layout {self.name!r}: {label} must join two different joints in [0, {num}), got ({a}, {b})"
                     )
         flipped = [j for pair in self.flip_pairs for j in pair]
         if len(set(flipped)) != len(flipped):
@@ -127,9 +139,9 @@ def _named_layout(
     """Build a layout from joint names; flip pairs are every ``left_*``/``right_*`` twin."""
     idx = {n: i for i, n in enumerate(joint_names)}
     flips = tuple(
-        (i, idx["right_" + n[len("left_"):]])
+        (i, idx["right_" + n[len("left_") :]])
         for i, n in enumerate(joint_names)
-        if n.startswith("left_") and "right_" + n[len("left_"):] in idx
+        if n.startswith("left_") and "right_" + n[len("left_") :] in idx
     )
     return JointLayout(
         name=name,
@@ -142,44 +154,89 @@ def _named_layout(
 
 
 _LIMB_EDGES = (
-    ("left_shoulder", "right_shoulder"), ("left_hip", "right_hip"),
-    ("left_shoulder", "left_hip"), ("right_shoulder", "right_hip"),
-    ("left_shoulder", "left_elbow"), ("left_elbow", "left_wrist"),
-    ("right_shoulder", "right_elbow"), ("right_elbow", "right_wrist"),
-    ("left_hip", "left_knee"), ("left_knee", "left_ankle"),
-    ("right_hip", "right_knee"), ("right_knee", "right_ankle"),
-)  # fmt: skip
+    ("left_shoulder", "right_shoulder"),
+    ("left_hip", "right_hip"),
+    ("left_shoulder", "left_hip"),
+    ("right_shoulder", "right_hip"),
+    ("left_shoulder", "left_elbow"),
+    ("left_elbow", "left_wrist"),
+    ("right_shoulder", "right_elbow"),
+    ("right_elbow", "right_wrist"),
+    ("left_hip", "left_knee"),
+    ("left_knee", "left_ankle"),
+    ("right_hip", "right_knee"),
+    ("right_knee", "right_ankle"),
+)
 
 COCO17 = _named_layout(
     "coco17",
     _COCO17_NAMES,
     _LIMB_EDGES
     + (
-        ("nose", "left_eye"), ("nose", "right_eye"), ("left_eye", "left_ear"),
-        ("right_eye", "right_ear"), ("left_ear", "left_shoulder"), ("right_ear", "right_shoulder"),
-    ),  # fmt: skip
+        ("nose", "left_eye"),
+        ("nose", "right_eye"),
+        ("left_eye", "left_ear"),
+        ("right_eye", "right_ear"),
+        ("left_ear", "left_shoulder"),
+        ("right_ear", "right_shoulder"),
+    ),
 )
 
 BODY25 = _named_layout(
     "body25",
     (
-        "nose", "neck", "right_shoulder", "right_elbow", "right_wrist",
-        "left_shoulder", "left_elbow", "left_wrist", "mid_hip", "right_hip",
-        "right_knee", "right_ankle", "left_hip", "left_knee", "left_ankle",
-        "right_eye", "left_eye", "right_ear", "left_ear", "left_big_toe",
-        "left_small_toe", "left_heel", "right_big_toe", "right_small_toe", "right_heel",
-    ),  # fmt: skip
+        "nose",
+        "neck",
+        "right_shoulder",
+        "right_elbow",
+        "right_wrist",
+        "left_shoulder",
+        "left_elbow",
+        "left_wrist",
+        "mid_hip",
+        "right_hip",
+        "right_knee",
+        "right_ankle",
+        "left_hip",
+        "left_knee",
+        "left_ankle",
+        "right_eye",
+        "left_eye",
+        "right_ear",
+        "left_ear",
+        "left_big_toe",
+        "left_small_toe",
+        "left_heel",
+        "right_big_toe",
+        "right_small_toe",
+        "right_heel",
+    ),
     (
-        ("nose", "neck"), ("neck", "right_shoulder"), ("right_shoulder", "right_elbow"),
-        ("right_elbow", "right_wrist"), ("neck", "left_shoulder"), ("left_shoulder", "left_elbow"),
-        ("left_elbow", "left_wrist"), ("neck", "mid_hip"), ("mid_hip", "right_hip"),
-        ("right_hip", "right_knee"), ("right_knee", "right_ankle"), ("mid_hip", "left_hip"),
-        ("left_hip", "left_knee"), ("left_knee", "left_ankle"), ("nose", "right_eye"),
-        ("right_eye", "right_ear"), ("nose", "left_eye"), ("left_eye", "left_ear"),
-        ("left_ankle", "left_big_toe"), ("left_big_toe", "left_small_toe"), ("left_ankle", "left_heel"),
-        ("right_ankle", "right_big_toe"), ("right_big_toe", "right_small_toe"),
+        ("nose", "neck"),
+        ("neck", "right_shoulder"),
+        ("right_shoulder", "right_elbow"),
+        ("right_elbow", "right_wrist"),
+        ("neck", "left_shoulder"),
+        ("left_shoulder", "left_elbow"),
+        ("left_elbow", "left_wrist"),
+        ("neck", "mid_hip"),
+        ("mid_hip", "right_hip"),
+        ("right_hip", "right_knee"),
+        ("right_knee", "right_ankle"),
+        ("mid_hip", "left_hip"),
+        ("left_hip", "left_knee"),
+        ("left_knee", "left_ankle"),
+        ("nose", "right_eye"),
+        ("right_eye", "right_ear"),
+        ("nose", "left_eye"),
+        ("left_eye", "left_ear"),
+        ("left_ankle", "left_big_toe"),
+        ("left_big_toe", "left_small_toe"),
+        ("left_ankle", "left_heel"),
+        ("right_ankle", "right_big_toe"),
+        ("right_big_toe", "right_small_toe"),
         ("right_ankle", "right_heel"),
-    ),  # fmt: skip
+    ),
     torso_top=("neck",),
 )
 
@@ -187,43 +244,97 @@ BODY25B = _named_layout(
     "body25b",
     _COCO17_NAMES
     + (
-        "upper_neck", "head_top", "left_big_toe", "left_small_toe", "left_heel",
-        "right_big_toe", "right_small_toe", "right_heel",
-    ),  # fmt: skip
+        "upper_neck",
+        "head_top",
+        "left_big_toe",
+        "left_small_toe",
+        "left_heel",
+        "right_big_toe",
+        "right_small_toe",
+        "right_heel",
+    ),
     _LIMB_EDGES
     + (
-        ("nose", "left_eye"), ("nose", "right_eye"), ("left_eye", "left_ear"), ("right_eye", "right_ear"),
-        ("upper_neck", "head_top"), ("upper_neck", "nose"),
-        ("upper_neck", "left_shoulder"), ("upper_neck", "right_shoulder"),
-        ("left_ankle", "left_big_toe"), ("left_big_toe", "left_small_toe"), ("left_ankle", "left_heel"),
-        ("right_ankle", "right_big_toe"), ("right_big_toe", "right_small_toe"),
+        ("nose", "left_eye"),
+        ("nose", "right_eye"),
+        ("left_eye", "left_ear"),
+        ("right_eye", "right_ear"),
+        ("upper_neck", "head_top"),
+        ("upper_neck", "nose"),
+        ("upper_neck", "left_shoulder"),
+        ("upper_neck", "right_shoulder"),
+        ("left_ankle", "left_big_toe"),
+        ("left_big_toe", "left_small_toe"),
+        ("left_ankle", "left_heel"),
+        ("right_ankle", "right_big_toe"),
+        ("right_big_toe", "right_small_toe"),
         ("right_ankle", "right_heel"),
-    ),  # fmt: skip
+    ),
 )
 
 BLAZEPOSE33 = _named_layout(
     "blazepose33",
     (
-        "nose", "left_eye_inner", "left_eye", "left_eye_outer", "right_eye_inner",
-        "right_eye", "right_eye_outer", "left_ear", "right_ear", "mouth_left",
-        "mouth_right", "left_shoulder", "right_shoulder", "left_elbow", "right_elbow",
-        "left_wrist", "right_wrist", "left_pinky", "right_pinky", "left_index",
-        "right_index", "left_thumb", "right_thumb", "left_hip", "right_hip",
-        "left_knee", "right_knee", "left_ankle", "right_ankle", "left_heel",
-        "right_heel", "left_foot_index", "right_foot_index",
-    ),  # fmt: skip
+        "nose",
+        "left_eye_inner",
+        "left_eye",
+        "left_eye_outer",
+        "right_eye_inner",
+        "right_eye",
+        "right_eye_outer",
+        "left_ear",
+        "right_ear",
+        "mouth_left",
+        "mouth_right",
+        "left_shoulder",
+        "right_shoulder",
+        "left_elbow",
+        "right_elbow",
+        "left_wrist",
+        "right_wrist",
+        "left_pinky",
+        "right_pinky",
+        "left_index",
+        "right_index",
+        "left_thumb",
+        "right_thumb",
+        "left_hip",
+        "right_hip",
+        "left_knee",
+        "right_knee",
+        "left_ankle",
+        "right_ankle",
+        "left_heel",
+        "right_heel",
+        "left_foot_index",
+        "right_foot_index",
+    ),
     _LIMB_EDGES
     + (
-        ("nose", "left_eye_inner"), ("left_eye_inner", "left_eye"), ("left_eye", "left_eye_outer"),
-        ("left_eye_outer", "left_ear"), ("nose", "right_eye_inner"), ("right_eye_inner", "right_eye"),
-        ("right_eye", "right_eye_outer"), ("right_eye_outer", "right_ear"), ("mouth_left", "mouth_right"),
-        ("left_wrist", "left_pinky"), ("left_wrist", "left_index"), ("left_pinky", "left_index"),
-        ("left_wrist", "left_thumb"), ("right_wrist", "right_pinky"), ("right_wrist", "right_index"),
-        ("right_pinky", "right_index"), ("right_wrist", "right_thumb"),
-        ("left_ankle", "left_heel"), ("left_heel", "left_foot_index"), ("left_ankle", "left_foot_index"),
-        ("right_ankle", "right_heel"), ("right_heel", "right_foot_index"),
+        ("nose", "left_eye_inner"),
+        ("left_eye_inner", "left_eye"),
+        ("left_eye", "left_eye_outer"),
+        ("left_eye_outer", "left_ear"),
+        ("nose", "right_eye_inner"),
+        ("right_eye_inner", "right_eye"),
+        ("right_eye", "right_eye_outer"),
+        ("right_eye_outer", "right_ear"),
+        ("mouth_left", "mouth_right"),
+        ("left_wrist", "left_pinky"),
+        ("left_wrist", "left_index"),
+        ("left_pinky", "left_index"),
+        ("left_wrist", "left_thumb"),
+        ("right_wrist", "right_pinky"),
+        ("right_wrist", "right_index"),
+        ("right_pinky", "right_index"),
+        ("right_wrist", "right_thumb"),
+        ("left_ankle", "left_heel"),
+        ("left_heel", "left_foot_index"),
+        ("left_ankle", "left_foot_index"),
+        ("right_ankle", "right_heel"),
+        ("right_heel", "right_foot_index"),
         ("right_ankle", "right_foot_index"),
-    ),  # fmt: skip
+    ),
 )
 # MediaPipe names the mouth corners mouth_left / mouth_right: pair them for flipping too.
 BLAZEPOSE33 = dataclasses.replace(
@@ -239,23 +350,48 @@ BLAZEPOSE33 = dataclasses.replace(
 KINECT_V1 = _named_layout(
     "kinect_v1",
     (
-        "head", "shoulder_center", "spine", "hip_center",
-        "left_shoulder", "left_elbow", "left_wrist", "left_hand",
-        "right_shoulder", "right_elbow", "right_wrist", "right_hand",
-        "left_hip", "left_knee", "left_ankle", "left_foot",
-        "right_hip", "right_knee", "right_ankle", "right_foot",
-    ),  # fmt: skip
+        "head",
+        "shoulder_center",
+        "spine",
+        "hip_center",
+        "left_shoulder",
+        "left_elbow",
+        "left_wrist",
+        "left_hand",
+        "right_shoulder",
+        "right_elbow",
+        "right_wrist",
+        "right_hand",
+        "left_hip",
+        "left_knee",
+        "left_ankle",
+        "left_foot",
+        "right_hip",
+        "right_knee",
+        "right_ankle",
+        "right_foot",
+    ),
     (
-        ("head", "shoulder_center"), ("shoulder_center", "spine"), ("spine", "hip_center"),
-        ("shoulder_center", "left_shoulder"), ("left_shoulder", "left_elbow"),
-        ("left_elbow", "left_wrist"), ("left_wrist", "left_hand"),
-        ("shoulder_center", "right_shoulder"), ("right_shoulder", "right_elbow"),
-        ("right_elbow", "right_wrist"), ("right_wrist", "right_hand"),
-        ("hip_center", "left_hip"), ("left_hip", "left_knee"), ("left_knee", "left_ankle"),
+        ("head", "shoulder_center"),
+        ("shoulder_center", "spine"),
+        ("spine", "hip_center"),
+        ("shoulder_center", "left_shoulder"),
+        ("left_shoulder", "left_elbow"),
+        ("left_elbow", "left_wrist"),
+        ("left_wrist", "left_hand"),
+        ("shoulder_center", "right_shoulder"),
+        ("right_shoulder", "right_elbow"),
+        ("right_elbow", "right_wrist"),
+        ("right_wrist", "right_hand"),
+        ("hip_center", "left_hip"),
+        ("left_hip", "left_knee"),
+        ("left_knee", "left_ankle"),
         ("left_ankle", "left_foot"),
-        ("hip_center", "right_hip"), ("right_hip", "right_knee"), ("right_knee", "right_ankle"),
+        ("hip_center", "right_hip"),
+        ("right_hip", "right_knee"),
+        ("right_knee", "right_ankle"),
         ("right_ankle", "right_foot"),
-    ),  # fmt: skip
+    ),
     center=("hip_center",),
     torso_top=("shoulder_center",),
 )
@@ -287,9 +423,8 @@ def custom_layout(
     if flip_pairs is None:
         idx = {n: i for i, n in enumerate(names)}
         flip_pairs = [
-            (i, idx["right_" + n[5:]]) for i, n in enumerate(names)
-            if n.startswith("left_") and "right_" + n[5:] in idx
-        ]  # fmt: skip
+            (i, idx["right_" + n[5:]]) for i, n in enumerate(names) if n.startswith("left_") and "right_" + n[5:] in idx
+        ]
     return JointLayout(
         name=name,
         joint_names=names,
@@ -305,8 +440,14 @@ def get_layout(layout: str | JointLayout) -> JointLayout:
     if isinstance(layout, JointLayout):
         return layout
     key = str(layout).lower().replace("-", "").replace("_", "")
-    aliases = {"coco": "coco17", "openpose": "body25", "blazepose": "blazepose33", "mediapipe": "blazepose33",
-               "kinectv1": "kinect_v1", "kinect": "kinect_v1"}  # fmt: skip
+    aliases = {
+        "coco": "coco17",
+        "openpose": "body25",
+        "blazepose": "blazepose33",
+        "mediapipe": "blazepose33",
+        "kinectv1": "kinect_v1",
+        "kinect": "kinect_v1",
+    }
     key = aliases.get(key, key)
     if key not in BUILTIN_LAYOUTS:
         raise InvalidInputError(

@@ -6,6 +6,11 @@ from har_tf.training.metrics import classification_metrics, group_accuracy, writ
 from har_tf.training.stage1 import train_stage1
 
 __all__ = [
-    "TrainConfig", "classification_metrics", "evaluate_classifier", "group_accuracy", "load_train_config",
-    "train_stage1", "write_metrics_json",
-]  # fmt: skip
+    "TrainConfig",
+    "classification_metrics",
+    "evaluate_classifier",
+    "group_accuracy",
+    "load_train_config",
+    "train_stage1",
+    "write_metrics_json",
+]

@@ -98,13 +98,18 @@ class SafeBackupAndRestore(keras.callbacks.BackupAndRestore):
                 continue
             self.model._initial_epoch = int(state["epoch"])
             if damaged:
-                print(f"warning: the training backup {', '.join(damaged)} in {self._folder} is unreadable; resuming "
-                      f"from the previous state (epoch {state['epoch']})", flush=True)  # fmt: skip
+                print(
+                    f"warning: the training backup {', '.join(damaged)} in {self._folder} is unreadable; resuming "
+                    f"from the previous state (epoch {state['epoch']})",
+                    flush=True,
+                )
             return
         if damaged or self._unreadable:
             what = ", ".join(damaged) or self._unreadable
-            print(f"warning: the training backup in {self._folder} is unreadable ({what}); training from the start",
-                  flush=True)  # fmt: skip
+            print(
+                f"warning: the training backup in {self._folder} is unreadable ({what}); training from the start",
+                flush=True,
+            )
         self.model._initial_epoch = 0
         shutil.rmtree(self._folder, ignore_errors=True)
 
@@ -136,9 +141,11 @@ class SafeBackupAndRestore(keras.callbacks.BackupAndRestore):
         need = max(sizes, default=0) + MIN_FREE_BYTES
         free = shutil.disk_usage(self._folder).free
         if free < need:
-            raise OutputError(f"cannot write the training backup in {self._folder}: {free / 2**20:.1f} MiB free, about "
-                              f"{need / 2**20:.1f} MiB needed; the previous backup is kept: free some space and rerun "
-                              "the same command to resume")  # fmt: skip
+            raise OutputError(
+                f"cannot write the training backup in {self._folder}: {free / 2**20:.1f} MiB free, about "
+                f"{need / 2**20:.1f} MiB needed; the previous backup is kept: free some space and rerun "
+                "the same command to resume"
+            )
         name = f"epoch-{self._current_epoch:05d}.weights.h5"
         save_weights_atomic(self.model, self._folder / name)
         meta = {"epoch": self._current_epoch, "batch": self._last_batch_seen, "weights": name}

@@ -152,58 +152,130 @@ class TrainConfig(DictConfig):
     def __post_init__(self) -> None:
         checks = [
             (self.model in MODELS, f"model must be one of {MODELS}, got {self.model!r}"),
-            (self.sampling in ("auto", "resample", "window"), f"sampling must be auto, resample or window, got {self.sampling!r}"),
-            (self.epochs == "auto" or (isinstance(self.epochs, int) and not isinstance(self.epochs, bool) and self.epochs >= 1),
-             f"epochs must be a positive integer or auto, got {self.epochs!r}"),
-            (isinstance(self.train_steps, int) and self.train_steps >= 1, f"train_steps must be a positive integer, got {self.train_steps!r}"),
-            (isinstance(self.min_epochs, int) and self.min_epochs >= 1, f"min_epochs must be a positive integer, got {self.min_epochs!r}"),
-            (self.early_stopping_patience is None or (isinstance(self.early_stopping_patience, int) and self.early_stopping_patience >= 1),
-             f"early_stopping_patience must be a positive integer or null, got {self.early_stopping_patience!r}"),
-            (isinstance(self.batch_size, int) and self.batch_size >= 1, f"batch_size must be a positive integer, got {self.batch_size!r}"),
-            (isinstance(self.num_frames, int) and self.num_frames >= 2, f"num_frames must be an integer >= 2, got {self.num_frames!r}"),
-            (0 < _number(self.learning_rate) < 1, f"learning_rate must be a number in (0, 1), got {self.learning_rate!r}"),
-            (0 <= _number(self.label_smoothing) < 1, f"label_smoothing must be a number in [0, 1), got {self.label_smoothing!r}"),
-            (self.val_fraction == "auto" or 0 <= _number(self.val_fraction) < 1,
-             f"val_fraction must be a number in [0, 1) or auto, got {self.val_fraction!r}"),
-            (self.ema_momentum is None or 0 < _number(self.ema_momentum) < 1,
-             f"ema_momentum must be null or a number in (0, 1), got {self.ema_momentum!r}"),
-            (self.time_budget_minutes is None or _number(self.time_budget_minutes) > 0,
-             f"time_budget_minutes must be a positive number, got {self.time_budget_minutes!r}"),
-            (self.strategy in ("default", "mirrored", "multiworker", "tpu"),
-             f"strategy must be default, mirrored, multiworker or tpu, got {self.strategy!r}"),
+            (
+                self.sampling in ("auto", "resample", "window"),
+                f"sampling must be auto, resample or window, got {self.sampling!r}",
+            ),
+            (
+                self.epochs == "auto"
+                or (isinstance(self.epochs, int) and not isinstance(self.epochs, bool) and self.epochs >= 1),
+                f"epochs must be a positive integer or auto, got {self.epochs!r}",
+            ),
+            (
+                isinstance(self.train_steps, int) and self.train_steps >= 1,
+                f"train_steps must be a positive integer, got {self.train_steps!r}",
+            ),
+            (
+                isinstance(self.min_epochs, int) and self.min_epochs >= 1,
+                f"min_epochs must be a positive integer, got {self.min_epochs!r}",
+            ),
+            (
+                self.early_stopping_patience is None
+                or (isinstance(self.early_stopping_patience, int) and self.early_stopping_patience >= 1),
+                f"early_stopping_patience must be a positive integer or null, got {self.early_stopping_patience!r}",
+            ),
+            (
+                isinstance(self.batch_size, int) and self.batch_size >= 1,
+                f"batch_size must be a positive integer, got {self.batch_size!r}",
+            ),
+            (
+                isinstance(self.num_frames, int) and self.num_frames >= 2,
+                f"num_frames must be an integer >= 2, got {self.num_frames!r}",
+            ),
+            (
+                0 < _number(self.learning_rate) < 1,
+                f"learning_rate must be a number in (0, 1), got {self.learning_rate!r}",
+            ),
+            (
+                0 <= _number(self.label_smoothing) < 1,
+                f"label_smoothing must be a number in [0, 1), got {self.label_smoothing!r}",
+            ),
+            (
+                self.val_fraction == "auto" or 0 <= _number(self.val_fraction) < 1,
+                f"val_fraction must be a number in [0, 1) or auto, got {self.val_fraction!r}",
+            ),
+            (
+                self.ema_momentum is None or 0 < _number(self.ema_momentum) < 1,
+                f"ema_momentum must be null or a number in (0, 1), got {self.ema_momentum!r}",
+            ),
+            (
+                self.time_budget_minutes is None or _number(self.time_budget_minutes) > 0,
+                f"time_budget_minutes must be a positive number, got {self.time_budget_minutes!r}",
+            ),
+            (
+                self.strategy in ("default", "mirrored", "multiworker", "tpu"),
+                f"strategy must be default, mirrored, multiworker or tpu, got {self.strategy!r}",
+            ),
             (self.class_weights in ("auto", "none"), f"class_weights must be auto or none, got {self.class_weights!r}"),
-            (self.image_crop in CROP_MODES,
-             f"image_crop must be {', '.join(CROP_MODES[:-1])} or {CROP_MODES[-1]}, got {self.image_crop!r}"),
-            (self.fusion in ("concat", "gated", "residual", "sum"),
-             f"fusion must be concat, gated, residual or sum, got {self.fusion!r}"),
-            (isinstance(self.modalities, (list, tuple)) and len(self.modalities) > 0
-             and set(self.modalities) <= set(MODALITIES) and len(set(self.modalities)) == len(self.modalities),
-             f"modalities must be a non-empty list of distinct names from [{', '.join(MODALITIES)}], got {self.modalities!r}"),
-            (self.object_preset in ("micro", "small"), f"object_preset must be micro or small, got {self.object_preset!r}"),
-            (isinstance(self.fusion_pose_dropout, (int, float)) and 0 <= self.fusion_pose_dropout < 1
-             and not (self.fusion_pose_dropout and self.fusion == "gated"),
-             f"fusion_pose_dropout must be in [0, 1) with fusion concat or residual, got {self.fusion_pose_dropout!r}"),
+            (
+                self.image_crop in CROP_MODES,
+                f"image_crop must be {', '.join(CROP_MODES[:-1])} or {CROP_MODES[-1]}, got {self.image_crop!r}",
+            ),
+            (
+                self.fusion in ("concat", "gated", "residual", "sum"),
+                f"fusion must be concat, gated, residual or sum, got {self.fusion!r}",
+            ),
+            (
+                isinstance(self.modalities, (list, tuple))
+                and len(self.modalities) > 0
+                and set(self.modalities) <= set(MODALITIES)
+                and len(set(self.modalities)) == len(self.modalities),
+                f"modalities must be a non-empty list of distinct names from [{', '.join(MODALITIES)}], got "
+                f"{self.modalities!r}",
+            ),
+            (
+                self.object_preset in ("micro", "small"),
+                f"object_preset must be micro or small, got {self.object_preset!r}",
+            ),
+            (
+                isinstance(self.fusion_pose_dropout, (int, float))
+                and 0 <= self.fusion_pose_dropout < 1
+                and not (self.fusion_pose_dropout and self.fusion == "gated"),
+                "fusion_pose_dropout must be in [0, 1) with fusion concat or residual, got "
+                f"{self.fusion_pose_dropout!r}",
+            ),
             (self.imu_preset in ("micro", "small"), f"imu_preset must be micro or small, got {self.imu_preset!r}"),
-            (isinstance(self.imu_only_epochs, int) and self.imu_only_epochs >= 1,
-             f"imu_only_epochs must be a positive integer, got {self.imu_only_epochs!r}"),
+            (
+                isinstance(self.imu_only_epochs, int) and self.imu_only_epochs >= 1,
+                f"imu_only_epochs must be a positive integer, got {self.imu_only_epochs!r}",
+            ),
             (self.pooling in ("mean", "mean_max"), f"pooling must be mean or mean_max, got {self.pooling!r}"),
-            (isinstance(self.temporal_kernel, int) and self.temporal_kernel >= 0,
-             f"temporal_kernel must be an integer >= 0, got {self.temporal_kernel!r}"),
+            (
+                isinstance(self.temporal_kernel, int) and self.temporal_kernel >= 0,
+                f"temporal_kernel must be an integer >= 0, got {self.temporal_kernel!r}",
+            ),
             (isinstance(self.stream_norm, bool), f"stream_norm must be true or false, got {self.stream_norm!r}"),
             (isinstance(self.frame_token, bool), f"frame_token must be true or false, got {self.frame_token!r}"),
-            (isinstance(self.temporal_pooling, int) and self.temporal_pooling >= 0,
-             f"temporal_pooling must be an integer >= 0, got {self.temporal_pooling!r}"),
+            (
+                isinstance(self.temporal_pooling, int) and self.temporal_pooling >= 0,
+                f"temporal_pooling must be an integer >= 0, got {self.temporal_pooling!r}",
+            ),
             (0 <= _number(self.drop_path) < 1, f"drop_path must be a number in [0, 1), got {self.drop_path!r}"),
-            (self.image_pooling in ("mean", "attention"), f"image_pooling must be mean or attention, got {self.image_pooling!r}"),
-            (isinstance(self.fusion_epochs, int) and self.fusion_epochs >= 1, f"fusion_epochs must be a positive integer, got {self.fusion_epochs!r}"),
-            (isinstance(self.fusion_freeze_epochs, int) and self.fusion_freeze_epochs >= 0,
-             f"fusion_freeze_epochs must be an integer >= 0, got {self.fusion_freeze_epochs!r}"),
-            (0 < _number(self.fusion_learning_rate) < 1,
-             f"fusion_learning_rate must be a number in (0, 1), got {self.fusion_learning_rate!r}"),
-            (0 <= _number(self.finetune_lr_scale) <= 1, f"finetune_lr_scale must be a number in [0, 1], got {self.finetune_lr_scale!r}"),
-            (self.image_size is None or (isinstance(self.image_size, int) and self.image_size >= 32),
-             f"image_size must be an integer >= 32 or null, got {self.image_size!r}"),
-        ]  # fmt: skip
+            (
+                self.image_pooling in ("mean", "attention"),
+                f"image_pooling must be mean or attention, got {self.image_pooling!r}",
+            ),
+            (
+                isinstance(self.fusion_epochs, int) and self.fusion_epochs >= 1,
+                f"fusion_epochs must be a positive integer, got {self.fusion_epochs!r}",
+            ),
+            (
+                isinstance(self.fusion_freeze_epochs, int) and self.fusion_freeze_epochs >= 0,
+                f"fusion_freeze_epochs must be an integer >= 0, got {self.fusion_freeze_epochs!r}",
+            ),
+            (
+                0 < _number(self.fusion_learning_rate) < 1,
+                f"fusion_learning_rate must be a number in (0, 1), got {self.fusion_learning_rate!r}",
+            ),
+            (
+                0 <= _number(self.finetune_lr_scale) <= 1,
+                f"finetune_lr_scale must be a number in [0, 1], got {self.finetune_lr_scale!r}",
+            ),
+            (
+                self.image_size is None or (isinstance(self.image_size, int) and self.image_size >= 32),
+                f"image_size must be an integer >= 32 or null, got {self.image_size!r}",
+            ),
+        ]
         for ok, message in checks:
             if not ok:
                 raise InvalidInputError(f"training config: {message}")
@@ -275,8 +347,10 @@ def _kind(value: Any) -> str:
 def _check_kinds(values: dict[str, Any]) -> None:
     """Each known setting has the shape of its default: a mapping (``augment``), a list (``streams``,
     ``modalities``, ``synthetic_clips_per_class``) or a single value."""
-    defaults = {f.name: f.default if f.default is not dataclasses.MISSING else f.default_factory()
-                for f in dataclasses.fields(TrainConfig)}  # fmt: skip
+    defaults = {
+        f.name: f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        for f in dataclasses.fields(TrainConfig)
+    }
     for key, value in values.items():
         if key not in defaults:
             continue  # from_dict names the unknown keys
@@ -298,30 +372,46 @@ def _integer(value: Any, low: int) -> bool:
 def _check_values(config: TrainConfig) -> None:
     """The settings the dataclass does not check itself (ranges, names), one line naming the key."""
     backbone = config.backbone
-    is_handle = isinstance(backbone, str) and ("://" in backbone or backbone.startswith(("hub:", "tfhub.dev",
-                                                                                        "www.kaggle.com")))  # fmt: skip
+    is_handle = isinstance(backbone, str) and (
+        "://" in backbone or backbone.startswith(("hub:", "tfhub.dev", "www.kaggle.com"))
+    )
     checks = [
         (config.preset in PRESETS, f"preset must be one of {sorted(PRESETS)}, got {config.preset!r}"),
-        (len(config.streams) > 0 and set(config.streams) <= set(PoseStreams.STREAMS),
-         f"streams must be a non-empty list of names from {list(PoseStreams.STREAMS)}, got {list(config.streams)!r}"),
+        (
+            len(config.streams) > 0 and set(config.streams) <= set(PoseStreams.STREAMS),
+            f"streams must be a non-empty list of names from {list(PoseStreams.STREAMS)}, got {list(config.streams)!r}",
+        ),
         (_integer(config.seed, 0), f"seed must be an integer >= 0, got {config.seed!r}"),
         (0 <= _number(config.dropout) < 1, f"dropout must be a number in [0, 1), got {config.dropout!r}"),
         (_number(config.weight_decay) >= 0, f"weight_decay must be a number >= 0, got {config.weight_decay!r}"),
         (_integer(config.warmup_epochs, 0), f"warmup_epochs must be an integer >= 0, got {config.warmup_epochs!r}"),
-        (len(config.synthetic_clips_per_class) == 3 and all(_integer(n, 1) for n in config.synthetic_clips_per_class),
-         "synthetic_clips_per_class must be 3 positive integers (train, val, test), got "
-         f"{list(config.synthetic_clips_per_class)!r}"),
-        (isinstance(backbone, str) and (backbone in BACKBONES or is_handle or Path(backbone).is_dir()),
-         f"backbone must be one of {sorted(BACKBONES)}, a SavedModel folder or a TF Hub handle, got {backbone!r}"),
-        (_integer(config.fusion_hidden_dim, 1),
-         f"fusion_hidden_dim must be a positive integer, got {config.fusion_hidden_dim!r}"),
-        (0 <= _number(config.fusion_dropout) < 1,
-         f"fusion_dropout must be a number in [0, 1), got {config.fusion_dropout!r}"),
-        (_number(config.pose_loss_weight) >= 0,
-         f"pose_loss_weight must be a number >= 0, got {config.pose_loss_weight!r}"),
-        (isinstance(config.data, str) and config.data != "",
-         f"data must be 'synthetic' or a path, got {config.data!r}"),
-    ]  # fmt: skip
+        (
+            len(config.synthetic_clips_per_class) == 3
+            and all(_integer(n, 1) for n in config.synthetic_clips_per_class),
+            "synthetic_clips_per_class must be 3 positive integers (train, val, test), got "
+            f"{list(config.synthetic_clips_per_class)!r}",
+        ),
+        (
+            isinstance(backbone, str) and (backbone in BACKBONES or is_handle or Path(backbone).is_dir()),
+            f"backbone must be one of {sorted(BACKBONES)}, a SavedModel folder or a TF Hub handle, got {backbone!r}",
+        ),
+        (
+            _integer(config.fusion_hidden_dim, 1),
+            f"fusion_hidden_dim must be a positive integer, got {config.fusion_hidden_dim!r}",
+        ),
+        (
+            0 <= _number(config.fusion_dropout) < 1,
+            f"fusion_dropout must be a number in [0, 1), got {config.fusion_dropout!r}",
+        ),
+        (
+            _number(config.pose_loss_weight) >= 0,
+            f"pose_loss_weight must be a number >= 0, got {config.pose_loss_weight!r}",
+        ),
+        (
+            isinstance(config.data, str) and config.data != "",
+            f"data must be 'synthetic' or a path, got {config.data!r}",
+        ),
+    ]
     for ok, message in checks:
         if not ok:
             raise InvalidInputError(f"training config: {message}")

@@ -34,17 +34,21 @@ def check_tf_config(environ=os.environ) -> dict:
     """The parsed ``TF_CONFIG`` of a multi-worker run, with a clear error when it is missing or malformed."""
     text = environ.get("TF_CONFIG")
     if not text:
-        raise InvalidInputError("strategy 'multiworker' needs TF_CONFIG, e.g. "
-                                '{"cluster": {"worker": ["host1:12345", "host2:12345"]}, "task": {"type": "worker", '
-                                '"index": 0}} on the first machine (index 1 on the second); see docs/distributed.md')  # fmt: skip
+        raise InvalidInputError(
+            "strategy 'multiworker' needs TF_CONFIG, e.g. "
+            '{"cluster": {"worker": ["host1:12345", "host2:12345"]}, "task": {"type": "worker", '
+            '"index": 0}} on the first machine (index 1 on the second); see docs/distributed.md'
+        )
     try:
         config = json.loads(text)
         workers = config["cluster"]["worker"]
         task = config["task"]
         index = int(task["index"])
     except (json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
-        raise InvalidInputError(f"TF_CONFIG is not a valid cluster description ({err!r}): expected "
-                                '{"cluster": {"worker": [...]}, "task": {"type": "worker", "index": N}}') from None  # fmt: skip
+        raise InvalidInputError(
+            f"TF_CONFIG is not a valid cluster description ({err!r}): expected "
+            '{"cluster": {"worker": [...]}, "task": {"type": "worker", "index": N}}'
+        ) from None
     if not isinstance(workers, list) or not workers or not 0 <= index < len(workers):
         raise InvalidInputError(f"TF_CONFIG: task index {index} is not one of the {len(workers)} workers {workers}")
     return config
@@ -66,8 +70,9 @@ def make_strategy(name: str) -> tf.distribute.Strategy:
         tf.config.experimental_connect_to_cluster(resolver)
         tf.tpu.experimental.initialize_tpu_system(resolver)
     except (ValueError, RuntimeError, tf.errors.OpError) as err:
-        raise InvalidInputError(f"strategy 'tpu': no TPU found ({str(err).splitlines()[0]}); run on a TPU VM or "
-                                "set TPU_NAME") from None  # fmt: skip
+        raise InvalidInputError(
+            f"strategy 'tpu': no TPU found ({str(err).splitlines()[0]}); run on a TPU VM or set TPU_NAME"
+        ) from None
     return tf.distribute.TPUStrategy(resolver)
 
 
@@ -78,9 +83,16 @@ def worker_index(strategy: tf.distribute.Strategy) -> int:
     return int(task) if task is not None else 0
 
 
-def fit_multiworker(strategy: tf.distribute.Strategy, build: Callable[[], tuple], make_dataset: Callable,
-                    epochs: int, steps_per_epoch: int, global_batch_size: int, history_csv: Path | None = None,
-                    verbose: bool = True) -> tuple:  # fmt: skip
+def fit_multiworker(
+    strategy: tf.distribute.Strategy,
+    build: Callable[[], tuple],
+    make_dataset: Callable,
+    epochs: int,
+    steps_per_epoch: int,
+    global_batch_size: int,
+    history_csv: Path | None = None,
+    verbose: bool = True,
+) -> tuple:
     """Train with a custom loop under ``strategy``; returns one ``{"epoch", "loss", "seconds"}`` per epoch.
 
     Args:
@@ -94,8 +106,11 @@ def fit_multiworker(strategy: tf.distribute.Strategy, build: Callable[[], tuple]
         model, optimizer, per_example_loss = build()
 
     def input_fn(context: tf.distribute.InputContext):
-        return make_dataset(context.num_input_pipelines, context.input_pipeline_id,
-                            context.get_per_replica_batch_size(global_batch_size))  # fmt: skip
+        return make_dataset(
+            context.num_input_pipelines,
+            context.input_pipeline_id,
+            context.get_per_replica_batch_size(global_batch_size),
+        )
 
     batches = iter(strategy.distribute_datasets_from_function(input_fn))
 
@@ -104,8 +119,9 @@ def fit_multiworker(strategy: tf.distribute.Strategy, build: Callable[[], tuple]
         def replica_step(inputs, targets):
             with tf.GradientTape() as tape:
                 predictions = model(inputs, training=True)
-                loss = tf.nn.compute_average_loss(per_example_loss(targets, predictions),
-                                                  global_batch_size=global_batch_size)  # fmt: skip
+                loss = tf.nn.compute_average_loss(
+                    per_example_loss(targets, predictions), global_batch_size=global_batch_size
+                )
             grads = tape.gradient(loss, model.trainable_variables)
             optimizer.apply_gradients(zip(grads, model.trainable_variables))  # summed across replicas
             return loss
@@ -120,8 +136,11 @@ def fit_multiworker(strategy: tf.distribute.Strategy, build: Callable[[], tuple]
         row = {"epoch": epoch, "loss": total / steps_per_epoch}
         history.append(row)
         if verbose:
-            print(f"epoch {epoch + 1}/{epochs}: loss {row['loss']:.4f} ({time.perf_counter() - start:.1f} s)",
-                  file=sys.stdout, flush=True)  # fmt: skip
+            print(
+                f"epoch {epoch + 1}/{epochs}: loss {row['loss']:.4f} ({time.perf_counter() - start:.1f} s)",
+                file=sys.stdout,
+                flush=True,
+            )
         if history_csv is not None:
             with open(history_csv, "w", newline="") as handle:
                 writer = csv.DictWriter(handle, fieldnames=["epoch", "loss"])

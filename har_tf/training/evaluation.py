@@ -24,17 +24,37 @@ def _pose_only(pose, _label):
     return pose
 
 
-def predict_sequences(model: keras.Model, x: np.ndarray, layout: JointLayout, num_frames: int, sampling: str,
-                      batch_size: int = 64, channels: str | None = None) -> np.ndarray:  # fmt: skip
+def predict_sequences(
+    model: keras.Model,
+    x: np.ndarray,
+    layout: JointLayout,
+    num_frames: int,
+    sampling: str,
+    batch_size: int = 64,
+    channels: str | None = None,
+) -> np.ndarray:
     """Probabilities ``(N, K)``, one input per sequence (``channels``: what the C values of ``x`` are)."""
-    data = make_pose_dataset(x, np.zeros(len(x), np.int64), layout, num_frames=num_frames, batch_size=batch_size,
-                             sampling=sampling, channels=channels)  # fmt: skip
+    data = make_pose_dataset(
+        x,
+        np.zeros(len(x), np.int64),
+        layout,
+        num_frames=num_frames,
+        batch_size=batch_size,
+        sampling=sampling,
+        channels=channels,
+    )
     return model.predict(data.map(_pose_only), verbose=0)
 
 
-def predict_sliding_windows(model: keras.Model, x: np.ndarray, layout: JointLayout, num_frames: int,
-                            stride: int | None = None, batch_size: int = 64,
-                            channels: str | None = None) -> np.ndarray:  # fmt: skip
+def predict_sliding_windows(
+    model: keras.Model,
+    x: np.ndarray,
+    layout: JointLayout,
+    num_frames: int,
+    stride: int | None = None,
+    batch_size: int = 64,
+    channels: str | None = None,
+) -> np.ndarray:
     """Probabilities ``(N, K)`` averaged over each sequence's sliding windows of ``num_frames``."""
     stride = stride or max(num_frames // 2, 1)
     lengths = sequence_lengths(x)
@@ -43,8 +63,9 @@ def predict_sliding_windows(model: keras.Model, x: np.ndarray, layout: JointLayo
         w = sliding_windows(seq, int(length), num_frames, stride, channels)
         windows.append(w)
         owners += [i] * len(w)
-    probabilities = predict_sequences(model, np.concatenate(windows), layout, num_frames, "resample", batch_size,
-                                      channels)  # fmt: skip
+    probabilities = predict_sequences(
+        model, np.concatenate(windows), layout, num_frames, "resample", batch_size, channels
+    )
     _, mean = aggregate_windows(probabilities, np.asarray(owners))
     return mean
 
@@ -80,16 +101,19 @@ def evaluate_classifier(
     return result
 
 
-def write_evaluation(out: Path, result: dict, y: np.ndarray, class_names: list[str], extra: dict,
-                     title: str) -> dict:  # fmt: skip
+def write_evaluation(out: Path, result: dict, y: np.ndarray, class_names: list[str], extra: dict, title: str) -> dict:
     """metrics.json, confusion_matrix.png, classification_report.txt and predictions.csv in ``out``."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     metrics = result["metrics"]
     write_metrics_json(out / "metrics.json", metrics, extra)
     probabilities = result["probabilities"]
-    plot_confusion_matrix(np.asarray(metrics["confusion_matrix"]), class_names, out / "confusion_matrix.png",
-                          title=f"{title}: accuracy {metrics['accuracy']:.1%}")  # fmt: skip
+    plot_confusion_matrix(
+        np.asarray(metrics["confusion_matrix"]),
+        class_names,
+        out / "confusion_matrix.png",
+        title=f"{title}: accuracy {metrics['accuracy']:.1%}",
+    )
     report = per_class_report(y, probabilities.argmax(1), class_names)
     if "sequence_probabilities" in result:
         report += "\nSequence level (mean over sliding windows):\n"
@@ -97,6 +121,7 @@ def write_evaluation(out: Path, result: dict, y: np.ndarray, class_names: list[s
     (out / "classification_report.txt").write_text(report)
     write_predictions_csv(out / "predictions.csv", range(len(y)), y, probabilities, class_names)
     if "sequence_probabilities" in result:
-        write_predictions_csv(out / "predictions_sequence_level.csv", range(len(y)), y,
-                              result["sequence_probabilities"], class_names)  # fmt: skip
+        write_predictions_csv(
+            out / "predictions_sequence_level.csv", range(len(y)), y, result["sequence_probabilities"], class_names
+        )
     return {**metrics, **extra}

@@ -29,8 +29,11 @@ from har_tf.io import atomic_write
 def check_labels(y: Any, num_classes: int, name: str, length: int | None = None) -> np.ndarray:
     """Integer labels (N,) in [0, num_classes), else a clear error."""
     y = np.asarray(y)
-    expect(y.ndim == 1, f"{name} must be integer class ids of shape (N,), got shape {y.shape}"
-           + (" (one-hot? pass argmax(axis=1))" if y.ndim == 2 else ""))  # fmt: skip
+    expect(
+        y.ndim == 1,
+        f"{name} must be integer class ids of shape (N,), got shape {y.shape}"
+        + (" (one-hot? pass argmax(axis=1))" if y.ndim == 2 else ""),
+    )
     expect(length is None or len(y) == length, f"{name} must have {length} entries (one per sample), got {len(y)}")
     if y.size == 0:
         return y.astype(np.int64)
@@ -40,8 +43,10 @@ def check_labels(y: Any, num_classes: int, name: str, length: int | None = None)
     expect(numeric, f"{name} must hold integer class ids, got dtype {y.dtype} with values like {y[:3].tolist()}")
     y = y.astype(np.int64)
     bad = y[(y < 0) | (y >= num_classes)]
-    expect(bad.size == 0,
-           f"{name} must be class ids in [0, {num_classes}), got out-of-range values {np.unique(bad)[:5].tolist()}")
+    expect(
+        bad.size == 0,
+        f"{name} must be class ids in [0, {num_classes}), got out-of-range values {np.unique(bad)[:5].tolist()}",
+    )
     return y
 
 
@@ -58,8 +63,10 @@ def check_predictions(
     expect(k >= 2, f"probabilities must have at least 2 classes (K >= 2), got K = {k}")
     p = p.astype(np.float64)
     bad_rows = np.flatnonzero(~np.all(np.isfinite(p), axis=1))
-    expect(bad_rows.size == 0,
-           f"probabilities must be finite, got NaN/Inf in {bad_rows.size} rows (first: {bad_rows[:5].tolist()})")
+    expect(
+        bad_rows.size == 0,
+        f"probabilities must be finite, got NaN/Inf in {bad_rows.size} rows (first: {bad_rows[:5].tolist()})",
+    )
     names = [str(c) for c in class_names]
     expect(len(names) == k, f"class_names must name the K = {k} columns of probabilities, got {len(names)} names")
     return check_labels(y_true, k, "y_true", n), p, names

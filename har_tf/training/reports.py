@@ -51,8 +51,9 @@ def plot_confusion_matrix(
     cm = np.asarray(cm)
     k = len(class_names)
     expect(cm.shape == (k, k), f"cm must have shape (K, K) = ({k}, {k}) for {k} class names, got {cm.shape}")
-    expect(k >= 1 and bool(np.all(np.isfinite(cm))) and bool(np.all(cm >= 0)),
-           "cm must hold finite, non-negative counts")  # fmt: skip
+    expect(
+        k >= 1 and bool(np.all(np.isfinite(cm))) and bool(np.all(cm >= 0)), "cm must hold finite, non-negative counts"
+    )
     counts = cm.astype(np.float64)
     rows = counts.sum(axis=1, keepdims=True)
     shown = np.divide(counts, rows, out=np.zeros_like(counts), where=rows > 0) if normalize else counts
@@ -77,13 +78,20 @@ def plot_confusion_matrix(
             text = f"{100 * shown[i, j]:.0f}%" if normalize else f"{counts[i, j]:.0f}"
             if normalize and show_counts:
                 text += f"\n{counts[i, j]:.0f}"
-            ax.text(j, i, text, ha="center", va="center", fontsize=font,
-                    color="white" if shown[i, j] > high else "black")  # fmt: skip
+            ax.text(
+                j, i, text, ha="center", va="center", fontsize=font, color="white" if shown[i, j] > high else "black"
+            )
 
     names = [str(c) for c in class_names]
     label_font = float(np.clip(0.4 * cell_pt, 7, 11))
-    ax.set_xticks(range(k), names, rotation=45 if k > 4 else 0, ha="right" if k > 4 else "center",
-                  rotation_mode="anchor", fontsize=label_font)  # fmt: skip
+    ax.set_xticks(
+        range(k),
+        names,
+        rotation=45 if k > 4 else 0,
+        ha="right" if k > 4 else "center",
+        rotation_mode="anchor",
+        fontsize=label_font,
+    )
     ax.set_yticks(range(k), names, fontsize=label_font)
     ax.set_xlabel("predicted class")
     ax.set_ylabel("true class")
@@ -138,8 +146,10 @@ def plot_training_curves(history: Mapping[str, Sequence[float]] | str | os.PathL
         history = load_history_csv(history)
     series = {str(k): np.asarray(v, np.float64).reshape(-1) for k, v in history.items()}
     lengths = {k: len(v) for k, v in series.items()}
-    expect(bool(series) and len(set(lengths.values())) == 1 and min(lengths.values()) >= 1,
-           f"history must map names to equally long, non-empty lists, got lengths {lengths}")  # fmt: skip
+    expect(
+        bool(series) and len(set(lengths.values())) == 1 and min(lengths.values()) >= 1,
+        f"history must map names to equally long, non-empty lists, got lengths {lengths}",
+    )
     epochs = series.pop("epoch", None)
     x = epochs + 1 if epochs is not None else np.arange(1, next(iter(lengths.values())) + 1)
     n = len(x)
@@ -163,8 +173,13 @@ def plot_training_curves(history: Mapping[str, Sequence[float]] | str | os.PathL
         else:
             for key, style in ((base, "-"), (f"val_{base}", "--")):
                 if key in series:
-                    ax.plot(x, series[key], style, marker="." if n < 40 else None,
-                            label="validation" if key.startswith("val_") else "train")  # fmt: skip
+                    ax.plot(
+                        x,
+                        series[key],
+                        style,
+                        marker="." if n < 40 else None,
+                        label="validation" if key.startswith("val_") else "train",
+                    )
             val = series.get(f"val_{base}")
             if val is not None and np.isfinite(val).any():
                 best = int(np.nanargmin(val) if "loss" in base or "error" in base else np.nanargmax(val))
@@ -173,7 +188,7 @@ def plot_training_curves(history: Mapping[str, Sequence[float]] | str | os.PathL
             ax.legend(fontsize=8)
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3)
-    for ax in axes[len(panels):]:
+    for ax in axes[len(panels) :]:
         ax.set_visible(False)
     return _save(fig, path)
 
@@ -211,12 +226,28 @@ def write_predictions_csv(
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_write(path, "w", encoding="utf-8", newline="") as f:
         writer = csv.writer(f)
-        writer.writerow(["id", "true", "predicted", "correct", "p_true",
-                         *[c for r in range(1, top_k + 1) for c in (f"top{r}", f"top{r}_p")]])  # fmt: skip
+        writer.writerow(
+            [
+                "id",
+                "true",
+                "predicted",
+                "correct",
+                "p_true",
+                *[c for r in range(1, top_k + 1) for c in (f"top{r}", f"top{r}_p")],
+            ]
+        )
         for i, sample_id in enumerate(ids):
             top = order[i]
-            writer.writerow([sample_id, names[y[i]], names[top[0]], int(top[0] == y[i]), f"{p[i, y[i]]:.4f}",
-                             *[v for c in top for v in (names[c], f"{p[i, c]:.4f}")]])  # fmt: skip
+            writer.writerow(
+                [
+                    sample_id,
+                    names[y[i]],
+                    names[top[0]],
+                    int(top[0] == y[i]),
+                    f"{p[i, y[i]]:.4f}",
+                    *[v for c in top for v in (names[c], f"{p[i, c]:.4f}")],
+                ]
+            )
     return path
 
 

@@ -61,8 +61,18 @@ def test_flops_of_a_model_with_named_inputs_match_the_single_input_count():
 
 
 def _args(**kw) -> argparse.Namespace:
-    base = dict(video=None, movenet=None, stride=5, cache_dir=None, threads=0, quick=False, full=False, runs=None,
-                warmup=None, max_seconds=None)  # fmt: skip
+    base = dict(
+        video=None,
+        movenet=None,
+        stride=5,
+        cache_dir=None,
+        threads=0,
+        quick=False,
+        full=False,
+        runs=None,
+        warmup=None,
+        max_seconds=None,
+    )
     return argparse.Namespace(**{**base, **kw})
 
 
@@ -81,56 +91,156 @@ def test_settings_of_each_mode():
 
 
 def _latency(median: float) -> dict:
-    return {"median_ms": median, "p95_ms": median * 1.2, "median_ms_per_clip": median, "p95_ms_per_clip": median * 1.2,
-            "runs": 20}  # fmt: skip
+    return {
+        "median_ms": median,
+        "p95_ms": median * 1.2,
+        "median_ms_per_clip": median,
+        "p95_ms_per_clip": median * 1.2,
+        "runs": 20,
+    }
 
 
 def _made_up_result() -> dict:
     settings = AllInOneSettings.from_args(_args())
     import dataclasses
 
-    model = {"key": "poseformer_micro", "model": "PoseFormerFactorized (micro)", "parameters": 36396,
-             "flops_per_clip": 43.6e6, "formats": {"keras": {"batch_1": _latency(6.0), "batch_32": _latency(1.7)},
-                                                   "tflite_fp32": {"size_bytes": 250000, "conversion_seconds": 4.9,
-                                                                   "batch_1": _latency(0.9), "batch_32": _latency(1.2)},
-                                                   "tflite_int8_full": {"error": "conversion failed"}}}  # fmt: skip
-    fusion = {"key": "fusion", "model": "fusion", "parameters": 3.6e6, "flops_per_clip": 2.1e9,
-              "formats": {"keras": {"batch_1": _latency(60.0), "batch_32": _latency(30.0)},
-                          "savedmodel": {"size_bytes": 3.7e7, "conversion_seconds": 12,
-                                         "batch_1": _latency(55.0)}}}  # fmt: skip
-    cost_models = [{"model": name, "kind": kind, "preset": "small", "layout": "coco17", "num_joints": 17,
-                    "parameters": 271168, "flops_per_clip": flops, "attention_flops_per_clip": flops / 10,
-                    "attention_sub_blocks": 8, "latency": {"batch_1": _latency(t), "batch_32": _latency(t / 2)}}
-                   for name, kind, flops, t in (("PoseFormerFactorized", "factorized", 3e8, 10.0),
-                                                ("FullAttentionTransformer", "full", 8.6e8, 15.0))]  # fmt: skip
-    sweep = [{"num_frames": t, "num_joints": 17, "tokens": 17 * t, "factorized": _latency(t / 3),
-              "full": _latency(t / 2), "latency_ratio": 1.5, "flops_ratio": 2.0, "attention_flops_ratio": 20.0}
-             for t in (15, 30, 60, 120)]  # fmt: skip
-    stream = {"video": "ta_chi.mp4", "frames": 300, "windows": 55, "embedder": "tflite_fp32", "stride": 5,
-              "threads": 2, "warmup_frames": 10, "median_ms": 11.5, "p95_ms": 20.2, "setup_seconds": 16.1,
-              "stage_ms_per_frame": {"decode": 0.5, "pose": 4.3, "embed": 6.4, "classify": 1.5},
-              "memory": {"peak_rss_while_streaming_mb": 1010.0, "rss_before_stream_mb": 1008.0},
-              "process": {"peak_rss_mb": 1037.0, "rss_after_imports_mb": 660.0, "seconds": 31.0}}  # fmt: skip
+    model = {
+        "key": "poseformer_micro",
+        "model": "PoseFormerFactorized (micro)",
+        "parameters": 36396,
+        "flops_per_clip": 43.6e6,
+        "formats": {
+            "keras": {"batch_1": _latency(6.0), "batch_32": _latency(1.7)},
+            "tflite_fp32": {
+                "size_bytes": 250000,
+                "conversion_seconds": 4.9,
+                "batch_1": _latency(0.9),
+                "batch_32": _latency(1.2),
+            },
+            "tflite_int8_full": {"error": "conversion failed"},
+        },
+    }
+    fusion = {
+        "key": "fusion",
+        "model": "fusion",
+        "parameters": 3.6e6,
+        "flops_per_clip": 2.1e9,
+        "formats": {
+            "keras": {"batch_1": _latency(60.0), "batch_32": _latency(30.0)},
+            "savedmodel": {"size_bytes": 3.7e7, "conversion_seconds": 12, "batch_1": _latency(55.0)},
+        },
+    }
+    cost_models = [
+        {
+            "model": name,
+            "kind": kind,
+            "preset": "small",
+            "layout": "coco17",
+            "num_joints": 17,
+            "parameters": 271168,
+            "flops_per_clip": flops,
+            "attention_flops_per_clip": flops / 10,
+            "attention_sub_blocks": 8,
+            "latency": {"batch_1": _latency(t), "batch_32": _latency(t / 2)},
+        }
+        for name, kind, flops, t in (
+            ("PoseFormerFactorized", "factorized", 3e8, 10.0),
+            ("FullAttentionTransformer", "full", 8.6e8, 15.0),
+        )
+    ]
+    sweep = [
+        {
+            "num_frames": t,
+            "num_joints": 17,
+            "tokens": 17 * t,
+            "factorized": _latency(t / 3),
+            "full": _latency(t / 2),
+            "latency_ratio": 1.5,
+            "flops_ratio": 2.0,
+            "attention_flops_ratio": 20.0,
+        }
+        for t in (15, 30, 60, 120)
+    ]
+    stream = {
+        "video": "ta_chi.mp4",
+        "frames": 300,
+        "windows": 55,
+        "embedder": "tflite_fp32",
+        "stride": 5,
+        "threads": 2,
+        "warmup_frames": 10,
+        "median_ms": 11.5,
+        "p95_ms": 20.2,
+        "setup_seconds": 16.1,
+        "stage_ms_per_frame": {"decode": 0.5, "pose": 4.3, "embed": 6.4, "classify": 1.5},
+        "memory": {"peak_rss_while_streaming_mb": 1010.0, "rss_before_stream_mb": 1008.0},
+        "process": {"peak_rss_mb": 1037.0, "rss_after_imports_mb": 660.0, "seconds": 31.0},
+    }
     process = {"peak_rss_mb": 1200.0, "rss_after_imports_mb": 660.0}
-    runs = [{"label": "stage 1", "job": "stage 1", "samples_per_second": 61.0, "ms_per_step": 525.0, "steps": 15,
-             "median_ms_per_step": 500.0, "p95_ms_per_step": 610.0,
-             "batch_size": 32, "warmup_steps": 2, "process": process},
-            {"label": "stage 2, frames through the backbone, pose encoder frozen", "job": "stage 2, frames through "
-             "the backbone", "samples_per_second": 12.4, "ms_per_step": 2578.0, "steps": 4, "batch_size": 32,
-             "median_ms_per_step": 2500.0, "p95_ms_per_step": 2700.0,
-             "warmup_steps": 2, "process": {**process, "peak_rss_mb": 2600.0}}]  # fmt: skip
-    result = {"suite": "all", "machine": {"cpu": "CPU", "cores": 2, "tensorflow": "2.x", "keras": "3.x",
-                                          "date": "today", "load_average_1_5_15min": [1.0, 1.0, 1.0]},
-              "settings": dataclasses.asdict(settings), "models": [model, fusion],
-              "not_measured": _not_measured(settings),
-              "attention": {"settings": {"preset": "small", "num_frames": 30, "num_channels": 3,
-                                         "layouts": ["coco17"], "batch_sizes": [1, 32], "runs": 20, "warmup": 2,
-                                         "max_seconds": 2.5, "adaptive": True},
-                            "models": cost_models, "ratios": [], "frames_sweep": sweep, "notes": []},
-              "streaming": stream, "training": {"prepare": {"train_clips": 48}, "runs": runs},
-              "sections_seconds": {"models": 100.0, "models: Keras": 60.0, "models: exports": 40.0},
-              "run_seconds": 420.0, "load_average_at_end": [2.0, 1.5, 1.2], "errors": [],
-              "load_average_by_section": {"models": 1.5, "attention": 2.5}}  # fmt: skip
+    runs = [
+        {
+            "label": "stage 1",
+            "job": "stage 1",
+            "samples_per_second": 61.0,
+            "ms_per_step": 525.0,
+            "steps": 15,
+            "median_ms_per_step": 500.0,
+            "p95_ms_per_step": 610.0,
+            "batch_size": 32,
+            "warmup_steps": 2,
+            "process": process,
+        },
+        {
+            "label": "stage 2, frames through the backbone, pose encoder frozen",
+            "job": "stage 2, frames through the backbone",
+            "samples_per_second": 12.4,
+            "ms_per_step": 2578.0,
+            "steps": 4,
+            "batch_size": 32,
+            "median_ms_per_step": 2500.0,
+            "p95_ms_per_step": 2700.0,
+            "warmup_steps": 2,
+            "process": {**process, "peak_rss_mb": 2600.0},
+        },
+    ]
+    result = {
+        "suite": "all",
+        "machine": {
+            "cpu": "CPU",
+            "cores": 2,
+            "tensorflow": "2.x",
+            "keras": "3.x",
+            "date": "today",
+            "load_average_1_5_15min": [1.0, 1.0, 1.0],
+        },
+        "settings": dataclasses.asdict(settings),
+        "models": [model, fusion],
+        "not_measured": _not_measured(settings),
+        "attention": {
+            "settings": {
+                "preset": "small",
+                "num_frames": 30,
+                "num_channels": 3,
+                "layouts": ["coco17"],
+                "batch_sizes": [1, 32],
+                "runs": 20,
+                "warmup": 2,
+                "max_seconds": 2.5,
+                "adaptive": True,
+            },
+            "models": cost_models,
+            "ratios": [],
+            "frames_sweep": sweep,
+            "notes": [],
+        },
+        "streaming": stream,
+        "training": {"prepare": {"train_clips": 48}, "runs": runs},
+        "sections_seconds": {"models": 100.0, "models: Keras": 60.0, "models: exports": 40.0},
+        "run_seconds": 420.0,
+        "load_average_at_end": [2.0, 1.5, 1.2],
+        "errors": [],
+        "load_average_by_section": {"models": 1.5, "attention": 2.5},
+    }
     from har_tf.benchmarks.all_in_one import memory_rows
 
     result["memory"] = memory_rows(result)
@@ -140,8 +250,10 @@ def _made_up_result() -> dict:
 def test_markdown_and_figures_of_a_result(tmp_path):
     result = _made_up_result()
     assert [row["job"] for row in result["memory"]] == [
-        "training: stage 1", "training: stage 2, frames through the backbone",
-        "streaming ta_chi.mp4 (300 frames, tflite_fp32 embedder)"]  # fmt: skip
+        "training: stage 1",
+        "training: stage 2, frames through the backbone",
+        "streaming ta_chi.mp4 (300 frames, tflite_fp32 embedder)",
+    ]
     names = make_plots(result, tmp_path, plots)
     assert names == ["latency_by_model.png", "latency_vs_frames.png", "streaming_stages.png", "training_throughput.png"]
     assert all((tmp_path / n).stat().st_size > 1000 for n in names)

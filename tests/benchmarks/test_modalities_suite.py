@@ -21,8 +21,16 @@ def _dataset(channels: str) -> PoseDataset:
     if channels.endswith("c"):
         x[..., -1] = rng.uniform(0.2, 1.0, x.shape[:-1])  # confidences
     y = np.arange(6) % 3
-    return PoseDataset(x, y, ["a", "b", "c"], "kinect_v1", x_test=x[:3], y_test=y[:3], channels=channels,
-                       extras={"subject_train": np.arange(6), "imu_train": np.ones((6, 4, 6), np.float32)})  # fmt: skip
+    return PoseDataset(
+        x,
+        y,
+        ["a", "b", "c"],
+        "kinect_v1",
+        x_test=x[:3],
+        y_test=y[:3],
+        channels=channels,
+        extras={"subject_train": np.arange(6), "imu_train": np.ones((6, 4, 6), np.float32)},
+    )
 
 
 def test_xy_projection_drops_z_only():
@@ -31,8 +39,9 @@ def test_xy_projection_drops_z_only():
         flat = xy_projection(dataset)
         assert flat.channels == kept and flat.x_train.shape[-1] == len(kept)
         np.testing.assert_array_equal(flat.x_train[..., :2], dataset.x_train[..., :2])
-        np.testing.assert_array_equal(flat.x_test[..., -1], dataset.x_test[..., -1] if kept == "xyc" else
-                                      dataset.x_test[..., 1])  # fmt: skip
+        np.testing.assert_array_equal(
+            flat.x_test[..., -1], dataset.x_test[..., -1] if kept == "xyc" else dataset.x_test[..., 1]
+        )
         assert set(flat.extras) == set(dataset.extras) and flat.splits == dataset.splits
     with pytest.raises(InvalidInputError, match="already 2D"):
         xy_projection(_dataset("xy"))
@@ -43,11 +52,26 @@ def test_rows_and_report():
     row = _row("imu", runs)
     assert row["accuracy_mean"] == pytest.approx(0.92) and row["accuracy_sd"] == pytest.approx(0.02)
     single = _row("skeleton", [{"accuracy": 0.85, "macro_f1": 0.84}] * 3)
-    result = {"rows": [single, row], "best_fused": "imu", "best_single": "skeleton", "margin": 0.07,
-              "seed_spread": 0.02, "fused_beats_best_single": True, "seeds": [0, 1, 2], "num_train": 215,
-              "num_test": 216, "subjects": {"train": [1, 3], "test": [5, 7]}, "machine": {"cores": 2},
-              "branches": [{"branch": "inertial encoder", "parameters": 1234,
-                            "latency": {"median_ms_per_clip": 1.5, "p95_ms_per_clip": 2.0}}]}  # fmt: skip
+    result = {
+        "rows": [single, row],
+        "best_fused": "imu",
+        "best_single": "skeleton",
+        "margin": 0.07,
+        "seed_spread": 0.02,
+        "fused_beats_best_single": True,
+        "seeds": [0, 1, 2],
+        "num_train": 215,
+        "num_test": 216,
+        "subjects": {"train": [1, 3], "test": [5, 7]},
+        "machine": {"cores": 2},
+        "branches": [
+            {
+                "branch": "inertial encoder",
+                "parameters": 1234,
+                "latency": {"median_ms_per_clip": 1.5, "p95_ms_per_clip": 2.0},
+            }
+        ],
+    }
     text = modalities_markdown(result)
     assert "| **skeleton + inertial** | 92.0% ± 2.0% | 90.0%, 92.0%, 94.0% |" in text
     assert "+7.0%, more than the seed spread (2.0%)" in text and "| inertial encoder | 1,234 | 1.5 (2) |" in text

@@ -112,8 +112,9 @@ def test_augmentation_in_3d():
     assert not np.allclose(turned[..., [0, 2]], norm[..., [0, 2]])
     bones = np.array(LAYOUT.edges)
     lengths = np.linalg.norm(norm[:, bones[:, 0]] - norm[:, bones[:, 1]], axis=-1)
-    np.testing.assert_allclose(np.linalg.norm(turned[:, bones[:, 0]] - turned[:, bones[:, 1]], axis=-1), lengths,
-                               atol=1e-5)  # fmt: skip
+    np.testing.assert_allclose(
+        np.linalg.norm(turned[:, bones[:, 0]] - turned[:, bones[:, 1]], axis=-1), lengths, atol=1e-5
+    )
     assert np.all(turned[:, 5] == 0.0)  # the missing joint stays missing
     matrix = vertical_rotation_matrix(0.3).numpy()
     np.testing.assert_allclose(matrix @ matrix.T, np.eye(3), atol=1e-6)
@@ -148,8 +149,9 @@ def test_pipeline_and_batch_checks_follow_the_channels():
 
 
 def _tiny(channels: str, streams=("joints", "velocities", "bones")) -> PoseFormerFactorized:
-    return PoseFormerFactorized.from_preset("micro", LAYOUT, num_frames=8, streams=streams, channels=channels,
-                                            num_layers=1, dropout=0.0, drop_path=0.0)  # fmt: skip
+    return PoseFormerFactorized.from_preset(
+        "micro", LAYOUT, num_frames=8, streams=streams, channels=channels, num_layers=1, dropout=0.0, drop_path=0.0
+    )
 
 
 @pytest.mark.parametrize("channels", ["xyz", "xyc"])
@@ -175,15 +177,15 @@ def test_tiny_pose_former_shapes_masking_and_save_load(tmp_path, channels):
 
 def test_layers_follow_the_channels_and_old_configs_load():
     assert PoseStreams(("joints", "velocities", "bones"), tuple(range(J)), "xyz").compute_output_shape(
-        (None, 8, J, 3)) == (None, 8, J, 9)  # fmt: skip
+        (None, 8, J, 3)
+    ) == (None, 8, J, 9)
     assert PoseStreams(("joints", "bones"), tuple(range(J))).compute_output_shape((None, 8, J, 3))[-1] == 5
     layer = PoseNormalization(LAYOUT, "sequence", channels="xyz")
     assert PoseNormalization.from_config(layer.get_config()).channels == "xyz"
     old = {k: v for k, v in layer.get_config().items() if k != "channels"}
     assert PoseNormalization.from_config(old).channels is None
     pose = skeleton_3d(frames=8)[None]
-    np.testing.assert_allclose(np.asarray(layer(pose)), normalize_pose(pose, LAYOUT, channels="xyz").numpy(),
-                               atol=1e-6)  # fmt: skip
+    np.testing.assert_allclose(np.asarray(layer(pose)), normalize_pose(pose, LAYOUT, channels="xyz").numpy(), atol=1e-6)
     with pytest.raises(InvalidInputError, match="'xyzc' describe C=4"):
         PoseFormerFactorized(J, 8, num_channels=3, channels="xyzc")
 
@@ -192,7 +194,9 @@ def test_model_and_data_channels_must_match():
     x, y = np.stack([skeleton_3d(frames=8, seed=s) for s in range(2)]), np.array([0, 1])
     data = PoseDataset(x, y, ("a", "b"), LAYOUT, channels="xyz")
     model = PoseClassifier(_tiny("xyc", streams=("joints",)), 2, class_names=["a", "b"])
-    with pytest.raises(InvalidInputError, match=r"channels 'xyc' \(x, y, confidence\) but the data's are 'xyz'") as info:
+    with pytest.raises(
+        InvalidInputError, match=r"channels 'xyc' \(x, y, confidence\) but the data's are 'xyz'"
+    ) as info:
         check_model_matches(model, data)
     assert "\n" not in str(info.value)
     check_model_matches(PoseClassifier(_tiny("xyz", streams=("joints",)), 2, class_names=["a", "b"]), data)

@@ -10,8 +10,15 @@ import numpy as np
 import pytest
 
 import har_tf.data.detections as detections_module
-from har_tf.data.detections import (Detections, detections_file_name, detections_to_objects, read_detections_folder,
-                                    read_detections_frames, read_detections_json, write_detections_folder)  # fmt: skip
+from har_tf.data.detections import (
+    Detections,
+    detections_file_name,
+    detections_to_objects,
+    read_detections_folder,
+    read_detections_frames,
+    read_detections_json,
+    write_detections_folder,
+)
 from har_tf.errors import DataFormatError, InvalidInputError, MissingFileError
 
 NAMES = ("none", "cup", "phone", "book", "tablet", "box")
@@ -56,10 +63,13 @@ def test_written_files_are_exactly_the_documented_format(tmp_path):
     write_detections_folder(_objects(), NAMES, tmp_path, "clip")
     first = (tmp_path / "clip_000000000000_detections.json").read_text(encoding="utf-8")
     assert first.endswith("\n")
-    assert json.loads(first) == {"version": 1, "detections": [
-        {"class": "cup", "box": [10.5, 20.0, 30.25, 40.0], "score": 0.75},
-        {"class": "phone", "box": [100.3, 50.1, 120.7, 90.9], "score": 0.5},  # float32 written as its short decimal
-    ]}  # fmt: skip
+    assert json.loads(first) == {
+        "version": 1,
+        "detections": [
+            {"class": "cup", "box": [10.5, 20.0, 30.25, 40.0], "score": 0.75},
+            {"class": "phone", "box": [100.3, 50.1, 120.7, 90.9], "score": 0.5},  # float32 written as its short decimal
+        ],
+    }
     assert json.loads((tmp_path / "clip_000000000001_detections.json").read_text()) == {"version": 1, "detections": []}
     last = json.loads((tmp_path / "clip_000000000003_detections.json").read_text())
     assert last["detections"] == [{"class": "cup", "box": [300.0, 200.0, 310.5, 220.0], "score": 0.3}]
@@ -83,7 +93,10 @@ def test_rewriting_a_shorter_clip_removes_its_stale_frames_only(tmp_path):
     write_detections_folder(_objects()[:1], NAMES, tmp_path, "ab")  # another video whose stem starts alike
     write_detections_folder(_objects()[:2], NAMES, tmp_path, "a")
     assert sorted(p.name for p in tmp_path.iterdir()) == [
-        "a_000000000000_detections.json", "a_000000000001_detections.json", "ab_000000000000_detections.json"]
+        "a_000000000000_detections.json",
+        "a_000000000001_detections.json",
+        "ab_000000000000_detections.json",
+    ]
     assert read_detections_folder(tmp_path, NAMES, 3, stem="a").shape == (2, 3, 6)
 
 
@@ -94,7 +107,9 @@ def test_write_refuses_bad_input(tmp_path):
         write_detections_folder(np.zeros((4, 3, 5)), NAMES, tmp_path, "v")
     bad = _objects()
     bad[0, 0, 0] = 6
-    with pytest.raises(InvalidInputError, match=r"class ids must be whole numbers in \[0, 6\) \(0 = empty slot\), got 6"):
+    with pytest.raises(
+        InvalidInputError, match=r"class ids must be whole numbers in \[0, 6\) \(0 = empty slot\), got 6"
+    ):
         write_detections_folder(bad, NAMES, tmp_path, "v")
     with pytest.raises(InvalidInputError, match="must start with 'none'"):
         write_detections_folder(_objects(), NAMES[1:], tmp_path, "v")
@@ -130,11 +145,19 @@ def test_natural_frame_numbers_and_stems(tmp_path):
 
 
 def test_names_ids_default_score_and_extra_keys(tmp_path):
-    path = _write(tmp_path, "v_000000000000_detections.json", {"version": 1, "source": "hand", "detections": [
-        {"class": "  Phone ", "box": [1, 2, 3, 4], "track_id": 7},  # no score: an annotation, 1.0
-        {"class": 4, "box": [0, 0, 0, 0], "score": 0.25},  # an id; a zero-size box is allowed
-        {"class": "book", "box": [5, 5, 6, 6], "score": 0},  # score 0 = an empty slot: skipped
-    ]})  # fmt: skip
+    path = _write(
+        tmp_path,
+        "v_000000000000_detections.json",
+        {
+            "version": 1,
+            "source": "hand",
+            "detections": [
+                {"class": "  Phone ", "box": [1, 2, 3, 4], "track_id": 7},  # no score: an annotation, 1.0
+                {"class": 4, "box": [0, 0, 0, 0], "score": 0.25},  # an id; a zero-size box is allowed
+                {"class": "book", "box": [5, 5, 6, 6], "score": 0},  # score 0 = an empty slot: skipped
+            ],
+        },
+    )
     found = read_detections_json(path, NAMES)
     assert isinstance(found, Detections) and found.names == NAMES
     assert found.classes.tolist() == [2, 4] and found.scores.tolist() == [1.0, 0.25]
@@ -143,8 +166,18 @@ def test_names_ids_default_score_and_extra_keys(tmp_path):
 
 
 def test_person_box_ranks_nearby_objects_first(tmp_path):
-    _write(tmp_path, "v_000000000000_detections.json", {"version": 1, "detections": [
-        _det("cup", (500, 500, 510, 510), 0.9), _det("phone", (48, 48, 60, 60), 0.4), _det("book", (0, 0, 5, 5), 0.6)]})
+    _write(
+        tmp_path,
+        "v_000000000000_detections.json",
+        {
+            "version": 1,
+            "detections": [
+                _det("cup", (500, 500, 510, 510), 0.9),
+                _det("phone", (48, 48, 60, 60), 0.4),
+                _det("book", (0, 0, 5, 5), 0.6),
+            ],
+        },
+    )
     by_score = read_detections_folder(tmp_path, NAMES, 2)
     by_person = read_detections_folder(tmp_path, NAMES, 2, person_box=[[10, 10, 50, 50]])
     assert by_score[0, :, 0].tolist() == [1, 3] and by_person[0, :, 0].tolist() == [2, 3]
@@ -179,8 +212,10 @@ MALFORMED = [
     ({"version": 1, "detections": [_det(1.5)]}, r"got 1.5"),
     ({"version": 1, "detections": [_det(True)]}, r"got True"),
     ({"version": 1, "detections": [{"box": [1, 2, 3, 4], "score": 1}]}, r'expected "class" .*got None'),
-    ({"version": 1, "detections": [_det(), _det(box=(1, 2, 3))]},
-     r'detection 1: expected "box" as 4 numbers .*got 3 values \[1, 2, 3\]'),
+    (
+        {"version": 1, "detections": [_det(), _det(box=(1, 2, 3))]},
+        r'detection 1: expected "box" as 4 numbers .*got 3 values \[1, 2, 3\]',
+    ),
     ({"version": 1, "detections": [_det(box=(1, 2, 3, 4, 5))]}, r"got 5 values"),
     ({"version": 1, "detections": [{"class": "cup", "box": "1 2 3 4"}]}, r'expected "box" as 4 numbers .*got str'),
     ({"version": 1, "detections": [_det(box=("a", 2, 3, 4))]}, r'expected "box" as 4 numbers'),
@@ -190,7 +225,7 @@ MALFORMED = [
     ({"version": 1, "detections": [_det(score=1.5)]}, r"got 1.5"),
     ({"version": 1, "detections": [_det(score="high")]}, r"got 'high'"),
     ('{"version": 1, "detections": [{"class": "cup", "box": [1, 2, 3, 4], "score": NaN}]}', r"got nan"),
-]  # fmt: skip
+]
 
 
 @pytest.mark.parametrize("content, message", MALFORMED, ids=[m for _, m in MALFORMED])

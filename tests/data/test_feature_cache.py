@@ -82,8 +82,13 @@ def test_features_carried_by_the_dataset_must_match_the_encoder(tmp_path):
 def test_pose_only_data_is_a_clear_error(tmp_path):
     x = np.stack([random_pixel_pose("coco17", frames=6, seed=i) for i in range(2)])
     with pytest.raises(InvalidInputError, match="has no RGB frames"):
-        cached_frame_features(PoseDataset(x, np.array([0, 1]), ["a", "b"], "coco17"), CountingEncoder(), KEY,
-                              tmp_path, show_progress=False)  # fmt: skip
+        cached_frame_features(
+            PoseDataset(x, np.array([0, 1]), ["a", "b"], "coco17"),
+            CountingEncoder(),
+            KEY,
+            tmp_path,
+            show_progress=False,
+        )
 
 
 # A child process that computes the cache and SIGKILLs itself at one point: while the backbone runs
@@ -115,8 +120,13 @@ def test_a_run_killed_while_caching_leaves_nothing_that_is_read_back(tmp_path, m
 
     from tests.conftest import REPO_ROOT
 
-    killed = subprocess.run([sys.executable, "-c", _KILLED_CHILD, moment, str(tmp_path)], cwd=REPO_ROOT,
-                            capture_output=True, text=True, timeout=300)  # fmt: skip
+    killed = subprocess.run(
+        [sys.executable, "-c", _KILLED_CHILD, moment, str(tmp_path)],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert killed.returncode == -9, f"the child was not killed (exit {killed.returncode}):\n{killed.stderr[-2000:]}"
     assert not list(tmp_path.glob("features-*.npz")), "a killed run left a cache file"
     if moment == "writing":  # the bytes were written: only the temporary file is there

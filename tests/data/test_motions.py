@@ -85,8 +85,11 @@ def test_cli(motions_src, tmp_path):
     out = tmp_path / "m64.npz"
     run = subprocess.run(
         [sys.executable, str(SCRIPT), str(motions_src), "--out", str(out), "--max-frames", "64"],
-        cwd=REPO_ROOT, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert run.returncode == 0, run.stderr
     assert "boxing" in run.stdout and "T=64" in run.stdout and " s" in run.stdout
     assert load_pose_npz(out).x_test.shape == (305, 64, 25, 3)
@@ -95,8 +98,11 @@ def test_cli(motions_src, tmp_path):
 def test_cli_error_is_one_line(tmp_path):
     run = subprocess.run(
         [sys.executable, str(SCRIPT), str(tmp_path / "absent.npz"), "--out", str(tmp_path / "o.npz")],
-        cwd=REPO_ROOT, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert run.returncode == 2
     # TensorFlow prints start-up lines on import; the user-facing error is the last line.
     last = run.stderr.strip().splitlines()[-1]

@@ -109,8 +109,9 @@ def test_make_pose_dataset_from_pose_dataset():
 
 def test_drop_remainder():
     x, y = pose_arrays(17, 3, n=10)
-    ds = make_pose_dataset(x, y, "coco17", batch_size=4, drop_remainder=True, training=True,
-                           augment=AugmentConfig(flip_prob=1.0))  # fmt: skip
+    ds = make_pose_dataset(
+        x, y, "coco17", batch_size=4, drop_remainder=True, training=True, augment=AugmentConfig(flip_prob=1.0)
+    )
     assert [b[0].shape[0] for b in ds] == [4, 4]
 
 

@@ -31,11 +31,16 @@ def _write(tmp_path, arrays: dict, name: str = "d.npz"):
 
 def test_round_trip_builtin_with_extras_and_splits(tmp_path):
     ds = PoseDataset(
-        _x(6), np.array([0, 1, 2, 0, 1, 2]), ["walk", "run", "jump"], "coco17",
-        x_test=_x(3, t=5, seed=1), y_test=np.array([2, 1, 0]),
-        x_val=_x(2, t=4, seed=2), y_val=np.array([1, 1]),
+        _x(6),
+        np.array([0, 1, 2, 0, 1, 2]),
+        ["walk", "run", "jump"],
+        "coco17",
+        x_test=_x(3, t=5, seed=1),
+        y_test=np.array([2, 1, 0]),
+        x_val=_x(2, t=4, seed=2),
+        y_val=np.array([1, 1]),
         extras={"subject_train": np.arange(6), "fps": np.array(30.0)},
-    )  # fmt: skip
+    )
     path = ds.save(tmp_path / "sub" / "ds.npz")
     back = load_pose_npz(path)
     assert back.layout is COCO17 and back.class_names == ("walk", "run", "jump")
@@ -94,8 +99,10 @@ class _Unsaveable:
         (_arrays(x_train=_x(6)[0]), r"x_train must have shape \(N, T, J, C\), got \(8, 17, 3\)"),
         (_arrays(x_train=_x(6, c=4)), r"C = 2 \(x, y\) or 3 \(x, y, confidence\), got \(6, 8, 17, 4\)"),
         (_arrays(x_train=_x(6, j=17), layout=np.array("body25")), "J=17 joints but layout 'body25' has 25"),
-        (_arrays(y_train=np.array([0, 1, 2, 0, 1, 7]), class_names=np.array(["a", "b", "c"])),
-         r"labels in \[0, 7\] but there are 3 classes \(expected 0 \.\.\. 2\)"),
+        (
+            _arrays(y_train=np.array([0, 1, 2, 0, 1, 7]), class_names=np.array(["a", "b", "c"])),
+            r"labels in \[0, 7\] but there are 3 classes \(expected 0 \.\.\. 2\)",
+        ),
         (_arrays(y_train=np.array([0, -1, 2, 0, 1, 2])), "labels in"),
         (_arrays(y_train=np.array([0, 1, 2])), r"y_train must have shape \(6,\) to match x_train, got \(3,\)"),
         (_arrays(y_train=np.array([0.5, 1, 2, 0, 1, 2])), "integer class indices"),
@@ -106,9 +113,22 @@ class _Unsaveable:
         (_arrays(x_train=_x(6, j=15), edges=np.array([[0, 15]])), r"\[0, 15\), got \(0, 15\)"),
         (_arrays(class_names=np.array([[1, 2]])), "class_names must be a 1-D str array"),
     ],
-    ids=["missing-x", "rank", "C=4", "J-vs-layout", "label-range", "negative-label", "length-mismatch",
-         "float-labels", "x-without-y", "C-differs", "unknown-layout", "custom-no-edges", "bad-edge",
-         "class-names"],  # fmt: skip
+    ids=[
+        "missing-x",
+        "rank",
+        "C=4",
+        "J-vs-layout",
+        "label-range",
+        "negative-label",
+        "length-mismatch",
+        "float-labels",
+        "x-without-y",
+        "C-differs",
+        "unknown-layout",
+        "custom-no-edges",
+        "bad-edge",
+        "class-names",
+    ],
 )
 def test_format_errors(tmp_path, arrays, match):
     path = _write(tmp_path, arrays)

@@ -22,9 +22,19 @@ def _dataset(n_train=40, n_test=10) -> PoseDataset:
     y = np.arange(len(x)) % 4
     objects = np.zeros((len(x), 20, 2, 6), np.float32)
     objects[:, :, 0] = [1, 10, 10, 20, 20, 1.0]
-    return PoseDataset(x[:n_train], y[:n_train], list("abcd"), "coco17", x_test=x[n_train:], y_test=y[n_train:],
-                       extras={"objects_train": objects[:n_train], "objects_test": objects[n_train:],
-                               "object_classes": np.asarray(["none", "cup"])})  # fmt: skip
+    return PoseDataset(
+        x[:n_train],
+        y[:n_train],
+        list("abcd"),
+        "coco17",
+        x_test=x[n_train:],
+        y_test=y[n_train:],
+        extras={
+            "objects_train": objects[:n_train],
+            "objects_test": objects[n_train:],
+            "object_classes": np.asarray(["none", "cup"]),
+        },
+    )
 
 
 @pytest.fixture(scope="module")
@@ -52,8 +62,9 @@ def test_evaluation_batches_equal_the_in_memory_pipeline(written):
     dataset, folder = written
     data = TFRecordData(folder)
     ours = np.concatenate([p.numpy() for p, _ in data.dataset("test", num_frames=10, batch_size=4)])
-    reference = np.concatenate([p.numpy() for p, _ in make_pose_dataset(*dataset.split("test"), "coco17",
-                                                                           num_frames=10, batch_size=4)])  # fmt: skip
+    reference = np.concatenate(
+        [p.numpy() for p, _ in make_pose_dataset(*dataset.split("test"), "coco17", num_frames=10, batch_size=4)]
+    )
     np.testing.assert_array_equal(ours, reference)
 
 
@@ -62,11 +73,15 @@ def test_training_order_is_seeded_and_covers_every_clip(written):
     data = TFRecordData(folder)
 
     def epoch(seed):
-        ds = data.dataset("train", num_frames=10, batch_size=8, training=True, seed=seed, shuffle_buffer=8,
-                          extras=("objects",))  # fmt: skip
+        ds = data.dataset(
+            "train", num_frames=10, batch_size=8, training=True, seed=seed, shuffle_buffer=8, extras=("objects",)
+        )
         batches = list(ds)
-        return (np.concatenate([b[0]["pose"].numpy() for b in batches]),
-                np.concatenate([b[1].numpy() for b in batches]), batches[0][0]["objects"].shape)  # fmt: skip
+        return (
+            np.concatenate([b[0]["pose"].numpy() for b in batches]),
+            np.concatenate([b[1].numpy() for b in batches]),
+            batches[0][0]["objects"].shape,
+        )
 
     a, labels_a, objects_shape = epoch(1)
     b, labels_b, _ = epoch(1)
@@ -114,8 +129,13 @@ def test_3d_channels_travel_with_the_records(tmp_path):
     data = TFRecordData(tmp_path)
     assert data.channels == "xyz" and data.manifest["channels"] == "xyz"
     ours = np.concatenate([p.numpy() for p, _ in data.dataset("test", num_frames=8, batch_size=2)])
-    reference = np.concatenate([p.numpy() for p, _ in make_pose_dataset(*dataset.split("test"), "kinect_v1",
-                                                                           num_frames=8, batch_size=2,
-                                                                           channels="xyz")])  # fmt: skip
+    reference = np.concatenate(
+        [
+            p.numpy()
+            for p, _ in make_pose_dataset(
+                *dataset.split("test"), "kinect_v1", num_frames=8, batch_size=2, channels="xyz"
+            )
+        ]
+    )
     np.testing.assert_array_equal(ours, reference)
     assert np.abs(ours[..., 2]).max() < 5  # z normalised like x and y, not kept as a confidence

@@ -43,13 +43,30 @@ from tests.conftest import shared_file
 
 UTD = "data/utd_mhad"
 # A standing person about 2.8 m from the camera (Kinect v1 camera space, metres, y up).
-STANDING = np.array([
-    [0.0, 0.48, 2.83], [0.0, 0.30, 2.87], [0.0, -0.05, 2.89], [0.0, -0.11, 2.84],
-    [-0.20, 0.19, 2.88], [-0.24, -0.08, 2.84], [-0.24, -0.32, 2.79], [-0.23, -0.34, 2.78],
-    [0.13, 0.20, 2.90], [0.19, -0.08, 2.89], [0.22, -0.31, 2.83], [0.22, -0.37, 2.80],
-    [-0.10, -0.19, 2.82], [-0.12, -0.66, 2.93], [-0.07, -1.02, 2.95], [-0.11, -1.09, 2.91],
-    [0.05, -0.19, 2.84], [0.07, -0.66, 2.91], [0.05, -1.02, 2.94], [0.10, -1.08, 2.92],
-])  # fmt: skip
+STANDING = np.array(
+    [
+        [0.0, 0.48, 2.83],
+        [0.0, 0.30, 2.87],
+        [0.0, -0.05, 2.89],
+        [0.0, -0.11, 2.84],
+        [-0.20, 0.19, 2.88],
+        [-0.24, -0.08, 2.84],
+        [-0.24, -0.32, 2.79],
+        [-0.23, -0.34, 2.78],
+        [0.13, 0.20, 2.90],
+        [0.19, -0.08, 2.89],
+        [0.22, -0.31, 2.83],
+        [0.22, -0.37, 2.80],
+        [-0.10, -0.19, 2.82],
+        [-0.12, -0.66, 2.93],
+        [-0.07, -1.02, 2.95],
+        [-0.11, -1.09, 2.91],
+        [0.05, -0.19, 2.84],
+        [0.07, -0.66, 2.91],
+        [0.05, -1.02, 2.94],
+        [0.10, -1.08, 2.92],
+    ]
+)
 
 
 def _fake_recording(action: int, subject: int, trial: int, frames: int, seed: int) -> dict[str, np.ndarray]:
@@ -92,8 +109,11 @@ def fake_root(tmp_path_factory) -> Path:
 # --- readers ---------------------------------------------------------------------------------------
 def test_fake_readers_shapes_and_dtypes(fake_root):
     rec = Recording(2, 3, 1)
-    skel, depth, iner = (read_skeleton(rec.path(fake_root, "skeleton")), read_depth(rec.path(fake_root, "depth")),
-                         read_inertial(rec.path(fake_root, "inertial")))  # fmt: skip
+    skel, depth, iner = (
+        read_skeleton(rec.path(fake_root, "skeleton")),
+        read_depth(rec.path(fake_root, "depth")),
+        read_inertial(rec.path(fake_root, "inertial")),
+    )
     assert skel.dtype == np.float32 and skel.shape[1:] == (20, 3)
     assert depth.dtype == np.uint16 and depth.shape == (skel.shape[0], 240, 320)
     assert iner.dtype == np.float64 and iner.shape[1] == 6
@@ -233,15 +253,25 @@ def _split_keys(ds, split: str) -> set[str]:
 
 def test_convert_fake(fake_root, tmp_path):
     out = tmp_path / "utd.npz"
-    made = convert_utd_mhad(fake_root, out, test_subjects=(2,), val_subjects=[3], frames=3, image_size=32,
-                            imu_samples=16, progress=False)  # fmt: skip
+    made = convert_utd_mhad(
+        fake_root, out, test_subjects=(2,), val_subjects=[3], frames=3, image_size=32, imu_samples=16, progress=False
+    )
     ds = load_pose_npz(out)
     assert ds.splits == ("train", "val", "test") and made.splits == ds.splits
     assert ds.layout.name == "kinect_v1" and ds.channels == "xyz" and ds.class_names == ACTIONS
     keys = _split_keys(ds, "train")
     assert keys == _split_keys(ds, "val") == _split_keys(ds, "test")
-    assert keys == {"subject_<s>", "trial_<s>", "length_<s>", "frames_<s>_jpeg", "frames_<s>_offsets",
-                    "depth_box_<s>", "depth_window_<s>", "imu_<s>", "imu_length_<s>"}  # fmt: skip
+    assert keys == {
+        "subject_<s>",
+        "trial_<s>",
+        "length_<s>",
+        "frames_<s>_jpeg",
+        "frames_<s>_offsets",
+        "depth_box_<s>",
+        "depth_window_<s>",
+        "imu_<s>",
+        "imu_length_<s>",
+    }
     lengths = {s: ds.extras[f"length_{s}"] for s in ds.splits}
     t_max = max(int(v.max()) for v in lengths.values())
     for split, subject in (("train", 1), ("val", 3), ("test", 2)):
@@ -269,8 +299,9 @@ def test_convert_fake(fake_root, tmp_path):
 
 
 def test_convert_fake_xy_and_modalities_left_out(fake_root):
-    ds = convert_utd_mhad(fake_root, test_subjects=[3], channels="xy", frames=0, imu_samples=0, actions=[2],
-                          progress=False)  # fmt: skip
+    ds = convert_utd_mhad(
+        fake_root, test_subjects=[3], channels="xy", frames=0, imu_samples=0, actions=[2], progress=False
+    )
     assert ds.channels == "xy" and ds.x_train.shape[-1] == 2 and ds.splits == ("train", "test")
     assert np.all(ds.y_train == 1) and len(ds.y_train) == 4 and len(ds.y_test) == 2
     assert not any(k.startswith(("frames_", "imu", "depth_", "image_size")) for k in ds.extras)

@@ -10,8 +10,10 @@ from har_tf.errors import DataFormatError, InvalidInputError, MissingFileError
 from tests.conftest import shared_file
 
 
-@pytest.mark.parametrize("name, frames, size", [("ta_chi.mp4", 300, (340, 256)), ("exercise.avi", 393, (384, 288)),
-                                                ("sports2d_demo.mp4", 230, (1768, 994))])  # fmt: skip
+@pytest.mark.parametrize(
+    "name, frames, size",
+    [("ta_chi.mp4", 300, (340, 256)), ("exercise.avi", 393, (384, 288)), ("sports2d_demo.mp4", 230, (1768, 994))],
+)
 def test_real_clips_read_every_frame_as_rgb(shared_dir, name, frames, size):
     path = shared_file(shared_dir, f"data/videos/{name}")
     with VideoReader(path) as reader:
@@ -56,9 +58,9 @@ def test_letterbox_keeps_the_aspect_and_maps_keypoints_both_ways(width, height):
     (new_w, new_h), (x0, y0) = box.scaled_size, box.offset
     assert max(new_w, new_h) == 224 and abs(new_w / new_h - width / height) < 0.5
     if y0 > 0:
-        assert (square[: y0] == PAD_VALUE).all()
+        assert (square[:y0] == PAD_VALUE).all()
     if x0 > 0:
-        assert (square[:, : x0] == PAD_VALUE).all()
+        assert (square[:, :x0] == PAD_VALUE).all()
     kp = np.array([[0.0, 0.0, 0.9], [width - 1, height - 1, 0.5], [width / 2, height / 3, 0.0]], np.float32)
     mapped = box.to_square(kp)
     assert (mapped[:2, :2] >= 0).all() and (mapped[:2, :2] <= 224).all()

@@ -51,8 +51,9 @@ def _model():
     backbone = PoseFormerFactorized.from_preset("micro", "coco17", num_frames=EXPORT_T)
     encoder = InertialEncoder.from_preset("micro", S, D, channel_names=IMU_CHANNELS)
     encoder.adapt(imu_for(64, 100))
-    model = MultiModalFusionModel(backbone, None, len(EXPORT_CLASSES), class_names=EXPORT_CLASSES,
-                                  fusion="residual", inertial_encoder=encoder)  # fmt: skip
+    model = MultiModalFusionModel(
+        backbone, None, len(EXPORT_CLASSES), class_names=EXPORT_CLASSES, fusion="residual", inertial_encoder=encoder
+    )
     _sharpen(model.head.get_layer("pose_logits"), 5.0)
     _sharpen(model.head.get_layer("imu_correction"), 10.0)  # the sensor moves the answer away from the pose branch's
     return model
@@ -69,7 +70,9 @@ def pose_imu(tmp_path_factory):
     files["loaded"] = tf.saved_model.load(str(files["savedmodel"]))
     files["info"] = export_tflite(servable, folder / "model_fp32.tflite", samples=inputs_for(8, 1))
     files["tflite"] = folder / "model_fp32.tflite"
-    files["int8"] = export_tflite(servable, folder / "model_int8.tflite", quantization="int8", samples=inputs_for(32, 1))
+    files["int8"] = export_tflite(
+        servable, folder / "model_int8.tflite", quantization="int8", samples=inputs_for(32, 1)
+    )
     return files
 
 
@@ -101,8 +104,10 @@ def test_exports_equal_keras_and_no_sensor_is_the_pose_branch(pose_imu):
     no_sensor = {**inputs, "imu": np.zeros_like(inputs["imu"])}
     signature = pose_imu["loaded"].signatures["serving_default"]
     runner = TFLiteRunner(pose_imu["tflite"])
-    for run in (lambda feed: signature(**{k: tf.constant(v) for k, v in feed.items()})["probabilities"].numpy(),
-                runner):  # fmt: skip
+    for run in (
+        lambda feed: signature(**{k: tf.constant(v) for k, v in feed.items()})["probabilities"].numpy(),
+        runner,
+    ):
         np.testing.assert_allclose(run(inputs), reference, atol=1e-5, rtol=0)
         np.testing.assert_allclose(run(no_sensor), pose_only, atol=1e-5, rtol=0)
     topk = pose_imu["loaded"].signatures["topk"](**{k: tf.constant(v) for k, v in inputs.items()})
@@ -130,8 +135,9 @@ def test_the_predictor_gives_the_same_answers_in_every_format(pose_imu):
         np.testing.assert_allclose([row.scores for row in top], -np.sort(-reference, 1)[:, :2], atol=1e-5)
         np.testing.assert_allclose(predictor.predict_proba(pose), pose_only, atol=1e-5)  # no sensor
         np.testing.assert_allclose(predictor.predict_proba(pose[0], imu=imu[0]), reference[0], atol=1e-5)
-        assert [c.class_names for c in predictor.threshold(pose, thr=0.5, imu=imu)] == \
-            [tuple(EXPORT_CLASSES[i] for i in np.argsort(-p) if p[i] >= 0.5) for p in reference]  # fmt: skip
+        assert [c.class_names for c in predictor.threshold(pose, thr=0.5, imu=imu)] == [
+            tuple(EXPORT_CLASSES[i] for i in np.argsort(-p) if p[i] >= 0.5) for p in reference
+        ]
     assert "imu (16, 6)" in repr(predictor)
 
 
@@ -158,8 +164,15 @@ def test_samples_carry_the_datas_imu_or_zeros(pose_imu):
     spec = pose_imu["spec"]
     inputs = inputs_for(n=6, seed=8)
     labels = [i % 4 for i in range(6)]
-    data = PoseDataset(inputs["pose"][:3], labels[:3], EXPORT_CLASSES, "coco17", x_test=inputs["pose"][3:],
-                       y_test=labels[3:], extras={"imu_test": inputs["imu"][3:]})  # fmt: skip
+    data = PoseDataset(
+        inputs["pose"][:3],
+        labels[:3],
+        EXPORT_CLASSES,
+        "coco17",
+        x_test=inputs["pose"][3:],
+        y_test=labels[3:],
+        extras={"imu_test": inputs["imu"][3:]},
+    )
     np.testing.assert_array_equal(export_samples(data, "test", spec)["imu"], inputs["imu"][3:])
     data.extras["imu_test"] = inputs["imu"][3:, :10]
     with pytest.raises(InvalidInputError, match="imu_test has S = 10 samples per clip but the model takes S = 16"):
@@ -178,12 +191,20 @@ def test_through_tf_serving_the_client_answers_as_the_predictor(pose_imu):
         predictor = HARPredictor.load(pose_imu["tflite"])
         inputs = inputs_for(n=3, seed=9)
         for protocol in ("rest", "grpc"):
-            np.testing.assert_allclose(client.predict_proba(inputs["pose"], imu=inputs["imu"], protocol=protocol),
-                                       predictor.predict_proba(inputs["pose"], imu=inputs["imu"]), atol=1e-5)  # fmt: skip
-            np.testing.assert_allclose(client.predict_proba(inputs["pose"], protocol=protocol),
-                                       predictor.predict_proba(inputs["pose"]), atol=1e-5)  # fmt: skip
-        assert client.topk(inputs["pose"], k=2, imu=inputs["imu"])[0].class_names == \
-            predictor.topk(inputs["pose"], k=2, imu=inputs["imu"])[0].class_names  # fmt: skip
+            np.testing.assert_allclose(
+                client.predict_proba(inputs["pose"], imu=inputs["imu"], protocol=protocol),
+                predictor.predict_proba(inputs["pose"], imu=inputs["imu"]),
+                atol=1e-5,
+            )
+            np.testing.assert_allclose(
+                client.predict_proba(inputs["pose"], protocol=protocol),
+                predictor.predict_proba(inputs["pose"]),
+                atol=1e-5,
+            )
+        assert (
+            client.topk(inputs["pose"], k=2, imu=inputs["imu"])[0].class_names
+            == predictor.topk(inputs["pose"], k=2, imu=inputs["imu"])[0].class_names
+        )
     finally:
         emulator.stop()
 
@@ -194,12 +215,18 @@ def test_int8_full_keeps_the_raw_sensor_tensors_in_float(pose_imu, tmp_path):
     and the presence test read raw g and deg/s in one tensor, so they stay float (FLOAT_PATTERNS)."""
     servable = pose_imu["servable"]
     train = inputs_for(24, 11)
-    data = PoseDataset(train["pose"], [i % 4 for i in range(24)], EXPORT_CLASSES, "coco17",
-                       extras={"imu_train": train["imu"]})  # fmt: skip
+    data = PoseDataset(
+        train["pose"], [i % 4 for i in range(24)], EXPORT_CLASSES, "coco17", extras={"imu_train": train["imu"]}
+    )
     representative = export_samples(data, "train", servable.spec, limit=16, seed=1)
     assert representative["imu"].shape == (16, S, D) and np.abs(representative["imu"]).max() > 50
-    info = export_tflite(servable, tmp_path / "model_int8_full.tflite", quantization="int8_full",
-                         samples=inputs_for(64, 12), representative=representative)  # fmt: skip
+    info = export_tflite(
+        servable,
+        tmp_path / "model_int8_full.tflite",
+        quantization="int8_full",
+        samples=inputs_for(64, 12),
+        representative=representative,
+    )
     assert info["parity"]["serving_default"]["passed"] and info["parity"]["pose_only"]["passed"]
     assert FLEX_OR_CUSTOM not in operator_codes((tmp_path / "model_int8_full.tflite").read_bytes())
     inputs = inputs_for(6, 3)

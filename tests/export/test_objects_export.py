@@ -31,8 +31,17 @@ def objects_for(n: int, seed: int = 0) -> np.ndarray:
     rng = np.random.default_rng(seed)
     x1, y1 = rng.uniform(0, EXPORT_SIZE - 12, (2, n, EXPORT_T, SLOTS))
     w, h = rng.uniform(2, 10, (2, n, EXPORT_T, SLOTS))
-    objects = np.stack([rng.integers(1, len(OBJECT_CLASSES), (n, EXPORT_T, SLOTS)).astype(np.float32),
-                        x1, y1, x1 + w, y1 + h, rng.uniform(0.3, 1.0, (n, EXPORT_T, SLOTS))], -1)  # fmt: skip
+    objects = np.stack(
+        [
+            rng.integers(1, len(OBJECT_CLASSES), (n, EXPORT_T, SLOTS)).astype(np.float32),
+            x1,
+            y1,
+            x1 + w,
+            y1 + h,
+            rng.uniform(0.3, 1.0, (n, EXPORT_T, SLOTS)),
+        ],
+        -1,
+    )
     objects[rng.random((n, EXPORT_T, SLOTS)) < 0.35] = 0.0
     return objects.astype(np.float32)
 
@@ -52,11 +61,18 @@ def _model(image: bool):
     backbone = PoseFormerFactorized.from_preset("micro", "coco17", num_frames=EXPORT_T)
     frames = None
     if image:
-        frames = FrameEncoder(num_frames=EXPORT_F, frame_size=EXPORT_SIZE, backbone="mobilenet_v3_small",
-                              image_size=EXPORT_SIZE, weights=None, crop="hands")  # fmt: skip
+        frames = FrameEncoder(
+            num_frames=EXPORT_F,
+            frame_size=EXPORT_SIZE,
+            backbone="mobilenet_v3_small",
+            image_size=EXPORT_SIZE,
+            weights=None,
+            crop="hands",
+        )
     objects = ObjectEncoder.from_preset("micro", num_frames=EXPORT_T, max_objects=SLOTS, class_names=OBJECT_CLASSES)
-    model = MultiModalFusionModel(backbone, frames, len(EXPORT_CLASSES), class_names=EXPORT_CLASSES,
-                                  fusion="residual", object_encoder=objects)  # fmt: skip
+    model = MultiModalFusionModel(
+        backbone, frames, len(EXPORT_CLASSES), class_names=EXPORT_CLASSES, fusion="residual", object_encoder=objects
+    )
     _sharpen(model.head.get_layer("pose_logits"), 5.0)
     for name in ("objects_correction",) + (("image_correction",) if image else ()):
         _sharpen(model.head.get_layer(name))  # the corrections move the answer well away from the pose branch's
@@ -70,8 +86,9 @@ def _export(image: bool, folder) -> dict:
     if not image:  # the .keras file, parity in the SavedModel export and int8: for the cheaper model
         model.save(folder / "model.keras")
         files["keras"] = folder / "model.keras"
-        files["int8"] = export_tflite(servable, folder / "model_int8.tflite", quantization="int8",
-                                      samples=inputs_for(servable.spec, 8, 1))  # fmt: skip
+        files["int8"] = export_tflite(
+            servable, folder / "model_int8.tflite", quantization="int8", samples=inputs_for(servable.spec, 8, 1)
+        )
     samples = None if image else inputs_for(servable.spec, 8, 1)
     files["savedmodel"] = export_saved_model(servable, folder / "serving", samples=samples)
     files["loaded"] = tf.saved_model.load(str(files["savedmodel"]))
@@ -122,8 +139,10 @@ def test_exports_equal_keras_and_no_detections_is_the_pose_branch(name, request)
     nothing = {key: (value if key == "pose" else np.zeros_like(value)) for key, value in inputs.items()}
     signature = files["loaded"].signatures["serving_default"]
     runner = TFLiteRunner(files["tflite"])
-    for run in (lambda feed: signature(**{k: tf.constant(v) for k, v in feed.items()})["probabilities"].numpy(),
-                runner):  # fmt: skip
+    for run in (
+        lambda feed: signature(**{k: tf.constant(v) for k, v in feed.items()})["probabilities"].numpy(),
+        runner,
+    ):
         np.testing.assert_allclose(run(inputs), reference, atol=1e-5, rtol=0)
         np.testing.assert_allclose(run(nothing), pose_only, atol=1e-5, rtol=0)
     topk = files["loaded"].signatures["topk"](**{k: tf.constant(v) for k, v in inputs.items()})
@@ -152,16 +171,24 @@ def test_the_predictor_gives_the_same_top_k_in_every_format(pose_objects, pose_i
             assert [row.class_ids for row in top] == [tuple(np.argsort(-p)[:2].tolist()) for p in reference]
             np.testing.assert_allclose([row.scores for row in top], -np.sort(-reference, 1)[:, :2], atol=1e-5)
             np.testing.assert_allclose(predictor.predict_proba(inputs["pose"], frames), no_objects, atol=1e-5)
-            one = predictor.predict_proba(inputs["pose"][0], None if frames is None else frames[0], inputs["objects"][0])
+            one = predictor.predict_proba(
+                inputs["pose"][0], None if frames is None else frames[0], inputs["objects"][0]
+            )
             np.testing.assert_allclose(one, reference[0], atol=1e-5)
     # residual: objects without frames = the objects with all-zero frames; neither = the pose branch
     predictor = HARPredictor.load(pose_image_objects["tflite"])
     inputs = inputs_for(pose_image_objects["spec"], n=3, seed=7)
     no_frames = {**inputs, "frames": np.zeros_like(inputs["frames"])}
-    np.testing.assert_allclose(predictor.predict_proba(inputs["pose"], objects=inputs["objects"]),
-                               keras_probabilities(pose_image_objects["servable"].full, no_frames), atol=1e-5)  # fmt: skip
-    np.testing.assert_allclose(predictor.predict_proba(inputs["pose"]),
-                               keras_probabilities(pose_image_objects["servable"].pose_only, inputs), atol=1e-5)  # fmt: skip
+    np.testing.assert_allclose(
+        predictor.predict_proba(inputs["pose"], objects=inputs["objects"]),
+        keras_probabilities(pose_image_objects["servable"].full, no_frames),
+        atol=1e-5,
+    )
+    np.testing.assert_allclose(
+        predictor.predict_proba(inputs["pose"]),
+        keras_probabilities(pose_image_objects["servable"].pose_only, inputs),
+        atol=1e-5,
+    )
 
 
 def test_objects_are_checked_with_clear_errors(pose_objects, tiny_pose_classifier, tmp_path):
@@ -209,8 +236,15 @@ def test_samples_carry_the_datas_objects_or_zeros(pose_objects):
     spec = pose_objects["spec"]
     inputs = inputs_for(spec, n=6, seed=8)
     labels = [i % 4 for i in range(6)]
-    data = PoseDataset(inputs["pose"][:3], labels[:3], EXPORT_CLASSES, "coco17", x_test=inputs["pose"][3:],
-                       y_test=labels[3:], extras={"objects_test": inputs["objects"][3:]})  # fmt: skip
+    data = PoseDataset(
+        inputs["pose"][:3],
+        labels[:3],
+        EXPORT_CLASSES,
+        "coco17",
+        x_test=inputs["pose"][3:],
+        y_test=labels[3:],
+        extras={"objects_test": inputs["objects"][3:]},
+    )
     np.testing.assert_array_equal(export_samples(data, "test", spec)["objects"], inputs["objects"][3:])
     data.extras.clear()
     np.testing.assert_array_equal(export_samples(data, "test", spec)["objects"], np.zeros((3, EXPORT_T, SLOTS, 6)))
@@ -226,11 +260,19 @@ def test_through_tf_serving_the_client_answers_as_the_predictor(pose_objects):
         predictor = HARPredictor.load(pose_objects["tflite"])
         inputs = inputs_for(pose_objects["spec"], n=3, seed=9)
         for protocol in ("rest", "grpc"):
-            np.testing.assert_allclose(client.predict_proba(inputs["pose"], objects=inputs["objects"], protocol=protocol),
-                                       predictor.predict_proba(inputs["pose"], objects=inputs["objects"]), atol=1e-5)  # fmt: skip
-            np.testing.assert_allclose(client.predict_proba(inputs["pose"], protocol=protocol),
-                                       predictor.predict_proba(inputs["pose"]), atol=1e-5)  # fmt: skip
-        assert client.topk(inputs["pose"], k=2, objects=inputs["objects"])[0].class_names == \
-            predictor.topk(inputs["pose"], k=2, objects=inputs["objects"])[0].class_names  # fmt: skip
+            np.testing.assert_allclose(
+                client.predict_proba(inputs["pose"], objects=inputs["objects"], protocol=protocol),
+                predictor.predict_proba(inputs["pose"], objects=inputs["objects"]),
+                atol=1e-5,
+            )
+            np.testing.assert_allclose(
+                client.predict_proba(inputs["pose"], protocol=protocol),
+                predictor.predict_proba(inputs["pose"]),
+                atol=1e-5,
+            )
+        assert (
+            client.topk(inputs["pose"], k=2, objects=inputs["objects"])[0].class_names
+            == predictor.topk(inputs["pose"], k=2, objects=inputs["objects"])[0].class_names
+        )
     finally:
         emulator.stop()

@@ -71,11 +71,12 @@ def test_outputs_equal_the_keras_model_in_a_fresh_process(fusion_export, tmp_pat
     np.savez(tmp_path / "inputs.npz", **inputs)
     code = f"""
 import numpy as np, tensorflow as tf
-inputs = dict(np.load({str(tmp_path / 'inputs.npz')!r}, allow_pickle=False))
+inputs = dict(np.load({str(tmp_path / "inputs.npz")!r}, allow_pickle=False))
 loaded = tf.saved_model.load({str(path)!r})
 fused = loaded.signatures["serving_default"](pose=tf.constant(inputs["pose"]), frames=tf.constant(inputs["frames"]))
 pose_only = loaded.signatures["pose_only"](pose=tf.constant(inputs["pose"]))
-np.savez({str(tmp_path / 'out.npz')!r}, fused=fused["probabilities"].numpy(), pose_only=pose_only["probabilities"].numpy())
+np.savez({str(tmp_path / "out.npz")!r}, fused=fused["probabilities"].numpy(),
+         pose_only=pose_only["probabilities"].numpy())
 """
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
@@ -142,7 +143,9 @@ def test_parity_below_the_threshold_fails_loudly_and_writes_nothing(tiny_pose_cl
 
 
 def test_a_threshold_outside_0_1_is_refused_before_the_export(tiny_pose_classifier, tmp_path):
-    with pytest.raises(InvalidInputError, match=r"min_agreement \(--min-agreement\) must be a share in \[0, 1\], got 1.01"):
+    with pytest.raises(
+        InvalidInputError, match=r"min_agreement \(--min-agreement\) must be a share in \[0, 1\], got 1.01"
+    ):
         export_saved_model(make_servable(tiny_pose_classifier), tmp_path / "har", min_agreement=1.01)
     assert not (tmp_path / "har").exists()
 

@@ -10,8 +10,8 @@ import pytest
 
 from har_tf.errors import ExportError, InvalidInputError
 from har_tf.export import TFLiteRunner, convert_to_tflite, export_tflite, make_servable
-from har_tf.export.tflite import tflite_parity
 from har_tf.export.parity import keras_probabilities
+from har_tf.export.tflite import tflite_parity
 from tests.conftest import EXPORT_CLASSES, export_inputs
 
 FLEX_OR_CUSTOM = 32  # BuiltinOperator.CUSTOM: Flex (Select TF) ops are custom ops
@@ -38,8 +38,9 @@ def test_each_quantization_agrees_with_keras_and_writes_its_report(pose_servable
     path = tmp_path / f"pose_{quantization}.tflite"
     # An untrained model's answers are close calls; trained models' int8_full agreement is in the README.
     bar = {"int8_full": 0.9}.get(quantization)
-    info = export_tflite(pose_servable, path, quantization=quantization, samples=samples, representative=calibration,
-                         min_agreement=bar)  # fmt: skip
+    info = export_tflite(
+        pose_servable, path, quantization=quantization, samples=samples, representative=calibration, min_agreement=bar
+    )
     assert path.is_file() and info["size_bytes"] == path.stat().st_size
     assert json.loads(path.with_suffix(".json").read_text()) == info
     assert info["class_names"] == list(EXPORT_CLASSES) and info["quantization"] == quantization
@@ -56,8 +57,12 @@ def float_constants(content: bytes) -> list[int]:
     from ai_edge_litert.tools import flatbuffer_utils
 
     model = flatbuffer_utils.read_model_from_bytearray(bytearray(content))
-    return [len(model.buffers[t.buffer].data) // 4 for subgraph in model.subgraphs for t in subgraph.tensors
-            if t.type == 0 and model.buffers[t.buffer].data is not None]  # fmt: skip
+    return [
+        len(model.buffers[t.buffer].data) // 4
+        for subgraph in model.subgraphs
+        for t in subgraph.tensors
+        if t.type == 0 and model.buffers[t.buffer].data is not None
+    ]
 
 
 def test_int8_weights_make_the_file_smaller(pose_servable):
@@ -94,8 +99,9 @@ def test_int8_stores_the_constants_the_converter_leaves_float():
     class AddOffset(keras.layers.Layer):
         def build(self, input_shape):
             offset = np.random.default_rng(0).normal(0, 0.02, input_shape[1:]).astype(np.float32)
-            self.offset = self.add_weight(shape=input_shape[1:], initializer=keras.initializers.Constant(offset),
-                                          trainable=False, name="offset")  # fmt: skip
+            self.offset = self.add_weight(
+                shape=input_shape[1:], initializer=keras.initializers.Constant(offset), trainable=False, name="offset"
+            )
 
         def call(self, x):
             return x + self.offset
@@ -130,13 +136,16 @@ def test_fusion_model_has_fused_and_pose_only_signatures(tiny_fusion_model, tmp_
     assert info["signatures"] == ["serving_default", "pose_only"]
     runner = TFLiteRunner(tmp_path / "fusion_fp32.tflite")
     assert set(runner.input_details("serving_default")) == {"pose", "frames"}
-    np.testing.assert_allclose(runner(samples, "pose_only"), keras_probabilities(servable.pose_only, samples),
-                               atol=1e-5)  # fmt: skip
+    np.testing.assert_allclose(
+        runner(samples, "pose_only"), keras_probabilities(servable.pose_only, samples), atol=1e-5
+    )
     assert info["parity"]["serving_default"]["max_abs_diff"] < 1e-4
     # one copy of the backbone for all F = 3 crops (Keras's TimeDistributed gave one per crop, and int8_full
     # gave each copy its own int8 weights)
     network = tiny_fusion_model.frame_encoder.network
-    convolutions = sum(isinstance(layer, keras.layers.Conv2D | keras.layers.DepthwiseConv2D) for layer in network.layers)
+    convolutions = sum(
+        isinstance(layer, keras.layers.Conv2D | keras.layers.DepthwiseConv2D) for layer in network.layers
+    )
     assert operator_count((tmp_path / "fusion_fp32.tflite").read_bytes(), CONV_OPS) == convolutions
 
 
@@ -146,8 +155,11 @@ def operator_count(content: bytes, codes: set[int], signature: str = "serving_de
 
     model = flatbuffer_utils.read_model_from_bytearray(bytearray(content))
     index = next(s.subgraphIndex for s in model.signatureDefs if s.signatureKey.decode() == signature)
-    return sum(max(model.operatorCodes[op.opcodeIndex].builtinCode, model.operatorCodes[op.opcodeIndex].deprecatedBuiltinCode)
-               in codes for op in model.subgraphs[index].operators)  # fmt: skip
+    return sum(
+        max(model.operatorCodes[op.opcodeIndex].builtinCode, model.operatorCodes[op.opcodeIndex].deprecatedBuiltinCode)
+        in codes
+        for op in model.subgraphs[index].operators
+    )
 
 
 def int8_scales(content: bytes, signature: str = "serving_default") -> list[float]:
@@ -156,9 +168,14 @@ def int8_scales(content: bytes, signature: str = "serving_default") -> list[floa
 
     model = flatbuffer_utils.read_model_from_bytearray(bytearray(content))
     index = next(s.subgraphIndex for s in model.signatureDefs if s.signatureKey.decode() == signature)
-    return [float(t.quantization.scale[0]) for t in model.subgraphs[index].tensors
-            if t.type == 9 and t.quantization is not None and t.quantization.scale is not None
-            and len(t.quantization.scale) == 1]  # fmt: skip
+    return [
+        float(t.quantization.scale[0])
+        for t in model.subgraphs[index].tensors
+        if t.type == 9
+        and t.quantization is not None
+        and t.quantization.scale is not None
+        and len(t.quantization.scale) == 1
+    ]
 
 
 def test_int8_full_fusion_model_keeps_the_fused_answers():

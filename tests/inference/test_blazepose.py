@@ -168,8 +168,10 @@ def test_agrees_with_movenet(estimator, shared_dir, name):
     box = person_box(reference, 0.3)
     height = float(box[3] - box[1])
     error = float(np.linalg.norm(coco[both, :2] - reference[both, :2], axis=-1).mean())
-    print(f"{name}: mean error vs MoveNet {error:.1f} px over {both.sum()} joints ({error / height:.1%} of "
-          f"the {height:.0f} px person height)")  # fmt: skip
+    print(
+        f"{name}: mean error vs MoveNet {error:.1f} px over {both.sum()} joints ({error / height:.1%} of "
+        f"the {height:.0f} px person height)"
+    )
     assert error < MAX_MEAN_ERROR * height
 
 

@@ -13,9 +13,17 @@ import tensorflow as tf
 from har_tf.data.detections import write_detections_folder
 from har_tf.data.objects import check_objects_batch
 from har_tf.errors import InvalidInputError, MissingFileError
-from har_tf.inference.detection import (COCO_LABELS, AnnotationDetector, Detections, SavedModelDetector,
-                                        TFLiteDetector, class_map_by_name, detect_objects, detections_to_objects,
-                                        make_detector)  # fmt: skip
+from har_tf.inference.detection import (
+    COCO_LABELS,
+    AnnotationDetector,
+    Detections,
+    SavedModelDetector,
+    TFLiteDetector,
+    class_map_by_name,
+    detect_objects,
+    detections_to_objects,
+    make_detector,
+)
 
 NAMES = ("none", "cup", "phone", "book", "tablet", "box")  # a dataset's object classes
 H, W = 120, 160
@@ -47,9 +55,15 @@ def _bright_box(image, float_input: bool = False):
 def _raw_outputs(image, float_input: bool = False):
     """5 slots, 4 counted: the bright box (cup, 0.9), the whole image (person, 0.6), the bottom-right
     quarter (cell phone, 0.45), a small box (bottle, 0.2); the 5th (score 0.99) is past num_detections."""
-    boxes = tf.stack([tf.constant([0.0, 0.0, 1.0, 1.0]), _bright_box(image, float_input),
-                      tf.constant([0.5, 0.5, 0.75, 1.0]), tf.constant([0.1, 0.1, 0.2, 0.2]),
-                      tf.constant([0.0, 0.0, 0.5, 0.5])])[None]  # fmt: skip
+    boxes = tf.stack(
+        [
+            tf.constant([0.0, 0.0, 1.0, 1.0]),
+            _bright_box(image, float_input),
+            tf.constant([0.5, 0.5, 0.75, 1.0]),
+            tf.constant([0.1, 0.1, 0.2, 0.2]),
+            tf.constant([0.0, 0.0, 0.5, 0.5]),
+        ]
+    )[None]
     classes = tf.constant([[1.0, 47.0, 77.0, 44.0, 3.0]])  # COCO ids: person, cup, cell phone, bottle, car
     scores = tf.constant([[0.6, 0.9, 0.45, 0.2, 0.99]])
     return boxes, classes, scores, tf.constant([4.0])
@@ -60,8 +74,12 @@ class _ODModule(tf.Module):
     @tf.function(input_signature=[tf.TensorSpec([1, None, None, 3], tf.uint8, name="input_tensor")])
     def detect(self, input_tensor):
         boxes, classes, scores, num = _raw_outputs(input_tensor)
-        return {"detection_boxes": boxes, "detection_classes": classes, "detection_scores": scores,
-                "num_detections": num}  # fmt: skip
+        return {
+            "detection_boxes": boxes,
+            "detection_classes": classes,
+            "detection_scores": scores,
+            "num_detections": num,
+        }
 
 
 class _NotADetector(tf.Module):
@@ -233,8 +251,11 @@ def test_tflite_errors(tflite_dir, tmp_path):
     (tmp_path / "fake.tflite").write_bytes(b"not a flatbuffer")
     with pytest.raises(InvalidInputError, match="not a TFLite model"):
         TFLiteDetector(tmp_path / "fake.tflite")
-    with pytest.raises(InvalidInputError, match=r"not an SSD-style detector: "
-                       r"expected 4 outputs .*got shapes \[\[1, 3\]\]"):
+    with pytest.raises(
+        InvalidInputError,
+        match=r"not an SSD-style detector: "
+        r"expected 4 outputs .*got shapes \[\[1, 3\]\]",
+    ):
         TFLiteDetector(tflite_dir / "classifier.tflite")
 
 
@@ -280,8 +301,12 @@ def _dets(rows, names=None) -> Detections:
 
 
 def test_detections_to_objects_orders_pads_and_truncates():
-    frames = [_dets([[2, 0, 0, 1, 1, 0.3], [1, 5, 5, 6, 6, 0.9], [3, 2, 2, 3, 3, 0.6]]), None,
-              _dets([[4, 1, 1, 2, 2, 0.5]]), Detections.empty()]  # fmt: skip
+    frames = [
+        _dets([[2, 0, 0, 1, 1, 0.3], [1, 5, 5, 6, 6, 0.9], [3, 2, 2, 3, 3, 0.6]]),
+        None,
+        _dets([[4, 1, 1, 2, 2, 0.5]]),
+        Detections.empty(),
+    ]
     objects = detections_to_objects(frames, max_objects=2)
     assert objects.dtype == np.float32 and objects.shape == (4, 2, 6)
     best_two = np.float32([[1, 5, 5, 6, 6, 0.9], [3, 2, 2, 3, 3, 0.6]])  # by score
@@ -306,10 +331,14 @@ def test_detections_to_objects_maps_and_drops_classes():
 
 
 def test_person_box_puts_nearby_objects_first():
-    frame = _dets([[1, 300, 300, 320, 320, 0.95],  # far from the person, best score
-                   [2, 90, 40, 110, 60, 0.5],  # overlaps the person's box (in the hand)
-                   [3, 150, 40, 160, 50, 0.6],  # 50 px to the right
-                   [4, 100, 100, 105, 105, 0.7]])  # inside the box too: ties by score  # fmt: skip
+    frame = _dets(
+        [
+            [1, 300, 300, 320, 320, 0.95],  # far from the person, best score
+            [2, 90, 40, 110, 60, 0.5],  # overlaps the person's box (in the hand)
+            [3, 150, 40, 160, 50, 0.6],  # 50 px to the right
+            [4, 100, 100, 105, 105, 0.7],
+        ]
+    )  # inside the box too: ties by score
     person = np.array([[0, 0, 100, 120], [0, 0, 0, 0]], np.float32)  # frame 2: nobody seen -> by score
     objects = detections_to_objects([frame, frame], 3, person_box=person)
     assert objects[0, :, 0].tolist() == [4, 2, 3]

@@ -9,9 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from har_tf.data.frames import decode_clips
+from har_tf.data.pose_npz import load_pose_npz
+from har_tf.errors import DataFormatError, InvalidInputError, MissingFileError
 from har_tf.inference.extraction import (
-    ExtractionConfig,
     EstimatorSource,
+    ExtractionConfig,
     assign_splits,
     clip_frame_positions,
     clip_starts,
@@ -19,9 +22,6 @@ from har_tf.inference.extraction import (
     find_videos,
     part_path,
 )
-from har_tf.data.frames import decode_clips
-from har_tf.data.pose_npz import load_pose_npz
-from har_tf.errors import DataFormatError, InvalidInputError, MissingFileError
 from har_tf.inference.pose.base import PoseEstimator
 from tests.conftest import shared_file
 
@@ -50,8 +50,11 @@ class FakeEstimator(PoseEstimator):
 
 def make_root(folder: Path, videos: Path) -> Path:
     """2 classes of real clips (symlinks), a corrupt .mp4 and an empty .mp4."""
-    for rel, name in (("tai_chi/ta_chi.mp4", "ta_chi.mp4"), ("tai_chi/clean_and_jerk.mp4", "clean_and_jerk.mp4"),
-                      ("exercise/exercise.avi", "exercise.avi")):  # fmt: skip
+    for rel, name in (
+        ("tai_chi/ta_chi.mp4", "ta_chi.mp4"),
+        ("tai_chi/clean_and_jerk.mp4", "clean_and_jerk.mp4"),
+        ("exercise/exercise.avi", "exercise.avi"),
+    ):
         (folder / rel).parent.mkdir(parents=True, exist_ok=True)
         (folder / rel).symlink_to(videos / name)
     (folder / "exercise" / "corrupt.mp4").write_bytes(np.random.default_rng(0).bytes(4096))
@@ -166,8 +169,9 @@ def test_two_runs_give_identical_arrays(root, movenet, movenet_run, tmp_path):
 
 
 def test_worker_processes_give_the_same_dataset(root, movenet, movenet_run, tmp_path):
-    parallel = extract_dataset(root, tmp_path / "p.npz", movenet, CONFIG, workers=2, progress=False,
-                               warn=lambda _: None)  # fmt: skip
+    parallel = extract_dataset(
+        root, tmp_path / "p.npz", movenet, CONFIG, workers=2, progress=False, warn=lambda _: None
+    )
     assert_same_arrays(arrays_of(movenet_run[0].path), arrays_of(parallel.path))
     assert parallel.report["videos"]["skipped"] == 2
     with pytest.raises(InvalidInputError, match="picklable"):
@@ -249,8 +253,12 @@ def test_layout_conversion(root, tmp_path):
 
 def test_user_split_folders_are_kept(shared_dir, tmp_path):
     videos = shared_file(shared_dir, "data/videos")
-    for rel, name in (("train/tai_chi/a.mp4", "ta_chi.mp4"), ("test/tai_chi/b.mp4", "clean_and_jerk.mp4"),
-                      ("train/exercise/c.avi", "exercise.avi"), ("val/exercise/d.avi", "exercise.avi")):  # fmt: skip
+    for rel, name in (
+        ("train/tai_chi/a.mp4", "ta_chi.mp4"),
+        ("test/tai_chi/b.mp4", "clean_and_jerk.mp4"),
+        ("train/exercise/c.avi", "exercise.avi"),
+        ("val/exercise/d.avi", "exercise.avi"),
+    ):
         (tmp_path / "root" / rel).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / "root" / rel).symlink_to(videos / name)
     config = ExtractionConfig(max_frames=30)
@@ -264,8 +272,9 @@ def test_user_split_folders_are_kept(shared_dir, tmp_path):
 def test_split_is_seeded_stratified_and_by_video():
     from har_tf.inference.extraction import VideoEntry
 
-    videos = [VideoEntry(Path(f"{c}/{i}.mp4"), f"{c}/{i}.mp4", label, c) for label, c in enumerate("ab")
-              for i in range(10)]  # fmt: skip
+    videos = [
+        VideoEntry(Path(f"{c}/{i}.mp4"), f"{c}/{i}.mp4", label, c) for label, c in enumerate("ab") for i in range(10)
+    ]
     split = assign_splits(videos, 0.2, seed=0)
     assert split == assign_splits(videos, 0.2, seed=0) and split != assign_splits(videos, 0.2, seed=1)
     for c in "ab":
@@ -292,11 +301,17 @@ def test_clear_errors_for_bad_roots(tmp_path):
         find_videos(tmp_path / "empty")
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"num_frames": 0}, "num_frames"), ({"stride": 0}, "stride"), ({"frames_per_clip": 40}, "frames_per_clip"),
-    ({"test_fraction": 1.0}, "test_fraction"), ({"max_frames": 0}, "max_frames"),
-    ({"layout": "nope"}, "unknown joint layout"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"num_frames": 0}, "num_frames"),
+        ({"stride": 0}, "stride"),
+        ({"frames_per_clip": 40}, "frames_per_clip"),
+        ({"test_fraction": 1.0}, "test_fraction"),
+        ({"max_frames": 0}, "max_frames"),
+        ({"layout": "nope"}, "unknown joint layout"),
+    ],
+)
 def test_bad_settings_are_refused(kwargs, message):
     with pytest.raises(InvalidInputError, match=message):
         ExtractionConfig(**kwargs)

@@ -15,8 +15,13 @@ from har_tf.data.pose_npz import load_pose_npz
 from har_tf.data.video import Letterbox
 from har_tf.errors import InvalidInputError, MissingFileError
 from har_tf.inference.detection import ObjectDetector, detections_to_objects, person_box
-from har_tf.inference.extraction import (DetectionJsonFolders, DetectorSource, ExtractionConfig, extract_dataset,
-                                         part_path)  # fmt: skip
+from har_tf.inference.extraction import (
+    DetectionJsonFolders,
+    DetectorSource,
+    ExtractionConfig,
+    extract_dataset,
+    part_path,
+)
 from har_tf.inference.pose.base import PoseEstimator
 
 W, H, S, K = 64, 48, 32, 3
@@ -97,8 +102,9 @@ def test_objects_of_each_clip_are_aligned_mapped_and_nearest_first(root, tmp_pat
     source = DetectionJsonFolders(root / "detections", ["cup", "phone"])
     out = tmp_path / "data.npz"
     warnings: list[str] = []
-    result = extract_dataset(root / "videos", out, BrightnessEstimator(), CONFIG, progress=False,
-                             warn=warnings.append, detections=source)  # fmt: skip
+    result = extract_dataset(
+        root / "videos", out, BrightnessEstimator(), CONFIG, progress=False, warn=warnings.append, detections=source
+    )
     assert not warnings
     data = load_pose_npz(out)
     assert data.extras["object_classes"].tolist() == list(CLASSES)
@@ -139,8 +145,15 @@ def test_a_detector_on_every_frame_is_mapped_to_the_object_classes_by_name(root,
 
     source = DetectorSource(Corners(), object_classes=["cup", "phone"])
     assert source.class_map == {1: 1, 2: 2}
-    result = extract_dataset(root / "videos", tmp_path / "d.npz", BrightnessEstimator(), CONFIG, progress=False,
-                             warn=lambda _: None, detections=source)  # fmt: skip
+    result = extract_dataset(
+        root / "videos",
+        tmp_path / "d.npz",
+        BrightnessEstimator(),
+        CONFIG,
+        progress=False,
+        warn=lambda _: None,
+        detections=source,
+    )
     objects = result.dataset.extras["objects_train"]
     valid = objects[..., 0] >= 1
     assert set(np.unique(objects[..., 0][valid])) == {1, 2}  # the dog is dropped
@@ -148,8 +161,9 @@ def test_a_detector_on_every_frame_is_mapped_to_the_object_classes_by_name(root,
     assert (valid.sum(axis=-1)[real] == 2).all() and (valid.sum(axis=-1)[~real] == 0).all()
     box = Letterbox(W, H, S)
     corner = objects[real][objects[real][..., 0] == 2][0, 1:5]
-    np.testing.assert_allclose(corner, box.to_square(np.array([[W - 8, H - 8], [W, H]], np.float32)).reshape(4),
-                               atol=1e-4)  # fmt: skip
+    np.testing.assert_allclose(
+        corner, box.to_square(np.array([[W - 8, H - 8], [W, H]], np.float32)).reshape(4), atol=1e-4
+    )
     # default object classes: the detector's own names
     assert DetectorSource(Corners()).object_classes == ("none", "mug", "cell phone", "dog")
 
@@ -164,8 +178,7 @@ def test_parts_are_resumable_and_parts_without_detections_are_extracted_again(ro
 
     source = DetectionJsonFolders(root / "detections", CLASSES)
     estimator.calls = 0
-    first = extract_dataset(root / "videos", out, estimator, CONFIG, keep_parts=True, progress=False,
-                            detections=source)  # fmt: skip
+    first = extract_dataset(root / "videos", out, estimator, CONFIG, keep_parts=True, progress=False, detections=source)
     assert estimator.calls == frames and first.report["videos"]["resumed"] == 0  # the old parts had no objects
     reference = {k: v for k, v in first.dataset.to_arrays().items() if k != "extraction_info"}
 
@@ -174,8 +187,7 @@ def test_parts_are_resumable_and_parts_without_detections_are_extracted_again(ro
     damaged = part_path(parts, "drink/a.avi")
     damaged.write_bytes(damaged.read_bytes()[:100])
     estimator.calls = 0
-    again = extract_dataset(root / "videos", out, estimator, CONFIG, keep_parts=True, progress=False,
-                            detections=source)  # fmt: skip
+    again = extract_dataset(root / "videos", out, estimator, CONFIG, keep_parts=True, progress=False, detections=source)
     assert estimator.calls == VIDEOS["walk/c.avi"] + VIDEOS["drink/a.avi"]
     assert again.report["extracted"] == ["drink/a.avi", "walk/c.avi"]
     for key, value in again.dataset.to_arrays().items():
@@ -196,8 +208,15 @@ def test_missing_detections_and_bad_sources_are_clear(root, tmp_path):
         for f in (root / "detections" / folder).iterdir():
             (partial / folder / f.name).symlink_to(f)
     warnings: list[str] = []
-    result = extract_dataset(root / "videos", tmp_path / "d.npz", BrightnessEstimator(), CONFIG, progress=False,
-                             warn=warnings.append, detections=DetectionJsonFolders(partial, CLASSES))  # fmt: skip
+    result = extract_dataset(
+        root / "videos",
+        tmp_path / "d.npz",
+        BrightnessEstimator(),
+        CONFIG,
+        progress=False,
+        warn=warnings.append,
+        detections=DetectionJsonFolders(partial, CLASSES),
+    )
     assert [s["video"] for s in result.report["skipped"]] == ["walk/d.avi"]
     assert "no detections folder for walk/d.avi" in result.report["skipped"][0]["reason"]
     assert any("walk/d.avi" in w for w in warnings)
@@ -208,5 +227,6 @@ def test_missing_detections_and_bad_sources_are_clear(root, tmp_path):
     with pytest.raises(InvalidInputError, match="max_objects"):
         ExtractionConfig(max_objects=0)
     with pytest.raises(InvalidInputError, match="DetectorSource or DetectionJsonFolders"):
-        extract_dataset(root / "videos", tmp_path / "e.npz", BrightnessEstimator(), CONFIG, progress=False,
-                        detections="detections/")  # fmt: skip
+        extract_dataset(
+            root / "videos", tmp_path / "e.npz", BrightnessEstimator(), CONFIG, progress=False, detections="detections/"
+        )

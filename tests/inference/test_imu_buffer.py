@@ -65,7 +65,7 @@ def test_memory_is_bounded_and_a_too_fast_sensor_is_a_clear_error():
     buffer = IMUBuffer(D, capacity=64)
     times = np.arange(0, 10, 0.01)  # 1,000 samples through a buffer of 64
     for start in range(0, len(times), 10):
-        buffer.push(_rows(times[start:start + 10]))
+        buffer.push(_rows(times[start : start + 10]))
     assert len(buffer) == 64 and buffer._times.shape == (64,) and buffer.latest == pytest.approx(times[-1])
     assert buffer.oldest == pytest.approx(times[-64])
     window = buffer.window(9.5, 9.9, 8)  # within what is kept: the same as with every sample
@@ -81,8 +81,11 @@ def test_memory_is_bounded_and_a_too_fast_sensor_is_a_clear_error():
 def test_bad_samples_get_clear_errors():
     buffer = IMUBuffer(D)
     rows = _rows(np.arange(0, 0.2, 0.01))
-    with pytest.raises(InvalidInputError, match=r"have D = 3 channels \(rows of 4: a time stamp, then the values\) but "
-                                                r"the model takes D = 6 \(accelerometer"):
+    with pytest.raises(
+        InvalidInputError,
+        match=r"have D = 3 channels \(rows of 4: a time stamp, then the values\) but "
+        r"the model takes D = 6 \(accelerometer",
+    ):
         buffer.push(rows[:, :4])
     with pytest.raises(InvalidInputError, match="have D = 5 channels but the model takes D = 6"):
         buffer.push((rows[:, 0], rows[:, 1:6]))
@@ -98,7 +101,9 @@ def test_bad_samples_get_clear_errors():
         buffer.push(np.concatenate([rows[:4], rows[3:]]))
     assert len(buffer) == 0  # a refused push adds nothing
     buffer.push(rows)
-    with pytest.raises(InvalidInputError, match="time stamps must increase: a sample at 0.1 s came after one at 0.19 s"):
+    with pytest.raises(
+        InvalidInputError, match="time stamps must increase: a sample at 0.1 s came after one at 0.19 s"
+    ):
         buffer.push(rows[10:])
     with pytest.raises(InvalidInputError, match="must hold numbers"):
         buffer.push(np.full((2, 7), "x"))
@@ -127,8 +132,9 @@ def test_resample_clip_spans_the_recording():
     times = np.arange(100) / rate
     clip = resample_clip(_signal(times), rate, 25)
     grid = np.linspace(0, times[-1], 25)
-    np.testing.assert_allclose(clip, np.stack([np.interp(grid, times, _signal(times)[:, c]) for c in range(D)], -1),
-                               atol=1e-4)  # fmt: skip
+    np.testing.assert_allclose(
+        clip, np.stack([np.interp(grid, times, _signal(times)[:, c]) for c in range(D)], -1), atol=1e-4
+    )
     times, values = as_samples(_rows(times)[0], D)  # one row is one sample
     assert times.shape == (1,) and values.shape == (1, D)
 

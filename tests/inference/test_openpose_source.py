@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from har_tf.inference.extraction import ExtractionConfig, OpenPoseJsonFolders, extract_dataset
 from har_tf.data.openpose import read_openpose_dir
 from har_tf.data.pose_npz import load_pose_npz
 from har_tf.data.video import Letterbox, read_video
 from har_tf.errors import InvalidInputError, MissingFileError
+from har_tf.inference.extraction import ExtractionConfig, OpenPoseJsonFolders, extract_dataset
 from har_tf.inference.pose.openpose_source import OpenPoseJsonSource
 from tests.conftest import shared_file
 
@@ -96,8 +96,14 @@ def openpose_run(shared_dir, tmp_path_factory):
         (folder / "json" / "balance" / "cam01" / f.name).symlink_to(f)
     warnings: list[str] = []
     config = ExtractionConfig(image_size=128)
-    result = extract_dataset(folder / "root", folder / "d.npz", OpenPoseJsonFolders(folder / "json"), config,
-                             progress=False, warn=warnings.append)  # fmt: skip
+    result = extract_dataset(
+        folder / "root",
+        folder / "d.npz",
+        OpenPoseJsonFolders(folder / "json"),
+        config,
+        progress=False,
+        warn=warnings.append,
+    )
     return result, warnings, video
 
 
@@ -122,8 +128,9 @@ def test_extraction_converts_openpose_to_coco17(openpose_run, tmp_path):
     result, _, _ = openpose_run
     root = Path(result.report["root"])
     config = ExtractionConfig(image_size=64, layout="coco17", max_frames=40)
-    again = extract_dataset(root, tmp_path / "c.npz", OpenPoseJsonFolders(root.parent / "json"), config,
-                            progress=False, warn=lambda _: None)  # fmt: skip
+    again = extract_dataset(
+        root, tmp_path / "c.npz", OpenPoseJsonFolders(root.parent / "json"), config, progress=False, warn=lambda _: None
+    )
     data = load_pose_npz(again.path)
     assert data.layout.name == "coco17" and data.x_train.shape == (1, 30, 17, 3)
     first = load_pose_npz(result.path)
@@ -139,8 +146,14 @@ def test_fewer_json_files_than_frames_is_warned_about(openpose_run, tmp_path):
     for f in sorted((video.parent / "cam01_json").glob("*.json"))[:50]:
         (tmp_path / "json" / "balance" / "cam01" / f.name).symlink_to(f)
     warnings: list[str] = []
-    again = extract_dataset(tmp_path / "root", tmp_path / "d.npz", OpenPoseJsonFolders(tmp_path / "json"),
-                            ExtractionConfig(image_size=128), progress=False, warn=warnings.append)  # fmt: skip
+    again = extract_dataset(
+        tmp_path / "root",
+        tmp_path / "d.npz",
+        OpenPoseJsonFolders(tmp_path / "json"),
+        ExtractionConfig(image_size=128),
+        progress=False,
+        warn=warnings.append,
+    )
     assert any("100 frames but its OpenPose JSON folder has 50 files" in w for w in warnings)
     poses = again.dataset.extras["poses_train"]
     assert np.all(poses[50:] == 0)

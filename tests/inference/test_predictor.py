@@ -20,8 +20,12 @@ def fusion_files(tiny_fusion_model, tmp_path_factory):
     servable = make_servable(tiny_fusion_model)
     export_saved_model(servable, folder / "serving")
     export_tflite(servable, folder / "fusion.tflite", samples=export_inputs(n=4))
-    return {"keras": folder / "fusion.keras", "savedmodel": folder / "serving",
-            "tflite": folder / "fusion.tflite", "servable": servable}  # fmt: skip
+    return {
+        "keras": folder / "fusion.keras",
+        "savedmodel": folder / "serving",
+        "tflite": folder / "fusion.tflite",
+        "servable": servable,
+    }
 
 
 @pytest.mark.parametrize("fmt", ["keras", "savedmodel", "tflite"])
@@ -35,8 +39,9 @@ def test_every_format_gives_the_keras_answers(fusion_files, fmt):
     predictor.batch_size = 2  # 5 clips run as 2 + 2 + 1 (bounded memory), the same answers in the same order
     np.testing.assert_allclose(predictor.predict_proba(inputs["pose"], inputs["frames"]), fused, atol=1e-5)
     # no frames: the pose branch answers (the missing-modality fall-back)
-    np.testing.assert_allclose(predictor.predict_proba(inputs["pose"]),
-                               keras_probabilities(servable.pose_only, inputs), atol=1e-5)  # fmt: skip
+    np.testing.assert_allclose(
+        predictor.predict_proba(inputs["pose"]), keras_probabilities(servable.pose_only, inputs), atol=1e-5
+    )
     one = predictor.predict_proba(inputs["pose"][0], inputs["frames"][0])
     assert one.shape == (len(EXPORT_CLASSES),)
 
@@ -65,8 +70,9 @@ def test_a_pose_classifier_takes_raw_pixel_poses(tiny_pose_classifier, tmp_path)
     from har_tf.data.preprocessing import normalize_pose, sanitize
 
     normalized = normalize_pose(sanitize(inputs["pose"]), "coco17").numpy()
-    np.testing.assert_allclose(predictor.predict_proba(inputs["pose"]),
-                               tiny_pose_classifier.predict(normalized, verbose=0), atol=1e-6)  # fmt: skip
+    np.testing.assert_allclose(
+        predictor.predict_proba(inputs["pose"]), tiny_pose_classifier.predict(normalized, verbose=0), atol=1e-6
+    )
     assert not predictor.takes_frames
     with pytest.raises(InvalidInputError, match="pose-only model: it takes no frames"):
         predictor.predict_proba(inputs["pose"], export_inputs(n=4)["frames"])

@@ -37,14 +37,17 @@ def test_rest_bodies_follow_the_tf_serving_formats():
     inputs = export_inputs(n=2, seed=1)
     client = ServingClient("har")
     rows = client.rest_body(inputs["pose"], inputs["frames"], request_format="instances")
-    assert rows == {"signature_name": "serving_default",
-                    "instances": [{"pose": inputs["pose"][i].tolist(), "frames": inputs["frames"][i].tolist()}
-                                  for i in range(2)]}  # fmt: skip
+    assert rows == {
+        "signature_name": "serving_default",
+        "instances": [{"pose": inputs["pose"][i].tolist(), "frames": inputs["frames"][i].tolist()} for i in range(2)],
+    }
     columns = client.rest_body(inputs["pose"], request_format="inputs")
     assert columns == {"signature_name": "pose_only", "inputs": {"pose": inputs["pose"].tolist()}}
     assert client.rest_url() == "http://127.0.0.1:8501/v1/models/har:predict"
-    assert ServingClient("har", version=3, host="srv", rest_port=9000).rest_url() == \
-        "http://srv:9000/v1/models/har/versions/3:predict"  # fmt: skip
+    assert (
+        ServingClient("har", version=3, host="srv", rest_port=9000).rest_url()
+        == "http://srv:9000/v1/models/har/versions/3:predict"
+    )
     with pytest.raises(InvalidInputError, match="request_format must be one of"):
         client.rest_body(inputs["pose"], request_format="rows")
     with pytest.raises(InvalidInputError, match=r"pose must be a batch \(N, T, J, C\)"):
@@ -68,12 +71,20 @@ def test_answers_through_tf_serving_equal_the_predictors(server, exported, proto
     client = ServingClient.from_export(exported, rest_port=rest_port, grpc_port=grpc_port)
     predictor = HARPredictor.load(exported)
     inputs = export_inputs(n=3, seed=2)
-    kwargs = {"protocol": protocol} if request_format is None else {"protocol": protocol, "request_format": request_format}
-    np.testing.assert_allclose(client.predict_proba(inputs["pose"], inputs["frames"], **kwargs),
-                               predictor.predict_proba(inputs["pose"], inputs["frames"]), atol=1e-6)  # fmt: skip
-    np.testing.assert_allclose(client.predict_proba(inputs["pose"], **kwargs),
-                               predictor.predict_proba(inputs["pose"]), atol=1e-6)  # fmt: skip
-    assert client.topk(inputs["pose"], inputs["frames"], k=2, **kwargs) == predictor.topk(inputs["pose"], inputs["frames"], k=2)
+    kwargs = (
+        {"protocol": protocol} if request_format is None else {"protocol": protocol, "request_format": request_format}
+    )
+    np.testing.assert_allclose(
+        client.predict_proba(inputs["pose"], inputs["frames"], **kwargs),
+        predictor.predict_proba(inputs["pose"], inputs["frames"]),
+        atol=1e-6,
+    )
+    np.testing.assert_allclose(
+        client.predict_proba(inputs["pose"], **kwargs), predictor.predict_proba(inputs["pose"]), atol=1e-6
+    )
+    assert client.topk(inputs["pose"], inputs["frames"], k=2, **kwargs) == predictor.topk(
+        inputs["pose"], inputs["frames"], k=2
+    )
     assert client.threshold(inputs["pose"], thr=0.1, **kwargs) == predictor.threshold(inputs["pose"], thr=0.1)
     assert client.class_names == EXPORT_CLASSES
     client.close()
@@ -93,18 +104,28 @@ def test_unreachable_or_failing_servers_raise_serving_errors(server):
         ServingClient("har", grpc_port=free, timeout=2).predict_proba(pose, protocol="grpc")
 
 
-@pytest.mark.skipif(shutil.which("tensorflow_model_server") is None,
-                    reason="tensorflow_model_server is not on PATH (it is not on PyPI; install it from "
-                           "TF Serving's apt repository or use the tensorflow/serving Docker image)")  # fmt: skip
+@pytest.mark.skipif(
+    shutil.which("tensorflow_model_server") is None,
+    reason="tensorflow_model_server is not on PATH (it is not on PyPI; install it from "
+    "TF Serving's apt repository or use the tensorflow/serving Docker image)",
+)
 def test_a_real_tensorflow_model_server(exported, tmp_path):
     ports = []
     for _ in range(2):
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
             ports.append(sock.getsockname()[1])
-    process = subprocess.Popen(["tensorflow_model_server", f"--port={ports[0]}", f"--rest_api_port={ports[1]}",
-                                "--model_name=har", f"--model_base_path={exported}"],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    process = subprocess.Popen(
+        [
+            "tensorflow_model_server",
+            f"--port={ports[0]}",
+            f"--rest_api_port={ports[1]}",
+            "--model_name=har",
+            f"--model_base_path={exported}",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         client = ServingClient.from_export(exported, grpc_port=ports[0], rest_port=ports[1], timeout=5)
         inputs = export_inputs(n=2, seed=3)
@@ -119,8 +140,11 @@ def test_a_real_tensorflow_model_server(exported, tmp_path):
                 time.sleep(1)
         expected = HARPredictor.load(exported).predict_proba(inputs["pose"], inputs["frames"])
         np.testing.assert_allclose(answer, expected, atol=1e-5)
-        np.testing.assert_allclose(client.predict_proba(inputs["pose"], protocol="grpc"),
-                                   HARPredictor.load(exported).predict_proba(inputs["pose"]), atol=1e-5)  # fmt: skip
+        np.testing.assert_allclose(
+            client.predict_proba(inputs["pose"], protocol="grpc"),
+            HARPredictor.load(exported).predict_proba(inputs["pose"]),
+            atol=1e-5,
+        )
     finally:
         process.terminate()
         process.wait(timeout=30)

@@ -72,8 +72,9 @@ def test_windows_match_the_model_run_offline_on_the_same_window(tiny_fusion_mode
     indices = np.asarray(fusion_window_model.frame_indices)
     for window in recogniser.windows:
         s = window.start_frame
-        offline = tiny_fusion_model.predict({"pose": poses[None, s : s + EXPORT_T], "frames": squares[None, s + indices]},
-                                            verbose=0)["probabilities"][0]  # fmt: skip
+        offline = tiny_fusion_model.predict(
+            {"pose": poses[None, s : s + EXPORT_T], "frames": squares[None, s + indices]}, verbose=0
+        )["probabilities"][0]
         np.testing.assert_allclose(window.probabilities, offline, atol=1e-5)
         assert window.end_frame == s + EXPORT_T - 1 and window.start_time == pytest.approx(s / 10.0)
 
@@ -140,8 +141,10 @@ def test_latency_report_has_each_stage(fusion_window_model):
     assert "median" in recogniser.latency.report() and "p95" in recogniser.latency.report()
 
 
-@pytest.mark.parametrize("kwargs, message", [({"stride": 0}, "stride"), ({"smoothing": 1.0}, "smoothing"),
-                                             ({"embed_every": 0}, "embed_every")])  # fmt: skip
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [({"stride": 0}, "stride"), ({"smoothing": 1.0}, "smoothing"), ({"embed_every": 0}, "embed_every")],
+)
 def test_bad_settings_are_clear_errors(fusion_window_model, kwargs, message):
     with pytest.raises(InvalidInputError, match=message):
         StreamingRecognizer(fusion_window_model, ScriptedEstimator(), **kwargs)
@@ -216,16 +219,23 @@ def test_memory_stays_bounded_on_a_long_stream(fusion_window_model):
 
 
 def test_each_hand_crops_stream_like_the_model_run_offline(tiny_fusion_model):
-    """Two crops per frame (crop "each_hand"): the streamed embeddings (Keras and TFLite) average them as the model does."""
+    """Two crops per frame (crop "each_hand"): the streamed embeddings (Keras and TFLite) average them as the
+    model does."""
     import keras
 
     from har_tf.models import FrameEncoder, MultiModalFusionModel
 
     keras.utils.set_random_seed(2)
     old = tiny_fusion_model.frame_encoder
-    encoder = FrameEncoder(num_frames=old.num_frames, frame_size=old.frame_size, image_size=old.image_size, crop="each_hand")
-    model = MultiModalFusionModel(tiny_fusion_model.pose_backbone, encoder, tiny_fusion_model.num_classes,
-                                  class_names=tiny_fusion_model.class_names)  # fmt: skip
+    encoder = FrameEncoder(
+        num_frames=old.num_frames, frame_size=old.frame_size, image_size=old.image_size, crop="each_hand"
+    )
+    model = MultiModalFusionModel(
+        tiny_fusion_model.pose_backbone,
+        encoder,
+        tiny_fusion_model.num_classes,
+        class_names=tiny_fusion_model.class_names,
+    )
     window_model = WindowModel.from_keras(model)
     frames = _frames()
     windows = _stream(window_model, frames, stride=3).windows
@@ -233,8 +243,9 @@ def test_each_hand_crops_stream_like_the_model_run_offline(tiny_fusion_model):
     indices = np.asarray(window_model.frame_indices)
     for window in windows:
         s = window.start_frame
-        offline = model.predict({"pose": poses[None, s : s + EXPORT_T], "frames": squares[None, s + indices]},
-                                verbose=0)["probabilities"][0]  # fmt: skip
+        offline = model.predict(
+            {"pose": poses[None, s : s + EXPORT_T], "frames": squares[None, s + indices]}, verbose=0
+        )["probabilities"][0]
         np.testing.assert_allclose(window.probabilities, offline, atol=1e-5)
     tflite = WindowModel.from_keras(model, embedder="tflite_fp32", num_threads=1)
     converted = [w.probabilities for w in _stream(tflite, frames, stride=3).windows]

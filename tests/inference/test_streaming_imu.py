@@ -41,8 +41,9 @@ def imu_model():
     backbone = PoseFormerFactorized.from_preset("micro", "coco17", num_frames=EXPORT_T)
     encoder = InertialEncoder.from_preset("micro", S, D)
     encoder.adapt(np.stack([resample_window(*sensor(100.0, seed=i), 0, 2, S) for i in range(8)]))
-    model = MultiModalFusionModel(backbone, None, len(EXPORT_CLASSES), class_names=EXPORT_CLASSES, fusion="residual",
-                                  inertial_encoder=encoder)  # fmt: skip
+    model = MultiModalFusionModel(
+        backbone, None, len(EXPORT_CLASSES), class_names=EXPORT_CLASSES, fusion="residual", inertial_encoder=encoder
+    )
     _sharpen(model.head.get_layer("imu_correction"), 10.0)  # the sensor visibly changes the answer
     return model
 
@@ -107,8 +108,11 @@ def test_frame_time_stamps_and_sensor_samples_on_one_clock(imu_model, window_mod
         since = (times > (frame_times[n - 1] if n else -np.inf)) & (times <= frame_times[n])
         recogniser.push(frame, imu=(times[since], values[since]), timestamp=frame_times[n])
     starts = [w.start_frame for w in recogniser.windows]
-    np.testing.assert_allclose(np.stack([w.probabilities for w in recogniser.windows]),
-                               _offline(imu_model, _poses(frames), (times, values), starts, frame_times), atol=1e-5)  # fmt: skip
+    np.testing.assert_allclose(
+        np.stack([w.probabilities for w in recogniser.windows]),
+        _offline(imu_model, _poses(frames), (times, values), starts, frame_times),
+        atol=1e-5,
+    )
     assert recogniser.windows[0].start_time == pytest.approx(frame_times[0])
 
 
@@ -118,8 +122,11 @@ def test_no_sensor_is_the_answer_without_the_branch(imu_model, window_model):
     for kwargs in ({}, {"use_imu": False}):  # no samples pushed; the branch left out
         recogniser = _stream(window_model, frames, sensor(100.0) if kwargs else None, stride=4, **kwargs)
         starts = [w.start_frame for w in recogniser.windows]
-        np.testing.assert_allclose(np.stack([w.probabilities for w in recogniser.windows]),
-                                   _offline(imu_model, poses, None, starts, pose_only=True), atol=1e-5)  # fmt: skip
+        np.testing.assert_allclose(
+            np.stack([w.probabilities for w in recogniser.windows]),
+            _offline(imu_model, poses, None, starts, pose_only=True),
+            atol=1e-5,
+        )
     # the sensor stops after 1.05 s: later windows have no samples, one straddles the gap (missing samples)
     times, values = sensor(100.0, stop=1.05)
     recogniser = _stream(window_model, frames, (times, values), stride=1)
@@ -127,8 +134,9 @@ def test_no_sensor_is_the_answer_without_the_branch(imu_model, window_model):
     streamed = np.stack([w.probabilities for w in recogniser.windows])
     np.testing.assert_allclose(streamed, _offline(imu_model, poses, (times, values), starts), atol=1e-5)
     late = [i for i, s in enumerate(starts) if s / FPS > 1.05 + 0.125]
-    assert late and np.allclose(streamed[late], _offline(imu_model, poses, None, [starts[i] for i in late],
-                                                         pose_only=True), atol=1e-5)  # fmt: skip
+    assert late and np.allclose(
+        streamed[late], _offline(imu_model, poses, None, [starts[i] for i in late], pose_only=True), atol=1e-5
+    )
     # a stream shorter than T: one padded window, its sensor span one period per missing frame
     short = _stream(window_model, frames[:5], sensor(100.0), stride=2)
     assert len(short.windows) == 1 and short.windows[0].padded
@@ -155,8 +163,9 @@ def test_clear_errors(window_model, tiny_pose_classifier):
         recogniser.push(frame, timestamp=0.5)
         recogniser.push(frame, timestamp=0.05)
     with pytest.raises(InvalidInputError, match=r"samples come every 0.5 s \(2 Hz\), further apart than max_gap_s"):
-        StreamingRecognizer(window_model, ScriptedEstimator()).push(frame, imu=np.concatenate(
-            [np.arange(0, 6, 0.5)[:, None], np.ones((12, D))], 1))  # fmt: skip
+        StreamingRecognizer(window_model, ScriptedEstimator()).push(
+            frame, imu=np.concatenate([np.arange(0, 6, 0.5)[:, None], np.ones((12, D))], 1)
+        )
     pose = np.zeros((EXPORT_T, 17, 3))
     with pytest.raises(InvalidInputError, match="S = 12 samples per clip but the model takes S = 16"):
         window_model.classify(pose, None, imu=np.zeros((12, D)))
@@ -176,8 +185,11 @@ def test_an_export_streams_the_same_windows(imu_model, window_model, tmp_path):
     frames, samples = _frames(12), sensor(100.0)
     by_export = _stream(exported, frames, samples, stride=2)
     by_split = _stream(window_model, frames, samples, stride=2)
-    np.testing.assert_allclose(np.stack([w.probabilities for w in by_export.windows]),
-                               np.stack([w.probabilities for w in by_split.windows]), atol=1e-5)  # fmt: skip
+    np.testing.assert_allclose(
+        np.stack([w.probabilities for w in by_export.windows]),
+        np.stack([w.probabilities for w in by_split.windows]),
+        atol=1e-5,
+    )
 
 
 def test_a_video_file_with_a_sensor_recording(window_model, tmp_path):
@@ -194,13 +206,15 @@ def test_a_video_file_with_a_sensor_recording(window_model, tmp_path):
     writer.release()
     times, values = sensor(100.0)
     header = "t," + ",".join(f"ch{i}" for i in range(D))
-    np.savetxt(tmp_path / "imu.csv", np.concatenate([times[:, None], values], 1), delimiter=",", header=header,
-               comments="")  # fmt: skip
+    np.savetxt(
+        tmp_path / "imu.csv", np.concatenate([times[:, None], values], 1), delimiter=",", header=header, comments=""
+    )
     rows = read_imu_csv(tmp_path / "imu.csv", D)
     np.testing.assert_allclose(rows[:, 1:], values, atol=1e-5)
     recogniser = StreamingRecognizer(window_model, ScriptedEstimator(), stride=2)
     windows = recogniser.run(tmp_path / "clip.avi", imu=rows)
     by_hand = _stream(window_model, frames, (rows[:, 0], rows[:, 1:].astype(np.float32)), stride=2)
     assert recogniser.fps == pytest.approx(FPS) and len(windows) == len(by_hand.windows) == 3
-    np.testing.assert_allclose(np.stack([w.probabilities for w in windows]),
-                               np.stack([w.probabilities for w in by_hand.windows]), atol=1e-5)  # fmt: skip
+    np.testing.assert_allclose(
+        np.stack([w.probabilities for w in windows]), np.stack([w.probabilities for w in by_hand.windows]), atol=1e-5
+    )

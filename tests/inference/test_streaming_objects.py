@@ -68,8 +68,9 @@ def objects_model():
     keras.utils.set_random_seed(2)
     backbone = PoseFormerFactorized.from_preset("micro", "coco17", num_frames=EXPORT_T)
     encoder = ObjectEncoder.from_preset("micro", num_frames=EXPORT_T, max_objects=K, class_names=OBJECTS)
-    model = MultiModalFusionModel(backbone, None, len(EXPORT_CLASSES), class_names=EXPORT_CLASSES, fusion="residual",
-                                  object_encoder=encoder)  # fmt: skip
+    model = MultiModalFusionModel(
+        backbone, None, len(EXPORT_CLASSES), class_names=EXPORT_CLASSES, fusion="residual", object_encoder=encoder
+    )
     _sharpen(model.head.get_layer("objects_correction"), 10.0)  # objects visibly change the answer
     return model
 
@@ -84,12 +85,22 @@ def _offline(frames, detections, size: int = SIZE) -> tuple[np.ndarray, np.ndarr
     estimator, box = ScriptedEstimator(), Letterbox(WIDTH, HEIGHT, size)
     poses = np.stack([box.to_square(main_person(estimator(f), 17)) for f in frames])
     (sx, sy), (ox, oy) = box.scale, box.offset
-    square = [Detections(np.clip(d.boxes * [sx, sy, sx, sy] + [ox, oy, ox, oy], 0, size), d.classes, d.scores)
-              for d in detections]  # fmt: skip
+    square = [
+        Detections(np.clip(d.boxes * [sx, sy, sx, sy] + [ox, oy, ox, oy], 0, size), d.classes, d.scores)
+        for d in detections
+    ]
     seen = poses[..., 2] > 0
-    person = np.where(seen.any(-1)[:, None], np.concatenate(
-        [np.where(seen[..., None], poses[..., :2], 1e9).min(1), np.where(seen[..., None], poses[..., :2], -1e9).max(1)],
-        -1), 0.0)  # fmt: skip
+    person = np.where(
+        seen.any(-1)[:, None],
+        np.concatenate(
+            [
+                np.where(seen[..., None], poses[..., :2], 1e9).min(1),
+                np.where(seen[..., None], poses[..., :2], -1e9).max(1),
+            ],
+            -1,
+        ),
+        0.0,
+    )
     return poses, detections_to_objects(square, K, TO_MODEL, person)
 
 
@@ -110,9 +121,13 @@ def test_windows_with_a_detector_match_the_whole_model_on_the_same_windows(objec
     poses, objects = _offline(frames, detections)
     assert (objects[..., 0] == 3).any() and (objects[2, :, 0] == 0).all()  # books mapped; frame 2 has none
     starts = [w.start_frame for w in recogniser.windows]
-    offline = objects_model.predict({"pose": np.stack([poses[s : s + EXPORT_T] for s in starts]),
-                                     "objects": np.stack([objects[s : s + EXPORT_T] for s in starts])},
-                                    verbose=0)["probabilities"]  # fmt: skip
+    offline = objects_model.predict(
+        {
+            "pose": np.stack([poses[s : s + EXPORT_T] for s in starts]),
+            "objects": np.stack([objects[s : s + EXPORT_T] for s in starts]),
+        },
+        verbose=0,
+    )["probabilities"]
     np.testing.assert_allclose(np.stack([w.probabilities for w in recogniser.windows]), offline, atol=1e-5)
     pose_only = objects_model.pose_only_model().predict(np.stack([poses[s : s + EXPORT_T] for s in starts]), verbose=0)
     assert not np.allclose(offline, pose_only, atol=1e-3)  # the objects count
@@ -127,11 +142,19 @@ def test_objects_given_per_frame_equal_the_detector_and_come_back_in_video_pixel
     results = []
     for frame, found in zip(frames, detections):  # as rows [class, x1, y1, x2, y2, score] in the model's ids
         keep = np.isin(found.classes, list(TO_MODEL))
-        rows = np.concatenate([[[TO_MODEL[int(c)]] for c in found.classes[keep]], found.boxes[keep],
-                               found.scores[keep, None]], axis=1) if keep.any() else np.zeros((0, 6))  # fmt: skip
+        rows = (
+            np.concatenate(
+                [[[TO_MODEL[int(c)]] for c in found.classes[keep]], found.boxes[keep], found.scores[keep, None]], axis=1
+            )
+            if keep.any()
+            else np.zeros((0, 6))
+        )
         results.append(recogniser.push(frame, objects=rows))
-    np.testing.assert_allclose(np.stack([w.probabilities for w in recogniser.windows]),
-                               np.stack([w.probabilities for w in by_detector.windows]), atol=1e-6)  # fmt: skip
+    np.testing.assert_allclose(
+        np.stack([w.probabilities for w in recogniser.windows]),
+        np.stack([w.probabilities for w in by_detector.windows]),
+        atol=1e-6,
+    )
     # the rows the model got, back in the video's pixels: the given boxes (nearest the person first)
     for result, found in zip(results, detections):
         used = result.objects[result.objects[:, 0] >= 1]
@@ -146,8 +169,9 @@ def test_without_detections_the_answer_is_the_pose_branch(objects_model, window_
     for kwargs in ({}, {"use_objects": False}):
         recogniser = _stream(window_model, frames, stride=4, **kwargs)
         starts = [w.start_frame for w in recogniser.windows]
-        expected = objects_model.pose_only_model().predict(np.stack([poses[s : s + EXPORT_T] for s in starts]),
-                                                           verbose=0)  # fmt: skip
+        expected = objects_model.pose_only_model().predict(
+            np.stack([poses[s : s + EXPORT_T] for s in starts]), verbose=0
+        )
         np.testing.assert_allclose(np.stack([w.probabilities for w in recogniser.windows]), expected, atol=1e-5)
         assert "detector" not in recogniser.latency.summary()
     # an annotation detector past its last frame gives no detections; a short stream's padding has none
@@ -156,8 +180,9 @@ def test_without_detections_the_answer_is_the_pose_branch(objects_model, window_
 
 
 def test_max_objects_keeps_fewer_rows(window_model):
-    recogniser = StreamingRecognizer(window_model, ScriptedEstimator(), detector=AnnotationDetector(_detections()),
-                                     max_objects=1)  # fmt: skip
+    recogniser = StreamingRecognizer(
+        window_model, ScriptedEstimator(), detector=AnnotationDetector(_detections()), max_objects=1
+    )
     rows = [recogniser.push(frame).objects for frame in _frames(8)]
     assert all(r.shape == (K, 6) and (r[1:] == 0).all() for r in rows) and any(r[0, 0] >= 1 for r in rows)
 
@@ -198,10 +223,13 @@ def test_pose_image_and_objects_model_matches_the_whole_model():
     size, count = 48, 14
     backbone = PoseFormerFactorized.from_preset("micro", "coco17", num_frames=EXPORT_T)
     model = MultiModalFusionModel(
-        backbone, FrameEncoder(num_frames=3, frame_size=size, image_size=size, crop="hands"), len(EXPORT_CLASSES),
-        class_names=EXPORT_CLASSES, fusion="residual",
+        backbone,
+        FrameEncoder(num_frames=3, frame_size=size, image_size=size, crop="hands"),
+        len(EXPORT_CLASSES),
+        class_names=EXPORT_CLASSES,
+        fusion="residual",
         object_encoder=ObjectEncoder.from_preset("micro", num_frames=EXPORT_T, max_objects=K, class_names=OBJECTS),
-    )  # fmt: skip
+    )
     windows = WindowModel.from_keras(model)
     assert windows.takes_frames and windows.takes_objects and "objects" in windows.description
     frames, detections = _frames(count), _detections(count)
@@ -212,8 +240,12 @@ def test_pose_image_and_objects_model_matches_the_whole_model():
         recogniser = _stream(windows, frames, stride=3, detector=AnnotationDetector(detections), use_frames=use_frames)
         starts = [w.start_frame for w in recogniser.windows]
         shown = np.stack([squares[s + indices] for s in starts])
-        expected = model.predict({"pose": np.stack([poses[s : s + EXPORT_T] for s in starts]),
-                                  "frames": shown if use_frames else np.zeros_like(shown),
-                                  "objects": np.stack([objects[s : s + EXPORT_T] for s in starts])},
-                                 verbose=0)["probabilities"]  # fmt: skip
+        expected = model.predict(
+            {
+                "pose": np.stack([poses[s : s + EXPORT_T] for s in starts]),
+                "frames": shown if use_frames else np.zeros_like(shown),
+                "objects": np.stack([objects[s : s + EXPORT_T] for s in starts]),
+            },
+            verbose=0,
+        )["probabilities"]
         np.testing.assert_allclose(np.stack([w.probabilities for w in recogniser.windows]), expected, atol=1e-5)

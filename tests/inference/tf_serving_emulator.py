@@ -58,8 +58,11 @@ class EmulatedServing:
                 return 200, {"predictions": [{k: v[i].tolist() for k, v in out.items()} for i in range(len(rows))]}
             columns = body["inputs"] if isinstance(body["inputs"], dict) else {"pose": body["inputs"]}
             out = self.run(signature_name, columns)
-            return 200, {"outputs": next(iter(out.values())).tolist() if len(out) == 1
-                         else {k: v.tolist() for k, v in out.items()}}  # fmt: skip
+            return 200, {
+                "outputs": next(iter(out.values())).tolist()
+                if len(out) == 1
+                else {k: v.tolist() for k, v in out.items()}
+            }
         except (KeyError, ValueError, TypeError, tf.errors.InvalidArgumentError) as err:
             return 400, {"error": str(err)}
 

@@ -53,10 +53,13 @@ def test_lstm_flops_by_hand_counts_every_time_step():
     batch, frames, n_in, units = 2, 5, 8, 6
     inputs = keras.Input((frames, n_in))
     model = keras.Model(inputs, layers.LSTM(units)(inputs))
-    per_step = (2 * batch * n_in * 4 * units + 2 * batch * units * 4 * units  # input and recurrent matmuls
-                + 2 * batch * 4 * units  # their sum and the bias
-                + 9 * batch * units  # 3 sigmoid + 2 tanh + 3 multiplies + 1 add on the gates / cell
-                + 2)  # the loop's two integer counters (the profiler counts scalar adds) # fmt: skip
+    per_step = (
+        2 * batch * n_in * 4 * units
+        + 2 * batch * units * 4 * units  # input and recurrent matmuls
+        + 2 * batch * 4 * units  # their sum and the bias
+        + 9 * batch * units  # 3 sigmoid + 2 tanh + 3 multiplies + 1 add on the gates / cell
+        + 2
+    )  # the loop's two integer counters (the profiler counts scalar adds)
     breakdown = flops_breakdown(model, batch)
     assert breakdown["total"] == frames * per_step
     assert breakdown["loop_bodies"] == frames * per_step
@@ -79,8 +82,9 @@ def test_attention_flops_ratio_is_exact(frames, joints):
     pair = attention_flops(frames, joints, 64, 2, factorized=True)
     # One full-attention sub-block against one spatial + temporal pair: T·J / (T + J), exactly.
     assert Fraction(full_one, pair) == Fraction(frames * joints, frames + joints)
-    assert Fraction(attention_flops(frames, joints, 32, 4, False), attention_flops(frames, joints, 32, 8, True)) \
-        == Fraction(frames * joints, frames + joints)
+    assert Fraction(
+        attention_flops(frames, joints, 32, 4, False), attention_flops(frames, joints, 32, 8, True)
+    ) == Fraction(frames * joints, frames + joints)
     # Equal sub-block counts (the two models here): 2·T·J / (T + J).
     equal = Fraction(attention_flops(frames, joints, 64, 8, False), attention_flops(frames, joints, 64, 8, True))
     assert equal == 2 * Fraction(frames * joints, frames + joints) == attention_flops_ratio(frames, joints, 8, 8)

@@ -78,8 +78,11 @@ class _TorchPickler(pickle.Pickler):
         if not isinstance(obj, _StorageOf):
             return None
         tensor = obj.tensor
-        storage_type = {np.float32: self.torch.FloatStorage, np.int64: self.torch.LongStorage,
-                        np.float16: self.torch.HalfStorage}[tensor.array.dtype.type]  # fmt: skip
+        storage_type = {
+            np.float32: self.torch.FloatStorage,
+            np.int64: self.torch.LongStorage,
+            np.float16: self.torch.HalfStorage,
+        }[tensor.array.dtype.type]
         self.storages[tensor.key] = tensor.array
         return ("storage", storage_type, tensor.key, "cpu", tensor.array.size, None)
 

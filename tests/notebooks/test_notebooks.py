@@ -65,8 +65,13 @@ def test_notebook_tells_a_story(name):
         run = run + 1 if kind == "code" else 0
         longest = max(longest, run)
     assert longest <= MAX_CODE_CELLS_IN_A_ROW, f"{name}: {longest} code cells in a row without markdown"
-    headings = [line for cell in cells if cell["cell_type"] == "markdown" for line in _source(cell).splitlines()
-                if line.startswith("## ")]  # fmt: skip
+    headings = [
+        line
+        for cell in cells
+        if cell["cell_type"] == "markdown"
+        for line in _source(cell).splitlines()
+        if line.startswith("## ")
+    ]
     assert headings[-1] == "## What next", f"{name}: the last section must be '## What next', got {headings[-1]!r}"
     code = "\n".join(_source(cell) for cell in cells if cell["cell_type"] == "code")
     for variable in ("HAR_TF_NOTEBOOK_SMALL", "HAR_TF_NOTEBOOK_OUT"):
@@ -78,19 +83,27 @@ def _kernel_name(jupyter_dir: Path) -> str:
     name = "har-tf-test"
     spec = jupyter_dir / "kernels" / name
     spec.mkdir(parents=True)
-    (spec / "kernel.json").write_text(json.dumps({
-        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-        "display_name": "HAR-TF tests", "language": "python",
-    }))  # fmt: skip
+    (spec / "kernel.json").write_text(
+        json.dumps(
+            {
+                "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+                "display_name": "HAR-TF tests",
+                "language": "python",
+            }
+        )
+    )
     return name
 
 
-@pytest.mark.parametrize(("name", "shared"), [
-    pytest.param("01_quickstart.ipynb", "auto", id="01_quickstart"),
-    pytest.param("02_custom_data.ipynb", "yes", id="02_custom_data-shared"),
-    pytest.param("02_custom_data.ipynb", "no", id="02_custom_data-no_shared", marks=pytest.mark.slow),
-    pytest.param("03_deploy.ipynb", "auto", id="03_deploy"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("name", "shared"),
+    [
+        pytest.param("01_quickstart.ipynb", "auto", id="01_quickstart"),
+        pytest.param("02_custom_data.ipynb", "yes", id="02_custom_data-shared"),
+        pytest.param("02_custom_data.ipynb", "no", id="02_custom_data-no_shared", marks=pytest.mark.slow),
+        pytest.param("03_deploy.ipynb", "auto", id="03_deploy"),
+    ],
+)
 def test_notebook_runs(name, shared, tmp_path, monkeypatch):
     """``shared``: "yes" needs ../shared, "no" hides it, "auto" uses it when present."""
     nbformat = pytest.importorskip("nbformat")
@@ -115,16 +128,22 @@ def test_notebook_runs(name, shared, tmp_path, monkeypatch):
     repo_out_before = repo_out.stat().st_mtime_ns if repo_out.exists() else None
     notebook = nbformat.read(NOTEBOOK_DIR / name, as_version=4)
     kernel = _kernel_name(tmp_path / "jupyter")
-    client = nbclient.NotebookClient(notebook, kernel_name=kernel, timeout=CELL_TIMEOUT_S,
-                                     resources={"metadata": {"path": str(workdir)}})  # the kernel's working folder
+    client = nbclient.NotebookClient(
+        notebook, kernel_name=kernel, timeout=CELL_TIMEOUT_S, resources={"metadata": {"path": str(workdir)}}
+    )  # the kernel's working folder
     start = time.perf_counter()
     client.execute()  # raises CellExecutionError, with the cell and its traceback, on any error
     seconds = time.perf_counter() - start
 
     assert (tmp_path / "out" / Path(name).stem).is_dir(), f"{name} did not write under $HAR_TF_NOTEBOOK_OUT"
-    assert (repo_out.stat().st_mtime_ns if repo_out.exists() else None) == repo_out_before, \
+    assert (repo_out.stat().st_mtime_ns if repo_out.exists() else None) == repo_out_before, (
         f"{name} wrote into {repo_out}"
-    plots = sum("image/png" in output.get("data", {}) for cell in notebook.cells if cell.cell_type == "code"
-                for output in cell.outputs)  # fmt: skip
+    )
+    plots = sum(
+        "image/png" in output.get("data", {})
+        for cell in notebook.cells
+        if cell.cell_type == "code"
+        for output in cell.outputs
+    )
     assert plots >= 1, f"{name} showed no plot"
     print(f"{name} ({'with' if with_shared else 'without'} ../shared): {seconds:.1f} s")

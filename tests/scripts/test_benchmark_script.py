@@ -25,8 +25,9 @@ def test_cost_suite_quick(tmp_path):
     assert {"cpu", "cores", "tensorflow", "keras", "date"} <= set(report["machine"])
     assert report["settings"]["batch_sizes"] == [1, 8] and report["settings"]["sweep_frames"] == [15, 30]
     models = {(m["model"], m["num_joints"]) for m in report["models"]}
-    assert models == {(name, j) for name in ("PoseFormerFactorized", "FullAttentionTransformer", "LSTMLite")
-                      for j in (17, 25)}  # fmt: skip
+    assert models == {
+        (name, j) for name in ("PoseFormerFactorized", "FullAttentionTransformer", "LSTMLite") for j in (17, 25)
+    }
     for m in report["models"]:
         assert m["parameters"] > 0 and m["flops_per_clip"] > 0
         for key in ("batch_1", "batch_8"):
@@ -58,13 +59,15 @@ def test_bad_arguments_are_one_line_errors(tmp_path):
     assert "Traceback" not in result.stderr
     script = _load_script()
     out = ["--out", str(tmp_path / "o")]
-    for args, message in ((["--suite", "cost", "--runs", "0"], "--runs must be"),
-                          (["--suite", "cost", "--preset", "huge"], "unknown preset 'huge'"),
-                          (["--suite", "cost", "--max-seconds", "0"], "--max-seconds must be"),
-                          (["--quick", "--full"], "--quick and --full exclude each other"),
-                          (["--suite", "cost", "--full"], "--full applies to the all-in-one run"),
-                          (["--stride", "0"], "--stride must be"),
-                          (["--suite", "long_video", "--frames", "50"], "--frames must be at least 200")):  # fmt: skip
+    for args, message in (
+        (["--suite", "cost", "--runs", "0"], "--runs must be"),
+        (["--suite", "cost", "--preset", "huge"], "unknown preset 'huge'"),
+        (["--suite", "cost", "--max-seconds", "0"], "--max-seconds must be"),
+        (["--quick", "--full"], "--quick and --full exclude each other"),
+        (["--suite", "cost", "--full"], "--full applies to the all-in-one run"),
+        (["--stride", "0"], "--stride must be"),
+        (["--suite", "long_video", "--frames", "50"], "--frames must be at least 200"),
+    ):
         with pytest.raises(InvalidInputError, match=re.escape(message)):
             script.parse_args([*args, *out])
     with pytest.raises(InvalidInputError, match=re.escape("the following arguments are required: --out")):
@@ -78,8 +81,21 @@ def test_bad_arguments_are_one_line_errors(tmp_path):
 @pytest.mark.slow  # 2 minutes since the each_hand crops: keeps the CI suite under 15 minutes
 def test_fusion_suite_quick(tmp_path):
     out = tmp_path / "bench"
-    result = _run("--suite", "fusion", "--quick", "--runs", "2", "--warmup", "1", "--image-size", "64",
-                  "--cache-dir", str(tmp_path / "cache"), "--out", str(out))  # fmt: skip
+    result = _run(
+        "--suite",
+        "fusion",
+        "--quick",
+        "--runs",
+        "2",
+        "--warmup",
+        "1",
+        "--image-size",
+        "64",
+        "--cache-dir",
+        str(tmp_path / "cache"),
+        "--out",
+        str(out),
+    )
     assert result.returncode == 0, result.stderr
     report = json.loads((out / "benchmark.json").read_text())
     (lite,) = report["backbones"]
@@ -105,12 +121,30 @@ def test_export_suite_reports_every_export(tiny_pose_classifier, tmp_path):
     tiny_pose_classifier.save(run / "pose_model.keras")
     (run / "config.json").write_text(json.dumps({"data": str(data.save(tmp_path / "data.npz")), "epochs": 1}))
     out = tmp_path / "bench"
-    result = _run("--suite", "export", "--pose-model", str(run / "pose_model.keras"), "--runs", "2", "--warmup", "1",
-                  "--samples", "6", "--out", str(out))  # fmt: skip
+    result = _run(
+        "--suite",
+        "export",
+        "--pose-model",
+        str(run / "pose_model.keras"),
+        "--runs",
+        "2",
+        "--warmup",
+        "1",
+        "--samples",
+        "6",
+        "--out",
+        str(out),
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     rows = json.loads((out / "benchmark.json").read_text())["exports"]
-    assert [r["format"] for r in rows] == ["Keras (.keras)", "SavedModel", "TFLite fp32", "TFLite fp16", "TFLite int8",
-                                           "TFLite int8_full"]  # fmt: skip
+    assert [r["format"] for r in rows] == [
+        "Keras (.keras)",
+        "SavedModel",
+        "TFLite fp32",
+        "TFLite fp16",
+        "TFLite int8",
+        "TFLite int8_full",
+    ]
     assert all(r["latency"]["median_ms"] > 0 and r["size_bytes"] > 0 for r in rows)
     assert all(r["parity"]["serving_default"]["num_samples"] == 6 for r in rows[1:])
     assert "| pose | TFLite int8 |" in (out / "benchmark.md").read_text()
@@ -132,8 +166,21 @@ def test_streaming_suite_quick(tiny_fusion_model, shared_dir, tmp_path):
                 writer.write(frame)
     tiny_fusion_model.save(tmp_path / "fusion_model.keras")
     out = tmp_path / "bench"
-    result = _run("--suite", "streaming", "--fusion-model", str(tmp_path / "fusion_model.keras"), "--videos",
-                  str(videos), "--movenet", str(movenet), "--quick", "--stride", "10", "--out", str(out))  # fmt: skip
+    result = _run(
+        "--suite",
+        "streaming",
+        "--fusion-model",
+        str(tmp_path / "fusion_model.keras"),
+        "--videos",
+        str(videos),
+        "--movenet",
+        str(movenet),
+        "--quick",
+        "--stride",
+        "10",
+        "--out",
+        str(out),
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     configs = json.loads((out / "benchmark.json").read_text())["configs"]
     assert [c["embedder"] for c in configs] == ["keras", "tflite_fp32"]
@@ -151,8 +198,21 @@ def test_all_in_one_quick(tmp_path):
     result = _run("--quick", "--cache-dir", str(tmp_path / "cache"), "--out", str(out))
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads((out / "benchmark.json").read_text())
-    assert {"machine", "settings", "models", "not_measured", "attention", "streaming", "training", "memory", "plots",
-            "sections_seconds", "load_average_at_end", "errors", "seconds"} <= set(report)  # fmt: skip
+    assert {
+        "machine",
+        "settings",
+        "models",
+        "not_measured",
+        "attention",
+        "streaming",
+        "training",
+        "memory",
+        "plots",
+        "sections_seconds",
+        "load_average_at_end",
+        "errors",
+        "seconds",
+    } <= set(report)
     assert report["suite"] == "all" and report["errors"] == []
     assert {"cpu", "cores", "tensorflow", "keras", "date", "load_average_1_5_15min"} <= set(report["machine"])
     assert set(report["sections_seconds"]) >= {"models", "attention", "streaming", "training", "plots"}
@@ -174,9 +234,17 @@ def test_all_in_one_quick(tmp_path):
     assert {"training: stage 1", "training: stage 2, cached features"} <= set(memory)
     assert all(row["peak_rss_mb"] >= row["rss_after_imports_mb"] > 0 for row in memory.values())
     markdown = (out / "benchmark.md").read_text()
-    for heading in ("## Benchmark (quick settings)", "### Models: size, FLOPs", "### Exports:", "### Cost per clip",
-                    "### Full attention / factorized", "### Latency against T", "### Streaming",
-                    "### Training throughput", "### Memory"):  # fmt: skip
+    for heading in (
+        "## Benchmark (quick settings)",
+        "### Models: size, FLOPs",
+        "### Exports:",
+        "### Cost per clip",
+        "### Full attention / factorized",
+        "### Latency against T",
+        "### Streaming",
+        "### Training throughput",
+        "### Memory",
+    ):
         assert heading in markdown
     assert "| PoseFormerFactorized (micro) | TFLite fp32 |" in markdown and "Not measured by default" in markdown
     stream = report["streaming"]

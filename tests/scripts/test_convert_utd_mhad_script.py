@@ -27,9 +27,32 @@ def test_script_on_a_tiny_real_subset(shared_dir, tmp_path, capsys):
     out = tmp_path / "utd_xy.npz"
     main = _script_main()
     with pytest.raises(SystemExit) as info:
-        run_cli(lambda: main([str(root), "--out", str(out), "--test-subjects", "5", "7", "--actions", "1", "wave",
-                              "--frames", "2", "--image-size", "32", "--imu-samples", "20", "--channels", "xy",
-                              "--crop", "none", "--no-progress"]))  # fmt: skip
+        run_cli(
+            lambda: main(
+                [
+                    str(root),
+                    "--out",
+                    str(out),
+                    "--test-subjects",
+                    "5",
+                    "7",
+                    "--actions",
+                    "1",
+                    "wave",
+                    "--frames",
+                    "2",
+                    "--image-size",
+                    "32",
+                    "--imu-samples",
+                    "20",
+                    "--channels",
+                    "xy",
+                    "--crop",
+                    "none",
+                    "--no-progress",
+                ]
+            )
+        )
     assert info.value.code == 0
     stdout = capsys.readouterr().out
     assert "train subjects [1, 3]: x (16, " in stdout and "test  subjects [5, 7]" in stdout
@@ -42,11 +65,16 @@ def test_script_on_a_tiny_real_subset(shared_dir, tmp_path, capsys):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        ([], ("error: test subjects [2, 4, 6, 8] are not in the data, which holds subjects [1, 3, 5, 7]: "
-              "choose test subjects among those (for example --test-subjects 5 7)")),
+        (
+            [],
+            (
+                "error: test subjects [2, 4, 6, 8] are not in the data, which holds subjects [1, 3, 5, 7]: "
+                "choose test subjects among those (for example --test-subjects 5 7)"
+            ),
+        ),
         (["--test-subjects", "5", "--actions", "jump"], "error: unknown UTD-MHAD action 'jump'"),
     ],
-)  # fmt: skip
+)
 def test_script_errors_are_one_line(shared_dir, tmp_path, capsys, args, message):
     root = shared_file(shared_dir, UTD)
     main = _script_main()

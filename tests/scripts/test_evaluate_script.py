@@ -12,7 +12,6 @@ from har_tf.models import PoseClassifier, PoseFormerFactorized
 from tests.conftest import run_script
 
 
-
 def _run(*args: str):
     return run_script("evaluate.py", *args)
 

@@ -23,8 +23,22 @@ def model_and_data(tiny_pose_classifier, tmp_path_factory):
 def test_export_writes_a_serving_version_and_tflite_files(model_and_data):
     model, data, folder = model_and_data
     out = folder / "har_pose"
-    result = run_script("export.py", "--model", str(model), "--data", str(data), "--out", str(out),
-                        "--format", "savedmodel", "tflite", "--quantization", "fp32", "int8", "--batch-one")  # fmt: skip
+    result = run_script(
+        "export.py",
+        "--model",
+        str(model),
+        "--data",
+        str(data),
+        "--out",
+        str(out),
+        "--format",
+        "savedmodel",
+        "tflite",
+        "--quantization",
+        "fp32",
+        "int8",
+        "--batch-one",
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert (out / "1" / "saved_model.pb").is_file() and (out / "models.config").is_file()
     info = json.loads((out / "1" / "assets.extra" / "export_info.json").read_text())

@@ -17,8 +17,11 @@ MOVENET = "models/movenet_singlepose_lightning_int8.tflite"
 def root(shared_dir, tmp_path_factory):
     videos = shared_file(shared_dir, "data/videos")
     folder = tmp_path_factory.mktemp("videos")
-    for rel, name in (("tai_chi/ta_chi.mp4", "ta_chi.mp4"), ("tai_chi/clean_and_jerk.mp4", "clean_and_jerk.mp4"),
-                      ("exercise/exercise.avi", "exercise.avi")):  # fmt: skip
+    for rel, name in (
+        ("tai_chi/ta_chi.mp4", "ta_chi.mp4"),
+        ("tai_chi/clean_and_jerk.mp4", "clean_and_jerk.mp4"),
+        ("exercise/exercise.avi", "exercise.avi"),
+    ):
         (folder / rel).parent.mkdir(parents=True, exist_ok=True)
         (folder / rel).symlink_to(videos / name)
     (folder / "exercise" / "corrupt.mp4").write_bytes(np.random.default_rng(0).bytes(4096))
@@ -28,9 +31,25 @@ def root(shared_dir, tmp_path_factory):
 def test_extract_poses_writes_the_dataset_and_its_report(root, shared_dir, tmp_path):
     model = shared_file(shared_dir, MOVENET)
     out = tmp_path / "data" / "mine.npz"
-    result = run_script("extract_poses.py", str(root), "--out", str(out), "--pose-model", str(model),
-                        "--max-frames", "45", "--num-frames", "20", "--stride", "10", "--frames-per-clip", "4",
-                        "--image-size", "160", "--quiet")  # fmt: skip
+    result = run_script(
+        "extract_poses.py",
+        str(root),
+        "--out",
+        str(out),
+        "--pose-model",
+        str(model),
+        "--max-frames",
+        "45",
+        "--num-frames",
+        "20",
+        "--stride",
+        "10",
+        "--frames-per-clip",
+        "4",
+        "--image-size",
+        "160",
+        "--quiet",
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "warning: skipped exercise/corrupt.mp4" in result.stderr and "Traceback" not in result.stderr
     assert f"wrote {out}" in result.stdout
@@ -43,12 +62,15 @@ def test_extract_poses_writes_the_dataset_and_its_report(root, shared_dir, tmp_p
     assert not out.with_suffix(".parts").exists()
 
 
-@pytest.mark.parametrize("args, message", [
-    (["{tmp}/absent", "--out", "{tmp}/d.npz", "--pose-model", "{model}"], "no such video folder"),
-    (["{root}", "--out", "{tmp}/d.npz"], "--pose-model"),
-    (["{root}", "--out", "{tmp}/d.npz", "--pose-model", "{model}", "--stride", "0"], "stride"),
-    (["{root}", "--out", "{tmp}/d.npz", "--estimator", "openpose"], "--openpose-json"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["{tmp}/absent", "--out", "{tmp}/d.npz", "--pose-model", "{model}"], "no such video folder"),
+        (["{root}", "--out", "{tmp}/d.npz"], "--pose-model"),
+        (["{root}", "--out", "{tmp}/d.npz", "--pose-model", "{model}", "--stride", "0"], "stride"),
+        (["{root}", "--out", "{tmp}/d.npz", "--estimator", "openpose"], "--openpose-json"),
+    ],
+)
 def test_bad_input_is_one_line_and_a_nonzero_exit(root, shared_dir, tmp_path, args, message):
     model = shared_file(shared_dir, MOVENET)
     args = [a.format(tmp=tmp_path, root=root, model=model) for a in args]

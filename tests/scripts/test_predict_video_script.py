@@ -29,8 +29,22 @@ def test_annotated_video_and_timeline_from_a_real_clip(shared_dir, fusion_file, 
     video = shared_file(shared_dir, "data/videos/ta_chi.mp4")
     movenet = shared_file(shared_dir, "models/movenet_singlepose_lightning_int8.tflite")
     out, timeline = tmp_path / "annotated.mp4", tmp_path / "timeline.json"
-    result = run_script("predict_video.py", str(video), "--model", str(fusion_file), "--pose-model", str(movenet),
-                        "--out", str(out), "--json", str(timeline), "--stride", "10", "--top-k", "2")  # fmt: skip
+    result = run_script(
+        "predict_video.py",
+        str(video),
+        "--model",
+        str(fusion_file),
+        "--pose-model",
+        str(movenet),
+        "--out",
+        str(out),
+        "--json",
+        str(timeline),
+        "--stride",
+        "10",
+        "--top-k",
+        "2",
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert _video_facts(out) == _video_facts(video) == (300, 340, 256)
     data = json.loads(timeline.read_text())
@@ -50,8 +64,18 @@ def test_bad_input_is_one_line_and_writes_nothing(shared_dir, fusion_file, tmp_p
     corrupt = tmp_path / "corrupt.mp4"
     corrupt.write_bytes(b"\x00\x01 not a video" * 100)
     for video in (tmp_path / "missing.mp4", corrupt):
-        result = run_script("predict_video.py", str(video), "--model", str(fusion_file), "--pose-model", str(movenet),
-                            "--out", str(out), "--json", str(tmp_path / "t.json"))  # fmt: skip
+        result = run_script(
+            "predict_video.py",
+            str(video),
+            "--model",
+            str(fusion_file),
+            "--pose-model",
+            str(movenet),
+            "--out",
+            str(out),
+            "--json",
+            str(tmp_path / "t.json"),
+        )
         assert result.returncode == 2
         assert result.stderr.strip().splitlines()[-1].startswith("error: ") and "Traceback" not in result.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["corrupt.mp4"]

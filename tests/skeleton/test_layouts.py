@@ -138,11 +138,39 @@ def test_conversion_errors():
 
 
 def test_custom_layout_15_joints():
-    names = ["head", "neck", "left_shoulder", "right_shoulder", "left_elbow", "right_elbow",
-             "left_wrist", "right_wrist", "pelvis", "left_hip", "right_hip", "left_knee", "right_knee",
-             "left_ankle", "right_ankle"]  # fmt: skip
-    edges = [(0, 1), (1, 2), (1, 3), (2, 4), (3, 5), (4, 6), (5, 7), (1, 8), (8, 9), (8, 10),
-             (9, 11), (10, 12), (11, 13), (12, 14)]  # fmt: skip
+    names = [
+        "head",
+        "neck",
+        "left_shoulder",
+        "right_shoulder",
+        "left_elbow",
+        "right_elbow",
+        "left_wrist",
+        "right_wrist",
+        "pelvis",
+        "left_hip",
+        "right_hip",
+        "left_knee",
+        "right_knee",
+        "left_ankle",
+        "right_ankle",
+    ]
+    edges = [
+        (0, 1),
+        (1, 2),
+        (1, 3),
+        (2, 4),
+        (3, 5),
+        (4, 6),
+        (5, 7),
+        (1, 8),
+        (8, 9),
+        (8, 10),
+        (9, 11),
+        (10, 12),
+        (11, 13),
+        (12, 14),
+    ]
     layout = custom_layout(names, edges, center_joints=[8], torso_top_joints=[1], name="my15")
     assert layout.num_joints == 15 and layout.name == "my15"
     assert len(layout.flip_pairs) == 6  # default: every left_/right_ twin

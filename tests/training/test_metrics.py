@@ -12,8 +12,18 @@ from har_tf.errors import InvalidInputError
 from har_tf.training.metrics import aggregate_windows, classification_metrics, group_accuracy, write_metrics_json
 
 NAMES = ["walk", "fall", "sit", "wave"]
-KEYS = ["accuracy", "balanced_accuracy", "macro_precision", "macro_recall", "macro_f1", "top_k_accuracy",
-        "num_test", "class_names", "per_class", "confusion_matrix"]  # fmt: skip
+KEYS = [
+    "accuracy",
+    "balanced_accuracy",
+    "macro_precision",
+    "macro_recall",
+    "macro_f1",
+    "top_k_accuracy",
+    "num_test",
+    "class_names",
+    "per_class",
+    "confusion_matrix",
+]
 
 
 def one_hot_probs(pred, k=4, second=None):

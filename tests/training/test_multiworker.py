@@ -35,24 +35,58 @@ def test_two_workers_on_localhost_end_with_the_same_weights(tmp_path):
     y = np.arange(72) % 3
     x[y == 1, :, 9:11, 1] -= 40.0  # a learnable difference: class 1 raises its wrists
     PoseDataset(x[:64], y[:64], list("abc"), "coco17", x_test=x[64:], y_test=y[64:]).save(tmp_path / "d.npz")
-    (tmp_path / "c.json").write_text(json.dumps({"num_frames": 8, "epochs": 4, "batch_size": 8, "warmup_epochs": 0,
-                                                 "val_fraction": 0, "learning_rate": 0.003}))  # fmt: skip
+    (tmp_path / "c.json").write_text(
+        json.dumps(
+            {
+                "num_frames": 8,
+                "epochs": 4,
+                "batch_size": 8,
+                "warmup_epochs": 0,
+                "val_fraction": 0,
+                "learning_rate": 0.003,
+            }
+        )
+    )
     ports = _free_ports(2)
     cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
     workers = []
     for index in range(2):
-        env = {**os.environ, "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}}),
-               "CUDA_VISIBLE_DEVICES": ""}  # fmt: skip
-        workers.append(subprocess.Popen(
-            [sys.executable, str(REPO_ROOT / "scripts" / "train.py"), "--stage", "pose", "--strategy", "multiworker",
-             "--data", str(tmp_path / "d.npz"), "--config", str(tmp_path / "c.json"), "--out", str(tmp_path / "run")],
-            cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))  # fmt: skip
+        env = {
+            **os.environ,
+            "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}}),
+            "CUDA_VISIBLE_DEVICES": "",
+        }
+        workers.append(
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    str(REPO_ROOT / "scripts" / "train.py"),
+                    "--stage",
+                    "pose",
+                    "--strategy",
+                    "multiworker",
+                    "--data",
+                    str(tmp_path / "d.npz"),
+                    "--config",
+                    str(tmp_path / "c.json"),
+                    "--out",
+                    str(tmp_path / "run"),
+                ],
+                cwd=REPO_ROOT,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+        )
     outputs = [w.communicate(timeout=600) for w in workers]
-    for worker, (out, err) in zip(workers, outputs):
+    for worker, (_out, err) in zip(workers, outputs):
         assert worker.returncode == 0, err[-3000:]
     assert "multi-worker: worker 0 of 2" in outputs[0][0] and "multi-worker: worker 1 of 2" in outputs[1][0]
     chief = keras.saving.load_model(tmp_path / "run" / "pose_model.keras", safe_mode=True).get_weights()
-    other = keras.saving.load_model(tmp_path / "run" / "workers" / "1" / "pose_model.keras", safe_mode=True).get_weights()
+    other = keras.saving.load_model(
+        tmp_path / "run" / "workers" / "1" / "pose_model.keras", safe_mode=True
+    ).get_weights()
     for a, b in zip(chief, other):
         np.testing.assert_array_equal(a, b)
     with open(tmp_path / "run" / "history.csv") as f:

@@ -18,8 +18,20 @@ from har_tf.training.reports import (
     write_predictions_csv,
 )
 
-NAMES = ["walk", "carry_box", "wave", "punch", "kick", "fall", "sit_down", "climb_ladder", "drink", "phone_call",
-         "read_book", "use_tablet"]  # fmt: skip
+NAMES = [
+    "walk",
+    "carry_box",
+    "wave",
+    "punch",
+    "kick",
+    "fall",
+    "sit_down",
+    "climb_ladder",
+    "drink",
+    "phone_call",
+    "read_book",
+    "use_tablet",
+]
 
 
 def assert_png(path, min_size=(300, 300)):
@@ -46,8 +58,13 @@ def test_confusion_matrix_shape_mismatch(tmp_path):
 
 def test_training_curves_from_dict(tmp_path):
     epochs = np.arange(6)
-    history = {"loss": list(1 / (epochs + 1)), "val_loss": list(1.2 / (epochs + 1)), "accuracy": list(epochs / 6),
-               "val_accuracy": list(epochs / 7), "learning_rate": [1e-3] * 3 + [5e-4] * 3}  # fmt: skip
+    history = {
+        "loss": list(1 / (epochs + 1)),
+        "val_loss": list(1.2 / (epochs + 1)),
+        "accuracy": list(epochs / 6),
+        "val_accuracy": list(epochs / 7),
+        "learning_rate": [1e-3] * 3 + [5e-4] * 3,
+    }
     assert_png(plot_training_curves(history, tmp_path / "curves.png"), (300, 900))
     assert_png(plot_training_curves({"loss": [1.0, 0.5]}, tmp_path / "loss_only.png"))
 
@@ -58,8 +75,15 @@ def test_training_curves_from_csvlogger(tmp_path):
     logger = keras.callbacks.CSVLogger(str(path))
     logger.on_train_begin()
     for epoch in range(4):
-        logger.on_epoch_end(epoch, {"accuracy": 0.5 + 0.1 * epoch, "loss": 1.0 - 0.2 * epoch,
-                                    "val_accuracy": 0.4 + 0.1 * epoch, "val_loss": 1.1 - 0.2 * epoch})  # fmt: skip
+        logger.on_epoch_end(
+            epoch,
+            {
+                "accuracy": 0.5 + 0.1 * epoch,
+                "loss": 1.0 - 0.2 * epoch,
+                "val_accuracy": 0.4 + 0.1 * epoch,
+                "val_loss": 1.1 - 0.2 * epoch,
+            },
+        )
     logger.on_train_end()
     assert path.read_text().splitlines()[0] == "epoch,accuracy,loss,val_accuracy,val_loss"
     history = load_history_csv(path)
@@ -109,8 +133,19 @@ def test_predictions_csv(tmp_path):
     with path.open(newline="") as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == n
-    assert list(rows[0]) == ["id", "true", "predicted", "correct", "p_true", "top1", "top1_p", "top2", "top2_p",
-                             "top3", "top3_p"]  # fmt: skip
+    assert list(rows[0]) == [
+        "id",
+        "true",
+        "predicted",
+        "correct",
+        "p_true",
+        "top1",
+        "top1_p",
+        "top2",
+        "top2_p",
+        "top3",
+        "top3_p",
+    ]
     for i, row in enumerate(rows):
         order = np.argsort(-p[i])
         assert row["id"] == ids[i] and row["true"] == NAMES[y[i]]

@@ -47,12 +47,21 @@ def test_main_job_runs_both_stages_then_resumes_after_kills_in_each_and_ends_ali
 
     # the uninterrupted main job: both stages, every output, the feature cache written
     reference = tmp_path / "reference"
-    done = subprocess.run(_command(reference, config), env=env, cwd=REPO_ROOT, capture_output=True, text=True,
-                          timeout=600)  # fmt: skip
+    done = subprocess.run(
+        _command(reference, config), env=env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=600
+    )
     assert done.returncode == 0, done.stderr[-2000:]
-    for name in ("pose_model.keras", "metrics.json", "fusion_model.keras", "fusion/metrics.json",
-                 "fusion/confusion_matrix.png", "fusion/training_curves.png", "image_only/metrics.json",
-                 "summary.json", "summary.md"):  # fmt: skip
+    for name in (
+        "pose_model.keras",
+        "metrics.json",
+        "fusion_model.keras",
+        "fusion/metrics.json",
+        "fusion/confusion_matrix.png",
+        "fusion/training_curves.png",
+        "image_only/metrics.json",
+        "summary.json",
+        "summary.md",
+    ):
         assert (reference / name).stat().st_size > 0, name
     summary = json.loads((reference / "summary.json").read_text())
     assert set(summary["models"]) == {"pose_only (stage 1)", "pose branch (after stage 2)", "image_only", "fused"}
@@ -91,7 +100,9 @@ def test_main_job_runs_both_stages_then_resumes_after_kills_in_each_and_ends_ali
     epochs = [int(line.split(",")[0]) for line in (out / "history.csv").read_text().splitlines()[1:]]
     assert sorted(set(epochs)) == [0, 1]
     for csv in ("history.csv", "fusion/history.csv"):
-        assert abs(_last_val_loss(out / csv) - _last_val_loss(reference / csv)) <= LOSS_TOLERANCE * _last_val_loss(reference / csv)
+        assert abs(_last_val_loss(out / csv) - _last_val_loss(reference / csv)) <= LOSS_TOLERANCE * _last_val_loss(
+            reference / csv
+        )
     for metrics in ("metrics.json", "fusion/metrics.json"):
         a, b = (json.loads((run / metrics).read_text()) for run in (reference, out))
         assert a["num_test"] == b["num_test"] and abs(a["accuracy"] - b["accuracy"]) <= 0.2

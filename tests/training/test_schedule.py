@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from har_tf.data.augmentation import AugmentConfig
+from har_tf.data.laterality import lateralised_classes, resolve_flip
 from har_tf.data.pose_npz import PoseDataset
 from har_tf.errors import InvalidInputError
-from har_tf.training.config import AUTO_VALIDATION_CLIPS, TrainConfig
-from har_tf.data.laterality import lateralised_classes, resolve_flip
-from har_tf.data.augmentation import AugmentConfig
 from har_tf.skeleton.layouts import get_layout
+from har_tf.training.config import AUTO_VALIDATION_CLIPS, TrainConfig
 from har_tf.training.stage1 import (
     choose_sampling,
     split_for_training,
@@ -26,8 +26,14 @@ def _dataset(n_train: int, n_test: int = 6, frames: int = 16, classes: int = 3, 
     x = np.broadcast_to(pose, (n_train + n_test, *pose.shape)).copy()
     y = np.arange(n_train + n_test) % classes
     names = [f"c{i}" for i in range(classes)]
-    return PoseDataset(x[:n_train], y[:n_train], names, "coco17", x_test=x[n_train:] if test else None,
-                       y_test=y[n_train:] if test else None)  # fmt: skip
+    return PoseDataset(
+        x[:n_train],
+        y[:n_train],
+        names,
+        "coco17",
+        x_test=x[n_train:] if test else None,
+        y_test=y[n_train:] if test else None,
+    )
 
 
 def test_a_tiny_set_gets_at_least_the_minimum_steps():
@@ -37,8 +43,9 @@ def test_a_tiny_set_gets_at_least_the_minimum_steps():
 
 
 def test_a_large_set_gets_the_minimum_epochs_and_stops_on_validation():
-    epochs, patience, _ = training_schedule(TrainConfig(train_steps=2000, min_epochs=10), num_train=64_000,
-                                            global_batch=32)  # fmt: skip
+    epochs, patience, _ = training_schedule(
+        TrainConfig(train_steps=2000, min_epochs=10), num_train=64_000, global_batch=32
+    )
     assert epochs == 10 and patience == 10
     assert training_schedule(TrainConfig(epochs=7), 64_000, 32)[0] == 7, "a number of epochs is kept as given"
 
@@ -68,8 +75,9 @@ def test_held_out_validation_is_stratified_by_class():
     assert any("stratified" in note for note in notes)
 
 
-@pytest.mark.parametrize(("length", "expected"), [(20, "resample"), (66, "resample"), (119, "resample"),
-                                                  (120, "window"), (300, "window")])  # fmt: skip
+@pytest.mark.parametrize(
+    ("length", "expected"), [(20, "resample"), (66, "resample"), (119, "resample"), (120, "window"), (300, "window")]
+)
 def test_sampling_auto_resamples_trimmed_actions_and_windows_long_recordings(length, expected):
     x = _dataset(4, frames=length).x_train
     assert choose_sampling(TrainConfig(num_frames=30), x) == expected

@@ -21,9 +21,15 @@ def _dataset(n_train: int = 24, n_test: int = 6, subjects: bool = True, test: bo
     x = np.stack([random_pixel_pose("coco17", frames=16, seed=i) for i in range(n_train + n_test)])
     y = np.arange(n_train + n_test) % 3
     extras = {"subject_train": np.arange(n_train) % 6} if subjects else {}
-    return PoseDataset(x[:n_train], y[:n_train], ["a", "b", "c"], "coco17",
-                       x_test=x[n_train:] if test else None, y_test=y[n_train:] if test else None,
-                       extras=extras)  # fmt: skip
+    return PoseDataset(
+        x[:n_train],
+        y[:n_train],
+        ["a", "b", "c"],
+        "coco17",
+        x_test=x[n_train:] if test else None,
+        y_test=y[n_train:] if test else None,
+        extras=extras,
+    )
 
 
 def _config(**overrides) -> TrainConfig:
@@ -34,8 +40,10 @@ def test_validation_is_held_out_by_whole_subjects():
     dataset = _dataset()
     splits, notes = split_for_training(dataset, _config(val_fraction=0.34))
     subjects = dataset.extras["subject_train"]
-    held = np.isin(np.arange(len(subjects)), [i for i in range(len(subjects))
-                                             if any((dataset.x_train[i] == v).all() for v in splits["val"][0])])
+    held = np.isin(
+        np.arange(len(subjects)),
+        [i for i in range(len(subjects)) if any((dataset.x_train[i] == v).all() for v in splits["val"][0])],
+    )
     assert held.sum() == len(splits["val"][1]) == 8  # 2 of 6 subjects, 4 sequences each
     assert not set(subjects[held]) & set(subjects[~held]), "a subject is on both sides of the split"
     assert "2 subjects" in notes[0]

@@ -27,17 +27,23 @@ def _imu(n: int, seed: int) -> np.ndarray:
 
 
 def _with_imu(dataset: PoseDataset) -> PoseDataset:
-    extras = {**dataset.extras, **{f"imu_{s}": _imu(len(dataset.split(s)[1]), i) for i, s in enumerate(dataset.splits)},
-              "imu_channels": np.asarray(["acc_x", "acc_y", "acc_z", "gyro_x", "gyro_y", "gyro_z"]),
-              "imu_rate_hz": np.float32(50.0)}  # fmt: skip
+    extras = {
+        **dataset.extras,
+        **{f"imu_{s}": _imu(len(dataset.split(s)[1]), i) for i, s in enumerate(dataset.splits)},
+        "imu_channels": np.asarray(["acc_x", "acc_y", "acc_z", "gyro_x", "gyro_y", "gyro_z"]),
+        "imu_rate_hz": np.float32(50.0),
+    }
     return type(dataset)(**{**dataset.__dict__, "extras": extras})
 
 
 @pytest.fixture(scope="module")
 def dataset():
     # no frames: the inertial branch needs only poses and sensor samples
-    return _with_imu(generate_dataset(SyntheticConfig(seed=3, clips_per_class=(6, 2, 2), subjects=(3, 1, 1),
-                                                      render=False), progress=False))  # fmt: skip
+    return _with_imu(
+        generate_dataset(
+            SyntheticConfig(seed=3, clips_per_class=(6, 2, 2), subjects=(3, 1, 1), render=False), progress=False
+        )
+    )
 
 
 def _xyz_dataset() -> PoseDataset:
@@ -51,13 +57,23 @@ def _xyz_dataset() -> PoseDataset:
         return x, np.arange(n) % 3
 
     (x_train, y_train), (x_test, y_test) = split(12), split(6)
-    return _with_imu(PoseDataset(x_train, y_train, ["a", "b", "c"], "kinect_v1", x_test=x_test, y_test=y_test,
-                                 channels="xyz"))  # fmt: skip
+    return _with_imu(
+        PoseDataset(x_train, y_train, ["a", "b", "c"], "kinect_v1", x_test=x_test, y_test=y_test, channels="xyz")
+    )
 
 
 def _config(**overrides) -> TrainConfig:
-    return TrainConfig(**{"fusion_epochs": 2, "fusion_freeze_epochs": 1, "batch_size": 16, "modalities": ["imu"],
-                          "fusion": "residual", "imu_only_epochs": 2, **overrides})  # fmt: skip
+    return TrainConfig(
+        **{
+            "fusion_epochs": 2,
+            "fusion_freeze_epochs": 1,
+            "batch_size": 16,
+            "modalities": ["imu"],
+            "fusion": "residual",
+            "imu_only_epochs": 2,
+            **overrides,
+        }
+    )
 
 
 @pytest.mark.slow
@@ -76,8 +92,9 @@ def test_imu_stage2_writes_the_run_and_falls_back_without_a_sensor(dataset, tmp_
     assert model.inertial_encoder.channel_names[0] == "acc_x"
     train_imu = dataset.extras["imu_train"]
     present = train_imu[(train_imu != 0).any(-1)]
-    np.testing.assert_allclose(model.inertial_encoder.get_layer("imu_normalization").mean.numpy(), present.mean(0),
-                               atol=1e-5)  # adapted on the training split  # fmt: skip
+    np.testing.assert_allclose(
+        model.inertial_encoder.get_layer("imu_normalization").mean.numpy(), present.mean(0), atol=1e-5
+    )  # adapted on the training split
     pose, imu = dataset.x_test, dataset.extras["imu_test"]
     fused = model.predict_proba(pose, imu=imu)
     assert fused.shape == (len(pose), dataset.num_classes)
@@ -90,16 +107,18 @@ def test_imu_stage2_writes_the_run_and_falls_back_without_a_sensor(dataset, tmp_
 def test_imu_stage2_on_padded_3d_poses_without_a_val_split(tmp_path):
     dataset = _xyz_dataset()
     # the UTD-MHAD recipe's fusion: sum, with pose dropout, the inertial branch started from the baseline
-    config = _config(fusion="sum", fusion_pose_dropout=0.5, num_frames=16, sampling="resample", fusion_epochs=1,
-                     imu_only_epochs=1)  # fmt: skip
+    config = _config(
+        fusion="sum", fusion_pose_dropout=0.5, num_frames=16, sampling="resample", fusion_epochs=1, imu_only_epochs=1
+    )
     summary = train_stage2(config, tmp_path, dataset, build_classifier(config, dataset), verbose=0)
     assert summary["modalities"] == ["pose", "imu"] and "imu_only" in summary["models"]
     model = keras.saving.load_model(tmp_path / "fusion_model.keras", safe_mode=True)
     assert model.input["pose"].shape[1:] == (16, 20, 3) and model.normalization.channels == "xyz"
     assert model.fusion == "sum" and model.pose_dropout == 0.5
     x, imu = dataset.x_test[:, :16], dataset.extras["imu_test"]
-    np.testing.assert_allclose(model.predict_proba(x, imu=np.zeros_like(imu)),
-                               model.pose_only_model().predict(x, verbose=0), atol=1e-6)  # no sensor: the pose branch
+    np.testing.assert_allclose(
+        model.predict_proba(x, imu=np.zeros_like(imu)), model.pose_only_model().predict(x, verbose=0), atol=1e-6
+    )  # no sensor: the pose branch
 
 
 def test_image_crops_need_pixel_poses(tmp_path):
@@ -110,13 +129,15 @@ def test_image_crops_need_pixel_poses(tmp_path):
 
 
 def test_imu_modality_needs_sensor_samples_in_every_split(dataset, tmp_path):
-    stripped = type(dataset)(**{**dataset.__dict__, "extras": {k: v for k, v in dataset.extras.items()
-                                                                if k != "imu_val"}})  # fmt: skip
+    stripped = type(dataset)(
+        **{**dataset.__dict__, "extras": {k: v for k, v in dataset.extras.items() if k != "imu_val"}}
+    )
     config = _config()
     with pytest.raises(InvalidInputError, match=r"imu modality needs the sensor samples of every split \(imu_val"):
         train_stage2(config, tmp_path, stripped, build_classifier(config, dataset), verbose=0)
-    wrong = type(dataset)(**{**dataset.__dict__, "extras": {**dataset.extras,
-                                                           "imu_test": dataset.extras["imu_test"][:, :, :3]}})  # fmt: skip
+    wrong = type(dataset)(
+        **{**dataset.__dict__, "extras": {**dataset.extras, "imu_test": dataset.extras["imu_test"][:, :, :3]}}
+    )
     with pytest.raises(InvalidInputError, match="imu_test has D = 3 channels"):
         train_stage2(config, tmp_path, wrong, build_classifier(config, dataset), verbose=0)
 
@@ -138,18 +159,21 @@ def test_sum_fusion_starts_as_the_product_of_the_pose_and_inertial_experts():
 
     keras.utils.set_random_seed(0)
     backbone = PoseFormerFactorized.from_preset("micro", "coco17", num_frames=8)
-    fusion = MultiModalFusionModel(backbone, None, 4, fusion="sum", pose_dropout=0.5,
-                                   inertial_encoder=InertialEncoder.from_preset("micro", S, D))  # fmt: skip
+    fusion = MultiModalFusionModel(
+        backbone, None, 4, fusion="sum", pose_dropout=0.5, inertial_encoder=InertialEncoder.from_preset("micro", S, D)
+    )
     trained = InertialEncoder.from_preset("micro", S, D)
     trained.adapt(_imu(16, 1) * 3.0 + 1.0)
     imu_model = imu_only_classifier(trained, 4)
-    imu_model.get_layer("probabilities").set_weights([np.random.default_rng(2).normal(size=(trained.embedding_dim, 4)),
-                                                      np.arange(4.0)])  # fmt: skip
+    imu_model.get_layer("probabilities").set_weights(
+        [np.random.default_rng(2).normal(size=(trained.embedding_dim, 4)), np.arange(4.0)]
+    )
     start_from_imu_only(fusion, imu_model)
     pose = np.random.default_rng(3).uniform(100, 400, (3, 8, 17, 3)).astype(np.float32)
     pose[..., 2] = 0.9
     imu = _imu(3, 4) + 1.0
     expert = fusion.pose_only_model().predict(pose, verbose=0) * imu_model.predict(imu, verbose=0)
-    np.testing.assert_allclose(fusion.predict_proba(pose, imu=imu), expert / expert.sum(axis=1, keepdims=True),
-                               atol=1e-5)  # fmt: skip
+    np.testing.assert_allclose(
+        fusion.predict_proba(pose, imu=imu), expert / expert.sum(axis=1, keepdims=True), atol=1e-5
+    )
     assert pose_head_layers(fusion.head)[0].name == "pose_logits"

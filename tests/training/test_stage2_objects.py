@@ -19,13 +19,22 @@ from har_tf.training.stage2 import train_stage2
 @pytest.fixture(scope="module")
 def dataset():
     # no frames: the objects branch needs only poses and detections
-    return generate_dataset(SyntheticConfig(seed=3, clips_per_class=(6, 2, 2), subjects=(3, 1, 1), render=False),
-                            progress=False)  # fmt: skip
+    return generate_dataset(
+        SyntheticConfig(seed=3, clips_per_class=(6, 2, 2), subjects=(3, 1, 1), render=False), progress=False
+    )
 
 
 def _config(**overrides) -> TrainConfig:
-    return TrainConfig(**{"fusion_epochs": 2, "fusion_freeze_epochs": 1, "batch_size": 16, "modalities": ["objects"],
-                          "fusion": "residual", **overrides})  # fmt: skip
+    return TrainConfig(
+        **{
+            "fusion_epochs": 2,
+            "fusion_freeze_epochs": 1,
+            "batch_size": 16,
+            "modalities": ["objects"],
+            "fusion": "residual",
+            **overrides,
+        }
+    )
 
 
 def test_objects_only_stage2_writes_the_run_and_falls_back_without_detections(dataset, tmp_path):
@@ -43,15 +52,19 @@ def test_objects_only_stage2_writes_the_run_and_falls_back_without_detections(da
     pose, objects = dataset.x_test, dataset.extras["objects_test"]
     fused = model.predict_proba(pose, objects=objects)
     assert fused.shape == (len(pose), dataset.num_classes)
-    np.testing.assert_allclose(model.predict_proba(pose, objects=np.zeros_like(objects)),
-                               model.pose_only_model().predict(pose, verbose=0), atol=1e-6)  # fmt: skip
+    np.testing.assert_allclose(
+        model.predict_proba(pose, objects=np.zeros_like(objects)),
+        model.pose_only_model().predict(pose, verbose=0),
+        atol=1e-6,
+    )
     with_objects = (objects[..., 0] > 0).any(axis=(1, 2))
     assert not np.allclose(fused[with_objects], model.pose_only_model().predict(pose[with_objects], verbose=0))
 
 
 def test_objects_modality_needs_detections_in_the_data(dataset, tmp_path):
-    stripped = type(dataset)(**{**dataset.__dict__, "extras": {k: v for k, v in dataset.extras.items()
-                                                                if not k.startswith("objects_")}})  # fmt: skip
+    stripped = type(dataset)(
+        **{**dataset.__dict__, "extras": {k: v for k, v in dataset.extras.items() if not k.startswith("objects_")}}
+    )
     config = _config()
     with pytest.raises(InvalidInputError, match="objects modality needs the detections of every split"):
         train_stage2(config, tmp_path, stripped, build_classifier(config, dataset), verbose=0)

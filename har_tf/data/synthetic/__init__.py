@@ -12,6 +12,15 @@ from har_tf.data.synthetic.generator import (
 from har_tf.data.synthetic.imu import IMU_CHANNELS, simulate_wrist_imu
 
 __all__ = [
-    "ACTIONS", "CLASS_NAMES", "GENERATOR_VERSION", "IMU_CHANNELS", "SyntheticConfig", "ambiguous_groups",
-    "default_cache_dir", "generate_clip", "generate_dataset", "load_or_generate", "simulate_wrist_imu",
-]  # fmt: skip
+    "ACTIONS",
+    "CLASS_NAMES",
+    "GENERATOR_VERSION",
+    "IMU_CHANNELS",
+    "SyntheticConfig",
+    "ambiguous_groups",
+    "default_cache_dir",
+    "generate_clip",
+    "generate_dataset",
+    "load_or_generate",
+    "simulate_wrist_imu",
+]

@@ -56,13 +56,17 @@ def _base(rng: np.random.Generator, s: BodyShape, T: int) -> Motion:
     zero = np.zeros(T)
     return Motion(
         root=_vec(sway, s.hip_height, zero, T),
-        yaw=zero.copy(), pitch=zero + rng.normal(0, 0.03), roll=zero.copy(),
-        lean=zero + rng.normal(0.03, 0.03), twist=zero.copy(), head_pitch=zero + rng.normal(0.05, 0.08),
+        yaw=zero.copy(),
+        pitch=zero + rng.normal(0, 0.03),
+        roll=zero.copy(),
+        lean=zero + rng.normal(0.03, 0.03),
+        twist=zero.copy(),
+        head_pitch=zero + rng.normal(0.05, 0.08),
         hand_left=_vec(s.shoulder_half + 0.03 * s.height, hang, 0.02 * s.height, T),
         hand_right=_vec(-s.shoulder_half - 0.03 * s.height, hang, 0.02 * s.height, T),
         foot_left=_vec(s.hip_half + stance, -(s.hip_height - s.ankle_height), zero, T),
         foot_right=_vec(-s.hip_half - stance, -(s.hip_height - s.ankle_height), zero, T),
-    )  # fmt: skip
+    )
 
 
 def _side(rng: np.random.Generator) -> tuple[str, float]:
@@ -228,8 +232,13 @@ def hand_to_head(rng, s, T):
     if rng.random() < 0.3:  # lowers the hand again before the end
         k = k * (1 - _smooth((p - rng.uniform(0.75, 0.95)) / 0.1))
     lateral = rng.uniform(0.0, 1.0)  # 0 = in front of the mouth, 1 = at the ear
-    target = np.array([sign * (0.02 + 0.06 * lateral) * s.height, rng.uniform(0.05, 0.1) * s.height,
-                       (0.09 - 0.06 * lateral) * s.height])  # fmt: skip
+    target = np.array(
+        [
+            sign * (0.02 + 0.06 * lateral) * s.height,
+            rng.uniform(0.05, 0.1) * s.height,
+            (0.09 - 0.06 * lateral) * s.height,
+        ]
+    )
     wobble = 0.012 * s.height * np.sin(2 * np.pi * rng.uniform(1, 3) * p + rng.uniform(0, 6.3))
     hand = getattr(m, f"hand_{side}")
     setattr(m, f"hand_{side}", hand + k[:, None] * (target + wobble[:, None] - hand))

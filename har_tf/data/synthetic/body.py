@@ -15,10 +15,24 @@ import numpy as np
 
 # COCO-17 order (har_tf.skeleton.COCO17) of the points this body produces.
 COCO17_FROM_BODY = (
-    "nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder", "right_shoulder",
-    "left_elbow", "right_elbow", "left_wrist", "right_wrist", "left_hip", "right_hip",
-    "left_knee", "right_knee", "left_ankle", "right_ankle",
-)  # fmt: skip
+    "nose",
+    "left_eye",
+    "right_eye",
+    "left_ear",
+    "right_ear",
+    "left_shoulder",
+    "right_shoulder",
+    "left_elbow",
+    "right_elbow",
+    "left_wrist",
+    "right_wrist",
+    "left_hip",
+    "right_hip",
+    "left_knee",
+    "right_knee",
+    "left_ankle",
+    "right_ankle",
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,10 +61,17 @@ class BodyShape:
 
         return cls(
             height=float(h),
-            upper_arm=part(0.186), forearm=part(0.146), thigh=part(0.245), shin=part(0.246),
-            torso=part(0.30), neck=part(0.075), head_radius=part(0.062),
-            shoulder_half=part(0.115), hip_half=part(0.085), ankle_height=part(0.039),
-        )  # fmt: skip
+            upper_arm=part(0.186),
+            forearm=part(0.146),
+            thigh=part(0.245),
+            shin=part(0.246),
+            torso=part(0.30),
+            neck=part(0.075),
+            head_radius=part(0.062),
+            shoulder_half=part(0.115),
+            hip_half=part(0.085),
+            ankle_height=part(0.039),
+        )
 
     @property
     def leg(self) -> float:
@@ -142,7 +163,9 @@ def forward_kinematics(shape: BodyShape, motion: Motion) -> dict[str, np.ndarray
         elbow_pole = _apply(upper, [sign * 0.5, -1.0, -0.6])
         elbow, wrist = two_bone_ik(shoulder, target, shape.upper_arm, shape.forearm, elbow_pole)
         hip = np.broadcast_to([sign * shape.hip_half, 0.0, 0.0], (T, 3)).astype(np.float64)
-        knee, ankle = two_bone_ik(hip, getattr(motion, f"foot_{side}"), shape.thigh, shape.shin, [sign * 0.15, 0.0, 1.0])
+        knee, ankle = two_bone_ik(
+            hip, getattr(motion, f"foot_{side}"), shape.thigh, shape.shin, [sign * 0.15, 0.0, 1.0]
+        )
         pts[f"{side}_shoulder"], pts[f"{side}_elbow"], pts[f"{side}_wrist"] = shoulder, elbow, wrist
         pts[f"{side}_hand"] = wrist + _normalize(wrist - elbow) * 0.045 * shape.height
         pts[f"{side}_hip"], pts[f"{side}_knee"], pts[f"{side}_ankle"] = hip, knee, ankle

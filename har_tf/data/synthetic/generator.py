@@ -25,13 +25,13 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
+from har_tf.config import DictConfig
 from har_tf.data.frames import encode_jpeg, frame_indices
 from har_tf.data.pose_npz import SPLITS, PoseDataset
 from har_tf.data.synthetic.actions import ACTIONS, CLASS_NAMES, ambiguous_groups
 from har_tf.data.synthetic.body import COCO17_FROM_BODY, BodyShape, Camera, forward_kinematics
 from har_tf.data.synthetic.imu import IMU_CHANNELS, imu_sample_count, simulate_wrist_imu
 from har_tf.data.synthetic.render import OBJECT_CLASSES, Appearance, build_scene, object_polygon, render_frame
-from har_tf.config import DictConfig
 from har_tf.errors import DataFormatError, InvalidInputError
 from har_tf.skeleton import COCO17
 
@@ -72,10 +72,12 @@ class SyntheticConfig(DictConfig):
             raise InvalidInputError(f"image_size must be at least 32 pixels, got {self.image_size}")
         if len(self.clips_per_class) != 3 or len(self.subjects) != 3 or min(self.subjects) < 1:
             raise InvalidInputError("clips_per_class and subjects need three counts (train, val, test), subjects >= 1")
-        if self.imu_samples is not None and (isinstance(self.imu_samples, bool) or not isinstance(self.imu_samples, int)
-                                             or self.imu_samples < 2):  # fmt: skip
-            raise InvalidInputError(f"imu_samples must be an integer >= 2 or None (the sensor's own count), got "
-                                    f"{self.imu_samples!r}")  # fmt: skip
+        if self.imu_samples is not None and (
+            isinstance(self.imu_samples, bool) or not isinstance(self.imu_samples, int) or self.imu_samples < 2
+        ):
+            raise InvalidInputError(
+                f"imu_samples must be an integer >= 2 or None (the sensor's own count), got {self.imu_samples!r}"
+            )
         imu_sample_count(self.num_frames, self.video_fps, self.imu_rate_hz)  # a rate that cannot sample a clip fails
 
     def data_settings(self) -> dict:
@@ -135,8 +137,8 @@ def observe_keypoints(
 
     if rng.random() < 0.3:  # a burst of bad tracking (motion blur, a passer-by)
         start, length = rng.integers(0, T), rng.integers(2, 6)
-        conf[start:start + length] *= 0.4
-        sigma[start:start + length] *= 3.0
+        conf[start : start + length] *= 0.4
+        sigma[start : start + length] *= 3.0
 
     xy = xy + rng.normal(size=xy.shape) * sigma[..., None]
     missing = (conf < 0.05) | (rng.random((T, J)) < config.missing_prob)
@@ -183,9 +185,19 @@ def generate_clip(config: SyntheticConfig, split: str, label: int, index: int, s
         frames = []
         for t in frame_indices(T, config.frames_per_clip):
             held = (action.held_object, held_polys[t]) if action.held_object else None
-            frames.append(render_frame(scene, subject.look, {k: v[t] for k, v in p2d.items()},
-                                       {k: v[t] for k, v in depth.items()}, camera, subject.shape.height,
-                                       held, t / (T - 1), rng))  # fmt: skip
+            frames.append(
+                render_frame(
+                    scene,
+                    subject.look,
+                    {k: v[t] for k, v in p2d.items()},
+                    {k: v[t] for k, v in depth.items()},
+                    camera,
+                    subject.shape.height,
+                    held,
+                    t / (T - 1),
+                    rng,
+                )
+            )
     imu = None
     if config.imu:  # its own random stream: the other arrays do not depend on this setting
         imu_rng = np.random.default_rng([config.seed, SPLITS.index(split), label, index, IMU_STREAM])
@@ -260,11 +272,14 @@ def generate_dataset(config: SyntheticConfig | None = None, progress: bool = Tru
         class_group=class_group,
         group_names=np.asarray(group_names, dtype=str),
         object_classes=np.asarray(("none",) + OBJECT_CLASSES, dtype=str),
-        synthetic_config=np.asarray(json.dumps({"version": GENERATOR_VERSION, **config.data_settings()}, sort_keys=True)),
+        synthetic_config=np.asarray(
+            json.dumps({"version": GENERATOR_VERSION, **config.data_settings()}, sort_keys=True)
+        ),
     )
     if config.imu:
-        extras.update(imu_channels=np.asarray(IMU_CHANNELS, dtype=str),
-                      imu_rate_hz=np.asarray(imu_rate(config), np.float32))  # fmt: skip
+        extras.update(
+            imu_channels=np.asarray(IMU_CHANNELS, dtype=str), imu_rate_hz=np.asarray(imu_rate(config), np.float32)
+        )
     splits = {k: v for k, v in arrays.items() if k.startswith(("x_", "y_"))}
     return PoseDataset(class_names=CLASS_NAMES, layout=COCO17, extras=extras, **splits)
 

@@ -39,8 +39,10 @@ def imu_sample_count(num_frames: int, fps: float, rate_hz: float) -> int:
         raise InvalidInputError(f"expected a positive finite video fps and sensor rate, got {fps!r} and {rate_hz!r}")
     count = math.floor((num_frames - 1) / fps * rate_hz + 1e-9) + 1
     if count < 2:
-        raise InvalidInputError(f"a sensor at {rate_hz} Hz takes fewer than 2 samples during {num_frames} frames at "
-                                f"{fps} fps: raise the rate")  # fmt: skip
+        raise InvalidInputError(
+            f"a sensor at {rate_hz} Hz takes fewer than 2 samples during {num_frames} frames at "
+            f"{fps} fps: raise the rate"
+        )
     return count
 
 
@@ -137,8 +139,9 @@ def simulate_wrist_imu(
     T = len(points[f"{side}_wrist"])
     native = imu_sample_count(T, fps, rate_hz)
     if num_samples is not None and num_samples < 2:
-        raise InvalidInputError(f"num_samples must be at least 2 (or None for the sensor's own count), "
-                                f"got {num_samples}")  # fmt: skip
+        raise InvalidInputError(
+            f"num_samples must be at least 2 (or None for the sensor's own count), got {num_samples}"
+        )
     h, dt = 1.0 / fps, 1.0 / rate_hz
     t = np.arange(native) * dt
     wrist, acc_world = _spline_eval(np.asarray(points[f"{side}_wrist"], np.float64), h, t)

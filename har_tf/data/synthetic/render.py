@@ -16,8 +16,18 @@ from har_tf.data.synthetic.body import Camera
 
 OBJECT_CLASSES: tuple[str, ...] = ("cup", "phone", "book", "tablet", "box")  # ids 1..5; 0 = none
 
-_SHIRTS = [(200, 40, 40), (40, 80, 190), (240, 240, 235), (35, 35, 40), (60, 140, 70), (230, 180, 40),
-           (120, 60, 140), (150, 150, 155), (230, 110, 30), (90, 170, 200)]  # fmt: skip
+_SHIRTS = [
+    (200, 40, 40),
+    (40, 80, 190),
+    (240, 240, 235),
+    (35, 35, 40),
+    (60, 140, 70),
+    (230, 180, 40),
+    (120, 60, 140),
+    (150, 150, 155),
+    (230, 110, 30),
+    (90, 170, 200),
+]
 _PANTS = [(40, 45, 70), (25, 25, 30), (110, 100, 80), (70, 80, 110), (150, 140, 120), (60, 60, 60)]
 _SKINS = [(240, 200, 170), (225, 175, 140), (190, 140, 100), (150, 100, 70), (100, 65, 45)]
 _MUGS = [(235, 235, 230), (200, 30, 40), (30, 90, 200), (240, 200, 30), (240, 120, 160)]
@@ -115,11 +125,22 @@ def build_scene(
         cls_id = int(rng.integers(1, len(OBJECT_CLASSES) + 1))
         cx, cy = rng.uniform(0.05, 0.95) * w, rng.uniform(horizon, h * 0.95)
         size = scale * rng.uniform(0.5, 0.8) * {1: 0.1, 2: 0.14, 3: 0.28, 4: 0.25, 5: 0.35}[cls_id]
-        poly = np.array([[cx - size / 2, cy - size / 3], [cx + size / 2, cy - size / 3],
-                         [cx + size / 2, cy + size / 3], [cx - size / 2, cy + size / 3]])  # fmt: skip
+        poly = np.array(
+            [
+                [cx - size / 2, cy - size / 3],
+                [cx + size / 2, cy - size / 3],
+                [cx + size / 2, cy + size / 3],
+                [cx - size / 2, cy + size / 3],
+            ]
+        )
         distractors.append((cls_id, poly))
-        _draw_object(bg, OBJECT_CLASSES[cls_id - 1], poly, tuple(int(c) for c in rng.integers(30, 240, 3)),
-                     tuple(int(c) for c in rng.integers(60, 255, 3)))  # fmt: skip
+        _draw_object(
+            bg,
+            OBJECT_CLASSES[cls_id - 1],
+            poly,
+            tuple(int(c) for c in rng.integers(30, 240, 3)),
+            tuple(int(c) for c in rng.integers(60, 255, 3)),
+        )
 
     front_lines = []
     for prop in ("chair", "ladder"):
@@ -192,8 +213,9 @@ def object_polygon(kind: str, points2d: dict, points3d: dict, camera: Camera, ha
             direction = direction / max(np.linalg.norm(direction), 1e-6)
         normal = np.array([-direction[1], direction[0]])
         half_w, half_h = size[0] / 2, size[1] / 2
-        return np.array([centre + sx * half_w * normal + sy * half_h * direction
-                         for sx, sy in ((-1, -1), (1, -1), (1, 1), (-1, 1))])  # fmt: skip
+        return np.array(
+            [centre + sx * half_w * normal + sy * half_h * direction for sx, sy in ((-1, -1), (1, -1), (1, 1), (-1, 1))]
+        )
     # Two-handed objects: a quad in the plane of the chest, between the hands.
     left, right = points3d["left_hand"], points3d["right_hand"]
     across = points3d["left_shoulder"] - points3d["right_shoulder"]
@@ -201,7 +223,9 @@ def object_polygon(kind: str, points2d: dict, points3d: dict, camera: Camera, ha
     up = points3d["neck"] - (points3d["left_hip"] + points3d["right_hip"]) / 2
     up /= max(np.linalg.norm(up), 1e-6)
     centre = (left + right) / 2
-    width, tall = {"book": (0.34, 0.24), "tablet": (0.26, 0.19), "box": (max(np.linalg.norm(left - right), 0.3), 0.32)}[kind]
+    width, tall = {"book": (0.34, 0.24), "tablet": (0.26, 0.19), "box": (max(np.linalg.norm(left - right), 0.3), 0.32)}[
+        kind
+    ]
     if kind != "box":
         facing = np.cross(across, up)
         up = up * 0.6 + facing * 0.8  # tilted towards the face
@@ -209,8 +233,12 @@ def object_polygon(kind: str, points2d: dict, points3d: dict, camera: Camera, ha
         centre = centre + up * tall * 0.15
     if kind == "box":  # a cuboid between the hands: the outline of its 8 projected corners
         facing = np.cross(across, up)
-        corners = [centre + sx * width / 2 * across + sy * tall / 2 * up + sz * 0.15 * facing
-                   for sx in (-1, 1) for sy in (-1, 1) for sz in (-1, 1)]  # fmt: skip
+        corners = [
+            centre + sx * width / 2 * across + sy * tall / 2 * up + sz * 0.15 * facing
+            for sx in (-1, 1)
+            for sy in (-1, 1)
+            for sz in (-1, 1)
+        ]
         hull = cv2.convexHull(camera.project(np.array(corners))[0].astype(np.float32))
         return hull.reshape(-1, 2).astype(np.float64)
     corners = [centre + sx * width / 2 * across + sy * tall / 2 * up for sx, sy in ((-1, -1), (1, -1), (1, 1), (-1, 1))]
@@ -258,20 +286,31 @@ def _draw_object(img, kind: str, poly: np.ndarray, colour, screen) -> None:
 
 # Limbs: (joint a, joint b, width as a fraction of body height, clothing part)
 _LIMBS = (
-    ("left_hip", "left_knee", 0.075, "pants"), ("left_knee", "left_ankle", 0.06, "pants"),
-    ("right_hip", "right_knee", 0.075, "pants"), ("right_knee", "right_ankle", 0.06, "pants"),
-    ("left_ankle", "left_toe", 0.045, "shoe"), ("right_ankle", "right_toe", 0.045, "shoe"),
-    ("left_shoulder", "left_elbow", 0.055, "shirt"), ("left_elbow", "left_wrist", 0.045, "sleeve"),
-    ("right_shoulder", "right_elbow", 0.055, "shirt"), ("right_elbow", "right_wrist", 0.045, "sleeve"),
-    ("left_wrist", "left_hand", 0.045, "skin"), ("right_wrist", "right_hand", 0.045, "skin"),
+    ("left_hip", "left_knee", 0.075, "pants"),
+    ("left_knee", "left_ankle", 0.06, "pants"),
+    ("right_hip", "right_knee", 0.075, "pants"),
+    ("right_knee", "right_ankle", 0.06, "pants"),
+    ("left_ankle", "left_toe", 0.045, "shoe"),
+    ("right_ankle", "right_toe", 0.045, "shoe"),
+    ("left_shoulder", "left_elbow", 0.055, "shirt"),
+    ("left_elbow", "left_wrist", 0.045, "sleeve"),
+    ("right_shoulder", "right_elbow", 0.055, "shirt"),
+    ("right_elbow", "right_wrist", 0.045, "sleeve"),
+    ("left_wrist", "left_hand", 0.045, "skin"),
+    ("right_wrist", "right_hand", 0.045, "skin"),
     ("neck", "head", 0.05, "skin"),
-)  # fmt: skip
+)
 
 
 def render_person(img, p2d: dict, depth: dict, look: Appearance, focal: float, height: float) -> None:
     """Draw the person far-to-near: limbs as thick lines, the torso as a polygon, the head as a disc."""
-    colours = {"pants": look.pants, "shoe": (35, 30, 30), "shirt": look.shirt, "skin": look.skin,
-               "sleeve": look.skin if look.short_sleeves else look.shirt}  # fmt: skip
+    colours = {
+        "pants": look.pants,
+        "shoe": (35, 30, 30),
+        "shirt": look.shirt,
+        "skin": look.skin,
+        "sleeve": look.skin if look.short_sleeves else look.shirt,
+    }
     items = []
     for a, b, width, part in _LIMBS:
         z = (depth[a] + depth[b]) / 2
@@ -279,18 +318,26 @@ def render_person(img, p2d: dict, depth: dict, look: Appearance, focal: float, h
     torso = [p2d["left_shoulder"], p2d["right_shoulder"], p2d["right_hip"], p2d["left_hip"]]
     torso_z = np.mean([depth[k] for k in ("left_shoulder", "right_shoulder", "left_hip", "right_hip")])
     items.append((torso_z, "poly", torso, look.shirt, 0))
-    items.append((depth["head"], "head", (p2d["head"],), look.skin, max(2, int(focal * 0.062 * height / depth["head"]))))
-    for z, kind, pts, colour, size in sorted(items, key=lambda item: -item[0]):
+    items.append(
+        (depth["head"], "head", (p2d["head"],), look.skin, max(2, int(focal * 0.062 * height / depth["head"])))
+    )
+    for _depth, kind, pts, colour, size in sorted(items, key=lambda item: -item[0]):
         if kind == "line":
             cv2.line(img, tuple(_poly(pts[0])), tuple(_poly(pts[1])), colour, size, cv2.LINE_AA)
         elif kind == "poly":
             cv2.fillConvexPoly(img, _poly(pts), colour, cv2.LINE_AA)
-            cv2.fillConvexPoly(img, _poly([pts[2], pts[3], (pts[3] * 0.8 + pts[0] * 0.2), (pts[2] * 0.8 + pts[1] * 0.2)]),
-                               look.pants, cv2.LINE_AA)  # fmt: skip
+            cv2.fillConvexPoly(
+                img,
+                _poly([pts[2], pts[3], (pts[3] * 0.8 + pts[0] * 0.2), (pts[2] * 0.8 + pts[1] * 0.2)]),
+                look.pants,
+                cv2.LINE_AA,
+            )
         else:
             cv2.circle(img, tuple(_poly(pts[0])), size, colour, -1, cv2.LINE_AA)
             top = pts[0] + np.array([0.0, -0.35 * size])
-            cv2.ellipse(img, tuple(_poly(top)), (size, max(1, int(size * 0.7))), 0, 180, 360, look.hair, -1, cv2.LINE_AA)
+            cv2.ellipse(
+                img, tuple(_poly(top)), (size, max(1, int(size * 0.7))), 0, 180, 360, look.hair, -1, cv2.LINE_AA
+            )
 
 
 def render_frame(
@@ -316,5 +363,5 @@ def render_frame(
     gain = scene.gain_map * np.float32(1 + amp * np.sin(2 * np.pi * cycles * phase + ph))
     h, w = img.shape[:2]
     dy, dx = rng.integers(0, 17, size=2)
-    noisy = img.astype(np.float32) * gain + scene.noise[dy:dy + h, dx:dx + w]
+    noisy = img.astype(np.float32) * gain + scene.noise[dy : dy + h, dx : dx + w]
     return np.clip(noisy, 0, 255).astype(np.uint8)

@@ -13,14 +13,17 @@ from har_tf.inference.pose.base import PoseEstimator, check_frame, main_person, 
 ESTIMATORS = ("movenet", "blazepose", "openpose")
 
 
-def make_estimator(name: str, model: str | os.PathLike | None = None, num_threads: int | None = None,
-                   track: bool = True) -> PoseEstimator:  # fmt: skip
+def make_estimator(
+    name: str, model: str | os.PathLike | None = None, num_threads: int | None = None, track: bool = True
+) -> PoseEstimator:
     """``movenet`` (``model``: a .tflite file or TF Hub handle), ``blazepose`` (``model``: the folder of its two
     .tflite files, default the fetched cache) or ``openpose`` (``model``: a folder of per-frame JSON files)."""
     if name == "movenet":
         if model is None:
-            raise InvalidInputError("MoveNet needs its model: pass a .tflite file (e.g. movenet_singlepose_lightning "
-                                    "from Kaggle Models / TF Hub) or a TF Hub handle")  # fmt: skip
+            raise InvalidInputError(
+                "MoveNet needs its model: pass a .tflite file (e.g. movenet_singlepose_lightning "
+                "from Kaggle Models / TF Hub) or a TF Hub handle"
+            )
         from har_tf.inference.pose.movenet import MoveNetEstimator
 
         return MoveNetEstimator(model, num_threads=num_threads, track=track)

@@ -39,7 +39,7 @@ class PoseEstimator(abc.ABC):
     def estimate(self, frame: np.ndarray) -> np.ndarray:
         """The people in a checked RGB uint8 frame: float32 ``(P, J, 3)``, ``(x, y, score)`` in pixels."""
 
-    def reset(self) -> None:
+    def reset(self) -> None:  # noqa: B027 - an optional hook: stateless estimators keep the no-op
         """Forget any tracking state (call between unrelated videos)."""
 
     def __call__(self, frame: np.ndarray) -> np.ndarray:

@@ -68,8 +68,16 @@ WHEEL_MEMBERS = {
 FETCH_COMMAND = "python -m har_tf.inference.pose.blazepose fetch"
 # One fixed wheel (the .tflite files are the same in every platform's wheel): the download then works from
 # any host and any Python version.
-_PIP_PLATFORM = ("--platform", "manylinux_2_28_x86_64", "--python-version", "3.11", "--implementation", "cp",
-                 "--abi", "cp311")  # fmt: skip
+_PIP_PLATFORM = (
+    "--platform",
+    "manylinux_2_28_x86_64",
+    "--python-version",
+    "3.11",
+    "--implementation",
+    "cp",
+    "--abi",
+    "cp311",
+)
 _PIP_TIMEOUT_S = 900
 
 NUM_LANDMARKS = 33  # the blazepose33 joints; the model gives 39 points (33 + 6 auxiliary)
@@ -91,10 +99,12 @@ def default_cache_dir() -> Path:
 
 def _manual_steps(folder: Path) -> str:
     command = FETCH_COMMAND if folder == default_cache_dir() else f"{FETCH_COMMAND} --cache-dir {folder}"
-    return (f"on a machine with network access run `{command}`, or download the {MEDIAPIPE_WHEEL} wheel "
-            f"(`pip download {MEDIAPIPE_WHEEL} --no-deps --only-binary=:all:`, any platform), open it as a zip "
-            f"and copy {WHEEL_MEMBERS[DETECTOR_FILE]} and {WHEEL_MEMBERS[LANDMARK_FILE]} into {folder} "
-            "(or into any folder passed as model_dir)")  # fmt: skip
+    return (
+        f"on a machine with network access run `{command}`, or download the {MEDIAPIPE_WHEEL} wheel "
+        f"(`pip download {MEDIAPIPE_WHEEL} --no-deps --only-binary=:all:`, any platform), open it as a zip "
+        f"and copy {WHEEL_MEMBERS[DETECTOR_FILE]} and {WHEEL_MEMBERS[LANDMARK_FILE]} into {folder} "
+        "(or into any folder passed as model_dir)"
+    )
 
 
 def _model_paths(folder: Path) -> tuple[Path, Path] | None:
@@ -116,25 +126,40 @@ def find_blazepose_models(model_dir: str | os.PathLike | None = None) -> tuple[P
         raise MissingFileError(f"the BlazePose model folder {folder} does not exist; {_manual_steps(folder)}")
     paths = _model_paths(folder)
     if paths is None:
-        raise MissingFileError(f"the BlazePose models {DETECTOR_FILE} and {LANDMARK_FILE} are not in {folder}; "
-                               f"{_manual_steps(folder)}")  # fmt: skip
+        raise MissingFileError(
+            f"the BlazePose models {DETECTOR_FILE} and {LANDMARK_FILE} are not in {folder}; {_manual_steps(folder)}"
+        )
     return paths
 
 
 def _download_wheel(download_dir: Path, folder: Path) -> Path:
     """Download the mediapipe wheel into ``download_dir`` with pip; its path (``folder``: for the error)."""
-    command = [sys.executable, "-m", "pip", "download", MEDIAPIPE_WHEEL, "--no-deps", "--only-binary=:all:",
-               *_PIP_PLATFORM, "--disable-pip-version-check", "-d", str(download_dir)]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        MEDIAPIPE_WHEEL,
+        "--no-deps",
+        "--only-binary=:all:",
+        *_PIP_PLATFORM,
+        "--disable-pip-version-check",
+        "-d",
+        str(download_dir),
+    ]
     try:
         result = subprocess.run(command, capture_output=True, text=True, timeout=_PIP_TIMEOUT_S)
     except (OSError, subprocess.TimeoutExpired) as err:
-        raise MissingFileError(f"could not download {MEDIAPIPE_WHEEL} with pip ({err}); "
-                               f"{_manual_steps(folder)}") from None  # fmt: skip
+        raise MissingFileError(
+            f"could not download {MEDIAPIPE_WHEEL} with pip ({err}); {_manual_steps(folder)}"
+        ) from None
     wheels = sorted(download_dir.glob("mediapipe-*.whl"))
     if result.returncode != 0 or not wheels:
         tail = "\n".join((result.stderr or result.stdout or "").strip().splitlines()[-5:])
-        raise MissingFileError(f"pip could not download {MEDIAPIPE_WHEEL} (no network access?); pip said:\n{tail}\n"
-                               f"To get the models by hand: {_manual_steps(folder)}")  # fmt: skip
+        raise MissingFileError(
+            f"pip could not download {MEDIAPIPE_WHEEL} (no network access?); pip said:\n{tail}\n"
+            f"To get the models by hand: {_manual_steps(folder)}"
+        )
     return wheels[0]
 
 
@@ -210,8 +235,9 @@ def _iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     return np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
 
 
-def weighted_nms(boxes: np.ndarray, keypoints: np.ndarray, scores: np.ndarray,
-                 iou_threshold: float = _NMS_IOU) -> list[tuple[float, np.ndarray, np.ndarray]]:  # fmt: skip
+def weighted_nms(
+    boxes: np.ndarray, keypoints: np.ndarray, scores: np.ndarray, iou_threshold: float = _NMS_IOU
+) -> list[tuple[float, np.ndarray, np.ndarray]]:
     """MediaPipe's weighted non-max suppression: each cluster (IoU above ``iou_threshold`` with its best box)
     becomes one detection whose box and keypoints are the score-weighted means; ``(score, box, keypoints)``
     best first."""
@@ -264,8 +290,12 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-np.clip(np.asarray(x, np.float64), -100.0, 100.0)))
 
 
-def refine_from_heatmap(points: np.ndarray, heatmap: np.ndarray, kernel: int = _HEATMAP_KERNEL,
-                        min_confidence: float = _HEATMAP_MIN_CONFIDENCE) -> np.ndarray:  # fmt: skip
+def refine_from_heatmap(
+    points: np.ndarray,
+    heatmap: np.ndarray,
+    kernel: int = _HEATMAP_KERNEL,
+    min_confidence: float = _HEATMAP_MIN_CONFIDENCE,
+) -> np.ndarray:
     """MediaPipe's RefineLandmarksFromHeatmapCalculator: ``points`` ``(K, 2)`` normalised to the crop, moved
     to the sigmoid-weighted mean heatmap cell in a ``kernel`` x ``kernel`` window where the window's peak
     reaches ``min_confidence``; ``heatmap`` ``(H, W, K)`` of logits."""
@@ -296,8 +326,9 @@ def _output_by_shape(details: list[dict], path: Path, what: str, **shapes: tuple
     for name, shape in shapes.items():
         match = [d for d in details if tuple(d["shape"].tolist()) == shape]
         if not match:
-            raise InvalidInputError(f"{path} is not the {what}: no output for the {name} among outputs "
-                                    f"{_shapes(details)}")  # fmt: skip
+            raise InvalidInputError(
+                f"{path} is not the {what}: no output for the {name} among outputs {_shapes(details)}"
+            )
         found[name] = match[0]["index"]
     return found
 
@@ -328,9 +359,16 @@ class BlazePoseEstimator(PoseEstimator):
 
     layout = "blazepose33"
 
-    def __init__(self, model_dir: str | os.PathLike | None = None, detector: str | os.PathLike | None = None,
-                 landmark: str | os.PathLike | None = None, num_threads: int | None = None, track: bool = True,
-                 min_detection_score: float = 0.5, min_presence: float = 0.5):  # fmt: skip
+    def __init__(
+        self,
+        model_dir: str | os.PathLike | None = None,
+        detector: str | os.PathLike | None = None,
+        landmark: str | os.PathLike | None = None,
+        num_threads: int | None = None,
+        track: bool = True,
+        min_detection_score: float = 0.5,
+        min_presence: float = 0.5,
+    ):
         if detector is None or landmark is None:
             found = find_blazepose_models(model_dir)
             detector = detector if detector is not None else found[0]
@@ -352,12 +390,19 @@ class BlazePoseEstimator(PoseEstimator):
         anchors = ssd_anchors(size) if size else np.zeros((0, 2), np.float32)
         expected = f"(1, 224, 224, 3) float32 -> (1, 2254, 12) and (1, 2254, 1) (the file {DETECTOR_FILE})"
         if not size or inp[0]["dtype"] != np.float32 or len(outs) != 2:
-            raise InvalidInputError(f"{self.detector_path} is not the BlazePose pose detector: input {_shapes(inp)} "
-                                    f"{[d['dtype'].__name__ for d in inp]}, outputs {_shapes(outs)}; "
-                                    f"expected {expected}")  # fmt: skip
+            raise InvalidInputError(
+                f"{self.detector_path} is not the BlazePose pose detector: input {_shapes(inp)} "
+                f"{[d['dtype'].__name__ for d in inp]}, outputs {_shapes(outs)}; "
+                f"expected {expected}"
+            )
         n = len(anchors)
-        index = _output_by_shape(outs, self.detector_path, f"BlazePose pose detector, expected {expected}",
-                                 boxes=(1, n, 12), scores=(1, n, 1))  # fmt: skip
+        index = _output_by_shape(
+            outs,
+            self.detector_path,
+            f"BlazePose pose detector, expected {expected}",
+            boxes=(1, n, 12),
+            scores=(1, n, 1),
+        )
         self._detector, self._det_size, self._anchors = interpreter, size, anchors
         self._det_input, self._det_boxes, self._det_scores = inp[0]["index"], index["boxes"], index["scores"]
 
@@ -366,10 +411,12 @@ class BlazePoseEstimator(PoseEstimator):
         shape = inp[0]["shape"].tolist() if len(inp) == 1 else []
         expected = f"(1, 256, 256, 3) float32 -> (1, 195) landmarks and (1, 1) presence (the file {LANDMARK_FILE})"
         if len(shape) != 4 or shape[1] != shape[2] or shape[3] != 3 or inp[0]["dtype"] != np.float32:
-            raise InvalidInputError(f"{self.landmark_path} is not the BlazePose landmark model: input {_shapes(inp)} "
-                                    f"{[d['dtype'].__name__ for d in inp]}; expected {expected}")  # fmt: skip
+            raise InvalidInputError(
+                f"{self.landmark_path} is not the BlazePose landmark model: input {_shapes(inp)} "
+                f"{[d['dtype'].__name__ for d in inp]}; expected {expected}"
+            )
         what = f"BlazePose landmark model, expected {expected}"
-        index = _output_by_shape(outs, self.landmark_path, what, landmarks=(1, 195), presence=(1, 1))  # fmt: skip
+        index = _output_by_shape(outs, self.landmark_path, what, landmarks=(1, 195), presence=(1, 1))
         heatmaps = [d["index"] for d in outs if len(d["shape"]) == 4 and d["shape"][-1] == 39]
         self._landmark, self._lm_size = interpreter, int(shape[1])
         self._lm_input, self._lm_points, self._lm_presence = inp[0]["index"], index["landmarks"], index["presence"]
@@ -410,8 +457,9 @@ class BlazePoseEstimator(PoseEstimator):
         the pose-presence probability."""
         size = self._lm_size
         matrix = roi.crop_to_frame(size)
-        crop = cv2.warpAffine(frame, matrix, (size, size), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                              borderMode=cv2.BORDER_REPLICATE)  # fmt: skip
+        crop = cv2.warpAffine(
+            frame, matrix, (size, size), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE
+        )
         self._landmark.set_tensor(self._lm_input, (crop.astype(np.float32) / 255.0)[None])
         self._landmark.invoke()
         raw = self._landmark.get_tensor(self._lm_points).reshape(-1, 5)
@@ -446,8 +494,9 @@ class BlazePoseEstimator(PoseEstimator):
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m har_tf.inference.pose.blazepose fetch [--cache-dir DIR] [--force]``."""
-    parser = argparse.ArgumentParser(prog="python -m har_tf.inference.pose.blazepose",
-                                     description="BlazePose models for har_tf.")  # fmt: skip
+    parser = argparse.ArgumentParser(
+        prog="python -m har_tf.inference.pose.blazepose", description="BlazePose models for har_tf."
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     fetch = commands.add_parser("fetch", help=f"download {DETECTOR_FILE} and {LANDMARK_FILE} once (pip, PyPI)")
     fetch.add_argument("--cache-dir", default=None, help=f"target folder (default: {default_cache_dir()})")

@@ -64,14 +64,21 @@ class MoveNetEstimator(PoseEstimator):
 
     layout = "coco17"
 
-    def __init__(self, model: str | os.PathLike, num_threads: int | None = None, track: bool = False,
-                 min_person_score: float = 0.15):  # fmt: skip
+    def __init__(
+        self,
+        model: str | os.PathLike,
+        num_threads: int | None = None,
+        track: bool = False,
+        min_person_score: float = 0.15,
+    ):
         self.path = resolve_model_file(model)
         self.interpreter = load_interpreter(self.path, num_threads)
         inp, out = self.interpreter.get_input_details()[0], self.interpreter.get_output_details()[0]
         if len(inp["shape"]) != 4 or inp["shape"][1] != inp["shape"][2] or tuple(out["shape"][-2:]) != (17, 3):
-            raise InvalidInputError(f"{self.path} is not a MoveNet SinglePose model: input {inp['shape'].tolist()}, "
-                                    f"output {out['shape'].tolist()} (expected (1, S, S, 3) -> (1, 1, 17, 3))")  # fmt: skip
+            raise InvalidInputError(
+                f"{self.path} is not a MoveNet SinglePose model: input {inp['shape'].tolist()}, "
+                f"output {out['shape'].tolist()} (expected (1, S, S, 3) -> (1, 1, 17, 3))"
+            )
         self.input_index, self.output_index = inp["index"], out["index"]
         self.input_size, self.input_dtype = int(inp["shape"][1]), inp["dtype"]
         self.track, self.min_person_score = bool(track), float(min_person_score)
@@ -97,10 +104,20 @@ class MoveNetEstimator(PoseEstimator):
             kp = box.to_video(square)  # (score 1 while mapping, so that no joint counts as missing)
         else:
             x0, y0, side = crop
-            matrix = np.float32([[self.input_size / side, 0, -x0 * self.input_size / side],
-                                 [0, self.input_size / side, -y0 * self.input_size / side]])  # fmt: skip
-            square = cv2.warpAffine(frame, matrix, (self.input_size, self.input_size), flags=cv2.INTER_LINEAR,
-                                    borderMode=cv2.BORDER_CONSTANT, borderValue=(PAD_VALUE,) * 3)  # fmt: skip
+            matrix = np.float32(
+                [
+                    [self.input_size / side, 0, -x0 * self.input_size / side],
+                    [0, self.input_size / side, -y0 * self.input_size / side],
+                ]
+            )
+            square = cv2.warpAffine(
+                frame,
+                matrix,
+                (self.input_size, self.input_size),
+                flags=cv2.INTER_LINEAR,
+                borderMode=cv2.BORDER_CONSTANT,
+                borderValue=(PAD_VALUE,) * 3,
+            )
             out = self.run(square)
             kp = np.stack([x0 + out[:, 1] * side, y0 + out[:, 0] * side, out[:, 2]], axis=-1)
         kp[:, 2] = out[:, 2]

@@ -79,8 +79,12 @@ def test_forearm_spinning_at_90_deg_per_s_reads_90_deg_per_s_and_centripetal_for
     t = np.arange(T) / fps
     elbow = np.tile([0.0, 1.2, 0.0], (T, 1))
     wrist = elbow + length * np.stack([np.sin(omega * t), -np.cos(omega * t), 0 * t], axis=-1)
-    points = {"right_elbow": elbow, "right_wrist": wrist, "right_shoulder": np.tile([-0.2, 1.4, 0.0], (T, 1)),
-              "left_shoulder": np.tile([0.2, 1.4, 0.0], (T, 1))}  # fmt: skip
+    points = {
+        "right_elbow": elbow,
+        "right_wrist": wrist,
+        "right_shoulder": np.tile([-0.2, 1.4, 0.0], (T, 1)),
+        "left_shoulder": np.tile([0.2, 1.4, 0.0], (T, 1)),
+    }
     imu, _ = simulate_wrist_imu(points, fps, np.random.default_rng(0), noise=False)
     np.testing.assert_allclose(np.linalg.norm(imu[:, 3:], axis=1), 90.0, rtol=0.01)
     centripetal = length * omega**2 / GRAVITY
