@@ -11,7 +11,7 @@ import pytest
 
 from har_tf.errors import DataFormatError, HARError, InvalidInputError, MissingFileError
 from har_tf.inference.imu_buffer import IMUBuffer, resample_clip
-from tests.conftest import EXPORT_CLASSES, EXPORT_F, EXPORT_SIZE, EXPORT_T, export_inputs
+from tests.helpers import EXPORT_CLASSES, EXPORT_F, EXPORT_SIZE, EXPORT_T, export_inputs
 
 
 @pytest.fixture(scope="module")
@@ -317,7 +317,7 @@ def test_video_files(tmp_path, shared_dir):
     import cv2
 
     from har_tf.data.video import VideoReader
-    from tests.conftest import shared_file
+    from tests.helpers import shared_file
 
     with pytest.raises(MissingFileError, match="no such video file"):
         VideoReader(tmp_path / "missing.mp4")

@@ -18,7 +18,7 @@ from har_tf.errors import DataFormatError, HARError, InvalidInputError
 from har_tf.export.servable import ServingSpec
 from har_tf.inference.pose.base import PoseEstimator
 from har_tf.inference.serving_client import ServingClient
-from tests.conftest import EXPORT_CLASSES, EXPORT_F, EXPORT_SIZE, EXPORT_T, export_inputs
+from tests.helpers import EXPORT_CLASSES, EXPORT_F, EXPORT_SIZE, EXPORT_T, export_inputs
 
 CLASSES = ("walk", "fall", "drink", "wave")
 

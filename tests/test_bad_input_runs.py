@@ -28,7 +28,7 @@ from har_tf.training.callbacks import SafeBackupAndRestore
 from har_tf.training.config import load_train_config
 from har_tf.training.reports import plot_history_if_readable
 from har_tf.training.stage1 import stage1_finished
-from tests.conftest import EXPORT_CLASSES, REPO_ROOT, export_inputs
+from tests.helpers import EXPORT_CLASSES, REPO_ROOT, export_inputs
 
 _SCRIPTS: dict = {}
 

@@ -12,7 +12,7 @@ import pytest
 
 from har_tf.data.pose_npz import PoseDataset, load_pose_npz
 from har_tf.export.saved_model import versions
-from tests.conftest import EXPORT_CLASSES, REPO_ROOT, export_inputs, kill_when, run_script, shared_file
+from tests.helpers import EXPORT_CLASSES, REPO_ROOT, export_inputs, kill_when, run_script, shared_file
 
 pytestmark = pytest.mark.slow
 

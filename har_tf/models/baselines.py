@@ -19,6 +19,7 @@ import numpy as np
 from keras import layers, ops
 
 from har_tf.errors import InvalidInputError
+from har_tf.models.base import PoseBackbone
 from har_tf.models.layers import (
     PACKAGE,
     FactorizedPositionEmbedding,
@@ -29,26 +30,12 @@ from har_tf.models.layers import (
     TransformerSubBlock,
     frame_motion,
 )
-from har_tf.models.pose_former import preset_config, stream_parents
+from har_tf.models.pose_former import PRESETS
 from har_tf.skeleton.channels import channel_count, resolve_channels, spatial_dims
-from har_tf.skeleton.layouts import JointLayout, get_layout
-
-
-class _PoseBackbone(keras.Model):
-    """Config plumbing shared by the baseline backbones: constructor arguments are the config."""
-
-    _config_keys: tuple[str, ...] = ()
-
-    def get_config(self) -> dict:
-        return {"name": self.name, "trainable": self.trainable, **{k: getattr(self, k) for k in self._config_keys}}
-
-    @classmethod
-    def from_config(cls, config: dict):
-        return cls(**config)
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
-class LSTMLite(_PoseBackbone):
+class LSTMLite(PoseBackbone):
     """``pose`` (B, T, J, C) -> (B, 32): missing joints zeroed, each frame flattened, 3 LSTMs.
 
     ``channels`` (``xy``, ``xyc``, ``xyz``, ``xyzc``; ``None`` = C's default) describes the C values.
@@ -124,12 +111,14 @@ class _FlattenTokens(layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
-class FullAttentionTransformer(_PoseBackbone):
+class FullAttentionTransformer(PoseBackbone):
     """``pose`` (B, T, J, C) -> (B, hidden_dim) with attention over all T·J joint tokens.
 
     ``channels`` (``xy``, ``xyc``, ``xyz``, ``xyzc``; ``None`` = C's default) describes the C values.
+    Its presets are the sizes of :data:`~har_tf.models.pose_former.PRESETS`.
     """
 
+    presets = PRESETS
     _config_keys = (
         "num_joints",
         "num_frames",
@@ -191,31 +180,6 @@ class FullAttentionTransformer(_PoseBackbone):
         self.streams = list(streams)
         self.parents = None if parents is None else [int(p) for p in parents]
 
-    @classmethod
-    def from_preset(
-        cls,
-        preset: str,
-        layout: str | JointLayout,
-        num_frames: int = 30,
-        num_channels: int | None = None,
-        streams: tuple[str, ...] = ("joints",),
-        channels: str | None = None,
-        **overrides,
-    ) -> FullAttentionTransformer:
-        """The same sizes as :data:`~har_tf.models.pose_former.PRESETS`."""
-        layout = get_layout(layout)
-        parents = stream_parents(layout, streams)
-        return cls(
-            num_joints=layout.num_joints,
-            num_frames=num_frames,
-            num_channels=num_channels,
-            streams=tuple(streams),
-            parents=parents,
-            layout=layout.name,
-            channels=channels,
-            **preset_config(preset, **overrides),
-        )
-
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
 class TwoScaleMotion(layers.Layer):
@@ -270,7 +234,7 @@ def _conv_unit(filters: int, kernel: int, name: str) -> list[layers.Layer]:
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
-class DDNet(_PoseBackbone):
+class DDNet(PoseBackbone):
     """DD-Net: ``pose`` (B, T, J, C) -> (B, embedding_dim) from JCD and two-scale motion, 1D CNN over time.
 
     Three streams (JCD, slow motion, fast motion) are each embedded by Conv1D 2f (k1), f (k3), f (k1)
@@ -282,8 +246,11 @@ class DDNet(_PoseBackbone):
     ``filters`` f = 64 is the paper's JHMDB model (about 1.8 M parameters for 15 2D joints).
     Missing joints are zeroed and no feature depends on their values. ``channels`` (``xy``,
     ``xyc``, ``xyz``, ``xyzc``; ``None`` = C's default) describes the C values; confidence is not used.
+    Presets: ``micro`` (f = 8), ``small`` (f = 16) and ``base`` (f = 64, the paper's).
     """
 
+    presets = DDNET_PRESETS
+    _preset_kind = "DD-Net "
     _config_keys = (
         "num_joints",
         "num_frames",
@@ -372,26 +339,3 @@ class DDNet(_PoseBackbone):
         self.filters, self.embedding_dim = filters, embedding_dim
         self.spatial_dropout, self.dropout = spatial_dropout, dropout
         self.layout, self.channels = layout, channels
-
-    @classmethod
-    def from_preset(
-        cls,
-        preset: str,
-        layout: str | JointLayout,
-        num_frames: int = 30,
-        num_channels: int | None = None,
-        channels: str | None = None,
-        **overrides,
-    ) -> DDNet:
-        """A DD-Net of a named size: ``micro`` (f = 8), ``small`` (f = 16) or ``base`` (f = 64, the paper's)."""
-        if preset not in DDNET_PRESETS:
-            raise InvalidInputError(f"unknown DD-Net preset {preset!r}; choose one of {sorted(DDNET_PRESETS)}")
-        layout = get_layout(layout)
-        return cls(
-            num_joints=layout.num_joints,
-            num_frames=num_frames,
-            num_channels=num_channels,
-            layout=layout.name,
-            channels=channels,
-            **{**DDNET_PRESETS[preset], **overrides},
-        )

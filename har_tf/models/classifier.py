@@ -9,12 +9,16 @@ from __future__ import annotations
 import keras
 from keras import layers
 
+from har_tf.models.base import Task
 from har_tf.models.layers import PACKAGE
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
-class PoseClassifier(keras.Model):
+class PoseClassifier(Task):
     """``pose`` (B, T, J, C) -> ``probabilities`` (B, num_classes) through ``backbone``."""
+
+    _config_keys = ("backbone", "num_classes", "class_names", "dropout")
+    _nested_keys = ("backbone",)
 
     def __init__(self, backbone: keras.Model, num_classes: int, class_names=None, dropout: float = 0.1, **kwargs):
         if class_names is not None and len(class_names) != num_classes:
@@ -33,19 +37,3 @@ class PoseClassifier(keras.Model):
         self.num_classes = num_classes
         self.class_names = None if class_names is None else [str(c) for c in class_names]
         self.dropout = dropout
-
-    def get_config(self) -> dict:
-        return {
-            "name": self.name,
-            "trainable": self.trainable,
-            "backbone": keras.saving.serialize_keras_object(self.backbone),
-            "num_classes": self.num_classes,
-            "class_names": self.class_names,
-            "dropout": self.dropout,
-        }
-
-    @classmethod
-    def from_config(cls, config: dict) -> PoseClassifier:
-        config = dict(config)
-        config["backbone"] = keras.saving.deserialize_keras_object(config["backbone"])
-        return cls(**config)

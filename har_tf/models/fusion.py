@@ -27,6 +27,7 @@ import numpy as np
 from keras import layers, ops
 
 from har_tf.errors import InvalidInputError
+from har_tf.models.base import Task
 from har_tf.models.image_encoder import FrameEncoder, TemporalPooling, crop_boxes_layer
 from har_tf.models.inertial_encoder import check_imu_batch, valid_samples
 from har_tf.models.layers import PACKAGE, PoseNormalization, StochasticDepth, example_keep_mask
@@ -255,7 +256,7 @@ def pose_head_layers(head: keras.Model) -> list[layers.Layer]:
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
-class MultiModalFusionModel(keras.Model):
+class MultiModalFusionModel(Task):
     """``{"pose": raw poses, "frames", "objects", "imu"}`` -> ``{"probabilities", "pose_probabilities"}``.
 
     The pose branch is always there; the image branch (``frames``), the object branch (``objects``,
@@ -294,6 +295,24 @@ class MultiModalFusionModel(keras.Model):
             (:class:`ModalityDropout`), so that the other branches learn to classify on their own; no
             effect at inference.
     """
+
+    _config_keys = (
+        "pose_backbone",
+        "frame_encoder",
+        "object_encoder",
+        "inertial_encoder",
+        "num_classes",
+        "class_names",
+        "layout",
+        "frame_indices",
+        "normalize_mode",
+        "fusion",
+        "image_pooling",
+        "hidden_dim",
+        "dropout",
+        "pose_dropout",
+    )
+    _nested_keys = ("pose_backbone", "frame_encoder", "object_encoder", "inertial_encoder")
 
     def __init__(
         self,
@@ -472,38 +491,10 @@ class MultiModalFusionModel(keras.Model):
         return self.predict(inputs, batch_size=batch_size, verbose=0)["probabilities"]
 
     def get_config(self) -> dict:
-        return {
-            "name": self.name,
-            "trainable": self.trainable,
-            "pose_backbone": keras.saving.serialize_keras_object(self.pose_backbone),
-            "frame_encoder": None
-            if self.frame_encoder is None
-            else keras.saving.serialize_keras_object(self.frame_encoder),
-            "object_encoder": None
-            if self.object_encoder is None
-            else keras.saving.serialize_keras_object(self.object_encoder),
-            "inertial_encoder": (
-                None if self.inertial_encoder is None else keras.saving.serialize_keras_object(self.inertial_encoder)
-            ),
-            "num_classes": self.num_classes,
-            "class_names": self.class_names,
-            "layout": self.layout,
-            "frame_indices": self.frame_indices,
-            "normalize_mode": self.normalize_mode,
-            "fusion": self.fusion,
-            "image_pooling": self.image_pooling,
-            "hidden_dim": self.hidden_dim,
-            "dropout": self.dropout,
-            **({"pose_dropout": self.pose_dropout} if self.pose_dropout else {}),
-        }
-
-    @classmethod
-    def from_config(cls, config: dict) -> MultiModalFusionModel:
-        config = dict(config)
-        for key in ("pose_backbone", "frame_encoder", "object_encoder", "inertial_encoder"):
-            if config.get(key) is not None:
-                config[key] = keras.saving.deserialize_keras_object(config[key])
-        return cls(**config)
+        config = super().get_config()
+        if not self.pose_dropout:  # recorded only when used
+            del config["pose_dropout"]
+        return config
 
 
 def image_only_classifier(num_frames: int, feature_dim: int, num_classes: int) -> keras.Model:

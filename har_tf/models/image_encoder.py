@@ -26,6 +26,7 @@ import keras
 from keras import layers, ops
 
 from har_tf.errors import InvalidInputError, MissingFileError
+from har_tf.models.base import Backbone
 from har_tf.models.layers import PACKAGE, valid_joints
 
 PREPROCESSING_MODES = ("none", "unit", "tf", "lite", "caffe", "torch")
@@ -378,7 +379,7 @@ def build_frame_backbone(
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
-class FrameEncoder(keras.Model):
+class FrameEncoder(Backbone):
     """Frames uint8 (B, F, H, W, 3) -> per-frame features (B, F, D) through a frozen backbone.
 
     Args:
@@ -394,6 +395,10 @@ class FrameEncoder(keras.Model):
             the mean of its two crops);
             ``"none"``: input ``frames`` and the backbone sees whole frames.
     """
+
+    _config_keys = ("num_frames", "frame_size", "backbone", "image_size", "weights", "crop")
+    _config_attributes = {"backbone": "backbone_name", "weights": "weights_source"}
+    _config_trainable = False  # the config has no "trainable": the fusion model freezes the encoder
 
     def __init__(
         self,
@@ -435,18 +440,7 @@ class FrameEncoder(keras.Model):
         self.backbone_name, self.weights_source = str(backbone), None if weights is None else str(weights)
         self.feature_dim = int(features.shape[-1])
 
-    def get_config(self) -> dict:
-        return {
-            "name": self.name,
-            "num_frames": self.num_frames,
-            "frame_size": self.frame_size,
-            "backbone": self.backbone_name,
-            "image_size": self.image_size,
-            "weights": self.weights_source,
-            "crop": self.crop,
-        }
-
     @classmethod
     def from_config(cls, config: dict) -> FrameEncoder:
         # The .keras file restores the weights: do not read the original weights file again.
-        return cls(**{**config, "weights": None})
+        return super().from_config({**config, "weights": None})

@@ -23,6 +23,7 @@ from keras import layers, ops
 
 from har_tf.data.checks import numeric_array
 from har_tf.errors import InvalidInputError
+from har_tf.models.base import Backbone
 from har_tf.models.layers import PACKAGE, MaskedMeanPooling, TransformerSubBlock
 from har_tf.models.object_encoder import MaskedTemporalPositions
 
@@ -169,7 +170,7 @@ class MaskedSteps(layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
-class InertialEncoder(keras.Model):
+class InertialEncoder(Backbone):
     """Backbone: raw ``imu`` (B, S, D) -> inertial embedding (B, embedding_dim); all zeros for a clip
     without a valid sample.
 
@@ -181,6 +182,20 @@ class InertialEncoder(keras.Model):
         dropout: dropout in the blocks.
         channel_names: the D channel names (recorded; e.g. ``acc_x ... gyro_z``).
     """
+
+    presets = PRESETS
+    _preset_kind = "inertial encoder "
+    _config_keys = (
+        "num_samples",
+        "num_channels",
+        "filters",
+        "kernel_size",
+        "num_attention_layers",
+        "num_heads",
+        "mlp_ratio",
+        "dropout",
+        "channel_names",
+    )
 
     def __init__(
         self,
@@ -247,28 +262,7 @@ class InertialEncoder(keras.Model):
         layer = self.get_layer("imu_normalization")
         layer.adapt(check_imu_batch(imu, self.num_samples, self.num_channels, name="imu"))
 
-    def get_config(self) -> dict:
-        return {
-            "name": self.name,
-            "trainable": self.trainable,
-            "num_samples": self.num_samples,
-            "num_channels": self.num_channels,
-            "filters": list(self.filters),
-            "kernel_size": self.kernel_size,
-            "num_attention_layers": self.num_attention_layers,
-            "num_heads": self.num_heads,
-            "mlp_ratio": self.mlp_ratio,
-            "dropout": self.dropout,
-            "channel_names": self.channel_names,
-        }
-
-    @classmethod
-    def from_config(cls, config: dict) -> InertialEncoder:
-        return cls(**config)
-
     @classmethod
     def from_preset(cls, preset: str, num_samples: int = 128, num_channels: int = 6, **overrides) -> InertialEncoder:
         """An encoder of a named size (``micro``, ``small``) for S samples of D channels."""
-        if preset not in PRESETS:
-            raise InvalidInputError(f"unknown inertial encoder preset {preset!r}; choose one of {sorted(PRESETS)}")
-        return cls(num_samples, num_channels, **{**PRESETS[preset], **overrides})
+        return cls(num_samples, num_channels, **cls.preset_config(preset, **overrides))

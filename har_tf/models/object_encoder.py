@@ -17,6 +17,7 @@ import keras
 from keras import layers, ops
 
 from har_tf.data.objects import NUM_FEATURES, object_features, valid_objects
+from har_tf.models.base import Backbone
 from har_tf.models.layers import PACKAGE, MaskedMeanPooling, TransformerSubBlock
 
 PRESETS: dict[str, dict] = {
@@ -120,7 +121,7 @@ class MaskedTemporalPositions(layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
-class ObjectEncoder(keras.Model):
+class ObjectEncoder(Backbone):
     """Backbone: ``object_features`` (B, T, K, 12) -> object embedding (B, hidden_dim); all zeros for a
     clip without detections.
 
@@ -130,6 +131,19 @@ class ObjectEncoder(keras.Model):
         hidden_dim, num_heads, mlp_ratio, dropout: width, heads, MLP expansion, dropout.
         class_names: the object class names (recorded; index 0 is ``"none"``).
     """
+
+    presets = PRESETS
+    _preset_kind = "object encoder "
+    _config_keys = (
+        "num_frames",
+        "max_objects",
+        "num_classes",
+        "hidden_dim",
+        "num_heads",
+        "mlp_ratio",
+        "dropout",
+        "class_names",
+    )
 
     def __init__(
         self,
@@ -169,30 +183,11 @@ class ObjectEncoder(keras.Model):
     def embedding_dim(self) -> int:
         return self.hidden_dim
 
-    def get_config(self) -> dict:
-        return {
-            "name": self.name,
-            "trainable": self.trainable,
-            "num_frames": self.num_frames,
-            "max_objects": self.max_objects,
-            "num_classes": self.num_classes,
-            "hidden_dim": self.hidden_dim,
-            "num_heads": self.num_heads,
-            "mlp_ratio": self.mlp_ratio,
-            "dropout": self.dropout,
-            "class_names": self.class_names,
-        }
-
-    @classmethod
-    def from_config(cls, config: dict) -> ObjectEncoder:
-        return cls(**config)
-
     @classmethod
     def from_preset(
         cls, preset: str, num_frames: int = 30, max_objects: int = 2, class_names=("none",), **overrides
     ) -> ObjectEncoder:
         """An encoder of a named size (``micro``, ``small``) for the given object classes."""
-        if preset not in PRESETS:
-            raise ValueError(f"unknown object encoder preset {preset!r}; choose one of {sorted(PRESETS)}")
+        config = cls.preset_config(preset, **overrides)
         names = [str(c) for c in class_names]
-        return cls(num_frames, max_objects, len(names), class_names=names, **{**PRESETS[preset], **overrides})
+        return cls(num_frames, max_objects, len(names), class_names=names, **config)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import keras
 from keras import layers
 
+from har_tf.models.base import PoseBackbone, stream_parents
 from har_tf.models.layers import (
     PACKAGE,
     AppendFrameToken,
@@ -25,7 +26,8 @@ from har_tf.models.layers import (
     TemporalPooling,
 )
 from har_tf.skeleton.channels import channel_count, resolve_channels
-from har_tf.skeleton.layouts import JointLayout, bone_parents, get_layout
+
+__all__ = ["PRESETS", "PoseFormerFactorized", "preset_config", "stream_parents"]
 
 PRESETS: dict[str, dict] = {
     "micro": dict(hidden_dim=32, num_layers=2, num_heads=2, mlp_ratio=2.0),
@@ -36,18 +38,11 @@ PRESETS: dict[str, dict] = {
 
 def preset_config(preset: str, **overrides) -> dict:
     """The sizes of a named preset (``micro``, ``small``, ``base``), with overrides applied."""
-    if preset not in PRESETS:
-        raise ValueError(f"unknown preset {preset!r}; choose one of {sorted(PRESETS)}")
-    return {**PRESETS[preset], **overrides}
-
-
-def stream_parents(layout: str | JointLayout, streams) -> tuple[int, ...] | None:
-    """Parent joints for the ``bones`` stream, or None when the stream is not used."""
-    return bone_parents(layout) if "bones" in streams else None
+    return PoseFormerFactorized.preset_config(preset, **overrides)
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
-class PoseFormerFactorized(keras.Model):
+class PoseFormerFactorized(PoseBackbone):
     """Backbone: pose tensor ``pose`` (B, T, J, C) -> pose embedding (B, hidden_dim).
 
     Args:
@@ -75,6 +70,29 @@ class PoseFormerFactorized(keras.Model):
         channels: what the C values are (``xy``, ``xyc``, ``xyz``, ``xyzc``); ``None`` = ``xy`` for
             C = 2, ``xyc`` for C = 3, ``xyzc`` for C = 4. Validity and streams follow it.
     """
+
+    presets = PRESETS
+    _config_keys = (
+        "num_joints",
+        "num_frames",
+        "num_channels",
+        "hidden_dim",
+        "num_layers",
+        "num_heads",
+        "mlp_ratio",
+        "dropout",
+        "attention_dropout",
+        "drop_path",
+        "streams",
+        "parents",
+        "layout",
+        "channels",
+        "pooling",
+        "temporal_kernel",
+        "stream_norm",
+        "frame_token",
+        "temporal_pooling",
+    )
 
     def __init__(
         self,
@@ -170,61 +188,3 @@ class PoseFormerFactorized(keras.Model):
     @property
     def embedding_dim(self) -> int:
         return self.hidden_dim * (2 if self.pooling == "mean_max" else 1)
-
-    def get_config(self) -> dict:
-        return {
-            "name": self.name,
-            "trainable": self.trainable,
-            "num_joints": self.num_joints,
-            "num_frames": self.num_frames,
-            "num_channels": self.num_channels,
-            "hidden_dim": self.hidden_dim,
-            "num_layers": self.num_layers,
-            "num_heads": self.num_heads,
-            "mlp_ratio": self.mlp_ratio,
-            "dropout": self.dropout,
-            "attention_dropout": self.attention_dropout,
-            "drop_path": self.drop_path,
-            "streams": list(self.streams),
-            "parents": None if self.parents is None else list(self.parents),
-            "layout": self.layout,
-            "channels": self.channels,
-            "pooling": self.pooling,
-            "temporal_kernel": self.temporal_kernel,
-            "stream_norm": self.stream_norm,
-            "frame_token": self.frame_token,
-            "temporal_pooling": self.temporal_pooling,
-        }
-
-    @classmethod
-    def from_config(cls, config: dict) -> PoseFormerFactorized:
-        return cls(**config)
-
-    @classmethod
-    def from_preset(
-        cls,
-        preset: str,
-        layout: str | JointLayout,
-        num_frames: int = 30,
-        num_channels: int | None = None,
-        streams: tuple[str, ...] = ("joints",),
-        channels: str | None = None,
-        **overrides,
-    ) -> PoseFormerFactorized:
-        """A backbone of a named size (``micro``, ``small``, ``base``) for a joint layout.
-
-        ``num_channels`` defaults to the length of ``channels`` (e.g. 3 for ``"xyz"``), else 3.
-        """
-        layout = get_layout(layout)
-        config = preset_config(preset, **overrides)
-        parents = stream_parents(layout, streams)
-        return cls(
-            num_joints=layout.num_joints,
-            num_frames=num_frames,
-            num_channels=num_channels,
-            streams=tuple(streams),
-            parents=parents,
-            layout=layout.name,
-            channels=channels,
-            **config,
-        )

@@ -289,7 +289,7 @@ def test_peak_memory_of_a_child_process_is_its_own():
 def test_looped_video_has_the_frames_asked_for(shared_dir, tmp_path):
     from har_tf.benchmarks.long_video import looped_video
     from har_tf.data.video import VideoReader
-    from tests.conftest import shared_file
+    from tests.helpers import shared_file
 
     clip = shared_file(shared_dir, "data/videos/exercise.avi")  # 393 frames
     out = looped_video(clip, tmp_path / "long.avi", 500)

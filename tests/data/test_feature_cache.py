@@ -11,7 +11,7 @@ from har_tf.data.feature_cache import cached_frame_features
 from har_tf.data.frames import encode_jpeg, frame_indices
 from har_tf.data.pose_npz import PoseDataset
 from har_tf.errors import InvalidInputError
-from tests.conftest import random_pixel_pose
+from tests.helpers import random_pixel_pose
 
 F, SIZE = 2, 32
 
@@ -118,7 +118,7 @@ def test_a_run_killed_while_caching_leaves_nothing_that_is_read_back(tmp_path, m
     import subprocess
     import sys
 
-    from tests.conftest import REPO_ROOT
+    from tests.helpers import REPO_ROOT
 
     killed = subprocess.run(
         [sys.executable, "-c", _KILLED_CHILD, moment, str(tmp_path)],

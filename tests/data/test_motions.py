@@ -12,7 +12,7 @@ import pytest
 from har_tf.data.motions import convert_motions
 from har_tf.data.pose_npz import load_pose_npz, read_npz
 from har_tf.errors import DataFormatError, InvalidInputError, MissingFileError
-from tests.conftest import REPO_ROOT, shared_file
+from tests.helpers import REPO_ROOT, shared_file
 
 MOTIONS = "data/motions_body25/motions_body25.npz"
 SCRIPT = REPO_ROOT / "scripts" / "convert_motions.py"

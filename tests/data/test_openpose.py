@@ -10,7 +10,7 @@ import pytest
 
 from har_tf.data.openpose import OpenPoseSequence, openpose_to_pose_array, read_openpose_dir
 from har_tf.errors import DataFormatError, InvalidInputError, MissingFileError
-from tests.conftest import shared_file
+from tests.helpers import shared_file
 
 BADMINTON = "data/openpose_json/badminton_body25"
 POSE2SIM = "data/pose2sim_body25b/cam01_json"

@@ -17,7 +17,7 @@ from har_tf.data.preprocessing import (
 )
 from har_tf.errors import InvalidInputError
 from har_tf.skeleton.layouts import custom_layout, get_layout
-from tests.conftest import random_pixel_pose
+from tests.helpers import random_pixel_pose
 
 CUSTOM15 = custom_layout([f"joint_{i}" for i in range(15)], [(i, i + 1) for i in range(14)])
 

@@ -11,7 +11,7 @@ from har_tf.data.pipeline import make_pose_dataset
 from har_tf.data.pose_npz import PoseDataset
 from har_tf.data.tfrecords import MANIFEST, TFRecordData, write_tfrecords
 from har_tf.errors import DataFormatError, InvalidInputError, MissingFileError
-from tests.conftest import random_pixel_pose
+from tests.helpers import random_pixel_pose
 
 
 def _dataset(n_train=40, n_test=10) -> PoseDataset:

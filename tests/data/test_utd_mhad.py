@@ -39,7 +39,7 @@ from har_tf.data.utd_mhad import (
     resample_imu,
 )
 from har_tf.errors import DataFormatError, InvalidInputError, MissingFileError
-from tests.conftest import shared_file
+from tests.helpers import shared_file
 
 UTD = "data/utd_mhad"
 # A standing person about 2.8 m from the camera (Kinect v1 camera space, metres, y up).

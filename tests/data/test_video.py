@@ -7,7 +7,7 @@ import pytest
 
 from har_tf.data.video import PAD_VALUE, Letterbox, VideoReader, read_video
 from har_tf.errors import DataFormatError, InvalidInputError, MissingFileError
-from tests.conftest import shared_file
+from tests.helpers import shared_file
 
 
 @pytest.mark.parametrize(

@@ -16,8 +16,8 @@ from har_tf.errors import InvalidInputError
 from har_tf.export import TFLiteRunner, export_samples, export_saved_model, export_tflite, make_servable
 from har_tf.export.parity import keras_probabilities
 from har_tf.inference import HARPredictor, ServingClient
-from tests.conftest import EXPORT_CLASSES, EXPORT_T, _sharpen, export_inputs
-from tests.export.test_tflite import FLEX_OR_CUSTOM, operator_codes
+from tests.helpers import EXPORT_CLASSES, EXPORT_T, FLEX_OR_CUSTOM, export_inputs, operator_codes
+from tests.helpers import sharpen as _sharpen
 
 # one worker builds this module's exports (pytest -n 2 --dist loadgroup): they are its slowest part
 pytestmark = pytest.mark.xdist_group("test_imu_export")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 
-import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -15,68 +14,23 @@ from har_tf.errors import InvalidInputError
 from har_tf.export import TFLiteRunner, export_samples, export_saved_model, export_tflite, make_servable
 from har_tf.export.parity import keras_probabilities
 from har_tf.inference import HARPredictor, ServingClient
-from tests.conftest import EXPORT_CLASSES, EXPORT_F, EXPORT_SIZE, EXPORT_T, _sharpen, export_inputs
-from tests.export.test_tflite import FLEX_OR_CUSTOM, operator_codes
+from tests.helpers import (
+    EXPORT_CLASSES,
+    EXPORT_T,
+    FLEX_OR_CUSTOM,
+    OBJECT_CLASSES,
+    export_inputs,
+    operator_codes,
+)
+from tests.helpers import OBJECT_SLOTS as SLOTS
+from tests.helpers import objects_export_inputs as inputs_for
+from tests.helpers import objects_fusion_model as _model
 
 # one worker builds this module's exports (pytest -n 2 --dist loadgroup): they are its slowest part
 pytestmark = pytest.mark.xdist_group("test_objects_export")
 
-SLOTS, OBJECT_CLASSES = 3, ("none", "cup", "phone", "book")
 # the pose + image + objects export (its image branch makes it the slowest to build) runs with the slow tests
 MODELS = ("pose_objects", pytest.param("pose_image_objects", marks=pytest.mark.slow))
-
-
-def objects_for(n: int, seed: int = 0) -> np.ndarray:
-    """Raw detections (n, T, K, 6) in the tiny models' 48 px frames; about a third of the slots empty."""
-    rng = np.random.default_rng(seed)
-    x1, y1 = rng.uniform(0, EXPORT_SIZE - 12, (2, n, EXPORT_T, SLOTS))
-    w, h = rng.uniform(2, 10, (2, n, EXPORT_T, SLOTS))
-    objects = np.stack(
-        [
-            rng.integers(1, len(OBJECT_CLASSES), (n, EXPORT_T, SLOTS)).astype(np.float32),
-            x1,
-            y1,
-            x1 + w,
-            y1 + h,
-            rng.uniform(0.3, 1.0, (n, EXPORT_T, SLOTS)),
-        ],
-        -1,
-    )
-    objects[rng.random((n, EXPORT_T, SLOTS)) < 0.35] = 0.0
-    return objects.astype(np.float32)
-
-
-def inputs_for(spec, n: int, seed: int) -> dict:
-    """Poses, objects and, for a model with an image branch, frames."""
-    return {**export_inputs(n=n, seed=seed, frames=spec.frames_shape is not None), "objects": objects_for(n, seed)}
-
-
-def _model(image: bool):
-    """A residual fusion model (the micro pose backbone; MobileNetV3-Small on 48 px hand crops for the
-    image branch, the cheapest backbone to trace and convert) with decided answers."""
-    from har_tf.models import FrameEncoder, MultiModalFusionModel, PoseFormerFactorized
-    from har_tf.models.object_encoder import ObjectEncoder
-
-    keras.utils.set_random_seed(5 if image else 4)
-    backbone = PoseFormerFactorized.from_preset("micro", "coco17", num_frames=EXPORT_T)
-    frames = None
-    if image:
-        frames = FrameEncoder(
-            num_frames=EXPORT_F,
-            frame_size=EXPORT_SIZE,
-            backbone="mobilenet_v3_small",
-            image_size=EXPORT_SIZE,
-            weights=None,
-            crop="hands",
-        )
-    objects = ObjectEncoder.from_preset("micro", num_frames=EXPORT_T, max_objects=SLOTS, class_names=OBJECT_CLASSES)
-    model = MultiModalFusionModel(
-        backbone, frames, len(EXPORT_CLASSES), class_names=EXPORT_CLASSES, fusion="residual", object_encoder=objects
-    )
-    _sharpen(model.head.get_layer("pose_logits"), 5.0)
-    for name in ("objects_correction",) + (("image_correction",) if image else ()):
-        _sharpen(model.head.get_layer(name))  # the corrections move the answer well away from the pose branch's
-    return model
 
 
 def _export(image: bool, folder) -> dict:

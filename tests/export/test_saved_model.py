@@ -15,7 +15,7 @@ from har_tf.export import export_saved_model, make_servable, models_config
 from har_tf.export import saved_model as saved_model_module
 from har_tf.export.parity import keras_probabilities
 from har_tf.export.saved_model import versions
-from tests.conftest import EXPORT_CLASSES, EXPORT_F, EXPORT_SIZE, EXPORT_T, export_inputs
+from tests.helpers import EXPORT_CLASSES, EXPORT_F, EXPORT_SIZE, EXPORT_T, export_inputs
 
 # one worker builds this module's exports (pytest -n 2 --dist loadgroup): they are its slowest part
 pytestmark = pytest.mark.xdist_group("test_saved_model")

@@ -12,18 +12,10 @@ from har_tf.errors import ExportError, InvalidInputError
 from har_tf.export import TFLiteRunner, convert_to_tflite, export_tflite, make_servable
 from har_tf.export.parity import keras_probabilities
 from har_tf.export.tflite import tflite_parity
-from tests.conftest import EXPORT_CLASSES, export_inputs
+from tests.helpers import EXPORT_CLASSES, FLEX_OR_CUSTOM, export_inputs, operator_codes
 
-FLEX_OR_CUSTOM = 32  # BuiltinOperator.CUSTOM: Flex (Select TF) ops are custom ops
 DEQUANTIZE = 6  # BuiltinOperator.DEQUANTIZE
 CONV_OPS = {3, 4}  # BuiltinOperator.CONV_2D, DEPTHWISE_CONV_2D
-
-
-def operator_codes(content: bytes) -> set[int]:
-    from ai_edge_litert.tools import flatbuffer_utils
-
-    model = flatbuffer_utils.read_model_from_bytearray(bytearray(content))
-    return {max(code.builtinCode, code.deprecatedBuiltinCode) for code in model.operatorCodes}
 
 
 @pytest.fixture(scope="module")
@@ -182,7 +174,8 @@ def test_int8_full_fusion_model_keeps_the_fused_answers():
     """Full-integer pose + objects fusion: the object features mask boxes with 1e9 sentinels; their range
     used to give the raw pose slices they read an int8 scale of 3.9e6 (every joint rounded to 0: 36%
     top-1 agreement). The float layers' tensors now get no int8 range at all."""
-    from tests.export.test_objects_export import _model, inputs_for
+    from tests.helpers import objects_export_inputs as inputs_for
+    from tests.helpers import objects_fusion_model as _model
 
     servable = make_servable(_model(image=False))
     samples, calibration = inputs_for(servable.spec, 64, 1), inputs_for(servable.spec, 32, 2)

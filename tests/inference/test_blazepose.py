@@ -27,7 +27,7 @@ from har_tf.inference.pose.blazepose import (
 )
 from har_tf.skeleton.conversion import convert_pose
 from har_tf.skeleton.layouts import get_layout
-from tests.conftest import shared_file
+from tests.helpers import shared_file
 
 MOVENET = "models/movenet_singlepose_lightning_int8.tflite"
 JOINT = {name: i for i, name in enumerate(get_layout("blazepose33").joint_names)}

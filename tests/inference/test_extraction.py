@@ -23,7 +23,7 @@ from har_tf.inference.extraction import (
     part_path,
 )
 from har_tf.inference.pose.base import PoseEstimator
-from tests.conftest import shared_file
+from tests.helpers import shared_file
 
 MOVENET = "models/movenet_singlepose_lightning_int8.tflite"
 CONFIG = ExtractionConfig(max_frames=60)  # T = 30, stride 15: 3 clips a video

@@ -9,7 +9,7 @@ import pytest
 from har_tf.errors import InvalidInputError, MissingFileError
 from har_tf.inference.pose import make_estimator, person_box
 from har_tf.inference.pose.movenet import MoveNetEstimator
-from tests.conftest import shared_file
+from tests.helpers import shared_file
 
 NOSE, L_SHOULDER, R_SHOULDER, L_HIP, R_HIP, L_KNEE, R_KNEE, L_ANKLE, R_ANKLE = 0, 5, 6, 11, 12, 13, 14, 15, 16
 

@@ -14,7 +14,7 @@ from har_tf.data.video import Letterbox, read_video
 from har_tf.errors import InvalidInputError, MissingFileError
 from har_tf.inference.extraction import ExtractionConfig, OpenPoseJsonFolders, extract_dataset
 from har_tf.inference.pose.openpose_source import OpenPoseJsonSource
-from tests.conftest import shared_file
+from tests.helpers import shared_file
 
 POSE2SIM = "data/pose2sim_body25b"
 BADMINTON = "data/openpose_json/badminton_body25"

@@ -9,7 +9,7 @@ from har_tf.errors import DataFormatError, InvalidInputError, MissingFileError
 from har_tf.export import export_saved_model, export_tflite, make_servable
 from har_tf.export.parity import keras_probabilities
 from har_tf.inference import ClassScores, HARPredictor, resolve_device
-from tests.conftest import EXPORT_CLASSES, export_inputs
+from tests.helpers import EXPORT_CLASSES, export_inputs
 
 
 @pytest.fixture(scope="module")

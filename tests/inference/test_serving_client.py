@@ -14,7 +14,7 @@ import tensorflow as tf
 from har_tf.errors import InvalidInputError
 from har_tf.export import export_saved_model, make_servable
 from har_tf.inference import HARPredictor, ServingClient, ServingError
-from tests.conftest import EXPORT_CLASSES, export_inputs
+from tests.helpers import EXPORT_CLASSES, export_inputs
 from tests.inference.tf_serving_emulator import EmulatedServing
 
 

@@ -11,7 +11,7 @@ from har_tf.errors import DataFormatError, InvalidInputError, MissingFileError
 from har_tf.inference.pose.base import PoseEstimator, main_person
 from har_tf.inference.streaming import StreamingRecognizer
 from har_tf.inference.window_model import WindowModel
-from tests.conftest import EXPORT_T, shared_file
+from tests.helpers import EXPORT_T, shared_file
 
 HEIGHT, WIDTH, FRAMES = 60, 90, 23
 

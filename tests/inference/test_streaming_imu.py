@@ -14,8 +14,11 @@ from har_tf.inference.imu_buffer import resample_window
 from har_tf.inference.pose.base import main_person
 from har_tf.inference.streaming import StreamingRecognizer
 from har_tf.inference.window_model import WindowModel
-from tests.conftest import EXPORT_CLASSES, EXPORT_T, _sharpen
-from tests.inference.test_streaming_objects import HEIGHT, WIDTH, ScriptedEstimator, _frames
+from tests.helpers import EXPORT_CLASSES, EXPORT_T, ScriptedEstimator
+from tests.helpers import STREAM_HEIGHT as HEIGHT
+from tests.helpers import STREAM_WIDTH as WIDTH
+from tests.helpers import sharpen as _sharpen
+from tests.helpers import stream_frames as _frames
 
 FPS, S, D, COUNT = 10.0, 16, 6, 21
 

@@ -11,39 +11,19 @@ import pytest
 from har_tf.data.video import Letterbox
 from har_tf.errors import InvalidInputError
 from har_tf.inference.detection import AnnotationDetector, Detections, ObjectDetector, detections_to_objects
-from har_tf.inference.pose.base import PoseEstimator, main_person
+from har_tf.inference.pose.base import main_person
 from har_tf.inference.streaming import StreamingRecognizer
 from har_tf.inference.window_model import WindowModel
-from tests.conftest import EXPORT_CLASSES, EXPORT_T, _sharpen
+from tests.helpers import EXPORT_CLASSES, EXPORT_T, STREAM_FRAMES, ScriptedEstimator
+from tests.helpers import STREAM_HEIGHT as HEIGHT
+from tests.helpers import STREAM_WIDTH as WIDTH
+from tests.helpers import sharpen as _sharpen
+from tests.helpers import stream_frames as _frames
 
-HEIGHT, WIDTH, FRAMES, SIZE, K = 60, 90, 21, 224, 3
+FRAMES, SIZE, K = STREAM_FRAMES, 224, 3
 OBJECTS = ("none", "cup", "phone", "book")  # the model's object classes
 DETECTOR_NAMES = ("none", "mobile phone", "mug", "dog", "book")  # a detector's label map
 TO_MODEL = {1: 2, 2: 1, 4: 3}  # by name; the dog has no object class
-
-
-class ScriptedEstimator(PoseEstimator):
-    """Frame n: a person with seeded COCO-17 joints in the frame's middle; every seventh frame nobody."""
-
-    layout = "coco17"
-
-    def __init__(self):
-        self.calls = 0
-
-    def reset(self) -> None:
-        self.calls = 0
-
-    def estimate(self, frame):
-        rng = np.random.default_rng(self.calls)
-        self.calls += 1
-        if self.calls % 7 == 0:
-            return np.zeros((0, 17, 3), np.float32)
-        kp = np.stack([rng.uniform(30, 60, 17), rng.uniform(10, 50, 17), rng.uniform(0.3, 1, 17)], -1)
-        return kp[None].astype(np.float32)
-
-
-def _frames(count: int = FRAMES) -> np.ndarray:
-    return np.random.default_rng(5).integers(0, 256, (count, HEIGHT, WIDTH, 3), dtype=np.uint8)
 
 
 def _detections(count: int = FRAMES) -> list[Detections]:

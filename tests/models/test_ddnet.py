@@ -14,6 +14,7 @@ from har_tf.models.layers import JointCollectionDistances
 from har_tf.skeleton.layouts import custom_layout, get_layout
 from har_tf.training.config import TrainConfig
 from har_tf.training.stage1 import build_classifier
+from tests.helpers import run_backbone_test, run_model_saving_test
 
 CUSTOM15 = custom_layout([f"joint_{i}" for i in range(15)], [(i, i + 1) for i in range(14)])
 
@@ -30,6 +31,18 @@ def _micro(layout, channels: str, frames: int = 30) -> DDNet:
     return DDNet.from_preset("micro", layout, num_frames=frames, channels=channels)
 
 
+def _micro_kwargs(layout, channels: str, frames: int = 30) -> dict:
+    """The constructor arguments that ``_micro`` passes."""
+    layout = get_layout(layout)
+    return {
+        "num_joints": layout.num_joints,
+        "num_frames": frames,
+        "layout": layout.name,
+        "channels": channels,
+        **DDNet.preset_config("micro"),
+    }
+
+
 @pytest.mark.parametrize(
     "layout, channels",
     [("coco17", "xyc"), ("body25", "xyc"), ("kinect_v1", "xyz"), (CUSTOM15, "xy"), ("kinect_v1", "xyzc")],
@@ -37,8 +50,10 @@ def _micro(layout, channels: str, frames: int = 30) -> DDNet:
 )
 @pytest.mark.parametrize("frames", [8, 31])
 def test_embedding_shape_for_each_layout_and_length(layout, channels, frames):
-    backbone = _micro(layout, channels, frames)
-    out = np.asarray(backbone(_poses(get_layout(layout).num_joints, channels, frames=frames)))
+    x = _poses(get_layout(layout).num_joints, channels, frames=frames)
+    backbone = run_backbone_test(DDNet, _micro_kwargs(layout, channels, frames), x, (2, 128))
+    assert {**backbone.get_config(), "name": ""} == {**_micro(layout, channels, frames).get_config(), "name": ""}
+    out = np.asarray(backbone(x))
     assert out.shape == (2, 128) == (2, backbone.embedding_dim)
     assert np.isfinite(out).all()
     assert backbone.channels == channels and backbone.layout == get_layout(layout).name
@@ -113,10 +128,7 @@ def test_missing_joints_do_not_change_the_embedding(layout, channels):
 def test_keras_save_load_round_trip_is_exact(tmp_path):
     classifier = PoseClassifier(_micro("kinect_v1", "xyz", frames=16), 4, class_names=["a", "b", "c", "d"])
     x = _poses(20, "xyz", frames=16)
-    before = np.asarray(classifier(x))
-    classifier.save(tmp_path / "model.keras")
-    restored = keras.saving.load_model(tmp_path / "model.keras", safe_mode=True)
-    np.testing.assert_array_equal(np.asarray(restored(x)), before)
+    restored = run_model_saving_test(classifier, x, tmp_path)
     assert type(restored.backbone) is DDNet and restored.backbone.get_config() == classifier.backbone.get_config()
     assert restored.backbone.channels == "xyz" and restored.backbone.layout == "kinect_v1"
 

@@ -19,7 +19,7 @@ import pytest
 from har_tf.errors import DataFormatError, InvalidInputError, MissingFileError
 from har_tf.models.efficientnet_lite import efficientnet_lite0, imagenet_weights_path, load_torch_weights
 from har_tf.models.torch_weights import read_torch_state_dict
-from tests.conftest import shared_file
+from tests.helpers import run_model_saving_test, shared_file
 
 LITE0_TENSORS = 296  # in the packaged state_dict, counting 49 BatchNorm num_batches_tracked counters
 LITE0_PARAMS = 4_694_024  # torch parameters + BatchNorm running statistics = Keras count_params()
@@ -212,10 +212,7 @@ def test_missing_weights_package_names_the_install_command(monkeypatch):
 
 def test_keras_file_round_trip_in_safe_mode(classifier, tmp_path):
     pixels = _random_pixels(2, seed=1)
-    expected = classifier.predict(pixels, verbose=0)
-    classifier.save(tmp_path / "lite0.keras")
-    reloaded = keras.saving.load_model(tmp_path / "lite0.keras", safe_mode=True)
-    np.testing.assert_array_equal(reloaded.predict(pixels, verbose=0), expected)
+    reloaded = run_model_saving_test(classifier, pixels, tmp_path, "lite0.keras")
     assert reloaded.count_params() == LITE0_PARAMS
 
 

@@ -17,6 +17,7 @@ from har_tf.models.fusion import (
 from har_tf.models.image_encoder import FrameEncoder
 from har_tf.models.inertial_encoder import InertialEncoder
 from har_tf.models.pose_former import PoseFormerFactorized
+from tests.helpers import run_model_saving_test
 
 T, J, F, SIZE, K = 8, 17, 3, 48, 4
 
@@ -52,12 +53,8 @@ def test_outputs_and_exact_round_trip(encoder, tmp_path, fusion, pooling, crop):
     for value in out.values():
         assert value.shape == (4, K)
         np.testing.assert_allclose(value.sum(1), 1.0, rtol=1e-5)
-    model.save(tmp_path / "fusion.keras")
-    loaded = keras.saving.load_model(tmp_path / "fusion.keras", safe_mode=True)
+    loaded = run_model_saving_test(model, inputs, tmp_path, expected=out)
     assert isinstance(loaded, MultiModalFusionModel) and loaded.class_names == list("abcd")
-    again = loaded.predict(inputs, verbose=0)
-    for key in out:
-        np.testing.assert_array_equal(again[key], out[key])
 
 
 def test_missing_frames_fall_back_to_the_pose_branch(encoder):
@@ -142,13 +139,9 @@ def test_imu_branch_fuses_with_and_without_images_and_round_trips(encoder, tmp_p
     )
     if image and fusion == "concat":
         return  # saving a model with the image backbone is slow: one round trip with images is enough
-    model.save(tmp_path / "fusion.keras")
-    loaded = keras.saving.load_model(tmp_path / "fusion.keras", safe_mode=True)
+    loaded = run_model_saving_test(model, inputs, tmp_path, expected=out)
     assert loaded.modalities == model.modalities and isinstance(loaded.inertial_encoder, InertialEncoder)
     assert loaded.pose_dropout == model.pose_dropout
-    again = loaded.predict(inputs, verbose=0)
-    for key in out:
-        np.testing.assert_array_equal(again[key], out[key])
 
 
 def test_residual_fusion_without_a_sensor_is_the_pose_branch(encoder):

@@ -8,7 +8,7 @@ import pytest
 
 from har_tf.errors import InvalidInputError, MissingFileError
 from har_tf.models.image_encoder import FrameEncoder, ImagePreprocessing, TemporalPooling, build_frame_backbone
-from tests.conftest import random_pixel_pose
+from tests.helpers import random_pixel_pose, run_model_saving_test
 
 
 def _frames(n=2, f=3, size=64, seed=0):
@@ -63,10 +63,7 @@ def test_frame_encoder_is_frozen_and_resizes_inside(encoder):
 
 
 def test_frame_encoder_round_trip_is_exact(encoder, tmp_path):
-    frames = _frames(seed=1)
-    encoder.save(tmp_path / "enc.keras")
-    loaded = keras.saving.load_model(tmp_path / "enc.keras", safe_mode=True)
-    np.testing.assert_array_equal(loaded.predict(frames, verbose=0), encoder.predict(frames, verbose=0))
+    loaded = run_model_saving_test(encoder, _frames(seed=1), tmp_path)
     assert loaded.get_config()["backbone"] == "efficientnet_lite0" and loaded.image_size == 48
 
 

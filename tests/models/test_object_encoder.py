@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import itertools
 
-import keras
 import numpy as np
 import pytest
 
@@ -16,6 +15,7 @@ from har_tf.models.image_encoder import FrameEncoder
 from har_tf.models.object_encoder import ObjectEncoder
 from har_tf.models.pose_former import PoseFormerFactorized
 from har_tf.skeleton.layouts import get_layout
+from tests.helpers import run_model_saving_test
 
 T, J, F, SIZE, K_SLOTS, CLASSES = 8, 17, 3, 48, 3, ("none", "cup", "phone", "book")
 COCO = get_layout("coco17")
@@ -101,9 +101,7 @@ def test_encoder_masks_empty_slots_and_gives_zeros_without_detections(tmp_path):
     np.testing.assert_allclose(encoder.predict(hidden, verbose=0), out, atol=1e-6)
     # no detections at all: the embedding is exactly zero
     np.testing.assert_array_equal(encoder.predict(np.zeros_like(features), verbose=0), 0.0)
-    encoder.save(tmp_path / "objects.keras")
-    loaded = keras.saving.load_model(tmp_path / "objects.keras", safe_mode=True)
-    np.testing.assert_array_equal(loaded.predict(features, verbose=0), out)
+    loaded = run_model_saving_test(encoder, features, tmp_path, expected=out)
     assert loaded.class_names == list(CLASSES)
 
 
@@ -138,12 +136,8 @@ def test_every_subset_of_modalities_fuses_and_round_trips(frame_encoder, tmp_pat
     assert set(model.input) == set(inputs)
     out = model.predict(inputs, verbose=0)
     np.testing.assert_allclose(out["probabilities"].sum(1), 1.0, rtol=1e-5)
-    model.save(tmp_path / "fusion.keras")
-    loaded = keras.saving.load_model(tmp_path / "fusion.keras", safe_mode=True)
+    loaded = run_model_saving_test(model, inputs, tmp_path, expected=out)
     assert loaded.modalities == model.modalities
-    again = loaded.predict(inputs, verbose=0)
-    for key in out:
-        np.testing.assert_array_equal(again[key], out[key])
 
 
 def test_residual_fusion_without_a_modality_is_the_result_of_the_others(frame_encoder):

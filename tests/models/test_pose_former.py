@@ -11,8 +11,9 @@ import pytest
 from har_tf.models.baselines import FullAttentionTransformer, LSTMLite
 from har_tf.models.classifier import PoseClassifier
 from har_tf.models.layers import AppendFrameToken, PoseStreams, TemporalPooling, valid_joints
-from har_tf.models.pose_former import PRESETS, PoseFormerFactorized
+from har_tf.models.pose_former import PRESETS, PoseFormerFactorized, stream_parents
 from har_tf.skeleton.layouts import bone_parents, custom_layout, get_layout
+from tests.helpers import run_backbone_test, run_model_saving_test
 
 CUSTOM15 = custom_layout([f"joint_{i}" for i in range(15)], [(i, i + 1) for i in range(14)])
 ALL_STREAMS = PoseStreams.STREAMS
@@ -32,6 +33,20 @@ def _micro(layout, channels=3, streams=ALL_STREAMS, frames=30):
     )
 
 
+def _micro_kwargs(layout, channels=3, streams=ALL_STREAMS, frames=30) -> dict:
+    """The constructor arguments that ``_micro`` passes."""
+    layout = get_layout(layout)
+    return {
+        "num_joints": layout.num_joints,
+        "num_frames": frames,
+        "num_channels": channels,
+        "streams": streams,
+        "parents": stream_parents(layout, streams),
+        "layout": layout.name,
+        **PoseFormerFactorized.preset_config("micro", dropout=0.0, drop_path=0.0),
+    }
+
+
 @pytest.mark.parametrize(
     "layout, channels",
     [("coco17", 3), ("body25", 3), ("body25b", 3), ("blazepose33", 3), (CUSTOM15, 2)],
@@ -39,10 +54,11 @@ def _micro(layout, channels=3, streams=ALL_STREAMS, frames=30):
 )
 def test_shapes_for_each_joint_layout(layout, channels):
     num_joints = get_layout(layout).num_joints
-    backbone = _micro(layout, channels)
-    classifier = PoseClassifier(backbone, num_classes=7)
     x = _poses(num_joints, channels)
-    assert backbone(x).shape == (3, PRESETS["micro"]["hidden_dim"])
+    backbone = run_backbone_test(
+        PoseFormerFactorized, _micro_kwargs(layout, channels), x, (3, PRESETS["micro"]["hidden_dim"])
+    )
+    classifier = PoseClassifier(backbone, num_classes=7)
     probabilities = np.asarray(classifier(x))
     assert probabilities.shape == (3, 7)
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
@@ -131,22 +147,18 @@ def test_missing_as_zeros_with_two_channels():
 )
 def test_keras_save_load_round_trip_is_exact(tmp_path, make):
     classifier = PoseClassifier(make(), 4, class_names=["a", "b", "c", "d"])
-    x = _poses(25)
-    before = np.asarray(classifier(x))
-    path = tmp_path / "model.keras"
-    classifier.save(path)
-    restored = keras.saving.load_model(path, safe_mode=True)
-    np.testing.assert_array_equal(np.asarray(restored(x)), before)
+    restored = run_model_saving_test(classifier, _poses(25), tmp_path)
     assert restored.class_names == ["a", "b", "c", "d"]
     assert type(restored.backbone) is type(classifier.backbone)
 
 
 def test_config_round_trips_through_json():
-    backbone = _micro("body25")
+    backbone = run_backbone_test(PoseFormerFactorized, _micro_kwargs("body25"), _poses(25), (3, 32))
     config = json.loads(json.dumps(backbone.get_config()))
     clone = PoseFormerFactorized.from_config(config)
     assert clone.get_config() == backbone.get_config()
     assert clone.count_params() == backbone.count_params()
+    assert {**backbone.get_config(), "name": ""} == {**_micro("body25").get_config(), "name": ""}
     assert config["layout"] == "body25" and config["parents"] == list(bone_parents("body25"))
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO_ROOT, SHARED_DIR
+from tests.helpers import REPO_ROOT, SHARED_DIR
 
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
 NOTEBOOKS = ("01_quickstart.ipynb", "02_custom_data.ipynb", "03_deploy.ipynb")

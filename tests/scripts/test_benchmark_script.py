@@ -9,7 +9,7 @@ import re
 import pytest
 
 from har_tf.errors import InvalidInputError
-from tests.conftest import REPO_ROOT, SHARED_DIR, run_script
+from tests.helpers import REPO_ROOT, SHARED_DIR, run_script
 
 
 def _run(*args: str):
@@ -111,7 +111,7 @@ def test_fusion_suite_quick(tmp_path):
 
 def test_export_suite_reports_every_export(tiny_pose_classifier, tmp_path):
     from har_tf.data.pose_npz import PoseDataset
-    from tests.conftest import EXPORT_CLASSES, export_inputs
+    from tests.helpers import EXPORT_CLASSES, export_inputs
 
     clips = export_inputs(n=12, seed=12, frames=False)["pose"]
     labels = [i % len(EXPORT_CLASSES) for i in range(12)]
@@ -151,7 +151,7 @@ def test_export_suite_reports_every_export(tiny_pose_classifier, tmp_path):
 
 
 def test_streaming_suite_quick(tiny_fusion_model, shared_dir, tmp_path):
-    from tests.conftest import shared_file
+    from tests.helpers import shared_file
 
     movenet = shared_file(shared_dir, "models/movenet_singlepose_lightning_int8.tflite")
     videos = tmp_path / "videos"

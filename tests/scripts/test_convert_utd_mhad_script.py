@@ -9,7 +9,7 @@ import pytest
 
 from har_tf.cli import run_cli
 from har_tf.data.pose_npz import load_pose_npz
-from tests.conftest import REPO_ROOT, shared_file
+from tests.helpers import REPO_ROOT, shared_file
 
 UTD = "data/utd_mhad"
 

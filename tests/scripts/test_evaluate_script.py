@@ -9,7 +9,7 @@ import numpy as np
 
 from har_tf.data.pose_npz import PoseDataset
 from har_tf.models import PoseClassifier, PoseFormerFactorized
-from tests.conftest import run_script
+from tests.helpers import run_script
 
 
 def _run(*args: str):

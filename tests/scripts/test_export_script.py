@@ -7,7 +7,7 @@ import json
 import pytest
 
 from har_tf.data.pose_npz import PoseDataset
-from tests.conftest import EXPORT_CLASSES, export_inputs, run_script
+from tests.helpers import EXPORT_CLASSES, export_inputs, run_script
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from har_tf.data.pose_npz import load_pose_npz
-from tests.conftest import run_script, shared_file
+from tests.helpers import run_script, shared_file
 
 MOVENET = "models/movenet_singlepose_lightning_int8.tflite"
 

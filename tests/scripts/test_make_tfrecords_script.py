@@ -9,7 +9,7 @@ import pytest
 
 from har_tf.data.pose_npz import PoseDataset
 from har_tf.data.tfrecords import TFRecordData
-from tests.conftest import random_pixel_pose, run_script
+from tests.helpers import random_pixel_pose, run_script
 
 pytestmark = pytest.mark.slow  # three subprocesses; the TFRecord format and pipeline are tested in-process
 

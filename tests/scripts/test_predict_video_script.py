@@ -7,7 +7,7 @@ import json
 import cv2
 import pytest
 
-from tests.conftest import EXPORT_CLASSES, EXPORT_T, run_script, shared_file
+from tests.helpers import EXPORT_CLASSES, EXPORT_T, run_script, shared_file
 
 
 @pytest.fixture(scope="module")

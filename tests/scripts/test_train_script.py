@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from har_tf.data.pose_npz import PoseDataset
-from tests.conftest import METRICS_KEYS, run_script
+from tests.helpers import METRICS_KEYS, run_script
 
 
 def _run(*args: str):

@@ -15,7 +15,7 @@ from har_tf.skeleton.layouts import (
     bone_parents,
     get_layout,
 )
-from tests.conftest import shared_file
+from tests.helpers import shared_file
 
 UTD_ORDER = (
     "head",

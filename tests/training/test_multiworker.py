@@ -17,7 +17,7 @@ import pytest
 from har_tf.data.pose_npz import PoseDataset
 from har_tf.errors import InvalidInputError
 from har_tf.training.distribute import check_tf_config, make_strategy
-from tests.conftest import REPO_ROOT, random_pixel_pose
+from tests.helpers import REPO_ROOT, random_pixel_pose
 
 
 def _free_ports(n: int) -> list[int]:

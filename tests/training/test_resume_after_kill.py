@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import METRICS_KEYS, REPO_ROOT, kill_when
+from tests.helpers import METRICS_KEYS, REPO_ROOT, kill_when
 
 # Tiny settings: 12 classes x 3 training clips, 2 + 4 epochs, 32 px crops.
 SETTINGS = {"fusion_freeze_epochs": 2, "image_size": 32, "batch_size": 16}

@@ -18,7 +18,7 @@ from har_tf.training.stage1 import (
     training_schedule,
     validation_fraction,
 )
-from tests.conftest import random_pixel_pose
+from tests.helpers import random_pixel_pose
 
 
 def _dataset(n_train: int, n_test: int = 6, frames: int = 16, classes: int = 3, test: bool = True) -> PoseDataset:

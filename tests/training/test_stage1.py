@@ -14,7 +14,7 @@ from har_tf.errors import InvalidInputError
 from har_tf.training.callbacks import TimeBudget
 from har_tf.training.config import TrainConfig
 from har_tf.training.stage1 import split_for_training, train_stage1
-from tests.conftest import random_pixel_pose
+from tests.helpers import random_pixel_pose
 
 
 def _dataset(n_train: int = 24, n_test: int = 6, subjects: bool = True, test: bool = True) -> PoseDataset:
