@@ -26,7 +26,7 @@ METRICS_KEYS = {
     "num_test",
     "class_names",
 }
-"""The keys every metrics.json has (issue #3)."""
+"""The keys every metrics.json has."""
 SHARED_DIR = Path(os.environ.get("HAR_TF_SHARED_DIR", REPO_ROOT.parent / "shared"))
 """The real data and models (../shared unless HAR_TF_SHARED_DIR says otherwise)."""
 

@@ -1,4 +1,4 @@
-"""The bad-input table: what a user sees for each mistake (issue #8). Every row raises a project error
+"""The bad-input table: what a user sees for each mistake. Every row raises a project error
 (``HARError``) whose message says what was expected and what came, never a raw TensorFlow trace; the
 rows marked "accepted" are documented behaviours, not errors. ``docs/errors.md`` lists the messages."""
 

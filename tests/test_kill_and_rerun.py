@@ -1,4 +1,4 @@
-"""SIGKILL in the middle of an export and of a dataset extraction (issue #8), in real subprocesses:
+"""SIGKILL in the middle of an export and of a dataset extraction, in real subprocesses:
 nothing half-written is ever visible (no partial version folder for TF Serving, no damaged part read
 back), and the same command afterwards finishes the job."""
 

@@ -1,4 +1,4 @@
-"""Memory of ``scripts/predict_video.py`` on a long input (issue #8): does it stay bounded?
+"""Memory of ``scripts/predict_video.py`` on a long input: does it stay bounded?
 
 A real clip is looped into a long video (:func:`looped_video`); the script then runs on its first
 ``short`` frames and on all of it, each in a fresh process with an annotated video and a timeline
@@ -24,7 +24,7 @@ from har_tf.errors import InvalidInputError, MissingFileError
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 GROWTH_LIMIT_MB = 50.0
-"""Issue #8's bound on peak resident memory growth after warm-up."""
+"""The bound on peak resident memory growth after warm-up."""
 
 
 def looped_video(source: str | os.PathLike, out: str | os.PathLike, num_frames: int) -> Path:

@@ -18,10 +18,12 @@ so exports take raw detections.
 from __future__ import annotations
 
 import numpy as np
+from keras import ops
 
 from har_tf.data.checks import numeric_array
 from har_tf.errors import InvalidInputError
 from har_tf.skeleton.layouts import JointLayout, get_layout
+from har_tf.skeleton.validity import valid_joints
 
 OBJECT_FIELDS = ("class_id", "x1", "y1", "x2", "y2", "score")
 FEATURE_FIELDS = (
@@ -116,10 +118,6 @@ def object_features(objects, pose, layout: str | JointLayout):
     seen uses the mean box of the frames where it is. A clip with no valid joint at all keeps only
     the class ids and scores (its geometry features are zero).
     """
-    from keras import ops
-
-    from har_tf.models.layers import valid_joints
-
     layout = get_layout(layout)
     objects = ops.convert_to_tensor(objects, "float32")
     pose = ops.convert_to_tensor(pose, "float32")

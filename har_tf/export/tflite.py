@@ -62,7 +62,7 @@ INT8_CONSTANT_MIN_ELEMENTS = 1024  # the converter's threshold for quantising we
 #   (measured: top-1 agreement under 50% with them quantised);
 # - the pose streams (velocities and bones are differences of nearby joints, a few hundredths of the
 #   joints' range), the masked mean that pools the pose embedding and the classifier head: on the
-#   main job's pose model (trained at lr 3e-3) top-1 agreement was 96.0% with them in int8, under the
+#   main job's pose model (trained at lr 3e-3) top-1 agreement is 96.0% with them in int8, under the
 #   97% bar, and 99.0% with them float (200 held-out clips, 100 calibration clips); the same for the fusion
 #   model's pose head (``pose_probabilities``, its ``pose_only`` signature): 97.0% in int8, 99.0% float;
 # - the inertial branch's presence test (``imu_presence``) and its encoder's per-channel normalisation

@@ -27,7 +27,8 @@ from keras import layers, ops
 
 from har_tf.errors import InvalidInputError, MissingFileError
 from har_tf.models.base import Backbone
-from har_tf.models.layers import PACKAGE, valid_joints
+from har_tf.models.layers import PACKAGE
+from har_tf.skeleton.validity import valid_joints
 
 PREPROCESSING_MODES = ("none", "unit", "tf", "lite", "caffe", "torch")
 _MEAN = {"caffe": (103.939, 116.779, 123.68), "torch": (0.485 * 255, 0.456 * 255, 0.406 * 255)}
@@ -107,7 +108,7 @@ class PersonBoxes(layers.Layer):
     Boxes are ``(y1, x1, y2, x2)`` in frame fractions, taken at the pose frames ``frame_indices``
     (the frames the RGB frames show): the bounding square of the valid ``joints`` (default all),
     grown by ``margin`` on each side and at least ``min_side`` of the frame; the whole frame where
-    none of them is valid. A joint is valid as in :func:`har_tf.models.layers.valid_joints`.
+    none of them is valid. A joint is valid as in :func:`har_tf.skeleton.validity.valid_joints`.
 
     ``each=True`` (with ``joints``): one square of side ``min_side`` centred on each of the K joints
     instead, ``(B, F * K, 4)`` frame by frame (the K boxes of frame 0, then of frame 1...); a joint
@@ -253,8 +254,8 @@ class TimeDistributed(layers.TimeDistributed):
     batch, instead of once per frame (Keras's loop when F is static).
 
     The same answers, but one copy of the backbone in an exported graph instead of F: TFLite's
-    ``int8_full`` gave each copy its own int8 weights (a fusion file of 16 crops a clip was 182% of
-    fp32). It keeps Keras's class name on purpose: a ``.keras`` file addresses weights by class
+    ``int8_full`` would give each copy its own int8 weights (a fusion file of 16 crops a clip would be
+    182% of fp32). It keeps Keras's class name on purpose: a ``.keras`` file addresses weights by class
     name, so fusion models saved with ``keras.layers.TimeDistributed`` load into this one.
     """
 

@@ -1,4 +1,5 @@
-"""Layers of the pose models, written with ``keras.ops`` so they save, reload and export anywhere.
+"""Layers of the pose models, written with ``keras.ops`` so they save, reload and export (``PoseNormalization`` runs
+the ``tf.data`` pipeline's TensorFlow normalisation, so models that start with it need the TensorFlow backend).
 
 Tokens are joints of frames: a pose tensor ``(B, T, J, C)`` becomes ``(B, T, J, D)``. What the C
 values are is the pose's ``channels`` (``xy``, ``xyc``, ``xyz``, ``xyzc``; ``None`` = ``xy`` for
@@ -15,7 +16,8 @@ import numpy as np
 from keras import layers, ops
 
 from har_tf.errors import InvalidInputError
-from har_tf.skeleton.channels import has_confidence, resolve_channels, spatial_dims
+from har_tf.skeleton.channels import resolve_channels, spatial_dims
+from har_tf.skeleton.validity import valid_joints
 
 PACKAGE = "har_tf"
 
@@ -38,18 +40,6 @@ class JointValidity(layers.Layer):
     def get_config(self) -> dict:
         config = super().get_config()
         return {**config, "channels": self.channels} if self.channels is not None else config
-
-
-def valid_joints(pose, channels: str | None = None):
-    """Bool ``(..., J)`` of poses ``(..., J, C)``: finite and (confidence > 0 when ``channels`` has a
-    ``c``, else coordinates not all zeros); ``channels=None`` is C's default (``xy`` or ``xyc``)."""
-    channels = resolve_channels(channels, pose.shape[-1])
-    finite = ops.all(ops.isfinite(pose), axis=-1)
-    if has_confidence(channels):
-        present = pose[..., -1] > 0
-    else:
-        present = ops.any(ops.not_equal(pose[..., : spatial_dims(channels)], 0), axis=-1)
-    return ops.logical_and(finite, present)
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
@@ -449,7 +439,7 @@ class FactorizedBlock(layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
-class TemporalPooling(layers.Layer):
+class FramePairPooling(layers.Layer):
     """Halves the frames: ``x`` (B, T, J, D), ``valid`` (B, T, J) -> (B, ceil(T/2), J, D) and its validity.
 
     Each output token is the mean of the valid tokens among two consecutive frames of its joint (an odd

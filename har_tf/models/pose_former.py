@@ -17,13 +17,13 @@ from har_tf.models.layers import (
     AppendFrameToken,
     FactorizedBlock,
     FactorizedPositionEmbedding,
+    FramePairPooling,
     JointCollectionDistances,
     JointValidity,
     MaskedMaxPooling,
     MaskedMeanPooling,
     PoseStreams,
     StreamNormalization,
-    TemporalPooling,
 )
 from har_tf.skeleton.channels import channel_count, resolve_channels
 
@@ -149,7 +149,9 @@ class PoseFormerFactorized(PoseBackbone):
             )
             for i in range(num_layers)
         ]
-        halvings = [TemporalPooling(name=f"temporal_pooling_{i}") for i in range(min(temporal_pooling, num_layers - 1))]
+        halvings = [
+            FramePairPooling(name=f"temporal_pooling_{i}") for i in range(min(temporal_pooling, num_layers - 1))
+        ]
         final_norm = layers.LayerNormalization(epsilon=1e-6, name="final_norm")
         mean_pool = MaskedMeanPooling(name="pose_embedding" if pooling == "mean" else "mean_pooling")
         max_pool = MaskedMaxPooling(name="max_pooling") if pooling == "mean_max" else None

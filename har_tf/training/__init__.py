@@ -1,4 +1,5 @@
-"""Training: stage-1 (pose) fits, evaluation protocols, metrics and reports (issue #3); stage 2 in #4."""
+"""Training: stage 1 (the pose model) and stage 2 (late fusion) through ``model.fit``, evaluation protocols,
+metrics and reports."""
 
 from har_tf.training.config import TrainConfig, load_train_config
 from har_tf.training.evaluation import evaluate_classifier

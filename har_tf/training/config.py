@@ -1,4 +1,4 @@
-"""Stage-1 training settings: one dataclass, read from YAML or JSON, overridable from the command line."""
+"""Training settings of both stages: one dataclass, read from YAML or JSON, overridable from the command line."""
 
 from __future__ import annotations
 

@@ -69,6 +69,7 @@ def test_int8_weights_make_the_file_smaller(pose_servable):
     assert sizes["int8"] <= 0.52 * sizes["fp32"]
 
 
+@pytest.mark.slow  # a size figure of the small preset; test_int8_weights_make_the_file_smaller is its fast twin
 def test_small_pose_model_int8_is_at_most_35_percent_of_fp32():
     """The README's size figure for devices: a ``small`` pose classifier (T = 30, COCO-17, three streams,
     12 classes) in int8 is at most 35% of its fp32 file (34.4% trained on the main job's data)."""

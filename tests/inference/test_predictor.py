@@ -11,6 +11,8 @@ from har_tf.export.parity import keras_probabilities
 from har_tf.inference import ClassScores, HARPredictor, resolve_device
 from tests.helpers import EXPORT_CLASSES, export_inputs
 
+pytestmark = pytest.mark.xdist_group("test_predictor")  # one worker builds the module's exports once
+
 
 @pytest.fixture(scope="module")
 def fusion_files(tiny_fusion_model, tmp_path_factory):

@@ -17,6 +17,8 @@ from har_tf.inference import HARPredictor, ServingClient, ServingError
 from tests.helpers import EXPORT_CLASSES, export_inputs
 from tests.inference.tf_serving_emulator import EmulatedServing
 
+pytestmark = pytest.mark.xdist_group("test_serving_client")  # one worker builds the module's exports once
+
 
 @pytest.fixture(scope="module")
 def exported(tiny_fusion_model, tmp_path_factory):

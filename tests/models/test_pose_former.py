@@ -10,7 +10,7 @@ import pytest
 
 from har_tf.models.baselines import FullAttentionTransformer, LSTMLite
 from har_tf.models.classifier import PoseClassifier
-from har_tf.models.layers import AppendFrameToken, PoseStreams, TemporalPooling, valid_joints
+from har_tf.models.layers import AppendFrameToken, FramePairPooling, PoseStreams, valid_joints
 from har_tf.models.pose_former import PRESETS, PoseFormerFactorized, stream_parents
 from har_tf.skeleton.layouts import bone_parents, custom_layout, get_layout
 from tests.helpers import run_backbone_test, run_model_saving_test
@@ -286,7 +286,7 @@ def test_temporal_pooling_averages_present_frames_of_each_pair():
     valid = np.ones((1, 5, 2), bool)
     valid[0, 1, 0] = False  # joint 0 missing in frame 1: its pair (0, 1) keeps frame 0 alone
     valid[0, 2:4, 1] = False  # joint 1 missing in frames 2 and 3: that pooled token is missing
-    pooled, pooled_valid = (np.asarray(v) for v in TemporalPooling()(x, valid))
+    pooled, pooled_valid = (np.asarray(v) for v in FramePairPooling()(x, valid))
     assert pooled.shape == (1, 3, 2, 1) and pooled_valid.shape == (1, 3, 2)
     np.testing.assert_allclose(pooled[0, :, 0, 0], [0.0, 5.0, 8.0])  # frames (0), (2, 3), (4) of joint 0
     np.testing.assert_array_equal(pooled_valid[0], [[True, True], [True, False], [True, True]])

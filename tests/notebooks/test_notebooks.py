@@ -101,7 +101,7 @@ def _kernel_name(jupyter_dir: Path) -> str:
         pytest.param("01_quickstart.ipynb", "auto", id="01_quickstart"),
         pytest.param("02_custom_data.ipynb", "yes", id="02_custom_data-shared"),
         pytest.param("02_custom_data.ipynb", "no", id="02_custom_data-no_shared", marks=pytest.mark.slow),
-        pytest.param("03_deploy.ipynb", "auto", id="03_deploy"),
+        pytest.param("03_deploy.ipynb", "auto", id="03_deploy", marks=pytest.mark.slow),  # exports: tests/export
     ],
 )
 def test_notebook_runs(name, shared, tmp_path, monkeypatch):

@@ -109,6 +109,7 @@ def test_fusion_suite_quick(tmp_path):
     assert "speed-up" in (out / "benchmark.md").read_text()
 
 
+@pytest.mark.slow  # three exports of a model; the script's other suites run in the default set
 def test_export_suite_reports_every_export(tiny_pose_classifier, tmp_path):
     from har_tf.data.pose_npz import PoseDataset
     from tests.helpers import EXPORT_CLASSES, export_inputs

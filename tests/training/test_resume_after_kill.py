@@ -1,6 +1,6 @@
-"""The main job on a small setting, as a user runs it (issue #4), then killed with SIGKILL in the middle of
+"""The main job on a small setting, as a user runs it, then killed with SIGKILL in the middle of
 stage 1 and of stage 2 and run again: it resumes, reuses the feature cache, and ends where the
-uninterrupted run ends (issue #8). Real subprocesses."""
+uninterrupted run ends. Real subprocesses."""
 
 from __future__ import annotations
 
